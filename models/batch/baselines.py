@@ -1,0 +1,484 @@
+"""Robust z-score baselines: each row compared with what is typical for its entity or its peers.
+
+Both detectors score a row by per-feature robust z-scores
+
+    z_j = (x_j - median_j) / scale_j,   scale_j = max(1.4826 * MAD_j, floor_j)
+
+against a baseline (median and scale vectors) picked for the row, then combine them into one
+number: the root mean square of the ``top_k`` largest positive z's (or largest |z| when
+``two_sided``). The RMS of a few top z's lets both one huge deviation and several moderate
+ones score, while a single noisy feature among many cannot dominate by count.
+
+The floor matters because features are mostly zeros: a user who never used USB has MAD 0 on
+that column, and the first USB copy must give a large but finite z, not a division by zero.
+``floor_j = max(alpha * spread_j, min_scale)`` where ``spread_j`` is the population's robust
+scale of feature j over all training rows (1.4826 * MAD), or its standard deviation when that
+MAD is 0 (the usual case for a sparse column).
+
+Fallback order for a row's baseline: its entity (if fitted on at least ``min_rows`` rows),
+then its peer group (the ``groups`` context, or the group the entity had in training), then the
+whole population.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Self
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.base import FloatArray
+from models.batch._common import LabelArray, as_labels, as_matrix, require_fitted
+from models.params import ParamsMixin
+
+logger = logging.getLogger(__name__)
+
+IntArray = NDArray[np.int64]
+
+MAD_TO_SIGMA = 1.4826
+"""Scales the median absolute deviation to a standard deviation under normality."""
+
+
+def robust_location_scale(rows: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Column medians and 1.4826 * MAD of ``rows`` (shape (n_rows, n_features)).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> median, scale = robust_location_scale(np.array([[0.0], [0.0], [1.0], [0.0], [0.0]]))
+    >>> median.tolist(), scale.tolist()
+    ([0.0], [0.0])
+    """
+    median = np.median(rows, axis=0)
+    mad = np.median(np.abs(rows - median), axis=0)
+    scale: FloatArray = MAD_TO_SIGMA * mad
+    return median, scale
+
+
+def top_k_rms(deviations: FloatArray, top_k: int, *, two_sided: bool) -> FloatArray:
+    """Combine a z matrix into one score per row: RMS of the ``top_k`` largest deviations.
+
+    One-sided keeps only positive z (negative ones count as 0); two-sided uses |z|.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z = np.array([[4.0, -9.0, 0.0], [3.0, 3.0, 3.0]])
+    >>> top_k_rms(z, 2, two_sided=False).round(4).tolist()
+    [2.8284, 3.0]
+    >>> top_k_rms(z, 1, two_sided=True).tolist()
+    [9.0, 3.0]
+    """
+    magnitude = np.abs(deviations) if two_sided else np.maximum(deviations, 0.0)
+    k = max(1, min(top_k, magnitude.shape[1]))
+    largest = np.sort(magnitude, axis=1)[:, -k:]
+    scores: FloatArray = np.sqrt(np.mean(largest**2, axis=1))
+    return scores
+
+
+def _lookup(labels: LabelArray, index: dict[str, int]) -> IntArray:
+    """Map each label to its row in a fitted table, -1 where the label was not fitted."""
+    unique, inverse = np.unique(labels, return_inverse=True)
+    codes = np.array([index.get(str(label), -1) for label in unique], dtype=np.int64)
+    found: IntArray = codes[inverse.reshape(-1)]
+    return found
+
+
+def _segments(labels: LabelArray) -> list[tuple[str, NDArray[np.intp]]]:
+    """Row indices of each distinct label, labels in sorted order."""
+    unique, inverse = np.unique(labels, return_inverse=True)
+    order = np.argsort(inverse.reshape(-1), kind="stable")
+    bounds = np.cumsum(np.bincount(inverse.reshape(-1), minlength=unique.size))[:-1]
+    return [(str(label), rows) for label, rows in zip(unique, np.split(order, bounds), strict=True)]
+
+
+class _ZScoreBaseline(ParamsMixin):
+    """Population and group baselines plus the z-score scoring shared by both detectors."""
+
+    n_features_in_: int
+    population_median_: FloatArray
+    population_scale_: FloatArray
+    floor_: FloatArray
+    group_index_: dict[str, int]
+    group_medians_: FloatArray
+    group_scales_: FloatArray
+    entity_group_: dict[str, str]
+
+    alpha: float
+    min_scale: float
+    min_rows: int
+    top_k: int
+    two_sided: bool
+
+    def _fit_population(self, matrix: FloatArray) -> None:
+        median, robust_scale = robust_location_scale(matrix)
+        spread = np.where(robust_scale > 0.0, robust_scale, matrix.std(axis=0))
+        self.floor_ = np.maximum(self.alpha * spread, self.min_scale)
+        self.population_median_ = median
+        self.population_scale_ = np.maximum(spread, self.floor_)
+        self.n_features_in_ = matrix.shape[1]
+
+    def _fit_table(
+        self, matrix: FloatArray, labels: LabelArray
+    ) -> tuple[dict[str, int], FloatArray, FloatArray]:
+        """Median/scale per label with at least ``min_rows`` rows; thinner labels are left out."""
+        names: list[str] = []
+        medians: list[FloatArray] = []
+        scales: list[FloatArray] = []
+        for label, rows in _segments(labels):
+            if rows.size < self.min_rows:
+                continue
+            median, robust_scale = robust_location_scale(matrix[rows])
+            names.append(label)
+            medians.append(median)
+            scales.append(np.maximum(robust_scale, self.floor_))
+        width = matrix.shape[1]
+        return (
+            {name: position for position, name in enumerate(names)},
+            np.array(medians, dtype=np.float64).reshape(len(names), width),
+            np.array(scales, dtype=np.float64).reshape(len(names), width),
+        )
+
+    def _fit_groups(
+        self, matrix: FloatArray, groups: LabelArray | None, entities: LabelArray | None
+    ) -> None:
+        if groups is None:
+            self.group_index_ = {}
+            self.group_medians_ = np.empty((0, matrix.shape[1]))
+            self.group_scales_ = np.empty((0, matrix.shape[1]))
+            self.entity_group_ = {}
+            return
+        self.group_index_, self.group_medians_, self.group_scales_ = self._fit_table(matrix, groups)
+        self.entity_group_ = {}
+        if entities is not None:
+            for entity, rows in _segments(entities):
+                # An entity listed in several groups keeps its most frequent one.
+                names, counts = np.unique(groups[rows], return_counts=True)
+                self.entity_group_[entity] = str(names[int(np.argmax(counts))])
+
+    def _group_baseline(
+        self,
+        n_rows: int,
+        groups: LabelArray | None,
+        entities: LabelArray | None,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Group baseline of each row where one is known, else the population's."""
+        median = np.tile(self.population_median_, (n_rows, 1))
+        scale = np.tile(self.population_scale_, (n_rows, 1))
+        if groups is None and entities is not None and self.entity_group_:
+            unique, inverse = np.unique(entities, return_inverse=True)
+            mapped = np.array([self.entity_group_.get(str(e), "") for e in unique], dtype=np.str_)
+            groups = mapped[inverse.reshape(-1)]
+        if groups is not None and self.group_index_:
+            codes = _lookup(groups, self.group_index_)
+            known = codes >= 0
+            median[known] = self.group_medians_[codes[known]]
+            scale[known] = self.group_scales_[codes[known]]
+        return median, scale
+
+    def _baseline(
+        self, matrix: FloatArray, entities: LabelArray | None, groups: LabelArray | None
+    ) -> tuple[FloatArray, FloatArray]:
+        raise NotImplementedError
+
+    def deviations(self, X: FloatArray, entities: Any = None, groups: Any = None) -> FloatArray:
+        """Signed robust z-score of every feature of every row against the row's baseline.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_rows, n_features)
+            Rows to compare.
+        entities, groups : array of str, optional
+            Entity and peer group of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_features)
+            ``(x - median) / scale``; positive = above typical.
+        """
+        require_fitted(self, "population_median_")
+        matrix = as_matrix(X, n_features=self.n_features_in_)
+        entity_labels = as_labels(entities, matrix.shape[0], "entities")
+        group_labels = as_labels(groups, matrix.shape[0], "groups")
+        median, scale = self._baseline(matrix, entity_labels, group_labels)
+        z: FloatArray = (matrix - median) / scale
+        return z
+
+    def decision_function(self, X: FloatArray, **context: Any) -> FloatArray:
+        """Score rows: RMS of the ``top_k`` largest (positive, unless two-sided) z-scores.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_rows, n_features)
+            Rows to score.
+        **context
+            ``entities`` and ``groups`` (arrays of str aligned with the rows), both optional.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            float64 scores, >= 0; higher = more anomalous.
+        """
+        z = self.deviations(X, context.get("entities"), context.get("groups"))
+        return top_k_rms(z, self.top_k, two_sided=self.two_sided)
+
+    def typical(self, entity: str, group: str | None = None) -> tuple[FloatArray, FloatArray]:
+        """The (median vector, scale vector) a row of ``entity`` is compared with.
+
+        Parameters
+        ----------
+        entity : str
+            Entity name; an unknown one gets its group's or the population's baseline.
+        group : str, optional
+            Its peer group, used when the entity has no baseline of its own.
+        """
+        require_fitted(self, "population_median_")
+        row = np.zeros((1, self.n_features_in_))
+        groups = None if group is None else np.array([group], dtype=np.str_)
+        median, scale = self._baseline(row, np.array([entity], dtype=np.str_), groups)
+        return median[0].copy(), scale[0].copy()
+
+
+class RobustBaselineDetector(_ZScoreBaseline):
+    """Per-entity robust baseline: each row against its own entity's median and MAD.
+
+    See the module documentation for the z-score, the floor and the fallback order.
+
+    Parameters
+    ----------
+    alpha : float
+        Floor of a feature's scale as a fraction of the population's spread of that feature.
+    min_scale : float
+        Absolute minimum scale (on the log1p scale of the features).
+    min_rows : int
+        Training rows an entity needs for its own baseline; fewer -> group/population.
+    top_k : int
+        How many of the largest z's the score averages (RMS).
+    two_sided : bool
+        Score drops below typical too (default: only rises count).
+    seed : int | None
+        Accepted for a uniform interface; the detector is deterministic.
+
+    Attributes
+    ----------
+    entity_index_ : dict[str, int]
+        Row of each fitted entity in ``medians_``/``scales_``.
+    medians_, scales_ : ndarray of shape (n_entities, n_features)
+        Each entity's median and (floored) robust scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0], [0.0], [1.0], [0.0], [0.0]])
+    >>> detector = RobustBaselineDetector().fit(X, entities=["alice"] * 5)
+    >>> detector.typical("alice")  # floor = max(0.5 * std 0.4, 0.1) = 0.2
+    (array([0.]), array([0.2]))
+    >>> scores = detector.decision_function(np.array([[5.0], [0.0]]), entities=["alice"] * 2)
+    >>> scores.round(6).tolist()  # z = (5 - 0) / 0.2
+    [25.0, 0.0]
+    """
+
+    entity_index_: dict[str, int]
+    medians_: FloatArray
+    scales_: FloatArray
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.5,
+        min_scale: float = 0.1,
+        min_rows: int = 5,
+        top_k: int = 3,
+        two_sided: bool = False,
+        seed: int | None = 0,
+    ) -> None:
+        self.alpha = alpha
+        self.min_scale = min_scale
+        self.min_rows = min_rows
+        self.top_k = top_k
+        self.two_sided = two_sided
+        self.seed = seed
+
+    def fit(self, X: FloatArray, **context: Any) -> Self:
+        """Fit population, group (if ``groups``) and per-entity baselines.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_rows, n_features)
+            Training rows.
+        **context
+            ``entities`` (needed for per-entity baselines; without it every row is compared
+            with the population) and optionally ``groups``.
+
+        Returns
+        -------
+        Self
+            The fitted detector.
+        """
+        matrix = as_matrix(X)
+        entities = as_labels(context.get("entities"), matrix.shape[0], "entities")
+        groups = as_labels(context.get("groups"), matrix.shape[0], "groups")
+        self._fit_population(matrix)
+        self._fit_groups(matrix, groups, entities)
+        if entities is None:
+            logger.warning("robust baseline fitted without entities: population baseline only")
+            self.entity_index_ = {}
+            self.medians_ = np.empty((0, matrix.shape[1]))
+            self.scales_ = np.empty((0, matrix.shape[1]))
+        else:
+            self.entity_index_, self.medians_, self.scales_ = self._fit_table(matrix, entities)
+        return self
+
+    def _baseline(
+        self, matrix: FloatArray, entities: LabelArray | None, groups: LabelArray | None
+    ) -> tuple[FloatArray, FloatArray]:
+        median, scale = self._group_baseline(matrix.shape[0], groups, entities)
+        if entities is not None and self.entity_index_:
+            codes = _lookup(entities, self.entity_index_)
+            known = codes >= 0
+            median[known] = self.medians_[codes[known]]
+            scale[known] = self.scales_[codes[known]]
+        return median, scale
+
+
+class PeerGroupDetector(_ZScoreBaseline):
+    """Peer-group baseline: each row against the median and MAD of its peer group.
+
+    Peers come from the ``groups`` context at ``fit`` (department, role). Without it, entities
+    are clustered: KMeans (seeded) on each entity's mean training vector; at scoring an unseen
+    entity joins the cluster whose centre is nearest to the mean of its rows in the batch.
+
+    Parameters
+    ----------
+    n_clusters : int | None
+        Clusters when no groups are given; ``None`` = round(sqrt(n_entities / 2)) capped at 20.
+    alpha, min_scale, min_rows, top_k, two_sided
+        As in :class:`RobustBaselineDetector` (``min_rows`` applies to groups).
+    seed : int | None
+        Random state of KMeans.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features) or None
+        KMeans centres, ``None`` when fitted with explicit groups.
+    entity_group_ : dict[str, str]
+        The peer group of every training entity.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0]] * 5 + [[3.0]] * 5)
+    >>> groups = ["sales"] * 5 + ["admins"] * 5
+    >>> detector = PeerGroupDetector().fit(X, groups=groups)
+    >>> # for sales: (3 - 0) / floor, floor = 0.5 * population scale 1.4826 * 1.5
+    >>> scores = detector.decision_function(np.array([[3.0], [3.0]]), groups=["admins", "sales"])
+    >>> scores.round(3).tolist()
+    [0.0, 2.698]
+    """
+
+    cluster_centers_: FloatArray | None
+
+    def __init__(
+        self,
+        *,
+        n_clusters: int | None = None,
+        alpha: float = 0.5,
+        min_scale: float = 0.1,
+        min_rows: int = 5,
+        top_k: int = 3,
+        two_sided: bool = False,
+        seed: int | None = 0,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.alpha = alpha
+        self.min_scale = min_scale
+        self.min_rows = min_rows
+        self.top_k = top_k
+        self.two_sided = two_sided
+        self.seed = seed
+
+    def fit(self, X: FloatArray, **context: Any) -> Self:
+        """Fit the population baseline, then the peer groups' baselines.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_rows, n_features)
+            Training rows.
+        **context
+            ``groups`` (explicit peers) and/or ``entities`` (clustered into peers when no
+            groups are given; without either, rows themselves are clustered).
+
+        Returns
+        -------
+        Self
+            The fitted detector.
+        """
+        matrix = as_matrix(X)
+        entities = as_labels(context.get("entities"), matrix.shape[0], "entities")
+        groups = as_labels(context.get("groups"), matrix.shape[0], "groups")
+        self._fit_population(matrix)
+        if groups is not None:
+            self.cluster_centers_ = None
+            self._fit_groups(matrix, groups, entities)
+            return self
+        if entities is None:
+            profiles = matrix
+            row_cluster_of: NDArray[np.intp] = np.arange(matrix.shape[0])
+            names: list[str] = []
+        else:
+            segments = _segments(entities)
+            names = [name for name, _ in segments]
+            profiles = np.array([matrix[rows].mean(axis=0) for _, rows in segments])
+            row_cluster_of = np.unique(entities, return_inverse=True)[1].reshape(-1)
+        centers, profile_labels = self._cluster(profiles)
+        self.cluster_centers_ = centers
+        cluster_names = np.array([f"cluster-{c}" for c in profile_labels], dtype=np.str_)
+        self._fit_groups(matrix, cluster_names[row_cluster_of], None)
+        self.entity_group_ = (
+            {} if entities is None else dict(zip(names, map(str, cluster_names), strict=True))
+        )
+        return self
+
+    def _cluster(self, profiles: FloatArray) -> tuple[FloatArray, NDArray[np.intp]]:
+        from sklearn.cluster import KMeans
+
+        distinct = np.unique(profiles, axis=0).shape[0]
+        wanted = self.n_clusters
+        if wanted is None:
+            wanted = min(20, max(1, round(math.sqrt(profiles.shape[0] / 2))))
+        k = max(1, min(wanted, distinct))
+        model = KMeans(n_clusters=k, n_init=4, random_state=self.seed).fit(profiles)
+        centers: FloatArray = np.asarray(model.cluster_centers_, dtype=np.float64)
+        labels: NDArray[np.intp] = np.asarray(model.labels_, dtype=np.intp)
+        return centers, labels
+
+    def _nearest_cluster(self, profiles: FloatArray) -> LabelArray:
+        assert self.cluster_centers_ is not None
+        distances = ((profiles[:, None, :] - self.cluster_centers_[None, :, :]) ** 2).sum(axis=2)
+        nearest = np.argmin(distances, axis=1)
+        return np.array([f"cluster-{c}" for c in nearest], dtype=np.str_)
+
+    def _baseline(
+        self, matrix: FloatArray, entities: LabelArray | None, groups: LabelArray | None
+    ) -> tuple[FloatArray, FloatArray]:
+        if self.cluster_centers_ is None:
+            return self._group_baseline(matrix.shape[0], groups, entities)
+        # Clustered peers: the fitted assignment is authoritative, the groups context is not.
+        if entities is None:
+            return self._group_baseline(matrix.shape[0], self._nearest_cluster(matrix), None)
+        unique, inverse = np.unique(entities, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        cluster_of_entity = np.array(
+            [self.entity_group_.get(str(entity), "") for entity in unique], dtype=object
+        )
+        unseen = np.flatnonzero(cluster_of_entity == "")
+        if unseen.size:
+            sums = np.zeros((unique.size, matrix.shape[1]))
+            np.add.at(sums, inverse, matrix)
+            counts = np.bincount(inverse, minlength=unique.size).astype(np.float64)
+            profiles = sums[unseen] / counts[unseen, None]
+            cluster_of_entity[unseen] = self._nearest_cluster(profiles)
+        row_groups = cluster_of_entity[inverse].astype(np.str_)
+        return self._group_baseline(matrix.shape[0], row_groups, None)

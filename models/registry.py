@@ -95,7 +95,8 @@ def create(name: str, **params: Any) -> BatchDetector | OnlineDetector:
     Examples
     --------
     >>> create("robust", top_k=2)
-    RobustBaselineDetector(alpha=0.5, min_scale=0.1, min_rows=5, top_k=2, two_sided=False, seed=0)
+    RobustBaselineDetector(alpha=0.5, min_scale=0.1, min_rows=5, top_k=2, two_sided=False,
+    combine='rms', seed=0)
     """
     detector: BatchDetector | OnlineDetector = resolve(name)(**params)
     return detector

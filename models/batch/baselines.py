@@ -111,6 +111,37 @@ class _ZScoreBaseline(ParamsMixin):
     min_rows: int
     top_k: int
     two_sided: bool
+    combine: str
+    tail_reference_: FloatArray | None = None
+
+    def _fit_tails(self, matrix: FloatArray, entities: Any, groups: Any) -> None:
+        """Keep each feature's sorted training deviations, for ``combine="tail"``."""
+        if self.combine == "rms":
+            self.tail_reference_ = None
+            return
+        if self.combine != "tail":
+            raise ValueError(f"combine must be 'rms' or 'tail', got {self.combine!r}")
+        z = self.deviations(matrix, entities, groups)
+        magnitude = np.abs(z) if self.two_sided else np.maximum(z, 0.0)
+        self.tail_reference_ = np.sort(magnitude, axis=0)
+
+    def _tail_surprise(self, z: FloatArray) -> FloatArray:
+        """Per feature, ``-log10`` of the share of training rows deviating at least as much.
+
+        A deviation that many entities show on ordinary days (one USB connect by a user who
+        rarely uses USB) earns little; one that no training window ever showed earns the most
+        that the training size can resolve. Rows at or below typical earn 0.
+        """
+        assert self.tail_reference_ is not None
+        reference = self.tail_reference_
+        n = reference.shape[0]
+        magnitude = np.abs(z) if self.two_sided else np.maximum(z, 0.0)
+        surprise = np.zeros_like(magnitude)
+        for j in range(magnitude.shape[1]):
+            at_least = n - np.searchsorted(reference[:, j], magnitude[:, j], side="left")
+            surprise[:, j] = -np.log10((at_least + 1.0) / (n + 1.0))
+        surprise[magnitude <= 0.0] = 0.0
+        return surprise
 
     def _fit_population(self, matrix: FloatArray) -> None:
         median, robust_scale = robust_location_scale(matrix)
@@ -222,7 +253,12 @@ class _ZScoreBaseline(ParamsMixin):
             float64 scores, >= 0; higher = more anomalous.
         """
         z = self.deviations(X, context.get("entities"), context.get("groups"))
-        return top_k_rms(z, self.top_k, two_sided=self.two_sided)
+        if self.tail_reference_ is None:
+            return top_k_rms(z, self.top_k, two_sided=self.two_sided)
+        surprise = self._tail_surprise(z)
+        k = max(1, min(self.top_k, surprise.shape[1]))
+        scores: FloatArray = np.sort(surprise, axis=1)[:, -k:].sum(axis=1)
+        return scores
 
     def typical(self, entity: str, group: str | None = None) -> tuple[FloatArray, FloatArray]:
         """The (median vector, scale vector) a row of ``entity`` is compared with.
@@ -292,6 +328,7 @@ class RobustBaselineDetector(_ZScoreBaseline):
         min_rows: int = 5,
         top_k: int = 3,
         two_sided: bool = False,
+        combine: str = "rms",
         seed: int | None = 0,
     ) -> None:
         self.alpha = alpha
@@ -299,6 +336,7 @@ class RobustBaselineDetector(_ZScoreBaseline):
         self.min_rows = min_rows
         self.top_k = top_k
         self.two_sided = two_sided
+        self.combine = combine
         self.seed = seed
 
     def fit(self, X: FloatArray, **context: Any) -> Self:
@@ -329,6 +367,7 @@ class RobustBaselineDetector(_ZScoreBaseline):
             self.scales_ = np.empty((0, matrix.shape[1]))
         else:
             self.entity_index_, self.medians_, self.scales_ = self._fit_table(matrix, entities)
+        self._fit_tails(matrix, entities, groups)
         return self
 
     def _baseline(
@@ -389,6 +428,7 @@ class PeerGroupDetector(_ZScoreBaseline):
         min_rows: int = 5,
         top_k: int = 3,
         two_sided: bool = False,
+        combine: str = "rms",
         seed: int | None = 0,
     ) -> None:
         self.n_clusters = n_clusters
@@ -397,6 +437,7 @@ class PeerGroupDetector(_ZScoreBaseline):
         self.min_rows = min_rows
         self.top_k = top_k
         self.two_sided = two_sided
+        self.combine = combine
         self.seed = seed
 
     def fit(self, X: FloatArray, **context: Any) -> Self:
@@ -422,6 +463,7 @@ class PeerGroupDetector(_ZScoreBaseline):
         if groups is not None:
             self.cluster_centers_ = None
             self._fit_groups(matrix, groups, entities)
+            self._fit_tails(matrix, entities, groups)
             return self
         if entities is None:
             profiles = matrix
@@ -439,6 +481,7 @@ class PeerGroupDetector(_ZScoreBaseline):
         self.entity_group_ = (
             {} if entities is None else dict(zip(names, map(str, cluster_names), strict=True))
         )
+        self._fit_tails(matrix, entities, None)
         return self
 
     def _cluster(self, profiles: FloatArray) -> tuple[FloatArray, NDArray[np.intp]]:

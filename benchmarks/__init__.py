@@ -1,0 +1,1 @@
+"""How well and how fast: synthetic organisation, benchmark runners, scorers, reports."""

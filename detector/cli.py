@@ -1,0 +1,328 @@
+"""The ``baseliner`` command line.
+
+This module is the composition root: it is the one place that wires the engine (``detector``)
+and the benchmark harness (``benchmarks``) together, importing the latter lazily.
+Bad usage prints one line naming the problem and exits 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tomllib
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from detector import __version__
+from detector.errors import UsageError
+
+log = logging.getLogger("baseliner")
+
+EXIT_OK = 0
+EXIT_DATA = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad usage as a single line (and exit 2) instead of a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date-time") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="baseliner",
+        description="Behavioral anomaly detection for users and hosts: learns each entity's "
+        "normal from its logs and flags, explains and ranks what deviates.",
+    )
+    parser.add_argument("--version", action="version", version=f"baseliner {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    scan = sub.add_parser("scan", help="retrospective scan of log files (CERT, LANL, JSON lines)")
+    scan.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="PATH",
+        help="log files or directories; prefix with a format to mix them (cert:DIR lanl:auth.txt)",
+    )
+    scan.add_argument(
+        "--format", choices=["cert", "lanl", "jsonl"], help="format of unprefixed paths"
+    )
+    scan.add_argument("--out", type=Path, default=Path("baseliner-out"), help="output directory")
+    scan.add_argument(
+        "--train-until",
+        type=_date,
+        help="fit on windows before this date (default: the first third of the time range)",
+    )
+    scan.add_argument("--budget", help="alert budget: N/day (default 5/day) or P%% of windows")
+    scan.add_argument("--detector", help="detector from the registry (default: ensemble)")
+    scan.add_argument("--entity", choices=["user", "host"], help="who is baselined (default user)")
+    scan.add_argument("--window", choices=["1d", "1h"], help="window length (default 1d)")
+    scan.add_argument("--strict", action="store_true", help="stop at the first malformed line")
+    scan.add_argument("--save-model", type=Path, metavar="DIR", help="save the fitted model")
+    scan.add_argument("--model", type=Path, metavar="DIR", help="score with a saved model")
+    scan.add_argument("--lanl-epoch", type=_instant, help="instant of LANL time 0 (ISO 8601)")
+    scan.add_argument("--mapping", type=Path, help="JSON file: Event field -> JSON-lines path(s)")
+    scan.add_argument("--config", type=Path, help="TOML file with a [scan] table of these options")
+    scan.add_argument("--seed", type=int, help="seed of the detectors (default 7)")
+    scan.add_argument("--top", type=_positive_int, default=10, help="entities in the report")
+    scan.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    gen = sub.add_parser("generate", help="write a synthetic organisation's logs and ground truth")
+    gen.add_argument("--users", type=_positive_int, default=1000)
+    gen.add_argument("--days", type=_positive_int, default=180)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--start", type=_date, default=date(2010, 1, 4))
+    gen.add_argument("--out", type=Path, required=True)
+
+    demo = sub.add_parser("demo", help="generate a seeded organisation, scan it, show the top")
+    demo.add_argument("--out", type=Path, default=Path("demo-out"))
+    demo.add_argument("--users", type=_positive_int, default=300)
+    demo.add_argument("--days", type=_positive_int, default=120)
+    demo.add_argument("--seed", type=int, default=7)
+
+    bench = sub.add_parser("bench", help="measure detection quality and speed")
+    bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH", parser_class=_Parser)
+    syn = bench_sub.add_parser("synthetic", help="quality on a generated organisation")
+    syn.add_argument("--users", type=_positive_int, default=1000)
+    syn.add_argument("--days", type=_positive_int, default=180)
+    syn.add_argument("--seed", type=int, default=7)
+    syn.add_argument("--detector", default="ensemble")
+    syn.add_argument("--out", type=Path, default=Path("bench-out/synthetic"))
+    syn.add_argument("--mode", choices=["scan"], default="scan")
+    thr = bench_sub.add_parser("throughput", help="events/s from logs to features and alerts")
+    thr.add_argument("--mode", choices=["scan"], default="scan")
+    thr.add_argument("--users", type=_positive_int, default=1000)
+    thr.add_argument("--days", type=_positive_int, default=180)
+    thr.add_argument("--seed", type=int, default=7)
+    thr.add_argument("--out", type=Path, default=Path("bench-out/throughput"))
+    return parser
+
+
+_SCAN_KEYS = {
+    "format": str,
+    "out": str,
+    "train_until": str,
+    "budget": str,
+    "detector": str,
+    "detector_params": dict,
+    "entity": str,
+    "window": str,
+    "strict": bool,
+    "lanl_epoch": str,
+    "seed": int,
+}
+
+
+def _load_config(path: Path) -> dict[str, Any]:
+    """The [scan] table of a TOML config, each key checked."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config {path} is not valid TOML: {exc}") from None
+    unknown_tables = sorted(set(data) - {"scan"})
+    if unknown_tables:
+        raise UsageError(f"config {path}: unknown table [{unknown_tables[0]}] (expected [scan])")
+    table = data.get("scan", {})
+    for key, value in table.items():
+        if key not in _SCAN_KEYS:
+            raise UsageError(f"config {path}: unknown key scan.{key}")
+        if not isinstance(value, _SCAN_KEYS[key]):
+            kind = _SCAN_KEYS[key].__name__
+            raise UsageError(f"config {path}: scan.{key} must be a {kind}, got {value!r}")
+    return dict(table)
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from detector.pipeline import Budget
+    from detector.scan import ScanOptions, parse_input, run_scan
+
+    config = _load_config(args.config) if args.config else {}
+
+    def pick(name: str, default: Any) -> Any:
+        value = getattr(args, name, None)
+        if value is not None and value is not False:
+            return value
+        return config.get(name, default)
+
+    try:
+        train_until = pick("train_until", None)
+        if isinstance(train_until, str):
+            train_until = date.fromisoformat(train_until)
+        epoch = pick("lanl_epoch", datetime(1970, 1, 1, tzinfo=UTC))
+        if isinstance(epoch, str):
+            epoch = _instant(epoch)
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise UsageError(f"config {args.config}: {exc}") from None
+    mapping = None
+    if args.mapping is not None:
+        try:
+            mapping = json.loads(args.mapping.read_text())
+        except FileNotFoundError:
+            raise UsageError(f"mapping file not found: {args.mapping}") from None
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"mapping {args.mapping} is not a JSON object: {exc}") from None
+        if not isinstance(mapping, dict):
+            raise UsageError(f"mapping {args.mapping} is not a JSON object")
+    fmt = pick("format", None)
+    opts = ScanOptions(
+        inputs=tuple(parse_input(p, fmt) for p in args.inputs),
+        out=Path(pick("out", args.out)),
+        train_until=train_until,
+        budget=Budget.parse(str(pick("budget", "5/day"))),
+        detector=str(pick("detector", "ensemble")),
+        detector_params=config.get("detector_params", {}),
+        entity=str(pick("entity", "user")),
+        window=str(pick("window", "1d")),
+        strict=bool(pick("strict", False)),
+        save_model=args.save_model,
+        model=args.model,
+        lanl_epoch=epoch,
+        jsonl_mapping=mapping,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        seed=int(pick("seed", 7)),
+        report_top=args.top,
+    )
+    _check_detector(opts.detector)
+    result = run_scan(opts)
+    print(_scan_summary(result))
+    return EXIT_OK
+
+
+def _check_detector(name: str) -> None:
+    from models import available
+
+    if name not in available():
+        raise UsageError(f"unknown detector {name!r}; choose one of {', '.join(available())}")
+
+
+def _scan_summary(result: Any, top: int = 10) -> str:
+    lines = [
+        f"read {result.events:,} events ({result.rejects} dead letters), "
+        f"{result.vectors.height:,} windows; scored {result.scored.windows.height:,}, "
+        f"{len(result.scored.alerts)} alerts (budget {result.pipeline.config.budget})",
+        "",
+        "top entities by risk:",
+    ]
+    by_entity: dict[str, Any] = {}
+    for alert in result.scored.alerts:
+        best = by_entity.get(alert.entity)
+        if best is None or alert.score > best.score:
+            by_entity[alert.entity] = alert
+    for row in result.scored.entities.head(top).iter_rows(named=True):
+        alert = by_entity.get(row["entity"])
+        reason = alert.summary if alert else "accumulated weak evidence"
+        when = f" on {alert.window_start.date()}" if alert else ""
+        lines.append(
+            f"  {row['rank']:>3}. {row['entity']:<12} risk {row['risk']:6.2f}  "
+            f"{row['alerts']} alert(s){when}: {reason}"
+        )
+    lines += [
+        "",
+        f"report: {result.outputs['report_html']} (and report.md), alerts: "
+        f"{result.outputs['alerts']}",
+    ]
+    return "\n".join(lines)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from benchmarks.synthetic import generate
+
+    summary = generate(args.out, users=args.users, days=args.days, seed=args.seed, start=args.start)
+    print(summary)
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from benchmarks.demo import run_demo
+
+    print(run_demo(args.out, users=args.users, days=args.days, seed=args.seed))
+    return EXIT_OK
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench == "synthetic":
+        from benchmarks.synthetic_bench import run_synthetic_bench
+
+        _check_detector(args.detector)
+        print(
+            run_synthetic_bench(
+                args.out, users=args.users, days=args.days, seed=args.seed, detector=args.detector
+            )
+        )
+        return EXIT_OK
+    if args.bench == "throughput":
+        from benchmarks.throughput import run_throughput_bench
+
+        print(run_throughput_bench(args.out, users=args.users, days=args.days, seed=args.seed))
+        return EXIT_OK
+    raise UsageError("bench: choose a benchmark: synthetic or throughput")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``baseliner`` console script; returns the exit code."""
+    from detector.scan import DataError
+
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        if args.command == "scan":
+            return _cmd_scan(args)
+        if args.command == "generate":
+            return _cmd_generate(args)
+        if args.command == "demo":
+            return _cmd_demo(args)
+        if args.command == "bench":
+            return _cmd_bench(args)
+        raise UsageError("choose a command: scan, generate, demo, bench (see --help)")
+    except UsageError as exc:
+        print(f"baseliner: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DataError as exc:
+        print(f"baseliner: data error: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except KeyboardInterrupt:
+        print("baseliner: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Explanations: which features deviated, observed against the entity's typical values.
+
+The baseline behind an explanation is computed from the training windows, independently of
+which detector produced the score, so every detector's alerts read the same way: the entity's
+own history when it has enough of it, else its peer group, else the whole population.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from detector.alerts import Deviation
+from features.spec import FeatureSpec
+
+FloatMatrix = NDArray[np.float64]
+
+#: MAD to standard deviation for a normal distribution.
+_MAD_TO_STD = 1.4826
+
+
+@dataclass(frozen=True)
+class _Stats:
+    """Per-key robust statistics of each feature: rows are keys, columns features."""
+
+    index: dict[str, int]
+    n_rows: NDArray[np.int64]
+    median: FloatMatrix
+    low: FloatMatrix
+    high: FloatMatrix
+    log_median: FloatMatrix
+    log_scale: FloatMatrix
+
+
+def _robust_stats(frame: pl.DataFrame, key: str | None, features: Sequence[str]) -> _Stats:
+    """Median, 10th/90th percentiles and MAD (on log1p) of each feature per key."""
+    aggs: list[pl.Expr] = [pl.len().alias("__n")]
+    for name in features:
+        col = pl.col(name)
+        log = col.log1p()
+        aggs += [
+            col.median().alias(f"{name}__med"),
+            col.quantile(0.1, "lower").alias(f"{name}__lo"),
+            col.quantile(0.9, "higher").alias(f"{name}__hi"),
+            log.median().alias(f"{name}__lmed"),
+            (log - log.median()).abs().median().alias(f"{name}__lmad"),
+        ]
+    if key is None:
+        grouped = frame.select(aggs).with_columns(pl.lit("*").alias("__key"))
+    else:
+        grouped = frame.group_by(key).agg(aggs).rename({key: "__key"}).sort("__key")
+
+    def matrix(suffix: str) -> FloatMatrix:
+        cols = [f"{name}__{suffix}" for name in features]
+        return grouped.select(cols).to_numpy().astype(np.float64)
+
+    keys = grouped["__key"].cast(pl.String).to_list()
+    return _Stats(
+        index={k: i for i, k in enumerate(keys)},
+        n_rows=grouped["__n"].to_numpy().astype(np.int64),
+        median=matrix("med"),
+        low=matrix("lo"),
+        high=matrix("hi"),
+        log_median=matrix("lmed"),
+        log_scale=matrix("lmad") * _MAD_TO_STD,
+    )
+
+
+class BaselineProfile:
+    """What is typical for each entity, its peer group and the population.
+
+    Parameters
+    ----------
+    specs
+        The feature specs whose columns the training frame holds.
+    min_rows
+        Windows of history an entity needs before its own baseline is used (cold start
+        falls back to its peer group, then to the population).
+    z_min
+        Smallest robust z for a feature to be listed as deviating.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from features.spec import FeatureSpec
+    >>> spec = FeatureSpec(name="usb", kind="count",
+    ...                    explain="{observed:g} USB connects (typical {typical})")
+    >>> train = pl.DataFrame({"entity": ["a"] * 6, "usb": [0.0, 1, 0, 0, 1, 0]})
+    >>> profile = BaselineProfile([spec], train, groups=None)
+    >>> devs, basis = profile.explain("a", {"usb": 12.0})
+    >>> basis, devs[0].typical, devs[0].text
+    ('own history', 0.0, '12 USB connects (typical 0–1)')
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[FeatureSpec],
+        train: pl.DataFrame,
+        *,
+        groups: Mapping[str, str] | None,
+        min_rows: int = 5,
+        z_min: float = 2.0,
+        max_deviations: int = 5,
+    ) -> None:
+        self.specs = tuple(specs)
+        self.features = [s.name for s in self.specs]
+        self.min_rows = min_rows
+        self.z_min = z_min
+        self.max_deviations = max_deviations
+        self.groups = dict(groups or {})
+        self.entity_stats = _robust_stats(train, "entity", self.features)
+        self.population = _robust_stats(train, None, self.features)
+        # A floor under every scale, so that a feature that was always 0 for an entity gives a
+        # large but finite z when it becomes non-zero rather than an infinite one.
+        pop_log_std = (
+            train.select([pl.col(f).log1p().std().alias(f) for f in self.features])
+            .to_numpy()
+            .astype(np.float64)[0]
+        )
+        self.scale_floor = np.maximum(np.nan_to_num(pop_log_std) * 0.5, 0.25)
+        if self.groups:
+            grouped = train.with_columns(
+                pl.col("entity").replace_strict(self.groups, default="(unknown)").alias("__group")
+            )
+            self.group_stats: _Stats | None = _robust_stats(grouped, "__group", self.features)
+        else:
+            self.group_stats = None
+
+    def _basis(self, entity: str) -> tuple[_Stats, int, str]:
+        idx = self.entity_stats.index.get(entity)
+        if idx is not None and self.entity_stats.n_rows[idx] >= self.min_rows:
+            return self.entity_stats, idx, "own history"
+        group = self.groups.get(entity)
+        if self.group_stats is not None and group is not None:
+            gidx = self.group_stats.index.get(group)
+            if gidx is not None and self.group_stats.n_rows[gidx] >= self.min_rows:
+                return self.group_stats, gidx, f"peer group {group} (cold start)"
+        return self.population, 0, "whole population (cold start)"
+
+    def z_scores(self, entity: str, observed: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Robust z of each feature of one window against the entity's baseline."""
+        stats, i, _ = self._basis(entity)
+        scale = np.maximum(stats.log_scale[i], self.scale_floor)
+        return np.asarray((np.log1p(observed) - stats.log_median[i]) / scale, dtype=np.float64)
+
+    def explain(
+        self, entity: str, values: Mapping[str, float]
+    ) -> tuple[tuple[Deviation, ...], str]:
+        """The deviating features of one window, most deviating first, and the baseline used."""
+        stats, i, basis = self._basis(entity)
+        observed = np.array([float(values.get(f, 0.0)) for f in self.features], dtype=np.float64)
+        z = self.z_scores(entity, observed)
+        found: list[Deviation] = []
+        for j in np.argsort(-np.abs(z)):
+            spec = self.specs[j]
+            zj = float(z[j])
+            if spec.direction != "both" and zj < 0:
+                continue
+            if abs(zj) < self.z_min:
+                break
+            found.append(
+                Deviation(
+                    feature=spec.name,
+                    observed=float(observed[j]),
+                    typical=float(stats.median[i, j]),
+                    typical_low=float(stats.low[i, j]),
+                    typical_high=float(stats.high[i, j]),
+                    z=zj,
+                    text=_sentence(
+                        spec, observed[j], stats.median[i, j], stats.low[i, j], stats.high[i, j]
+                    ),
+                    technique=spec.technique,
+                )
+            )
+            if len(found) >= self.max_deviations:
+                break
+        return tuple(found), basis
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+
+
+def _sentence(spec: FeatureSpec, observed: float, median: float, low: float, high: float) -> str:
+    typical = _fmt(median) if low == high else f"{_fmt(low)}–{_fmt(high)}"
+    template = spec.explain or "{name} = {observed:g} (typical {typical})"
+    try:
+        text = template.format(observed=observed, typical=typical, name=spec.name)
+    except (KeyError, IndexError, ValueError):
+        text = f"{spec.name} = {observed:g}"
+    if "{typical}" not in template:
+        text += f" (typical {typical})"
+    return text

@@ -1,0 +1,303 @@
+"""The Pipeline: feature vectors in, scores, calibrated decisions and explained alerts out.
+
+It is the one path shared by the scan, the benchmarks and (later) the daemon, so they cannot
+drift apart. It sees feature vectors (one row per entity per window), never raw events.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Self
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from detector.alerts import Alert
+from detector.errors import UsageError
+from detector.explain import BaselineProfile
+from detector.risk import RiskConfig, entity_risk, surprise
+from features.batch import spec_schema_hash
+from features.spec import FeatureSpec
+from models import create
+from models.calibration import BudgetCalibrator
+
+KEY_COLUMNS = ("entity", "window_start", "n_events")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An alert budget: alerts per day, or a fraction of all windows.
+
+    Examples
+    --------
+    >>> Budget.parse("5/day").per_day, Budget.parse("0.5%").fraction
+    (5.0, 0.005)
+    >>> Budget.parse("5/day").alerts_for(windows=3000, days=30)
+    150
+    """
+
+    per_day: float | None = 5.0
+    fraction: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Budget:
+        text = text.strip()
+        if m := re.fullmatch(r"(\d+(?:\.\d+)?)\s*(?:/\s*day)?", text):
+            return cls(per_day=float(m.group(1)), fraction=None)
+        if m := re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", text):
+            return cls(per_day=None, fraction=float(m.group(1)) / 100.0)
+        raise UsageError(f"budget {text!r} is not 'N/day' or 'P%' (e.g. 5/day, 0.5%)")
+
+    def alerts_for(self, *, windows: int, days: float) -> int:
+        """How many of ``windows`` windows spread over ``days`` days may alert."""
+        if self.fraction is not None:
+            wanted = self.fraction * windows
+        else:
+            wanted = (self.per_day or 0.0) * max(days, 1.0)
+        return int(min(max(round(wanted), 0), windows))
+
+    def __str__(self) -> str:
+        if self.fraction is not None:
+            return f"{self.fraction * 100:g}% of windows"
+        return f"{self.per_day:g}/day"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything that decides how vectors become alerts.
+
+    Examples
+    --------
+    >>> PipelineConfig().detector
+    'ensemble'
+    """
+
+    detector: str = "ensemble"
+    detector_params: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 7
+    budget: Budget = field(default_factory=Budget)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    z_min: float = 2.0
+    min_history: int = 5
+    entity_type: str = "user"
+    window: timedelta = timedelta(days=1)
+
+
+@dataclass
+class ScoredWindows:
+    """The outcome of scoring a set of windows."""
+
+    windows: pl.DataFrame
+    """Key columns plus ``score``, ``percentile``, ``evidence``, ``alert``, ``severity``."""
+    alerts: list[Alert]
+    threshold: float
+    entities: pl.DataFrame
+    """Entity risk (see :func:`detector.risk.entity_risk`)."""
+
+
+class Pipeline:
+    """Fit a detector and a behavioural baseline on training windows; score and explain others.
+
+    Parameters
+    ----------
+    specs
+        The feature specs whose columns the vectors hold, in order.
+    config
+        Detector, seed, alert budget, risk and explanation settings.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from datetime import datetime, timedelta, UTC
+    >>> from features.spec import FeatureSpec
+    >>> specs = [FeatureSpec(name="logons", kind="count"), FeatureSpec(name="usb", kind="count")]
+    >>> day0 = datetime(2010, 1, 1, tzinfo=UTC)
+    >>> rng = np.random.default_rng(0)
+    >>> rows = [{"entity": f"u{u}", "window_start": day0 + timedelta(days=d), "n_events": 10,
+    ...          "logons": float(rng.integers(1, 4)), "usb": 0.0}
+    ...         for u in range(20) for d in range(20)]
+    >>> frame = pl.DataFrame(rows)
+    >>> frame = frame.with_columns(pl.when((pl.col("entity") == "u3") & (pl.col("window_start")
+    ...     == day0 + timedelta(days=18))).then(40.0).otherwise(pl.col("usb")).alias("usb"))
+    >>> train = frame.filter(pl.col("window_start") < day0 + timedelta(days=10))
+    >>> test = frame.filter(pl.col("window_start") >= day0 + timedelta(days=10))
+    >>> pipe = Pipeline(specs, PipelineConfig(detector="robust", budget=Budget(per_day=1)))
+    >>> result = pipe.fit(train).process(test)
+    >>> top = result.alerts[0]
+    >>> top.entity, top.deviations[0].feature, top.deviations[0].observed
+    ('u3', 'usb', 40.0)
+    """
+
+    def __init__(self, specs: Sequence[FeatureSpec], config: PipelineConfig | None = None) -> None:
+        self.specs = tuple(specs)
+        self.config = config or PipelineConfig()
+        self.features = [s.name for s in self.specs]
+        self.schema_hash = spec_schema_hash(self.specs)
+        self.detector_: Any = None
+        self.profile_: BaselineProfile | None = None
+        self.reference_: NDArray[np.float64] | None = None
+        self.groups_: dict[str, str] = {}
+
+    # -- matrices -------------------------------------------------------------------------
+    def _matrix(self, frame: pl.DataFrame) -> NDArray[np.float64]:
+        missing = [f for f in self.features if f not in frame.columns]
+        if missing:
+            raise ValueError(f"feature vectors lack columns {missing}")
+        X = frame.select(self.features).to_numpy().astype(np.float64)
+        # Counts are heavy-tailed: log1p keeps one huge day from flattening every other feature.
+        logged: NDArray[np.float64] = np.log1p(np.clip(np.nan_to_num(X), 0.0, None))
+        return logged
+
+    def _context(self, frame: pl.DataFrame) -> dict[str, Any]:
+        entities = frame["entity"].cast(pl.String).to_numpy()
+        context: dict[str, Any] = {"entities": entities}
+        if self.groups_:
+            context["groups"] = np.array(
+                [self.groups_.get(str(e), "(unknown)") for e in entities], dtype=object
+            )
+        else:
+            context["groups"] = None
+        return context
+
+    # -- fit / score ----------------------------------------------------------------------
+    def fit(self, train: pl.DataFrame, groups: Mapping[str, str] | None = None) -> Self:
+        """Learn the detector and the per-entity baseline from training windows."""
+        if train.height == 0:
+            raise UsageError("no training windows: the training period holds no events")
+        self.groups_ = dict(groups or {})
+        X = self._matrix(train)
+        params = {"seed": self.config.seed, **dict(self.config.detector_params)}
+        self.detector_ = create(self.config.detector, **params)
+        self.detector_.fit(X, **self._context(train))
+        self.reference_ = np.sort(self.detector_.decision_function(X, **self._context(train)))
+        self.profile_ = BaselineProfile(
+            self.specs,
+            train,
+            groups=self.groups_ or None,
+            min_rows=self.config.min_history,
+            z_min=self.config.z_min,
+        )
+        return self
+
+    def score(self, frame: pl.DataFrame) -> NDArray[np.float64]:
+        """Raw detector scores, higher = more anomalous."""
+        if self.detector_ is None:
+            raise RuntimeError("Pipeline.score called before fit")
+        if frame.height == 0:
+            return np.zeros(0, dtype=np.float64)
+        scores = self.detector_.decision_function(self._matrix(frame), **self._context(frame))
+        return np.asarray(scores, dtype=np.float64)
+
+    def percentile(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Fraction of training scores strictly below each score."""
+        assert self.reference_ is not None
+        ref = self.reference_
+        return np.searchsorted(ref, scores, side="left") / max(len(ref), 1)
+
+    def process(self, frame: pl.DataFrame) -> ScoredWindows:
+        """Score windows, calibrate to the budget, explain the alerts, accumulate risk."""
+        assert self.profile_ is not None and self.reference_ is not None
+        scores = self.score(frame)
+        pct = self.percentile(scores)
+        evidence = np.maximum(
+            surprise(pct, len(self.reference_)) - self.config.risk.surprise_floor, 0.0
+        )
+        span_days = _span_days(frame, self.config.window)
+        n_alerts = self.config.budget.alerts_for(windows=frame.height, days=span_days)
+        calibrator = BudgetCalibrator()
+        if frame.height:
+            calibrator.fit(
+                scores,
+                n_windows_per_period=frame.height / max(span_days, 1.0),
+                budget_per_period=n_alerts / max(span_days, 1.0),
+            )
+            threshold = float(calibrator.threshold_)
+        else:
+            threshold = float("inf")
+        # Ties at the threshold would let a flat detector alert on everything.
+        order = np.argsort(-scores, kind="stable")
+        alert_mask = np.zeros(frame.height, dtype=bool)
+        top = order[:n_alerts]
+        alert_mask[top[scores[top] >= threshold]] = True
+        severities = [
+            calibrator.severity(float(s)) if flagged else ""
+            for s, flagged in zip(scores, alert_mask, strict=True)
+        ]
+
+        windows = frame.select(KEY_COLUMNS).with_columns(
+            pl.Series("score", scores),
+            pl.Series("percentile", pct),
+            pl.Series("evidence", evidence),
+            pl.Series("alert", alert_mask),
+            pl.Series("severity", severities, dtype=pl.String),
+        )
+        alerts = self._alerts(frame, scores, alert_mask, threshold, severities)
+        entities = entity_risk(windows, self.config.risk) if frame.height else _empty_risk()
+        return ScoredWindows(windows=windows, alerts=alerts, threshold=threshold, entities=entities)
+
+    def _alerts(
+        self,
+        frame: pl.DataFrame,
+        scores: NDArray[np.float64],
+        mask: NDArray[np.bool_],
+        threshold: float,
+        severities: list[str],
+    ) -> list[Alert]:
+        assert self.profile_ is not None
+        window = self.config.window
+        flagged = np.flatnonzero(mask)
+        flagged = flagged[np.argsort(-scores[flagged], kind="stable")]
+        rows = frame[flagged.tolist()].to_dicts() if len(flagged) else []
+        alerts: list[Alert] = []
+        for i, row in zip(flagged, rows, strict=True):
+            entity = str(row["entity"])
+            deviations, basis = self.profile_.explain(entity, row)
+            context = {"events": str(row.get("n_events", ""))}
+            if entity in self.groups_:
+                context["peer_group"] = self.groups_[entity]
+            alerts.append(
+                Alert.build(
+                    entity=entity,
+                    window_start=row["window_start"],
+                    window_end=row["window_start"] + window,
+                    detector=self.config.detector,
+                    score=float(scores[i]),
+                    threshold=threshold,
+                    severity=severities[i],
+                    schema_hash=self.schema_hash,
+                    deviations=deviations,
+                    entity_type=self.config.entity_type,
+                    baseline=basis,
+                    context=context,
+                )
+            )
+        return alerts
+
+
+def _span_days(frame: pl.DataFrame, window: timedelta) -> float:
+    """Days covered by the windows of ``frame``, last window included."""
+    if frame.height == 0:
+        return 0.0
+    lo, hi = frame["window_start"].min(), frame["window_start"].max()
+    if not isinstance(lo, datetime) or not isinstance(hi, datetime):
+        return 0.0
+    return ((hi - lo) + window).total_seconds() / 86_400.0
+
+
+def _empty_risk() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "rank": pl.UInt32,
+            "entity": pl.String,
+            "risk": pl.Float64,
+            "risk_now": pl.Float64,
+            "peak_window": pl.Datetime("us", "UTC"),
+            "alerts": pl.Int64,
+            "windows": pl.Int64,
+            "evidence_windows": pl.Int64,
+        }
+    )

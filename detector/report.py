@@ -1,0 +1,138 @@
+"""report.md and report.html: the top entities, why they stand out, and their features over time."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections import Counter
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display here: render straight to PNG
+import matplotlib.pyplot as plt
+import polars as pl
+
+from detector.alerts import Alert
+from detector.pipeline import Pipeline, ScoredWindows
+
+
+def _top_features(alerts: list[Alert], limit: int = 3) -> list[str]:
+    counts: Counter[str] = Counter()
+    for alert in alerts:
+        for rank, dev in enumerate(alert.deviations):
+            counts[dev.feature] += 10 - rank
+    return [name for name, _ in counts.most_common(limit)]
+
+
+def _plot_entity(
+    entity: str,
+    vectors: pl.DataFrame,
+    features: list[str],
+    flagged: list[object],
+    path: Path,
+) -> None:
+    rows = vectors.filter(pl.col("entity") == entity).sort("window_start")
+    fig, axes = plt.subplots(len(features), 1, figsize=(8, 1.8 * len(features) + 0.6), sharex=True)
+    axes_list = list(axes) if len(features) > 1 else [axes]
+    x = rows["window_start"].to_list()
+    for ax, name in zip(axes_list, features, strict=True):
+        ax.plot(x, rows[name].to_list(), lw=1, color="#3465a4")
+        for day in flagged:
+            ax.axvline(day, color="#cc0000", alpha=0.35, lw=3)  # type: ignore[arg-type]
+        ax.set_ylabel(name, fontsize=8, rotation=0, ha="right")
+        ax.tick_params(labelsize=7)
+    axes_list[0].set_title(f"{entity}: features over time (red = flagged windows)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def write_reports(
+    out: Path, scored: ScoredWindows, vectors: pl.DataFrame, pipeline: Pipeline, *, top: int = 10
+) -> dict[str, Path]:
+    """Write report.md, report.html and one PNG per top entity into ``out``."""
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    by_entity: dict[str, list[Alert]] = {}
+    for alert in scored.alerts:
+        by_entity.setdefault(alert.entity, []).append(alert)
+    top_rows = scored.entities.head(top).to_dicts()
+
+    md = [
+        "# baseliner scan report",
+        "",
+        f"- windows scored: {scored.windows.height}, alerts: {len(scored.alerts)} "
+        f"(budget {pipeline.config.budget}, threshold {scored.threshold:.4g}, "
+        f"detector `{pipeline.config.detector}`, seed {pipeline.config.seed})",
+        "",
+        "## Top entities by risk",
+        "",
+        "| rank | entity | risk | alerts | peak window | top reason |",
+        "|---:|---|---:|---:|---|---|",
+    ]
+    sections_md: list[str] = []
+    sections_html: list[str] = []
+    for row in top_rows:
+        entity = str(row["entity"])
+        alerts = sorted(by_entity.get(entity, []), key=lambda a: a.window_start)
+        strongest = max(alerts, key=lambda a: a.score) if alerts else None
+        reason = strongest.summary if strongest else "accumulated weak evidence, no single alert"
+        peak = row["peak_window"].date().isoformat() if row["peak_window"] else ""
+        md.append(
+            f"| {row['rank']} | {entity} | {row['risk']:.2f} | {row['alerts']} | {peak} | "
+            f"{reason} |"
+        )
+        features = _top_features(alerts) or pipeline.features[:3]
+        png = plots / f"{_safe(entity)}.png"
+        _plot_entity(entity, vectors, features, [a.window_start for a in alerts], png)
+        lines = [f"### {row['rank']}. {entity} (risk {row['risk']:.2f})", ""]
+        if alerts:
+            lines.append(f"Baseline: {alerts[0].baseline}.")
+        for alert in alerts[:8]:
+            tech = f" [{', '.join(alert.techniques)}]" if alert.techniques else ""
+            lines.append(
+                f"- **{alert.window_start.date()}** {alert.severity}, score {alert.score:.3f}"
+                f"{tech}: {alert.summary}"
+            )
+        lines += ["", f"![{entity}](plots/{png.name})", ""]
+        sections_md += lines
+        b64 = base64.b64encode(png.read_bytes()).decode()
+        items = "".join(
+            f"<li><b>{a.window_start.date()}</b> {html.escape(a.severity)}, score "
+            f"{a.score:.3f} {html.escape(', '.join(a.techniques))}: {html.escape(a.summary)}</li>"
+            for a in alerts[:8]
+        )
+        sections_html.append(
+            f"<h3>{row['rank']}. {html.escape(entity)} (risk {row['risk']:.2f})</h3>"
+            f"<ul>{items}</ul><img alt='{html.escape(entity)}' src='data:image/png;base64,{b64}'>"
+        )
+    md += ["", "## Entities", "", *sections_md]
+    md_path = out / "report.md"
+    md_path.write_text("\n".join(md) + "\n")
+
+    table_rows = "".join(
+        f"<tr><td>{r['rank']}</td><td>{html.escape(str(r['entity']))}</td>"
+        f"<td>{r['risk']:.2f}</td><td>{r['alerts']}</td></tr>"
+        for r in top_rows
+    )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>baseliner report</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
+        "td,th{padding:2px 8px}img{max-width:100%}</style></head><body>"
+        "<h1>baseliner scan report</h1>"
+        f"<p>{scored.windows.height} windows scored, {len(scored.alerts)} alerts, budget "
+        f"{html.escape(str(pipeline.config.budget))}, threshold {scored.threshold:.4g}, detector "
+        f"{html.escape(pipeline.config.detector)}.</p>"
+        "<h2>Top entities by risk</h2><table><tr><th>rank</th><th>entity</th><th>risk</th>"
+        f"<th>alerts</th></tr>{table_rows}</table><h2>Entities</h2>"
+        + "".join(sections_html)
+        + "</body></html>"
+    )
+    html_path = out / "report.html"
+    html_path.write_text(page)
+    return {"report_md": md_path, "report_html": html_path}
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -1,0 +1,362 @@
+"""The retrospective scan: logs in, ranked explained alerts and a report out.
+
+Reads with polars (file by file, spooled to Parquet so memory does not grow with the number of
+days), evaluates the feature specs per entity-window, fits the Pipeline on the training period,
+scores the rest, calibrates to the alert budget and writes the outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+from tqdm import tqdm
+
+from detector.errors import UsageError
+from detector.pipeline import Budget, Pipeline, PipelineConfig, ScoredWindows
+from features.batch import evaluate_batch
+from features.catalog import default_specs
+from features.spec import WindowConfig
+from models.store import ModelStoreError, load_model, save_model
+from streams.batch import scan_events
+from streams.cert_meta import ldap_directory, read_ldap
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("cert", "lanl", "jsonl")
+MODEL_FILE = "model.bin"
+
+
+class DataError(Exception):
+    """Input data that ``--strict`` refuses (a malformed line), or that holds nothing to scan."""
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What ``baseliner scan`` was asked to do.
+
+    Examples
+    --------
+    >>> opts = ScanOptions(inputs=(("cert", Path("logs")),), out=Path("out"))
+    >>> opts.budget.per_day
+    5.0
+    """
+
+    inputs: tuple[tuple[str, Path], ...]
+    """(format, path) pairs: a CERT directory, a LANL auth.txt, a JSON-lines file..."""
+    out: Path
+    train_until: date | None = None
+    budget: Budget = field(default_factory=Budget)
+    detector: str = "ensemble"
+    detector_params: Mapping[str, Any] = field(default_factory=dict)
+    entity: str = "user"
+    window: str = "1d"
+    strict: bool = False
+    save_model: Path | None = None
+    model: Path | None = None
+    lanl_epoch: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    jsonl_mapping: Mapping[str, Any] | None = None
+    progress: bool = True
+    seed: int = 7
+    report_top: int = 10
+
+
+@dataclass
+class ScanResult:
+    """What a scan produced, for the CLI summary, the demo and the benchmarks."""
+
+    options: ScanOptions
+    events: int
+    rejects: int
+    vectors: pl.DataFrame
+    train_until: datetime | None
+    scored: ScoredWindows
+    pipeline: Pipeline
+    timings: dict[str, float]
+    outputs: dict[str, Path]
+
+
+def _window_delta(window: str) -> timedelta:
+    return {"1d": timedelta(days=1), "1h": timedelta(hours=1)}[window]
+
+
+def parse_input(text: str, default_format: str | None) -> tuple[str, Path]:
+    """``cert:logs/`` or ``logs/`` with a default format, into (format, path).
+
+    Examples
+    --------
+    >>> parse_input("lanl:data/auth.txt", "cert")
+    ('lanl', PosixPath('data/auth.txt'))
+    >>> parse_input("data/r6.2", "cert")
+    ('cert', PosixPath('data/r6.2'))
+    """
+    head, sep, rest = text.partition(":")
+    if sep and head in FORMATS:
+        return head, Path(rest)
+    if default_format is None:
+        raise UsageError(f"no format for {text!r}: give --format or prefix it like cert:{text}")
+    if default_format not in FORMATS:
+        raise UsageError(f"unknown format {default_format!r}; choose one of {', '.join(FORMATS)}")
+    return default_format, Path(text)
+
+
+def _check_options(opts: ScanOptions) -> None:
+    if not opts.inputs:
+        raise UsageError("no input paths given")
+    for fmt, path in opts.inputs:
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        if not path.exists():
+            raise UsageError(f"no such file or directory: {path}")
+    if opts.window not in ("1d", "1h"):
+        raise UsageError(f"unknown window {opts.window!r}; choose 1d or 1h")
+    if opts.entity not in ("user", "host"):
+        raise UsageError(f"unknown entity {opts.entity!r}; choose user or host")
+    if opts.model is not None and not (opts.model / MODEL_FILE).is_file():
+        raise UsageError(f"no saved model in {opts.model} (expected {opts.model / MODEL_FILE})")
+
+
+def _input_files(opts: ScanOptions) -> list[tuple[str, Path]]:
+    """The files the reader will take, with their format (directories expanded)."""
+    files: list[tuple[str, Path]] = []
+    for fmt, path in opts.inputs:
+        try:
+            found = scan_events([path], fmt, lanl_epoch=opts.lanl_epoch).files  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        files += [(fmt, f) for f in found]
+    return files
+
+
+def _peer_groups(paths: Sequence[Path]) -> dict[str, str]:
+    """Department of each user, from CERT LDAP snapshots beside the logs, when present."""
+    for path in paths:
+        base = path if path.is_dir() else path.parent
+        ldap = base / "LDAP"
+        if ldap.is_dir() and any(ldap.glob("*.csv")):
+            directory = ldap_directory(read_ldap(ldap))
+            column = "department" if "department" in directory.columns else "role"
+            pairs = directory.select("user", column).drop_nulls()
+            return dict(zip(pairs["user"].to_list(), pairs[column].to_list(), strict=True))
+    return {}
+
+
+def read_vectors(
+    opts: ScanOptions, spool: Path
+) -> tuple[pl.DataFrame, int, pl.DataFrame, dict[str, float]]:
+    """Read every input file and evaluate the feature specs.
+
+    Returns the vectors, the number of events, the rejected lines and stage timings.
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    files = _input_files(opts)
+    if not files:
+        names = ", ".join(str(p) for _, p in opts.inputs)
+        raise UsageError(f"no log files found in {names}")
+    spool.mkdir(parents=True, exist_ok=True)
+    total_bytes = sum(f.stat().st_size for _, f in files)
+    parts: list[Path] = []
+    rejects: list[pl.DataFrame] = []
+    with tqdm(
+        total=total_bytes,
+        unit="B",
+        unit_scale=True,
+        desc="reading",
+        disable=not opts.progress,
+        leave=False,
+    ) as bar:
+        for i, (fmt, path) in enumerate(files):
+            batch = scan_events(
+                [path],
+                fmt,  # type: ignore[arg-type]
+                lanl_epoch=opts.lanl_epoch,
+                jsonl_mapping=opts.jsonl_mapping,
+            )
+            part = spool / f"part-{i:04d}.parquet"
+            batch.events.sink_parquet(part)
+            bad = batch.rejects.collect()
+            if bad.height and opts.strict:
+                first = bad.row(0, named=True)
+                raise DataError(
+                    f"{first['file']}:{first['line']}: {first['reason']} (--strict stops here)"
+                )
+            rejects.append(bad)
+            parts.append(part)
+            bar.update(path.stat().st_size)
+    timings["read_s"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    events = pl.scan_parquet(parts)
+    n_events = int(events.select(pl.len()).collect().item())
+    if n_events == 0:
+        raise DataError("the input holds no valid events")
+    config = WindowConfig(entity=opts.entity, window=opts.window)
+    vectors = evaluate_batch(default_specs(opts.entity), events, config).collect(engine="streaming")
+    timings["features_s"] = time.perf_counter() - t1
+    reject_frame = pl.concat(rejects) if rejects else pl.DataFrame()
+    return vectors, n_events, reject_frame, timings
+
+
+def _default_train_until(vectors: pl.DataFrame, window: timedelta) -> datetime:
+    lo = vectors["window_start"].min()
+    hi = vectors["window_start"].max()
+    assert isinstance(lo, datetime) and isinstance(hi, datetime)
+    cut = lo + (hi + window - lo) / 3
+    return (
+        cut.replace(hour=0, minute=0, second=0, microsecond=0)
+        if window >= timedelta(days=1)
+        else cut.replace(minute=0, second=0, microsecond=0)
+    )
+
+
+def run_scan(opts: ScanOptions, *, on_stage: Callable[[str], None] | None = None) -> ScanResult:
+    """Run a whole scan and write its outputs into ``opts.out``."""
+    _check_options(opts)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    spool = opts.out / ".spool"
+    try:
+        vectors, n_events, rejects, timings = read_vectors(opts, spool)
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+    specs = default_specs(opts.entity)
+    window = _window_delta(opts.window)
+    cert_paths = [p for fmt, p in opts.inputs if fmt == "cert"]
+    groups = _peer_groups(cert_paths) if opts.entity == "user" else {}
+
+    t2 = time.perf_counter()
+    train_until: datetime | None
+    if opts.model is not None:
+        try:
+            pipeline = load_model(opts.model / MODEL_FILE, expected_schema_hash=_schema(specs))
+        except ModelStoreError as exc:
+            raise UsageError(f"cannot use model {opts.model / MODEL_FILE}: {exc}") from None
+        if not isinstance(pipeline, Pipeline):
+            raise UsageError(f"{opts.model / MODEL_FILE} does not hold a baseliner pipeline")
+        to_score = vectors
+        train_until = None
+    else:
+        if opts.train_until is not None:
+            train_until = datetime.combine(opts.train_until, datetime.min.time(), tzinfo=UTC)
+        else:
+            train_until = _default_train_until(vectors, window)
+        train = vectors.filter(pl.col("window_start") < train_until)
+        to_score = vectors.filter(pl.col("window_start") >= train_until)
+        if train.height == 0:
+            raise UsageError(f"--train-until {train_until.date()} leaves no training windows")
+        if to_score.height == 0:
+            raise UsageError(f"--train-until {train_until.date()} leaves nothing to score")
+        config = PipelineConfig(
+            detector=opts.detector,
+            detector_params=dict(opts.detector_params),
+            seed=opts.seed,
+            budget=opts.budget,
+            entity_type=opts.entity,
+            window=window,
+        )
+        pipeline = Pipeline(specs, config).fit(train, groups=groups)
+    timings["fit_s"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    scored = pipeline.process(to_score)
+    timings["score_s"] = time.perf_counter() - t3
+
+    outputs = write_outputs(opts, scored, rejects, vectors, pipeline)
+    if opts.save_model is not None:
+        opts.save_model.mkdir(parents=True, exist_ok=True)
+        save_model(
+            opts.save_model / MODEL_FILE,
+            pipeline,
+            schema_hash=pipeline.schema_hash,
+            metadata={
+                "detector": pipeline.config.detector,
+                "entity": opts.entity,
+                "window": opts.window,
+            },
+        )
+        outputs["model"] = opts.save_model / MODEL_FILE
+    result = ScanResult(
+        options=opts,
+        events=n_events,
+        rejects=rejects.height,
+        vectors=vectors,
+        train_until=train_until,
+        scored=scored,
+        pipeline=pipeline,
+        timings=timings,
+        outputs=outputs,
+    )
+    _write_summary(result)
+    return result
+
+
+def _schema(specs: Sequence[Any]) -> str:
+    from features.batch import spec_schema_hash
+
+    return spec_schema_hash(specs)
+
+
+def write_outputs(
+    opts: ScanOptions,
+    scored: ScoredWindows,
+    rejects: pl.DataFrame,
+    vectors: pl.DataFrame,
+    pipeline: Pipeline,
+) -> dict[str, Path]:
+    """alerts.jsonl, entities.csv, windows.parquet, dead_letters.jsonl and the reports."""
+    from detector.report import write_reports
+
+    out = opts.out
+    outputs: dict[str, Path] = {}
+    alerts_path = out / "alerts.jsonl"
+    with alerts_path.open("wb") as fh:
+        for alert in scored.alerts:
+            fh.write(orjson.dumps(alert.to_dict()) + b"\n")
+    outputs["alerts"] = alerts_path
+
+    entities_path = out / "entities.csv"
+    scored.entities.with_columns(pl.col("peak_window").dt.date().alias("peak_window")).write_csv(
+        entities_path
+    )
+    outputs["entities"] = entities_path
+
+    windows_path = out / "windows.parquet"
+    scored.windows.write_parquet(windows_path)
+    outputs["windows"] = windows_path
+
+    dead_path = out / "dead_letters.jsonl"
+    with dead_path.open("wb") as fh:
+        for row in rejects.iter_rows(named=True) if rejects.height else []:
+            fh.write(orjson.dumps(row) + b"\n")
+    outputs["dead_letters"] = dead_path
+
+    outputs.update(write_reports(out, scored, vectors, pipeline, top=opts.report_top))
+    return outputs
+
+
+def _write_summary(result: ScanResult) -> None:
+    summary = {
+        "events": result.events,
+        "dead_letters": result.rejects,
+        "windows": result.vectors.height,
+        "scored_windows": result.scored.windows.height,
+        "train_until": result.train_until.isoformat() if result.train_until else None,
+        "alerts": len(result.scored.alerts),
+        "threshold": result.scored.threshold,
+        "budget": str(result.pipeline.config.budget),
+        "detector": result.pipeline.config.detector,
+        "seed": result.pipeline.config.seed,
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "outputs": {k: str(v) for k, v in result.outputs.items()},
+    }
+    path = result.options.out / "summary.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    result.outputs["summary"] = path

@@ -1,0 +1,374 @@
+"""The default feature catalogue: what a detection engineer looks at per user-day.
+
+Grouped by log family (logons, removable media, web, mail, network authentication, beacons),
+each feature says what it measures, how an alert reads, and the ATT&CK technique it is
+evidence of. Features over a family the logs do not contain are simply 0 everywhere.
+"""
+
+from __future__ import annotations
+
+from features.spec import FeatureSpec
+from streams import actions as a
+
+_LOGON = {"action": a.LOGON}
+_USB = {"action": a.USB_CONNECT}
+_COPY = {"action": a.FILE_COPY_REMOVABLE}
+_HTTP = {"action": a.HTTP_VISIT}
+_UPLOAD = {"action": a.HTTP_UPLOAD}
+_DOWNLOAD = {"action": a.HTTP_DOWNLOAD}
+_WEB = {"action": (a.HTTP_VISIT, a.HTTP_DOWNLOAD, a.HTTP_UPLOAD)}
+_EMAIL = {"action": a.EMAIL_SEND}
+_AUTH = {"action": a.AUTH}
+_NET = {"action": (a.AUTH, a.CONNECT)}
+
+DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
+    # Logons
+    FeatureSpec(
+        name="logons",
+        kind="count",
+        where=_LOGON,
+        doc="Number of logons.",
+        explain="{observed:g} logons (typical {typical})",
+    ),
+    FeatureSpec(
+        name="off_hours_logons",
+        kind="off_hours",
+        where=_LOGON,
+        doc="Logons outside working hours or on weekend days.",
+        explain="{observed:g} logons outside working hours (typical {typical})",
+        technique="T1078",
+    ),
+    FeatureSpec(
+        name="unusual_hour_logons",
+        kind="unusual_hour",
+        where=_LOGON,
+        doc="Logons at an hour of day the entity rarely logged on at before.",
+        explain="{observed:g} logons at hours unusual for this account (typical {typical})",
+        technique="T1078",
+    ),
+    FeatureSpec(
+        name="logon_hour_deviation",
+        kind="hour_deviation",
+        where=_LOGON,
+        doc="Mean distance in hours between logon times and the entity's usual logon time.",
+        explain="logons {observed:.1f} h away from the usual time (typical {typical})",
+        technique="T1078",
+    ),
+    FeatureSpec(
+        name="weekend_logons",
+        kind="weekend",
+        where=_LOGON,
+        doc="Logons on weekend days.",
+        explain="{observed:g} weekend logons (typical {typical})",
+        technique="T1078",
+    ),
+    FeatureSpec(
+        name="logon_hosts",
+        kind="distinct",
+        field="host",
+        where=_LOGON,
+        doc="Distinct machines logged on to.",
+        explain="logged on to {observed:g} machines (typical {typical})",
+    ),
+    FeatureSpec(
+        name="new_logon_hosts",
+        kind="first_seen",
+        field="host",
+        where=_LOGON,
+        doc="Machines logged on to for the first time.",
+        explain="logged on to {observed:g} machines never used before (typical {typical})",
+        technique="T1078",
+    ),
+    # Removable media
+    FeatureSpec(
+        name="usb_connects",
+        kind="count",
+        where=_USB,
+        doc="Removable media connections.",
+        explain="{observed:g} removable media connections (typical {typical})",
+        technique="T1052.001",
+    ),
+    FeatureSpec(
+        name="off_hours_usb_connects",
+        kind="off_hours",
+        where=_USB,
+        doc="Removable media connections outside working hours.",
+        explain="{observed:g} removable media connections outside working hours "
+        "(typical {typical})",
+        technique="T1052.001",
+    ),
+    FeatureSpec(
+        name="usb_file_copies",
+        kind="count",
+        where=_COPY,
+        doc="Files copied to removable media.",
+        explain="{observed:g} files copied to removable media (typical {typical})",
+        technique="T1052.001",
+    ),
+    FeatureSpec(
+        name="usb_distinct_files",
+        kind="distinct",
+        field="target",
+        where=_COPY,
+        doc="Distinct files copied to removable media.",
+        explain="{observed:g} distinct files copied to removable media (typical {typical})",
+        technique="T1052.001",
+    ),
+    # Web
+    FeatureSpec(
+        name="http_visits",
+        kind="count",
+        where=_HTTP,
+        doc="Web page visits.",
+        explain="{observed:g} web visits (typical {typical})",
+    ),
+    FeatureSpec(
+        name="web_domains",
+        kind="distinct",
+        field="target",
+        where=_WEB,
+        doc="Distinct web domains visited, downloaded from or uploaded to.",
+        explain="{observed:g} distinct web domains (typical {typical})",
+    ),
+    FeatureSpec(
+        name="new_web_domains",
+        kind="first_seen",
+        field="target",
+        where=_WEB,
+        doc="Web domains this entity never used before.",
+        explain="{observed:g} web domains never used before (typical {typical})",
+    ),
+    FeatureSpec(
+        name="rare_web_domains",
+        kind="rare_count",
+        field="target",
+        where=_WEB,
+        doc="Web domains at most one other entity used before.",
+        explain="{observed:g} web domains almost nobody else uses (typical {typical})",
+    ),
+    FeatureSpec(
+        name="web_domain_rarity",
+        kind="rarity",
+        field="target",
+        where=_WEB,
+        doc="Population rarity (bits) of the rarest web domain used.",
+        explain="rarest web domain scores {observed:.1f} bits of rarity (typical {typical})",
+    ),
+    FeatureSpec(
+        name="http_uploads",
+        kind="count",
+        where=_UPLOAD,
+        doc="Uploads to web sites.",
+        explain="{observed:g} web uploads (typical {typical})",
+        technique="T1567",
+    ),
+    FeatureSpec(
+        name="uploads_rare_domains",
+        kind="rare_count",
+        field="target",
+        where=_UPLOAD,
+        doc="Domains uploaded to that at most one other entity uploaded to before.",
+        explain="uploads to {observed:g} domains almost nobody else uploads to (typical {typical})",
+        technique="T1567",
+    ),
+    FeatureSpec(
+        name="uploads_new_domains",
+        kind="first_seen",
+        field="target",
+        where=_UPLOAD,
+        doc="Domains this entity uploaded to for the first time.",
+        explain="uploads to {observed:g} domains never uploaded to before (typical {typical})",
+        technique="T1567",
+    ),
+    FeatureSpec(
+        name="http_downloads",
+        kind="count",
+        where=_DOWNLOAD,
+        doc="Downloads from web sites.",
+        explain="{observed:g} web downloads (typical {typical})",
+    ),
+    FeatureSpec(
+        name="downloads_rare_domains",
+        kind="rare_count",
+        field="target",
+        where=_DOWNLOAD,
+        doc="Domains downloaded from that at most one other entity downloaded from before.",
+        explain="downloads from {observed:g} domains almost nobody else uses (typical {typical})",
+        technique="T1105",
+    ),
+    # Mail
+    FeatureSpec(
+        name="emails_sent",
+        kind="count",
+        where=_EMAIL,
+        doc="Emails sent.",
+        explain="{observed:g} emails sent (typical {typical})",
+    ),
+    FeatureSpec(
+        name="email_recipients",
+        kind="distinct",
+        field="target",
+        where=_EMAIL,
+        params={"split": ";"},
+        doc="Distinct recipients of sent email.",
+        explain="emailed {observed:g} distinct recipients (typical {typical})",
+    ),
+    FeatureSpec(
+        name="new_email_recipients",
+        kind="first_seen",
+        field="target",
+        where=_EMAIL,
+        params={"split": ";"},
+        doc="Recipients this entity never emailed before.",
+        explain="emailed {observed:g} recipients never emailed before (typical {typical})",
+    ),
+    FeatureSpec(
+        name="max_email_recipients",
+        kind="max_split",
+        field="target",
+        where=_EMAIL,
+        params={"split": ";"},
+        doc="Recipients of the largest email sent.",
+        explain="one email went to {observed:g} recipients (typical {typical})",
+        technique="T1534",
+    ),
+    FeatureSpec(
+        name="email_bytes_sent",
+        kind="sum",
+        field="bytes",
+        where=_EMAIL,
+        doc="Total size of sent email.",
+        explain="{observed:g} bytes of email sent (typical {typical})",
+    ),
+    FeatureSpec(
+        name="email_attachments",
+        kind="sum",
+        field="attrs.attachments",
+        where=_EMAIL,
+        doc="Attachments of sent email.",
+        explain="{observed:g} attachments sent by email (typical {typical})",
+    ),
+    # Network authentication (LANL-style)
+    FeatureSpec(
+        name="auths",
+        kind="count",
+        where=_AUTH,
+        doc="Network authentications.",
+        explain="{observed:g} network authentications (typical {typical})",
+    ),
+    FeatureSpec(
+        name="auth_destinations",
+        kind="distinct",
+        field="target",
+        where=_AUTH,
+        doc="Distinct hosts authenticated to.",
+        explain="authenticated to {observed:g} hosts (typical {typical})",
+        technique="T1021",
+    ),
+    FeatureSpec(
+        name="new_auth_destinations",
+        kind="first_seen",
+        field="target",
+        where=_AUTH,
+        doc="Hosts authenticated to for the first time (lateral movement fan-out).",
+        explain="authenticated to {observed:g} hosts never used before (typical {typical})",
+        technique="T1021",
+    ),
+    FeatureSpec(
+        name="failed_auths",
+        kind="failure_count",
+        where=_AUTH,
+        doc="Failed network authentications.",
+        explain="{observed:g} failed authentications (typical {typical})",
+        technique="T1110",
+    ),
+    FeatureSpec(
+        name="off_hours_auths",
+        kind="off_hours",
+        where=_AUTH,
+        doc="Network authentications outside working hours.",
+        explain="{observed:g} authentications outside working hours (typical {typical})",
+        technique="T1078",
+    ),
+    # Beacons
+    FeatureSpec(
+        name="http_beacon_regularity",
+        kind="periodicity",
+        field="target",
+        where=_WEB,
+        doc="Regularity (1 = constant period) of the most regular repeated web destination.",
+        explain="web requests to one domain at a regularity of {observed:.2f} (typical {typical})",
+        technique="T1071.001",
+    ),
+    FeatureSpec(
+        name="net_beacon_regularity",
+        kind="periodicity",
+        field="target",
+        where=_NET,
+        doc="Regularity of the most regular repeated connection or authentication target.",
+        explain="connections to one host at a regularity of {observed:.2f} (typical {typical})",
+        technique="T1071",
+    ),
+    # Everything
+    FeatureSpec(
+        name="off_hours_events",
+        kind="off_hours",
+        doc="All events outside working hours or on weekend days.",
+        explain="{observed:g} events outside working hours (typical {typical})",
+    ),
+)
+
+# Features about a user's own identity or endpoint that make no sense per host: a host "logs
+# on to" itself, so distinct / new logon hosts are constant there.
+_USER_ONLY = frozenset({"logon_hosts", "new_logon_hosts"})
+
+
+def default_specs(entity: str = "user") -> tuple[FeatureSpec, ...]:
+    """The default catalogue for an entity kind.
+
+    Parameters
+    ----------
+    entity
+        ``"user"`` (the full :data:`DEFAULT_SPECS`) or ``"host"``: the host-day variant
+        replaces logon hosts by the distinct / new users logging on to the host.
+
+    Examples
+    --------
+    >>> len(default_specs("user")) == len(DEFAULT_SPECS)
+    True
+    >>> [s.name for s in default_specs("host") if "logon_users" in s.name]
+    ['logon_users', 'new_logon_users']
+    """
+    if entity == "user":
+        return DEFAULT_SPECS
+    if entity != "host":
+        raise ValueError(f"entity must be 'user' or 'host', not {entity!r}")
+    specs: list[FeatureSpec] = []
+    for spec in DEFAULT_SPECS:
+        if spec.name == "logon_hosts":
+            specs.append(
+                FeatureSpec(
+                    name="logon_users",
+                    kind="distinct",
+                    field="user",
+                    where=_LOGON,
+                    doc="Distinct accounts logging on to the host.",
+                    explain="{observed:g} accounts logged on (typical {typical})",
+                )
+            )
+        elif spec.name == "new_logon_hosts":
+            specs.append(
+                FeatureSpec(
+                    name="new_logon_users",
+                    kind="first_seen",
+                    field="user",
+                    where=_LOGON,
+                    doc="Accounts logging on to the host for the first time.",
+                    explain="{observed:g} accounts logged on for the first time "
+                    "(typical {typical})",
+                    technique="T1078",
+                )
+            )
+        elif spec.name not in _USER_ONLY:
+            specs.append(spec)
+    return tuple(specs)

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+
+from detector.risk import RiskConfig, entity_risk, surprise
+
+
+def day(d: int) -> datetime:
+    return datetime(2010, 3, d, tzinfo=UTC)
+
+
+def test_several_weak_signals_outrank_one_loud_blip() -> None:
+    windows = pl.DataFrame(
+        {
+            "entity": ["insider"] * 4 + ["blip"],
+            "window_start": [day(1), day(2), day(3), day(4), day(2)],
+            "evidence": [1.0, 1.0, 1.0, 1.0, 2.5],
+            "alert": [False, False, True, False, True],
+        }
+    )
+    risk = entity_risk(windows, RiskConfig(half_life_days=7.0))
+    assert risk["entity"].to_list() == ["insider", "blip"]
+    # 1 + 1*d + 1*d^2 + 1*d^3 with d = 2^(-1/7)
+    d = 2 ** (-1 / 7)
+    expected = ((1 * d + 1) * d + 1) * d + 1
+    assert risk["risk"][0] == round(expected, 6)
+    assert risk["alerts"].to_list() == [1, 1]
+    assert risk["rank"].to_list() == [1, 2]
+    assert risk["peak_window"][0] == day(4)
+
+
+def test_risk_now_decays_to_the_end_of_the_period() -> None:
+    windows = pl.DataFrame(
+        {
+            "entity": ["a", "b"],
+            "window_start": [day(1), day(15)],
+            "evidence": [4.0, 0.0],
+            "alert": [True, False],
+        }
+    )
+    risk = entity_risk(windows, RiskConfig(half_life_days=7.0)).sort("entity")
+    assert risk["risk"].to_list() == [4.0, 0.0]
+    assert risk["risk_now"].to_list() == [1.0, 0.0]  # two half-lives later
+
+
+def test_surprise_is_capped_by_reference_size() -> None:
+    out = surprise(np.array([0.99, 0.9999999]), n_reference=99)
+    assert out.round(6).tolist() == [2.0, 2.0]

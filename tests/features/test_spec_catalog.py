@@ -1,0 +1,116 @@
+"""FeatureSpec / WindowConfig validation and the default catalogue."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from features import DEFAULT_SPECS, FeatureSpec, WindowConfig, default_specs
+from features.spec import KIND_PARAMS
+from tests.features._events import at, ev, table
+
+
+def test_spec_is_frozen_hashable_and_copies_its_mappings() -> None:
+    where: dict[str, str | tuple[str, ...]] = {"action": "logon"}
+    spec = FeatureSpec(name="logons", kind="count", where=where)
+    where["action"] = "logoff"
+    assert spec.where == {"action": "logon"}
+    assert spec == FeatureSpec(name="logons", kind="count", where={"action": "logon"})
+    assert len({spec, FeatureSpec(name="logons", kind="count", where={"action": "logon"})}) == 1
+    with pytest.raises(TypeError):
+        spec.where["action"] = "x"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "median"}, "unknown kind"),
+        ({"kind": "sum"}, "needs a field"),
+        ({"kind": "count", "field": "nope"}, "not an Event field"),
+        ({"kind": "count", "where": {"attrs.": "x"}}, "not an Event field"),
+        ({"kind": "count", "params": {"split": ";"}}, "unknown params"),
+        ({"kind": "rarity", "field": "target", "params": {"agg": "min"}}, "agg"),
+        ({"kind": "rare_count", "field": "target", "params": {"max_entities": "1"}}, "number"),
+        ({"kind": "count", "direction": "down"}, "direction"),
+        ({"kind": "count", "name": "entity"}, "reserved"),
+    ],
+)
+def test_spec_validation(kwargs: dict[str, object], message: str) -> None:
+    arguments: dict[str, object] = {"name": "f", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        FeatureSpec(**arguments)  # type: ignore[arg-type]
+
+
+def test_param_defaults() -> None:
+    spec = FeatureSpec(name="u", kind="unusual_hour", params={"min_events": 5})
+    assert (spec.param("min_events"), spec.param("min_share")) == (5, 0.02)
+    assert spec.number("min_share") == 0.02
+    assert FeatureSpec(name="m", kind="max_split", field="target").param("split") == ";"
+
+
+def test_window_config_validation() -> None:
+    with pytest.raises(ValueError):
+        WindowConfig(entity="process")
+    with pytest.raises(ValueError):
+        WindowConfig(window="15m")
+    with pytest.raises(ValueError):
+        WindowConfig(weekend_days=(0,))
+    assert WindowConfig(weekend_days=(7, 6, 7)).weekend_days == (6, 7)
+
+
+def test_catalogue_is_complete_and_documented() -> None:
+    names = [s.name for s in DEFAULT_SPECS]
+    assert len(names) == len(set(names))
+    kinds = {s.kind for s in DEFAULT_SPECS}
+    assert kinds == set(KIND_PARAMS) - {"max_per_target"}
+    for spec in DEFAULT_SPECS:
+        assert spec.doc.endswith("."), spec.name
+        assert spec.explain.format(observed=3.0, typical="0–1", name=spec.name), spec.name
+        assert spec.technique is None or re.fullmatch(r"T\d{4}(\.\d{3})?", spec.technique)
+    techniques = {s.name: s.technique for s in DEFAULT_SPECS}
+    assert techniques["usb_file_copies"] == "T1052.001"
+    assert techniques["new_auth_destinations"] == "T1021"
+    assert techniques["failed_auths"] == "T1110"
+    assert techniques["max_email_recipients"] == "T1534"
+
+
+def test_host_catalogue_swaps_logon_hosts_for_users() -> None:
+    host_names = [s.name for s in default_specs("host")]
+    assert "logon_hosts" not in host_names
+    assert "new_logon_users" in host_names
+    assert default_specs() is DEFAULT_SPECS
+    with pytest.raises(ValueError):
+        default_specs("process")
+
+
+def test_default_catalogue_on_a_small_day() -> None:
+    rows = [
+        ev(at(1, 9), "logon", host="pc1"),
+        ev(at(1, 9, 5), "usb_connect", host="pc1"),
+        ev(at(1, 9, 6), "file_copy_removable", host="pc1", target="a.doc"),
+        ev(at(1, 9, 7), "file_copy_removable", host="pc1", target="a.doc"),
+        ev(at(1, 9, 8), "file_copy_removable", host="pc1", target="b.doc"),
+        ev(at(1, 10), "email_send", target="x@a;y@a;z@a", nbytes=1000, attrs='{"attachments":"2"}'),
+        ev(at(1, 11), "http_upload", target="drop.example"),
+        ev(at(1, 22), "auth", target="srv1", outcome="failure"),
+        ev(at(2, 8), "logon", host="pc2"),
+        ev(at(2, 8, 30), "auth", target="srv2"),
+    ]
+    got = table(rows, DEFAULT_SPECS)
+    day1, day2 = got[("a", at(1, 0))], got[("a", at(2, 0))]
+    assert day1["n_events"] == 8
+    assert (day1["usb_connects"], day1["usb_file_copies"], day1["usb_distinct_files"]) == (
+        1.0,
+        3.0,
+        2.0,
+    )
+    assert (day1["max_email_recipients"], day1["email_recipients"]) == (3.0, 3.0)
+    assert (day1["email_bytes_sent"], day1["email_attachments"]) == (1000.0, 2.0)
+    assert (day1["http_uploads"], day1["web_domains"], day1["failed_auths"]) == (1.0, 1.0, 1.0)
+    assert (day1["off_hours_auths"], day1["off_hours_events"]) == (1.0, 1.0)
+    assert (day2["new_logon_hosts"], day2["new_auth_destinations"], day2["logons"]) == (
+        1.0,
+        1.0,
+        1.0,
+    )

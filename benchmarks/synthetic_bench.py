@@ -113,7 +113,7 @@ def scan_org(
     out: Path,
     manifest: dict[str, Any],
     *,
-    detector: str = "ensemble",
+    detector: str = "tail",
     seed: int = 7,
     budget: Budget | None = None,
 ) -> ScanResult:
@@ -164,7 +164,7 @@ def format_quality(q: SyntheticQuality, header: str) -> str:
 
 
 def run_synthetic_bench(
-    out: Path, *, users: int, days: int, seed: int, detector: str = "ensemble"
+    out: Path, *, users: int, days: int, seed: int, detector: str = "tail"
 ) -> str:
     """Generate (or reuse) the organisation, scan it, score it; write results.json."""
     t0 = time.perf_counter()

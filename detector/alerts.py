@@ -23,7 +23,7 @@ class Deviation:
     typical_low, typical_high
         The entity's usual range (10th to 90th percentile of its history).
     z
-        How many robust scales above typical the observation lies.
+        How many robust scales (on a log1p scale) above typical the observation lies.
     text
         The sentence an analyst reads.
 
@@ -42,6 +42,8 @@ class Deviation:
     z: float
     text: str
     technique: str | None = None
+    share: float | None = None
+    """Fraction of training windows that deviated at least as much on this feature."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class Deviation:
             "typical_range": [_num(self.typical_low), _num(self.typical_high)],
             "z": round(self.z, 2),
             "technique": self.technique,
+            "population_share": None if self.share is None else float(f"{self.share:.3g}"),
             "text": self.text,
         }
 

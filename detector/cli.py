@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tomllib
 from collections.abc import Sequence
@@ -86,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit on windows before this date (default: the first third of the time range)",
     )
     scan.add_argument("--budget", help="alert budget: N/day (default 5/day) or P%% of windows")
-    scan.add_argument("--detector", help="detector from the registry (default: ensemble)")
+    scan.add_argument(
+        "--detector",
+        help="detector from the registry (default: tail, the per-entity baseline weighed by "
+        "population rarity)",
+    )
     scan.add_argument("--entity", choices=["user", "host"], help="who is baselined (default user)")
     scan.add_argument("--window", choices=["1d", "1h"], help="window length (default 1d)")
     scan.add_argument("--strict", action="store_true", help="stop at the first malformed line")
@@ -118,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--users", type=_positive_int, default=1000)
     syn.add_argument("--days", type=_positive_int, default=180)
     syn.add_argument("--seed", type=int, default=7)
-    syn.add_argument("--detector", default="ensemble")
+    syn.add_argument("--detector", default="tail")
     syn.add_argument("--out", type=Path, default=Path("bench-out/synthetic"))
     syn.add_argument("--mode", choices=["scan"], default="scan")
     thr = bench_sub.add_parser("throughput", help="events/s from logs to features and alerts")
@@ -205,7 +210,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         out=Path(pick("out", args.out)),
         train_until=train_until,
         budget=Budget.parse(str(pick("budget", "5/day"))),
-        detector=str(pick("detector", "ensemble")),
+        detector=str(pick("detector", "tail")),
         detector_params=config.get("detector_params", {}),
         entity=str(pick("entity", "user")),
         window=str(pick("window", "1d")),
@@ -322,6 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("baseliner: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (``baseliner scan ... | head``): not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from detector.alerts import Deviation
+from detector.scaling import scale_expr, scale_matrix
 from features.spec import FeatureSpec
 
 FloatMatrix = NDArray[np.float64]
@@ -36,12 +37,14 @@ class _Stats:
     log_scale: FloatMatrix
 
 
-def _robust_stats(frame: pl.DataFrame, key: str | None, features: Sequence[str]) -> _Stats:
-    """Median, 10th/90th percentiles and MAD (on log1p) of each feature per key."""
+def _robust_stats(frame: pl.DataFrame, key: str | None, specs: Sequence[FeatureSpec]) -> _Stats:
+    """Median, 10th/90th percentiles (raw) and median and MAD (on the comparison scale)."""
     aggs: list[pl.Expr] = [pl.len().alias("__n")]
-    for name in features:
+    features = [s.name for s in specs]
+    for spec in specs:
+        name = spec.name
         col = pl.col(name)
-        log = col.log1p()
+        log = scale_expr(spec)
         aggs += [
             col.median().alias(f"{name}__med"),
             col.quantile(0.1, "lower").alias(f"{name}__lo"),
@@ -82,6 +85,9 @@ class BaselineProfile:
         falls back to its peer group, then to the population).
     z_min
         Smallest robust z for a feature to be listed as deviating.
+    max_share
+        Largest fraction of training windows that may deviate as much for a feature to be
+        listed: a deviation that one window in five shows explains nothing.
 
     Examples
     --------
@@ -104,6 +110,7 @@ class BaselineProfile:
         groups: Mapping[str, str] | None,
         min_rows: int = 5,
         z_min: float = 2.0,
+        max_share: float = 0.05,
         max_deviations: int = 5,
     ) -> None:
         self.specs = tuple(specs)
@@ -111,24 +118,49 @@ class BaselineProfile:
         self.min_rows = min_rows
         self.z_min = z_min
         self.max_deviations = max_deviations
+        self.max_share = max_share
         self.groups = dict(groups or {})
-        self.entity_stats = _robust_stats(train, "entity", self.features)
-        self.population = _robust_stats(train, None, self.features)
+        self.entity_stats = _robust_stats(train, "entity", self.specs)
+        self.population = _robust_stats(train, None, self.specs)
         # A floor under every scale, so that a feature that was always 0 for an entity gives a
         # large but finite z when it becomes non-zero rather than an infinite one.
         pop_log_std = (
-            train.select([pl.col(f).log1p().std().alias(f) for f in self.features])
-            .to_numpy()
-            .astype(np.float64)[0]
+            train.select([scale_expr(s).std() for s in self.specs]).to_numpy().astype(np.float64)[0]
         )
         self.scale_floor = np.maximum(np.nan_to_num(pop_log_std) * 0.5, 0.25)
         if self.groups:
             grouped = train.with_columns(
                 pl.col("entity").replace_strict(self.groups, default="(unknown)").alias("__group")
             )
-            self.group_stats: _Stats | None = _robust_stats(grouped, "__group", self.features)
+            self.group_stats: _Stats | None = _robust_stats(grouped, "__group", self.specs)
         else:
             self.group_stats = None
+        # How far above typical each feature goes on ordinary training windows: a deviation
+        # is only worth naming if few windows ever deviate that much (see ``share``).
+        scaled = scale_matrix(self.specs, train.select(self.features).to_numpy())
+        entities = train["entity"].cast(pl.String).to_numpy()
+        unique, inverse = np.unique(entities, return_inverse=True)
+        centre = np.empty((len(unique), len(self.features)))
+        spread = np.empty_like(centre)
+        for k, entity in enumerate(unique):
+            stats, i, _ = self._basis(str(entity))
+            centre[k] = stats.log_median[i]
+            spread[k] = np.maximum(stats.log_scale[i], self.scale_floor)
+        inverse = inverse.reshape(-1)
+        z = (scaled - centre[inverse]) / spread[inverse]
+        self.z_reference = np.sort(np.maximum(z, 0.0), axis=0)
+
+    def share(self, z: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Fraction of training windows whose feature deviated at least ``z`` above typical."""
+        n = self.z_reference.shape[0]
+        at_least = np.array(
+            [
+                n - np.searchsorted(self.z_reference[:, j], max(float(z[j]), 0.0), side="left")
+                for j in range(len(z))
+            ],
+            dtype=np.float64,
+        )
+        return np.asarray((at_least + 1.0) / (n + 1.0), dtype=np.float64)
 
     def _basis(self, entity: str) -> tuple[_Stats, int, str]:
         idx = self.entity_stats.index.get(entity)
@@ -145,23 +177,32 @@ class BaselineProfile:
         """Robust z of each feature of one window against the entity's baseline."""
         stats, i, _ = self._basis(entity)
         scale = np.maximum(stats.log_scale[i], self.scale_floor)
-        return np.asarray((np.log1p(observed) - stats.log_median[i]) / scale, dtype=np.float64)
+        scaled = scale_matrix(self.specs, observed[None, :])[0]
+        return np.asarray((scaled - stats.log_median[i]) / scale, dtype=np.float64)
 
     def explain(
         self, entity: str, values: Mapping[str, float]
     ) -> tuple[tuple[Deviation, ...], str]:
-        """The deviating features of one window, most deviating first, and the baseline used."""
+        """The deviating features of one window and the baseline used.
+
+        Ordered by how rarely the training population deviated that much on that feature
+        (rarest first), then by z: one USB connect by a user who never uses USB is a large z
+        but common across the organisation; a beacon's regularity is both.
+        """
         stats, i, basis = self._basis(entity)
         observed = np.array([float(values.get(f, 0.0)) for f in self.features], dtype=np.float64)
         z = self.z_scores(entity, observed)
+        share = self.share(z)
+        # With few training windows even "never seen" has a large share: never filter that.
+        max_share = max(self.max_share, 1.0 / (self.z_reference.shape[0] + 1.0))
         found: list[Deviation] = []
-        for j in np.argsort(-np.abs(z)):
+        for j in np.lexsort((-np.abs(z), share)):
             spec = self.specs[j]
             zj = float(z[j])
             if spec.direction != "both" and zj < 0:
                 continue
-            if abs(zj) < self.z_min:
-                break
+            if abs(zj) < self.z_min or share[j] > max_share:
+                continue
             found.append(
                 Deviation(
                     feature=spec.name,
@@ -174,6 +215,7 @@ class BaselineProfile:
                         spec, observed[j], stats.median[i, j], stats.low[i, j], stats.high[i, j]
                     ),
                     technique=spec.technique,
+                    share=float(share[j]),
                 )
             )
             if len(found) >= self.max_deviations:

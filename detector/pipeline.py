@@ -20,6 +20,7 @@ from detector.alerts import Alert
 from detector.errors import UsageError
 from detector.explain import BaselineProfile
 from detector.risk import RiskConfig, entity_risk, surprise
+from detector.scaling import scale_matrix
 from features.batch import spec_schema_hash
 from features.spec import FeatureSpec
 from models import create
@@ -73,10 +74,10 @@ class PipelineConfig:
     Examples
     --------
     >>> PipelineConfig().detector
-    'ensemble'
+    'tail'
     """
 
-    detector: str = "ensemble"
+    detector: str = "tail"
     detector_params: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 7
     budget: Budget = field(default_factory=Budget)
@@ -148,9 +149,7 @@ class Pipeline:
         if missing:
             raise ValueError(f"feature vectors lack columns {missing}")
         X = frame.select(self.features).to_numpy().astype(np.float64)
-        # Counts are heavy-tailed: log1p keeps one huge day from flattening every other feature.
-        logged: NDArray[np.float64] = np.log1p(np.clip(np.nan_to_num(X), 0.0, None))
-        return logged
+        return scale_matrix(self.specs, X)
 
     def _context(self, frame: pl.DataFrame) -> dict[str, Any]:
         entities = frame["entity"].cast(pl.String).to_numpy()
@@ -198,14 +197,33 @@ class Pipeline:
         ref = self.reference_
         return np.searchsorted(ref, scores, side="left") / max(len(ref), 1)
 
+    def surprise(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
+        """How many "nines" of the training score distribution each score lies beyond.
+
+        ``-log10(1 - p)`` with ``p`` the training percentile. Beyond the largest training
+        score the percentile saturates, so the surprise is extrapolated along the slope of
+        the training tail (from its 99th percentile to its maximum): a window far beyond
+        anything seen in training keeps more weight than one just past it.
+        """
+        assert self.reference_ is not None
+        ref = self.reference_
+        n = len(ref)
+        base = surprise(self.percentile(scores), n)
+        cap = float(np.log10(n + 1))
+        top, q99 = float(ref[-1]), float(np.quantile(ref, 0.99))
+        if cap <= 2.0 or top <= q99:
+            return base
+        slope = (cap - 2.0) / (top - q99)
+        beyond = scores > top
+        base[beyond] = cap + (scores[beyond] - top) * slope
+        return base
+
     def process(self, frame: pl.DataFrame) -> ScoredWindows:
         """Score windows, calibrate to the budget, explain the alerts, accumulate risk."""
         assert self.profile_ is not None and self.reference_ is not None
         scores = self.score(frame)
         pct = self.percentile(scores)
-        evidence = np.maximum(
-            surprise(pct, len(self.reference_)) - self.config.risk.surprise_floor, 0.0
-        )
+        evidence = np.maximum(self.surprise(scores) - self.config.risk.surprise_floor, 0.0)
         span_days = _span_days(frame, self.config.window)
         n_alerts = self.config.budget.alerts_for(windows=frame.height, days=span_days)
         calibrator = BudgetCalibrator()

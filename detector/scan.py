@@ -23,11 +23,11 @@ from tqdm import tqdm
 
 from detector.errors import UsageError
 from detector.pipeline import Budget, Pipeline, PipelineConfig, ScoredWindows
-from features.batch import evaluate_batch
+from features.batch import attrs_keys, evaluate_batch, required_columns
 from features.catalog import default_specs
 from features.spec import WindowConfig
 from models.store import ModelStoreError, load_model, save_model
-from streams.batch import scan_events
+from streams.batch import REJECT_SCHEMA, scan_events
 from streams.cert_meta import ldap_directory, read_ldap
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class ScanOptions:
     out: Path
     train_until: date | None = None
     budget: Budget = field(default_factory=Budget)
-    detector: str = "ensemble"
+    detector: str = "tail"
     detector_params: Mapping[str, Any] = field(default_factory=dict)
     entity: str = "user"
     window: str = "1d"
@@ -155,7 +155,11 @@ def read_vectors(
 ) -> tuple[pl.DataFrame, int, pl.DataFrame, dict[str, float]]:
     """Read every input file and evaluate the feature specs.
 
-    Returns the vectors, the number of events, the rejected lines and stage timings.
+    Each file is parsed once: its events and rejected lines, reduced to the columns the
+    specs read (and the ``attrs`` keys they read), are spooled to one Parquet part, so memory
+    does not grow with the number of days. The features are then evaluated over the parts
+    with the streaming engine. Returns the vectors, the number of events, the rejected lines
+    and stage timings.
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -164,9 +168,12 @@ def read_vectors(
         names = ", ".join(str(p) for _, p in opts.inputs)
         raise UsageError(f"no log files found in {names}")
     spool.mkdir(parents=True, exist_ok=True)
+    specs = default_specs(opts.entity)
+    config = WindowConfig(entity=opts.entity, window=opts.window)
+    columns = sorted(required_columns(specs, config))
+    keys = attrs_keys(specs)
     total_bytes = sum(f.stat().st_size for _, f in files)
     parts: list[Path] = []
-    rejects: list[pl.DataFrame] = []
     with tqdm(
         total=total_bytes,
         unit="B",
@@ -181,30 +188,45 @@ def read_vectors(
                 fmt,  # type: ignore[arg-type]
                 lanl_epoch=opts.lanl_epoch,
                 jsonl_mapping=opts.jsonl_mapping,
+                attrs_keys=keys,
             )
+            assert batch.judged is not None
             part = spool / f"part-{i:04d}.parquet"
-            batch.events.sink_parquet(part)
-            bad = batch.rejects.collect()
-            if bad.height and opts.strict:
-                first = bad.row(0, named=True)
-                raise DataError(
-                    f"{first['file']}:{first['line']}: {first['reason']} (--strict stops here)"
-                )
-            rejects.append(bad)
+            batch.judged.select(*columns, *_SPOOL_REJECT_COLUMNS).sink_parquet(
+                part, compression="lz4", statistics=False
+            )
+            if opts.strict:
+                bad = _spooled_rejects([part]).head(1).collect()
+                if bad.height:
+                    first = bad.row(0, named=True)
+                    raise DataError(
+                        f"{first['file']}:{first['line']}: {first['reason']} (--strict stops here)"
+                    )
             parts.append(part)
             bar.update(path.stat().st_size)
+    reject_frame = _spooled_rejects(parts).collect()
     timings["read_s"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    events = pl.scan_parquet(parts)
-    n_events = int(events.select(pl.len()).collect().item())
+    events = pl.scan_parquet(parts).filter(pl.col("reason").is_null()).select(columns)
+    n_events = int(events.select(pl.len()).collect(engine="streaming").item())
     if n_events == 0:
         raise DataError("the input holds no valid events")
-    config = WindowConfig(entity=opts.entity, window=opts.window)
-    vectors = evaluate_batch(default_specs(opts.entity), events, config).collect(engine="streaming")
+    vectors = evaluate_batch(specs, events, config).collect(engine="streaming")
     timings["features_s"] = time.perf_counter() - t1
-    reject_frame = pl.concat(rejects) if rejects else pl.DataFrame()
     return vectors, n_events, reject_frame, timings
+
+
+#: Spooled beside the event columns; null on an event's row but for ``line``.
+_SPOOL_REJECT_COLUMNS = ("reason", "file", "line", "raw")
+
+
+def _spooled_rejects(parts: Sequence[Path]) -> pl.LazyFrame:
+    return (
+        pl.scan_parquet(list(parts))
+        .filter(pl.col("reason").is_not_null())
+        .select(list(REJECT_SCHEMA))
+    )
 
 
 def _default_train_until(vectors: pl.DataFrame, window: timedelta) -> datetime:

@@ -46,11 +46,49 @@ _Condition = tuple[str, tuple[str, ...]]
 _FilterKey = tuple[_Condition, ...]
 
 
-def _field_expr(name: str) -> pl.Expr:
+def _field_expr(name: str, attrs_struct: bool = False) -> pl.Expr:
     if name.startswith("attrs."):
-        key = name[len("attrs.") :].replace("\\", "\\\\").replace("'", "\\'")
+        key = name[len("attrs.") :]
+        if attrs_struct:
+            return pl.col("attrs").struct.field(key)
+        key = key.replace("\\", "\\\\").replace("'", "\\'")
         return pl.col("attrs").str.json_path_match(f"$['{key}']")
     return pl.col(name)
+
+
+def attrs_keys(specs: Sequence[FeatureSpec]) -> frozenset[str]:
+    """The ``attrs`` keys the specs read or filter on (``attrs.<key>`` fields).
+
+    Examples
+    --------
+    >>> attrs_keys([FeatureSpec(name="n", kind="sum", field="attrs.attachments")])
+    frozenset({'attachments'})
+    """
+    keys: set[str] = set()
+    for spec in specs:
+        for name in [spec.field, *(key.removesuffix("~") for key in spec.where)]:
+            if name is not None and name.startswith("attrs."):
+                keys.add(name[len("attrs.") :])
+    return frozenset(keys)
+
+
+def required_columns(specs: Sequence[FeatureSpec], config: WindowConfig) -> frozenset[str]:
+    """The event columns :func:`evaluate_batch` reads for these specs (``ts``, the entity...).
+
+    Examples
+    --------
+    >>> spec = FeatureSpec(name="n", kind="distinct", field="host", where={"action": "logon"})
+    >>> sorted(required_columns([spec], WindowConfig()))
+    ['action', 'host', 'ts', 'user']
+    """
+    needed = {"ts", config.entity}
+    for spec in specs:
+        for name in [spec.field, *(key.removesuffix("~") for key in spec.where)]:
+            if name is not None:
+                needed.add("attrs" if name.startswith("attrs.") else name)
+        if spec.kind == "failure_count":
+            needed.add("outcome")
+    return frozenset(needed)
 
 
 def _filter_key(spec: FeatureSpec) -> _FilterKey:
@@ -63,14 +101,26 @@ def _filter_key(spec: FeatureSpec) -> _FilterKey:
     return tuple(sorted(conditions))
 
 
-def _mask_expr(key: _FilterKey) -> pl.Expr:
+def _mask_expr(key: _FilterKey, attrs_struct: bool = False) -> pl.Expr:
     if not key:
         return pl.lit(True)
     parts = []
+    patterns: list[tuple[pl.Expr, str]] = []
     for name, values in key:
-        column = _field_expr(name).cast(pl.String)
+        if name.endswith("~"):
+            patterns.append((_field_expr(name[:-1], attrs_struct).cast(pl.String), values[0]))
+            continue
+        column = _field_expr(name, attrs_struct).cast(pl.String)
         parts.append(column == values[0] if len(values) == 1 else column.is_in(list(values)))
-    return pl.all_horizontal(parts).fill_null(False)
+    exact = pl.all_horizontal(parts) if parts else pl.lit(True)
+    if patterns:
+        # The regular expressions only see the rows the exact conditions keep: a null is
+        # not searched, so a pattern over a few file events does not scan every URL host.
+        matches = [
+            pl.when(exact).then(text).str.contains(f"(?i){pattern}") for text, pattern in patterns
+        ]
+        exact = pl.all_horizontal([exact, *matches])
+    return exact.fill_null(False)
 
 
 def _split_of(spec: FeatureSpec) -> str:
@@ -101,6 +151,7 @@ class _Plan:
     needs_hour: bool = False
     needs_off_hours: bool = False
     needs_weekend: bool = False
+    attrs_struct: bool = False
 
     def mask(self, key: _FilterKey) -> str:
         return self.masks.setdefault(key, f"__mask{len(self.masks)}")
@@ -109,8 +160,8 @@ class _Plan:
         return self.fields.setdefault(name, f"__field{len(self.fields)}")
 
 
-def _make_plan(specs: Sequence[FeatureSpec]) -> _Plan:
-    plan = _Plan()
+def _make_plan(specs: Sequence[FeatureSpec], attrs_struct: bool = False) -> _Plan:
+    plan = _Plan(attrs_struct=attrs_struct)
     for spec in specs:
         key = _filter_key(spec)
         plan.mask(key)
@@ -145,14 +196,15 @@ def _base_frame(events: pl.LazyFrame, plan: _Plan, config: WindowConfig) -> pl.L
         pl.col("ts").dt.truncate(config.window).alias(WINDOW),
         pl.col("ts"),
     ]
-    columns += [_mask_expr(key).alias(name) for key, name in plan.masks.items()]
-    columns += [_field_expr(f).alias(name) for f, name in plan.fields.items()]
+    in_struct = plan.attrs_struct
+    columns += [_mask_expr(key, in_struct).alias(name) for key, name in plan.masks.items()]
+    columns += [_field_expr(f, in_struct).alias(name) for f, name in plan.fields.items()]
     columns += [
-        _field_expr(f).cast(pl.Float64, strict=False).fill_null(0.0).alias(name)
+        _field_expr(f, in_struct).cast(pl.Float64, strict=False).fill_null(0.0).alias(name)
         for f, name in plan.numbers.items()
     ]
     columns += [
-        _n_values_expr(_field_expr(f), split).alias(name)
+        _n_values_expr(_field_expr(f, in_struct), split).alias(name)
         for (f, split), name in plan.n_values.items()
     ]
     hour = pl.col("ts").dt.hour().cast(pl.Int32)
@@ -195,23 +247,18 @@ def _gap_stats(
 ) -> pl.LazyFrame:
     """Mean and population std (microseconds) of inter-arrival times per (entity, window, value).
 
-    Only cells with enough events for some periodicity spec are computed: one sort of their
-    events by (entity, value, ts), gaps between consecutive events of the same cell.
+    Only cells with enough events for some periodicity spec are computed: the times of each
+    cell sorted within the cell, gaps between consecutive ones. Sorting per cell rather than
+    all the events by (entity, window, value, ts) halves the cost and needs no global sort.
     """
     min_events = min(int(spec.number("min_events")) for spec in specs if spec.kind == "periodicity")
     keys = [_KEY, WINDOW, _VALUE]
     busy = cells.filter(pl.col("__n") >= max(min_events, 2)).select(keys)
-    same_cell = pl.all_horizontal(pl.col(k) == pl.col(k).shift() for k in keys)
-    gap = pl.when(same_cell).then(pl.col("ts").diff().dt.total_microseconds())
+    gap = pl.col("ts").sort().diff().dt.total_microseconds()
     return (
         values.join(busy, on=keys, how="semi")
-        .sort(_KEY, WINDOW, _VALUE, "ts")
-        .with_columns(gap.alias("__gap"))
         .group_by(keys)
-        .agg(
-            pl.col("__gap").mean().alias("__gap_mean"),
-            pl.col("__gap").std(ddof=0).alias("__gap_sd"),
-        )
+        .agg(gap.mean().alias("__gap_mean"), gap.std(ddof=0).alias("__gap_sd"))
     )
 
 
@@ -375,7 +422,9 @@ def evaluate_batch(
         The features, with unique names; definitions in :mod:`features.spec`.
     events
         Events with the columns of ``streams.event.POLARS_EVENT_SCHEMA`` (only the columns
-        the specs read are required: ``ts``, the entity field, and the fields they name).
+        the specs read are required: :func:`required_columns`). ``attrs`` may be the JSON
+        text of the schema or a struct holding at least the keys of :func:`attrs_keys`
+        (``streams.batch.scan_events(..., attrs_keys=...)``), which is much faster to read.
     config
         Entity field, window length and the organisation's calendar.
 
@@ -406,14 +455,10 @@ def evaluate_batch(
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"duplicate feature names: {duplicates}")
-    plan = _make_plan(specs)
-    needed = {"ts", config.entity}
-    for spec in specs:
-        for name in [spec.field, *spec.where] if spec.field else list(spec.where):
-            needed.add("attrs" if name.startswith("attrs.") else name)
-        if spec.kind == "failure_count":
-            needed.add("outcome")
-    missing = sorted(needed - set(events.collect_schema().names()))
+    schema = events.collect_schema()
+    needed = required_columns(specs, config)
+    missing = sorted(needed - set(schema.names()))
+    plan = _make_plan(specs, "attrs" in needed and isinstance(schema.get("attrs"), pl.Struct))
     if missing:
         raise ValueError(f"events lack the columns {missing} that the feature specs read")
 

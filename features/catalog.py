@@ -7,6 +7,7 @@ evidence of. Features over a family the logs do not contain are simply 0 everywh
 
 from __future__ import annotations
 
+from features.categories import CLOUD_STORAGE, HACKING_TOOLS_PATTERN, JOB_SEARCH, LEAK_SITES
 from features.spec import FeatureSpec
 from streams import actions as a
 
@@ -114,6 +115,18 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         explain="{observed:g} distinct files copied to removable media (typical {typical})",
         technique="T1052.001",
     ),
+    FeatureSpec(
+        name="hacking_tool_files",
+        kind="count",
+        where={
+            "action": (a.FILE_OPEN, a.FILE_WRITE, a.FILE_COPY, a.FILE_COPY_REMOVABLE),
+            "target~": HACKING_TOOLS_PATTERN,
+        },
+        doc="File operations on files named like offensive tools (keyloggers, credential "
+        "dumpers, remote-execution kits).",
+        explain="{observed:g} file operations on hacking-tool files (typical {typical})",
+        technique="T1056.001",
+    ),
     # Web
     FeatureSpec(
         name="http_visits",
@@ -179,6 +192,21 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         doc="Domains this entity uploaded to for the first time.",
         explain="uploads to {observed:g} domains never uploaded to before (typical {typical})",
         technique="T1567",
+    ),
+    FeatureSpec(
+        name="job_site_visits",
+        kind="count",
+        where={**_WEB, "target": JOB_SEARCH},
+        doc="Visits to job-search sites (a precursor in the published insider scenarios).",
+        explain="{observed:g} visits to job-search sites (typical {typical})",
+    ),
+    FeatureSpec(
+        name="leak_or_cloud_uploads",
+        kind="count",
+        where={"action": a.HTTP_UPLOAD, "target": LEAK_SITES + CLOUD_STORAGE},
+        doc="Uploads to leak sites, paste sites, personal cloud storage or file sharing.",
+        explain="{observed:g} uploads to leak or personal storage sites (typical {typical})",
+        technique="T1567.002",
     ),
     FeatureSpec(
         name="http_downloads",

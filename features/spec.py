@@ -16,8 +16,11 @@ window
     whatever the specs' filters.
 matching event
     An event whose fields satisfy every ``where`` condition: ``{"action": "logon"}`` means
-    ``event.action == "logon"``; a tuple value means membership. A null field never matches.
-    Field names are Event fields or ``"attrs.<key>"`` (the key of the JSON ``attrs`` object).
+    ``event.action == "logon"``; a tuple value means membership. A key ending in ``~`` is a
+    pattern condition: ``{"target~": "keylogger|mimikatz"}`` means the field contains a match
+    of that regular expression (Rust/Python common syntax, case-insensitive). A null field
+    never matches. Field names are Event fields or ``"attrs.<key>"`` (the key of the JSON
+    ``attrs`` object).
 values of ``field``
     For a matching event, the field's value as a string; when ``params["split"]`` is set the
     string is split on that separator, each part stripped of surrounding white space, and
@@ -106,6 +109,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
@@ -233,8 +237,15 @@ class FeatureSpec:
             raise ValueError(f"spec {self.name!r}: direction must be 'up' or 'both'")
         where: dict[str, str | tuple[str, ...]] = {}
         for key in sorted(self.where):
-            _check_field_name(key, f"spec {self.name!r}: where key")
+            _check_field_name(key.removesuffix("~"), f"spec {self.name!r}: where key")
             value = self.where[key]
+            if key.endswith("~"):
+                if not isinstance(value, str):
+                    raise ValueError(f"spec {self.name!r}: pattern {key!r} must be one string")
+                try:
+                    re.compile(value)
+                except re.error as exc:
+                    raise ValueError(f"spec {self.name!r}: bad pattern {value!r}: {exc}") from None
             where[key] = value if isinstance(value, str) else tuple(value)
         allowed = KIND_PARAMS[self.kind]
         unknown = sorted(set(self.params) - set(allowed))

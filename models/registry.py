@@ -17,6 +17,7 @@ BATCH_DETECTORS: dict[str, str] = {
     "copod": "models.batch.pyod_wrappers:COPODDetector",
     "hbos": "models.batch.pyod_wrappers:HBOSDetector",
     "robust": "models.batch.baselines:RobustBaselineDetector",
+    "tail": "models.batch.baselines:TailBaselineDetector",
     "peer": "models.batch.baselines:PeerGroupDetector",
     "ensemble": "models.batch.ensemble:RankEnsembleDetector",
 }
@@ -35,7 +36,8 @@ class UnknownDetectorError(KeyError):
     ...     create("nope")
     ... except UnknownDetectorError as error:
     ...     print(error)
-    unknown detector 'nope'; valid names: copod, ecod, ensemble, hbos, iforest, peer, robust
+    unknown detector 'nope'; valid names: copod, ecod, ensemble, hbos, iforest, peer, robust,
+    tail
     """
 
     def __str__(self) -> str:

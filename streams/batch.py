@@ -7,13 +7,18 @@ order), so a file gives the same events whichever path reads it. Reading lines r
 CSV columns keeps the exact raw text and 1-based line number of every rejected line.
 
 ``attrs`` is a JSON object string; an attribute the line parser would leave out (an empty
-value) is written as ``null`` here, and :func:`events_from_frame` drops it again.
+value) is written as ``null`` here, and :func:`events_from_frame` drops it again. A scan that
+reads only a few attributes asks for them with ``attrs_keys``: ``attrs`` is then a struct of
+just those keys (String fields), which costs a fraction of building and re-parsing JSON.
+
+Each file is read once: :attr:`BatchScan.judged` holds every line that is an event or a reject
+(with its ``reason``), so a caller that spools it gets both from a single pass.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +70,11 @@ JSONL_SUFFIXES: tuple[str, ...] = (".jsonl", ".ndjson", ".json")
 _RAW = "raw"
 _LINE = "line"
 _REASON = "reason"
+_FILE = "file"
+#: An ``id`` field that reads "id" once byte-order marks are dropped, surrounding white space
+#: stripped and case folded: a header line repeated inside a file. A regular expression
+#: tests that without building three copies of every id.
+_HEADER_ID_PATTERN = r"^[\s\x{feff}]*[iI]\x{feff}*[dD][\s\x{feff}]*$"
 
 
 @dataclass
@@ -79,6 +89,11 @@ class BatchScan:
         ``file`` (str), ``line`` (int64, 1-based in its file), ``reason``, ``raw``.
     files
         The files actually read, in reading order.
+    judged
+        Events and rejects of the same lines in one frame, to read each file once: the
+        event columns (meaningful only where ``reason`` is null), then ``reason`` (null for an
+        event), ``file``, ``line`` and ``raw`` (``file`` and ``raw`` set on rejects only).
+        ``events`` and ``rejects`` are this frame filtered on ``reason``.
 
     Examples
     --------
@@ -91,6 +106,7 @@ class BatchScan:
     events: pl.LazyFrame
     rejects: pl.LazyFrame
     files: list[Path] = field(default_factory=list)
+    judged: pl.LazyFrame | None = None
 
 
 def _concat(frames: list[pl.LazyFrame], schema: Mapping[str, pl.DataType]) -> pl.LazyFrame:
@@ -127,15 +143,17 @@ def _first_line(path: Path) -> str:
 
 
 def _split(names: Sequence[str], exact: bool) -> tuple[list[pl.Expr], pl.Expr]:
-    """Split ``raw`` on commas into one column per name; a catch-all absorbs the rest.
+    """Split ``raw`` on commas into one column per name, and say if the field count is right.
 
-    With ``exact`` an extra field lands in a ``__extra`` column (a wrong field count);
-    otherwise the last column keeps any extra commas (the CERT ``content`` column).
+    With ``exact`` a field beyond the last name lands in a ``__extra`` column (a wrong field
+    count); otherwise any number of extra commas is fine (they belong to the CERT ``content``
+    column). Either way only the text up to the next comma is kept in the last column: no
+    mapping reads ``content``, and copying the rest of every line would double the cost of
+    the split.
     """
     cols = [f"c_{n}" for n in names]
-    parts = len(cols) + 1 if exact else len(cols)
     fields = [*cols, "__extra"] if exact else cols
-    split = pl.col(_RAW).str.splitn(",", parts).struct.rename_fields(fields)
+    split = pl.col(_RAW).str.split_exact(",", len(fields) - 1).struct.rename_fields(fields)
     count_ok = pl.col(cols[-1]).is_not_null()
     if exact:
         count_ok = count_ok & pl.col("__extra").is_null()
@@ -168,8 +186,37 @@ def _non_empty(column: pl.Expr) -> pl.Expr:
     return pl.when(column != "").then(column)
 
 
-def _attrs(**values: pl.Expr) -> pl.Expr:
-    return pl.struct([v.alias(k) for k, v in values.items()]).struct.json_encode()
+def attrs_dtype(keys: Collection[str]) -> pl.DataType:
+    """The dtype of ``attrs`` in a scan that asked for ``keys`` (JSON text when none).
+
+    Examples
+    --------
+    >>> attrs_dtype(["attachments"])
+    Struct({'attachments': String})
+    >>> attrs_dtype([])
+    String
+    """
+    if not keys:
+        return pl.String()
+    return pl.Struct({key: pl.String() for key in sorted(keys)})
+
+
+def _attrs(values: Mapping[str, pl.Expr], keys: Collection[str] | None) -> pl.Expr:
+    if keys is None:
+        return pl.struct([v.alias(k) for k, v in values.items()]).struct.json_encode()
+    if not keys:
+        return pl.lit(None, pl.String())
+    # A struct of only the keys asked for, in a fixed order so every file's frame has the
+    # same dtype; a key this file kind does not have is null, as in the JSON form.
+    null = pl.lit(None, pl.String())
+    return pl.struct([values.get(key, null).cast(pl.String()).alias(key) for key in sorted(keys)])
+
+
+@dataclass(frozen=True)
+class _Frames:
+    events: pl.LazyFrame
+    rejects: pl.LazyFrame
+    judged: pl.LazyFrame
 
 
 def _finish(
@@ -178,26 +225,42 @@ def _finish(
     columns: Mapping[str, pl.Expr],
     path: Path,
     skip: pl.Expr | None = None,
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+) -> _Frames:
     """Split a mapped frame into events (all checks pass) and rejects (not blank/skipped)."""
-    judged = frame.with_columns(_reason(checks))
-    events = judged.filter(pl.col(_REASON).is_null()).select(
-        [columns[name].cast(POLARS_EVENT_SCHEMA[name]).alias(name) for name in EVENT_COLUMNS]
-    )
+    frame = frame.with_columns(_reason(checks))
+    event_columns = [
+        (columns[name] if name == "attrs" else columns[name].cast(POLARS_EVENT_SCHEMA[name])).alias(
+            name
+        )
+        for name in EVENT_COLUMNS
+    ]
+    is_event = pl.col(_REASON).is_null()
+    events = frame.filter(is_event).select(event_columns)
     not_blank = pl.col(_RAW).str.strip_chars(BLANK_CHARS) != ""
     keep = pl.col(_REASON).is_not_null() & not_blank
     if skip is not None:
         keep = keep & ~skip
-    rejects = judged.filter(keep).select(
-        pl.lit(str(path)).alias("file"),
+    rejects = frame.filter(keep).select(
+        pl.lit(str(path)).alias(_FILE),
         pl.col(_LINE),
         pl.col(_REASON),
         pl.col(_RAW),
     )
-    return events, rejects
+    # The raw text and the file name only where a line is rejected: an event row then
+    # carries two nulls, not a copy of its line.
+    judged = frame.filter(is_event | keep).select(
+        *event_columns,
+        pl.col(_REASON),
+        pl.when(~is_event).then(pl.lit(str(path))).alias(_FILE),
+        pl.col(_LINE),
+        pl.when(~is_event).then(pl.col(_RAW)).alias(_RAW),
+    )
+    return _Frames(events, rejects, judged)
 
 
-def _cert_frames(path: Path, kind: str, lossy_utf8: bool) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+def _cert_frames(
+    path: Path, kind: str, lossy_utf8: bool, attrs_keys: Collection[str] | None
+) -> _Frames:
     first = _first_line(path)
     has_header = looks_like_header(first.split(",", 1)[0])
     try:
@@ -315,16 +378,16 @@ def _cert_frames(path: Path, kind: str, lossy_utf8: bool) -> tuple[pl.LazyFrame,
         "target": target,
         "bytes": size,
         "outcome": null_str,
-        "attrs": _attrs(**attrs),
+        "attrs": _attrs(attrs, attrs_keys),
     }
     # A header repeated inside a file (files concatenated) is skipped, as the line parser does.
-    skip = c("id").str.replace_all("\ufeff", "").str.strip_chars().str.to_lowercase() == "id"
+    skip = c("id").str.contains(_HEADER_ID_PATTERN)
     return _finish(frame, checks, columns, path, skip=skip)
 
 
 def _lanl_frames(
-    path: Path, epoch: datetime, lossy_utf8: bool
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    path: Path, epoch: datetime, lossy_utf8: bool, attrs_keys: Collection[str] | None
+) -> _Frames:
     split, count_ok = _split(LANL_AUTH_COLUMNS, exact=True)
     frame = _scan_lines(path, lossy_utf8).with_columns(split).unnest("__fields")
 
@@ -356,17 +419,22 @@ def _lanl_frames(
         "bytes": pl.lit(None, pl.Int64()),
         "outcome": _mapped(success, LANL_OUTCOMES),
         "attrs": _attrs(
-            src_domain=known(principal.struct.field("field_1")),
-            dst_user=known(c("dst_user")),
-            auth_type=known(c("auth_type")),
-            logon_type=known(c("logon_type")),
-            orientation=known(c("orientation")),
+            {
+                "src_domain": known(principal.struct.field("field_1")),
+                "dst_user": known(c("dst_user")),
+                "auth_type": known(c("auth_type")),
+                "logon_type": known(c("logon_type")),
+                "orientation": known(c("orientation")),
+            },
+            attrs_keys,
         ),
     }
     return _finish(frame, checks, columns, path)
 
 
-def _jsonl_frames(path: Path, parser: JsonLinesParser) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+def _jsonl_frames(
+    path: Path, parser: JsonLinesParser, attrs_keys: Collection[str] | None
+) -> _Frames:
     events: list[Event] = []
     rejects: dict[str, list[object]] = {name: [] for name in REJECT_SCHEMA}
     with open(path, "rb") as handle:
@@ -384,10 +452,21 @@ def _jsonl_frames(path: Path, parser: JsonLinesParser) -> tuple[pl.LazyFrame, pl
                 continue
             if event is not None:
                 events.append(event)
-    return (
-        events_to_frame(events).lazy(),
-        pl.DataFrame(rejects, schema=REJECT_SCHEMA).lazy(),
-    )
+    event_frame = events_to_frame(events)
+    if attrs_keys is not None:
+        attrs = pl.col("attrs")
+        event_frame = event_frame.with_columns(
+            attrs.str.json_decode(attrs_dtype(attrs_keys)) if attrs_keys else attrs
+        )
+    reject_frame = pl.DataFrame(rejects, schema=REJECT_SCHEMA)
+    judged = pl.concat(
+        [
+            event_frame.with_columns(pl.lit(None, pl.String()).alias(_REASON)),
+            reject_frame,
+        ],
+        how="diagonal",
+    ).select(*EVENT_COLUMNS, _REASON, _FILE, _LINE, _RAW)
+    return _Frames(event_frame.lazy(), reject_frame.lazy(), judged.lazy())
 
 
 def _cert_files(paths: Sequence[Path]) -> list[tuple[Path, str]]:
@@ -423,6 +502,7 @@ def scan_events(
     lanl_epoch: datetime = LANL_EPOCH,
     jsonl_mapping: Mapping[str, str | Sequence[str]] | None = None,
     lossy_utf8: bool = False,
+    attrs_keys: Collection[str] | None = None,
 ) -> BatchScan:
     """Read log files into a lazy frame of events plus a lazy frame of rejected lines.
 
@@ -441,6 +521,11 @@ def scan_events(
     lossy_utf8
         Replace invalid UTF-8 instead of failing at collect time (CERT/LANL only; about
         twice as slow to read).
+    attrs_keys
+        ``None`` (the default) for ``attrs`` as a JSON object string of every attribute;
+        otherwise ``attrs`` is a struct of exactly these keys (dtype :func:`attrs_dtype`),
+        null where an event lacks one, and the other attributes are never built. An empty
+        collection gives a null String ``attrs``.
 
     Returns
     -------
@@ -464,33 +549,38 @@ def scan_events(
     for path in resolved:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or directory")
-    pairs: list[tuple[pl.LazyFrame, pl.LazyFrame]] = []
+    pairs: list[_Frames] = []
     files: list[Path] = []
     if fmt == "cert":
         for path, kind in _cert_files(resolved):
             files.append(path)
             if path.stat().st_size:
-                pairs.append(_cert_frames(path, kind, lossy_utf8))
+                pairs.append(_cert_frames(path, kind, lossy_utf8, attrs_keys))
     elif fmt == "lanl":
         for path in _plain_files(
             resolved, lambda d: [d / "auth.txt"] if (d / "auth.txt").is_file() else []
         ):
             files.append(path)
             if path.stat().st_size:
-                pairs.append(_lanl_frames(path, lanl_epoch, lossy_utf8))
+                pairs.append(_lanl_frames(path, lanl_epoch, lossy_utf8, attrs_keys))
     elif fmt == "jsonl":
         parser = JsonLinesParser(jsonl_mapping)
         for path in _plain_files(
             resolved, lambda d: sorted(p for p in d.iterdir() if p.suffix in JSONL_SUFFIXES)
         ):
             files.append(path)
-            pairs.append(_jsonl_frames(path, parser))
+            pairs.append(_jsonl_frames(path, parser, attrs_keys))
     else:
         raise ValueError(f"unknown batch format {fmt!r}: expected 'cert', 'lanl' or 'jsonl'")
+    schema = dict(POLARS_EVENT_SCHEMA)
+    if attrs_keys is not None:
+        schema["attrs"] = attrs_dtype(attrs_keys)
+    judged_schema = {**schema, _REASON: pl.String(), **REJECT_SCHEMA}
     return BatchScan(
-        events=_concat([e for e, _ in pairs], POLARS_EVENT_SCHEMA),
-        rejects=_concat([r for _, r in pairs], REJECT_SCHEMA),
+        events=_concat([p.events for p in pairs], schema),
+        rejects=_concat([p.rejects for p in pairs], REJECT_SCHEMA),
         files=files,
+        judged=_concat([p.judged for p in pairs], judged_schema),
     )
 
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import MappingProxyType
 
 import polars as pl
 import pyarrow as pa
-
-_EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +50,8 @@ class Event:
     target: str | None = None
     bytes: int | None = None
     outcome: str | None = None
-    attrs: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    # A plain dict, not a read-only proxy: events must pickle (checkpoints, dead letters).
+    attrs: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.ts.tzinfo is None:

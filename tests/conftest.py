@@ -13,9 +13,9 @@ from benchmarks.synthetic import generate
 
 @pytest.fixture(scope="session")
 def small_org(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """60 users over 45 days with every planted scenario (a few seconds to generate)."""
+    """100 users over 60 days with every planted scenario (a few seconds to generate)."""
     out = tmp_path_factory.mktemp("org") / "org"
-    generate(out, users=60, days=45, seed=3)
+    generate(out, users=100, days=60, seed=3)
     return out
 
 

@@ -28,7 +28,7 @@ from benchmarks.synthetic.tables import write_cert_csv
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 
 # Independent random streams, so adding draws to one part never shifts another.
 _STREAMS = (

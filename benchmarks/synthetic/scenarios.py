@@ -52,14 +52,17 @@ def training_days(days: int) -> int:
 
 
 def insiders_per_scenario(users: int) -> int:
-    """How many users carry each scenario: 1 below 500 users, 2 below 2000, then 3.
+    """How many users carry each scenario: 1 below 2000 users, 2 below 5000, then 3.
+
+    Insiders are rare: at 1000 users the five scenarios plant six accounts (scenario 3 also
+    abuses its supervisor's), well inside the top 1% that an analyst would review.
 
     Examples
     --------
     >>> insiders_per_scenario(100), insiders_per_scenario(1000), insiders_per_scenario(4000)
-    (1, 2, 3)
+    (1, 1, 2)
     """
-    return 1 if users < 500 else 2 if users < 2000 else 3
+    return 1 if users < 2000 else 2 if users < 5000 else 3
 
 
 @dataclass

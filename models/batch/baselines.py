@@ -125,21 +125,40 @@ class _ZScoreBaseline(ParamsMixin):
         magnitude = np.abs(z) if self.two_sided else np.maximum(z, 0.0)
         self.tail_reference_ = np.sort(magnitude, axis=0)
 
-    def _tail_surprise(self, z: FloatArray) -> FloatArray:
+    def _tail_surprise(self, z: FloatArray, reference: FloatArray | None = None) -> FloatArray:
         """Per feature, ``-log10`` of the share of training rows deviating at least as much.
 
         A deviation that many entities show on ordinary days (one USB connect by a user who
-        rarely uses USB) earns little; one that no training window ever showed earns the most
-        that the training size can resolve. Rows at or below typical earn 0.
+        rarely uses USB) earns little; one that no training window ever showed earns at least
+        what the training size can resolve, ``log10(n + 1)``. Beyond the largest training
+        deviation the tail is extrapolated exponentially (the slope of surprise against z
+        between the feature's 99th-percentile and largest training deviation), capped at twice
+        the resolvable surprise, so 60 recipients against a usual 4 outweighs 8. A feature on
+        which no training window ever rose above typical earns that maximum at once. Rows at
+        or below typical earn 0.
         """
-        assert self.tail_reference_ is not None
-        reference = self.tail_reference_
+        if reference is None:
+            assert self.tail_reference_ is not None
+            reference = self.tail_reference_
         n = reference.shape[0]
+        cap = math.log10(n + 1.0)
         magnitude = np.abs(z) if self.two_sided else np.maximum(z, 0.0)
         surprise = np.zeros_like(magnitude)
+        q99_row = min(n - 1, max(0, math.ceil(0.99 * n) - 1))
         for j in range(magnitude.shape[1]):
-            at_least = n - np.searchsorted(reference[:, j], magnitude[:, j], side="left")
+            column = reference[:, j]
+            at_least = n - np.searchsorted(column, magnitude[:, j], side="left")
             surprise[:, j] = -np.log10((at_least + 1.0) / (n + 1.0))
+            top, q99 = float(column[-1]), float(column[q99_row])
+            beyond = magnitude[:, j] > top
+            if top <= 0.0:
+                # No training window ever rose above typical on this feature (the first
+                # hacking tool, the first beacon): the most novel thing there is.
+                surprise[beyond, j] = 2.0 * cap
+            elif cap > 2.0 and top > q99 and beyond.any():
+                slope = (cap - 2.0) / (top - q99)
+                extra = (magnitude[beyond, j] - top) * slope
+                surprise[beyond, j] = np.minimum(cap + extra, 2.0 * cap)
         surprise[magnitude <= 0.0] = 0.0
         return surprise
 
@@ -380,6 +399,54 @@ class RobustBaselineDetector(_ZScoreBaseline):
             median[known] = self.medians_[codes[known]]
             scale[known] = self.scales_[codes[known]]
         return median, scale
+
+
+class TailBaselineDetector(RobustBaselineDetector):
+    """Per-entity baseline whose deviations are weighed by how rare they are in the population.
+
+    The default detector of the scan. Each feature's deviation from the entity's own history
+    (the robust z of :class:`RobustBaselineDetector`) becomes a surprise: ``-log10`` of the
+    share of training windows that deviated at least as much on that feature. A row scores the
+    sum of its ``top_k`` largest surprises. So a deviation that many users show on ordinary
+    days (a first USB connect by someone who rarely uses USB) weighs little, and one that no
+    training window ever showed (a beacon's regularity, a keylogger on disk) weighs the most.
+
+    Parameters are those of :class:`RobustBaselineDetector`, with ``combine="tail"`` and
+    ``top_k=2`` by default.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.column_stack([rng.poisson(3, 400), np.zeros(400)]).astype(float)
+    >>> entities = np.repeat(["a", "b", "c", "d"], 100)
+    >>> detector = TailBaselineDetector().fit(np.log1p(X), entities=entities)
+    >>> rows = np.log1p(np.array([[3.0, 0.0], [3.0, 5.0]]))
+    >>> ordinary, novel = detector.decision_function(rows, entities=np.array(["a", "a"]))
+    >>> float(ordinary), bool(novel > 5.0)
+    (0.0, True)
+    """
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.5,
+        min_scale: float = 0.1,
+        min_rows: int = 5,
+        top_k: int = 2,
+        two_sided: bool = False,
+        combine: str = "tail",
+        seed: int | None = 0,
+    ) -> None:
+        super().__init__(
+            alpha=alpha,
+            min_scale=min_scale,
+            min_rows=min_rows,
+            top_k=top_k,
+            two_sided=two_sided,
+            combine=combine,
+            seed=seed,
+        )
 
 
 class PeerGroupDetector(_ZScoreBaseline):

@@ -43,6 +43,7 @@ def test_alert_dict_carries_explanation_and_techniques() -> None:
         "typical_range": [0, 3],
         "z": 30.2,
         "technique": "T1052.001",
+        "population_share": None,
         "text": "412 files copied",
     }
     assert d["summary"] == "412 files copied; 3 logons off hours; 5 USB connects"

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from features import FeatureSpec, WindowConfig, evaluate_batch, spec_schema_hash
+from features.batch import attrs_keys, required_columns
 from tests.features._events import at, ev, feature, frame, table
 
 LOGON = {"action": "logon"}
@@ -456,3 +458,30 @@ def test_schema_hash_tracks_definitions() -> None:
     assert spec_schema_hash([base], WindowConfig()) != spec_schema_hash(
         [base], WindowConfig(window="1h")
     )
+
+
+def test_attrs_as_a_struct_reads_like_attrs_as_json() -> None:
+    rows = [
+        ev(at(1, 9), "email_send", attrs='{"attachments": "2", "from": "x"}'),
+        ev(at(1, 10), "email_send", attrs='{"from": "y"}'),
+        ev(at(1, 11), "usb_connect", attrs='{"activity": "Connect"}'),
+        ev(at(2, 9), "email_send", attrs='{"attachments": "5"}'),
+    ]
+    specs = [
+        FeatureSpec(
+            name="attachments",
+            kind="sum",
+            field="attrs.attachments",
+            where={"action": "email_send"},
+        ),
+        FeatureSpec(name="connects", kind="count", where={"attrs.activity": "Connect"}),
+    ]
+    assert attrs_keys(specs) == {"attachments", "activity"}
+    assert required_columns(specs, WindowConfig()) == {"ts", "user", "action", "attrs"}
+    struct = pl.Struct({"activity": pl.String, "attachments": pl.String})
+    events = frame(rows)
+    as_struct = events.with_columns(pl.col("attrs").str.json_decode(struct))
+    expected = evaluate_batch(specs, events).collect()
+    got = evaluate_batch(specs, as_struct).collect(engine="streaming")
+    assert_frame_equal(got, expected)
+    assert got.select("attachments", "connects").rows() == [(2.0, 1.0), (5.0, 0.0)]

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams import POLARS_EVENT_SCHEMA, Event, events_from_frame, read_lines, scan_events
-from streams.batch import REJECT_SCHEMA
+from streams.batch import _HEADER_ID_PATTERN, REJECT_SCHEMA
 from streams.parsers import PARSERS, JsonLinesParser, LanlAuthParser
 
 from .conftest import FIXTURES
@@ -220,3 +222,51 @@ def test_unknown_format_and_missing_path(tmp_path: Path) -> None:
         scan_events([tmp_path], "csv")  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         scan_events([tmp_path / "nope.csv"], "cert")
+
+
+def test_attrs_keys_give_a_struct_of_only_those_keys(tmp_path: Path) -> None:
+    for name, text in BAD_CERT.items():
+        (tmp_path / name).write_text(text)
+    paths = [tmp_path / n for n in BAD_CERT]
+    full = scan_events(paths, "cert").events.collect()
+    keyed = scan_events(paths, "cert", attrs_keys={"attachments", "url"}).events.collect()
+    assert keyed.schema["attrs"] == pl.Struct({"attachments": pl.String, "url": pl.String})
+    assert keyed.drop("attrs").equals(full.drop("attrs"))
+    by_id = {
+        e.attrs["id"]: (e.attrs.get("attachments"), e.attrs.get("url"))
+        for e in events_from_frame(full)
+    }
+    ids = [e.attrs["id"] for e in events_from_frame(full)]
+    assert dict(zip(ids, keyed["attrs"].struct.unnest().rows(), strict=True)) == by_id
+    assert by_id["{E1}"] == ("2", None)
+    assert by_id["{H1}"] == (None, "http://www.Example.com:8080/a?b=c")
+    no_attrs = scan_events(paths, "cert", attrs_keys=()).events.collect()
+    assert no_attrs["attrs"].dtype == pl.String
+    assert no_attrs["attrs"].null_count() == no_attrs.height == full.height
+
+
+def test_judged_frame_holds_events_and_rejects_of_one_pass(tmp_path: Path) -> None:
+    for name, text in BAD_CERT.items():
+        (tmp_path / name).write_text(text)
+    scan = scan_events([tmp_path / n for n in BAD_CERT], "cert")
+    assert scan.judged is not None
+    judged = scan.judged.collect(engine="streaming")
+    is_event = pl.col("reason").is_null()
+    events = judged.filter(is_event)
+    assert events.select(list(POLARS_EVENT_SCHEMA)).equals(scan.events.collect())
+    # Valid lines carry neither their text nor their file name.
+    assert events["raw"].null_count() == events["file"].null_count() == events.height
+    rejects = judged.filter(~is_event).select(list(REJECT_SCHEMA))
+    assert set(rejects.iter_rows()) == set(scan.rejects.collect().iter_rows())
+    # Blank lines and the repeated header are neither events nor rejects.
+    assert judged.height == events.height + rejects.height == 12 + 13
+
+
+@given(st.text(alphabet=" \t\ufeffiIdDx\u00a0\u2003", max_size=8))
+def test_repeated_header_test_matches_its_definition(value: str) -> None:
+    frame = pl.DataFrame({"id": [value]})
+    definition = (
+        pl.col("id").str.replace_all("\ufeff", "").str.strip_chars().str.to_lowercase() == "id"
+    )
+    pattern = pl.col("id").str.contains(_HEADER_ID_PATTERN)
+    assert frame.select(definition).item() == frame.select(pattern).item()

@@ -68,7 +68,7 @@ def run_demo(out: Path, *, users: int = 300, days: int = 120, seed: int = 7) -> 
     lines += [
         "",
         f"ranks of the {len(quality.scenario_ranks)} planted accounts among "
-        f"{quality.entities} entities: {', '.join(map(str, ranks))}; "
+        f"{quality.entities} user accounts: {', '.join(map(str, ranks))}; "
         f"user-day AUC-ROC {quality.auc_roc:.3f}, AUC-PR {quality.auc_pr:.3f}",
         f"report: {result.outputs['report_html']}  (also report.md, alerts.jsonl, entities.csv)",
         f"done in {elapsed:.1f} s",

@@ -70,10 +70,12 @@ def evaluate(result: ScanResult, org: Path, *, budget_fraction: float = 0.005) -
     top = np.argsort(-s, kind="stable")[:k]
     recall = float(y[top].sum() / positives) if positives else float("nan")
 
-    entities = result.scored.entities
+    # Ranked among user accounts: machine accounts (``C123$``, from auth logs) are entities
+    # too, but counting them would inflate the "top 1%" an analyst reviews.
+    entities = result.scored.entities.filter(~pl.col("entity").str.ends_with("$"))
     n_entities = entities.height
     top_n = max(int(np.ceil(0.01 * n_entities)), 1)
-    rank_of = dict(zip(entities["entity"].to_list(), entities["rank"].to_list(), strict=True))
+    rank_of = dict(zip(entities["entity"].to_list(), range(1, n_entities + 1), strict=True))
     scenario_ranks: list[dict[str, Any]] = []
     for (scenario, entity), _ in truth.group_by(["scenario", "entity"], maintain_order=True):
         rank = rank_of.get(str(entity))
@@ -146,8 +148,8 @@ def format_quality(q: SyntheticQuality, header: str) -> str:
         f"recall of planted user-days at a budget of {q.budget_fraction:.1%} of user-days: "
         f"{q.recall_at_budget:.3f} ({q.positives} planted user-days in {q.scored_windows} scored)",
         "",
-        f"entity risk ranks (top 1% = rank <= {max(int(np.ceil(0.01 * q.entities)), 1)} "
-        f"of {q.entities}):",
+        f"entity risk ranks among user accounts (top 1% = rank <= "
+        f"{max(int(np.ceil(0.01 * q.entities)), 1)} of {q.entities}):",
     ]
     for r in q.scenario_ranks:
         mark = "yes" if r["in_top_1pct"] else "NO"

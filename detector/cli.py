@@ -126,6 +126,24 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--detector", default="tail")
     syn.add_argument("--out", type=Path, default=Path("bench-out/synthetic"))
     syn.add_argument("--mode", choices=["scan"], default="scan")
+    adb = bench_sub.add_parser("adbench", help="ADBench tabular sets (70/30 split, AUCROC/AUCPR)")
+    adb.add_argument("--data-dir", type=Path, help="datasets folder (default: $BASELINER_DATA)")
+    adb.add_argument("--detectors", help="comma-separated registry names (default: all batch)")
+    adb.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    adb.add_argument("--datasets", help="comma-separated set names (default: all eight)")
+    adb.add_argument(
+        "--max-rows", type=int, default=10_000, help="subsample larger sets (0 = every row)"
+    )
+    adb.add_argument("--out", type=Path, default=Path("bench-out/adbench"))
+    hdfs = bench_sub.add_parser("hdfs", help="HDFS log sessions (HDFS_100k split, DeepLog files)")
+    hdfs.add_argument("--data-dir", type=Path, help="datasets folder (default: $BASELINER_DATA)")
+    hdfs.add_argument("--detectors", help="comma-separated session detectors (default: all)")
+    hdfs.add_argument("--seed", type=int, default=0)
+    hdfs.add_argument("--out", type=Path, default=Path("bench-out/hdfs"))
+    nab = bench_sub.add_parser(
+        "nab", help="check our NAB scorer against the official scoreboard's raw scores"
+    )
+    nab.add_argument("--data-dir", type=Path, help="datasets folder (default: $BASELINER_DATA)")
     thr = bench_sub.add_parser("throughput", help="events/s from logs to features and alerts")
     thr.add_argument("--mode", choices=["scan"], default="scan")
     thr.add_argument("--users", type=_positive_int, default=1000)
@@ -296,7 +314,58 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print(run_throughput_bench(args.out, users=args.users, days=args.days, seed=args.seed))
         return EXIT_OK
-    raise UsageError("bench: choose a benchmark: synthetic or throughput")
+    if args.bench == "adbench":
+        from benchmarks.adbench import run_adbench
+        from benchmarks.adbench.data import AdbenchDataError
+
+        detectors = _names(args.detectors)
+        for name in detectors or []:
+            _check_detector(name)
+        try:
+            _, table = run_adbench(
+                args.data_dir,
+                args.out,
+                detectors,
+                [_seed(x) for x in args.seeds.split(",")],
+                datasets=_names(args.datasets),
+                max_rows=args.max_rows or None,
+            )
+        except AdbenchDataError as exc:
+            raise UsageError(str(exc)) from None
+        print(table)
+        return EXIT_OK
+    if args.bench == "hdfs":
+        from benchmarks.hdfs import run_hdfs
+        from benchmarks.hdfs.data import HdfsDataError
+
+        try:
+            _, table = run_hdfs(args.data_dir, args.out, _names(args.detectors), args.seed)
+        except HdfsDataError as exc:
+            raise UsageError(str(exc)) from None
+        print(table)
+        return EXIT_OK
+    if args.bench == "nab":
+        from benchmarks.nab.__main__ import main as nab_main
+
+        return nab_main([] if args.data_dir is None else ["--data-dir", str(args.data_dir)])
+    raise UsageError("bench: choose a benchmark: synthetic, throughput, adbench, hdfs or nab")
+
+
+def _names(text: str | None) -> list[str] | None:
+    """``"a,b"`` into ``["a", "b"]``; ``None`` stays ``None`` (the default set)."""
+    if text is None:
+        return None
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise UsageError(f"empty list {text!r}")
+    return names
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"seed {text!r} is not an integer") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

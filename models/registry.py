@@ -20,6 +20,7 @@ BATCH_DETECTORS: dict[str, str] = {
     "tail": "models.batch.baselines:TailBaselineDetector",
     "peer": "models.batch.baselines:PeerGroupDetector",
     "ensemble": "models.batch.ensemble:RankEnsembleDetector",
+    "tabular": "models.batch.tabular:TabularEnsembleDetector",
 }
 """Batch detectors: ``fit(X, **context)`` then ``decision_function(X, **context)``."""
 
@@ -37,7 +38,7 @@ class UnknownDetectorError(KeyError):
     ... except UnknownDetectorError as error:
     ...     print(error)
     unknown detector 'nope'; valid names: copod, ecod, ensemble, hbos, iforest, peer, robust,
-    tail
+    tabular, tail
     """
 
     def __str__(self) -> str:

@@ -1,0 +1,307 @@
+"""HDFS log-anomaly benchmark: session detectors on HDFS_100k, the next-key model on DeepLog's data.
+
+HDFS_100k (deep-loglizer's train/test split): each detector is fitted on the training sessions
+(by default only the normal ones, the semi-supervised setting of DeepLog and loglizer; the
+labels of the training part pick them, test labels are never used to fit or to threshold),
+decides with its own rule (Q-statistic, broken invariants, training-score quantile, top-g
+misses) and is scored by precision, recall and F1 on the test part.
+
+Because the sessions are cut at line 100k while the labels come from the full log, many
+anomalous test sessions are identical to normal training sessions. :func:`f1_ceiling` computes
+the best F1 any detector could reach if its decision depends only on the session's key sequence
+(or its count vector): an oracle bound that uses the test labels, reported beside the detectors
+and never used by them.
+
+DeepLog's files: the next-key model is fitted on ``hdfs_train`` and its recall measured on
+``hdfs_test_abnormal``. The normal test file is not public, so the false-positive rate is
+estimated on normal sessions held out of ``hdfs_train`` (a seeded half, the model refitted on
+the other half).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.adbench.runner import environment, load_anchors
+from benchmarks.hdfs.data import Sequences, load_deeplog, load_hdfs_100k
+from models.sequence import (
+    InvariantsMiningDetector,
+    NextKeyDetector,
+    PCASessionDetector,
+    SessionIForestDetector,
+    count_vectors,
+)
+
+log = logging.getLogger(__name__)
+
+SESSION_DETECTORS: dict[str, Callable[[int], Any]] = {
+    "pca": lambda seed: PCASessionDetector(seed=seed),
+    "pca_tfidf": lambda seed: PCASessionDetector(use_tf_idf=True, seed=seed),
+    "invariants": lambda seed: InvariantsMiningDetector(seed=seed),
+    "iforest": lambda seed: SessionIForestDetector(seed=seed),
+    "nextkey": lambda seed: NextKeyDetector(seed=seed),
+}
+"""Benchmark names of the session detectors, with their default configuration."""
+
+SEQUENCE_INPUT = frozenset({"nextkey"})
+
+
+def precision_recall_f1(
+    y_true: np.ndarray[Any, Any], flagged: np.ndarray[Any, Any]
+) -> dict[str, float]:
+    """Precision, recall and F1 of boolean decisions against 0/1 labels (0 when undefined).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> precision_recall_f1(np.array([1, 1, 0, 0]), np.array([True, False, True, False]))
+    {'precision': 0.5, 'recall': 0.5, 'f1': 0.5, 'tp': 1, 'fp': 1, 'fn': 1}
+    """
+    truth = np.asarray(y_true) == 1
+    flagged = np.asarray(flagged, dtype=bool)
+    tp = int(np.sum(truth & flagged))
+    fp = int(np.sum(~truth & flagged))
+    fn = int(np.sum(truth & ~flagged))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+
+
+def f1_ceiling(keys: Sequence[Hashable], y_true: np.ndarray[Any, Any]) -> dict[str, float]:
+    """Best F1 of any decision that gives every row with the same key the same answer.
+
+    An oracle bound (it reads the labels): rows are grouped by key, groups flagged in order of
+    their share of anomalies, and the best F1 over those prefixes is returned (optimal, since
+    F1 rises with any group whose anomaly share exceeds F1 / 2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f1_ceiling(["a", "a", "b", "c"], np.array([1, 0, 1, 0]))["f1"]
+    0.8
+    """
+    groups: dict[Hashable, list[int]] = {}
+    for key, label in zip(keys, np.asarray(y_true), strict=True):
+        groups.setdefault(key, [0, 0])[int(label)] += 1
+    total = int(np.sum(y_true))
+    best = {"f1": 0.0, "tp": 0, "fp": 0}
+    tp = fp = 0
+    for normal, anomalous in sorted(groups.values(), key=lambda g: -g[1] / (g[0] + g[1])):
+        tp, fp = tp + anomalous, fp + normal
+        f1 = 2 * tp / (2 * tp + fp + (total - tp)) if tp else 0.0
+        if f1 > best["f1"]:
+            best = {"f1": f1, "tp": tp, "fp": fp}
+    return {**best, "recall": best["tp"] / total if total else 0.0}
+
+
+def _auc(y: np.ndarray[Any, Any], scores: np.ndarray[Any, Any]) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, scores)) if 0 < int(np.sum(y)) < y.size else None
+
+
+def run_hdfs_100k(
+    data_dir: str | os.PathLike[str] | None,
+    detectors: Sequence[str] | None = None,
+    seed: int = 0,
+    *,
+    train_on: str = "normal",
+) -> dict[str, Any]:
+    """Fit each session detector on HDFS_100k's training part, decide on its test part."""
+    if train_on not in ("normal", "all"):
+        raise ValueError(f"train_on must be 'normal' or 'all', got {train_on!r}")
+    sessions = load_hdfs_100k(data_dir)
+    train, _ = sessions.part("train", normal_only=train_on == "normal")
+    test, y_test = sessions.part("test")
+    n_keys = len(sessions.templates)
+    train_counts, test_counts = count_vectors(train, n_keys), count_vectors(test, n_keys)
+    rows = []
+    for name in detectors or list(SESSION_DETECTORS):
+        detector = SESSION_DETECTORS[name](seed)
+        fit_input, test_input = (
+            (train, test) if name in SEQUENCE_INPUT else (train_counts, test_counts)
+        )
+        started = time.perf_counter()
+        detector.fit(fit_input)
+        fitted = time.perf_counter()
+        scores = detector.decision_function(test_input)
+        flagged = scores > detector.threshold_
+        scored = time.perf_counter()
+        row = {
+            "detector": name,
+            "params": detector.get_params(),
+            **precision_recall_f1(y_test, flagged),
+            "aucroc": _auc(y_test, scores),
+            "threshold": float(detector.threshold_),
+            "flagged": int(flagged.sum()),
+            "fit_seconds": fitted - started,
+            "score_seconds": scored - fitted,
+        }
+        log.info(
+            "HDFS_100k %s: P %.3f R %.3f F1 %.3f", name, row["precision"], row["recall"], row["f1"]
+        )
+        rows.append(row)
+    return {
+        "dataset": "hdfs_100k",
+        "train_on": train_on,
+        "seed": seed,
+        "n_train": len(train),
+        "n_test": len(test),
+        "n_test_anomalies": int(y_test.sum()),
+        "n_templates": n_keys,
+        "rows": rows,
+        "ceiling": {
+            "exact_sequence": f1_ceiling([tuple(s) for s in test], y_test),
+            "count_vector": f1_ceiling([tuple(r) for r in test_counts], y_test),
+        },
+    }
+
+
+def run_deeplog(
+    data_dir: str | os.PathLike[str] | None, seed: int = 0, **params: Any
+) -> dict[str, Any]:
+    """Next-key model on DeepLog's HDFS files: recall on abnormal sessions, held-out FPR."""
+    train, abnormal = load_deeplog(data_dir)
+    started = time.perf_counter()
+    model = NextKeyDetector(seed=seed, **params).fit(train)
+    fitted = time.perf_counter()
+    recall = float(np.mean(model.predict(abnormal)))
+    scored = time.perf_counter()
+    order = np.random.default_rng(seed).permutation(len(train))
+    half = len(train) // 2
+    fit_half: Sequences = [train[i] for i in order[:half]]
+    held_out: Sequences = [train[i] for i in order[half:]]
+    half_model = NextKeyDetector(seed=seed, **params).fit(fit_half)
+    return {
+        "params": model.get_params(),
+        "n_train": len(train),
+        "n_abnormal": len(abnormal),
+        "recall_abnormal": recall,
+        "missed_abnormal": round((1.0 - recall) * len(abnormal)),
+        "fit_seconds": fitted - started,
+        "score_seconds": scored - fitted,
+        "sessions_per_s": len(abnormal) / max(scored - fitted, 1e-12),
+        "half_split": {
+            "n_fit": len(fit_half),
+            "n_held_out_normal": len(held_out),
+            "false_positive_rate": float(np.mean(half_model.predict(held_out))),
+            "recall_abnormal": float(np.mean(half_model.predict(abnormal))),
+        },
+    }
+
+
+def run_hdfs(
+    data_dir: str | os.PathLike[str] | None,
+    out: str | os.PathLike[str] | None,
+    detectors: Sequence[str] | None = None,
+    seed: int = 0,
+    *,
+    train_on: str = "normal",
+    deeplog: bool = True,
+) -> tuple[dict[str, Any], str]:
+    """Run both HDFS benchmarks; write ``results.json`` and ``results.md`` under ``out``.
+
+    Parameters
+    ----------
+    data_dir : path or None
+        Folder holding ``hdfs_100k_sessions.csv`` (or its parent); ``None`` = ``$BASELINER_DATA``.
+    out : path or None
+        Output folder (created); ``None`` writes nothing.
+    detectors : sequence of str, optional
+        Names from :data:`SESSION_DETECTORS`; default all.
+    seed : int
+        Seeds the detectors and DeepLog's held-out half.
+    train_on : {"normal", "all"}
+        Fit on the normal training sessions (DeepLog/loglizer setting) or on all of them.
+    deeplog : bool
+        Also run the next-key model on DeepLog's files.
+
+    Returns
+    -------
+    (dict, str)
+        Every number and the markdown report.
+    """
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "benchmark": "hdfs",
+        "hdfs_100k": run_hdfs_100k(data_dir, detectors, seed, train_on=train_on),
+        "deeplog": run_deeplog(data_dir, seed) if deeplog else None,
+        "anchors": load_anchors("hdfs"),
+        **environment(),
+    }
+    results["seconds"] = time.perf_counter() - started
+    markdown = render_markdown(results)
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "results.json").write_text(json.dumps(results, indent=2))
+        (folder / "results.md").write_text(markdown)
+    return results, markdown
+
+
+def render_markdown(results: Mapping[str, Any]) -> str:
+    """HDFS_100k table (P/R/F1 per detector, ceilings, anchors) and the DeepLog-data rows."""
+    part = results["hdfs_100k"]
+    lines = [
+        "# HDFS log-sequence anomalies",
+        "",
+        f"## HDFS_100k (deep-loglizer split; fitted on {part['train_on']} training sessions, "
+        f"n={part['n_train']}; test n={part['n_test']}, {part['n_test_anomalies']} anomalous; "
+        f"seed {part['seed']})",
+        "",
+        "| detector | precision | recall | F1 | AUCROC | flagged | threshold | fit s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in part["rows"]:
+        auc = "-" if row["aucroc"] is None else f"{row['aucroc']:.3f}"
+        lines.append(
+            f"| {row['detector']} | {row['precision']:.3f} | {row['recall']:.3f} | "
+            f"**{row['f1']:.3f}** | {auc} | {row['flagged']} | {row['threshold']:.4g} | "
+            f"{row['fit_seconds']:.2f} |"
+        )
+    for kind, bound in part["ceiling"].items():
+        lines.append(
+            f"| *oracle ceiling ({kind.replace('_', ' ')})* | - | {bound['recall']:.3f} | "
+            f"{bound['f1']:.3f} | - | {bound['tp'] + bound['fp']} | - | - |"
+        )
+    for anchor in results["anchors"]:
+        if anchor["dataset"] == "hdfs_100k":
+            lines.append(
+                f"| *published: {anchor['setting']}* | - | - | {anchor['value']} | - | - | - | - |"
+            )
+    deeplog = results.get("deeplog")
+    if deeplog:
+        half = deeplog["half_split"]
+        lines += [
+            "",
+            "## DeepLog's HDFS files (next-key model, "
+            + ", ".join(f"{k}={v}" for k, v in deeplog["params"].items())
+            + ")",
+            "",
+            f"- fitted on hdfs_train ({deeplog['n_train']} normal sessions): recall on "
+            f"hdfs_test_abnormal {deeplog['recall_abnormal']:.4f} "
+            f"({deeplog['missed_abnormal']} of {deeplog['n_abnormal']} missed); "
+            f"{deeplog['sessions_per_s']:,.0f} sessions/s",
+            f"- fitted on a seeded half of hdfs_train ({half['n_fit']}): false-positive rate on "
+            f"the other {half['n_held_out_normal']} normal sessions "
+            f"{half['false_positive_rate']:.4f}, "
+            f"recall on hdfs_test_abnormal {half['recall_abnormal']:.4f}",
+        ]
+        for anchor in results["anchors"]:
+            if anchor["dataset"] == "deeplog_hdfs":
+                lines.append(
+                    f"- published: {anchor['metric']} {anchor['value']} ({anchor['setting']}; "
+                    f"{anchor['source']})"
+                )
+    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+    lines += ["", f"Python {results['python']}; {versions}; {results['machine']}", ""]
+    return "\n".join(lines)

@@ -8,16 +8,16 @@ lists are deliberately short and well known; a deployment extends them.
 
 from __future__ import annotations
 
+#: Dedicated job boards. General sites with a jobs section (LinkedIn, Craigslist) are left
+#: out: most of their visits are not job search, and by domain alone they cannot be told apart.
 JOB_SEARCH: tuple[str, ...] = (
     "careerbuilder.com",
     "dice.com",
     "glassdoor.com",
     "indeed.com",
     "jobhuntersbible.com",
-    "linkedin.com",
     "monster.com",
     "simplyhired.com",
-    "craigslist.org",
     "hotjobs.yahoo.com",
     "job-hunt.org",
     "careerone.com",

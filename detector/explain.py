@@ -110,7 +110,7 @@ class BaselineProfile:
         groups: Mapping[str, str] | None,
         min_rows: int = 5,
         z_min: float = 2.0,
-        max_share: float = 0.05,
+        max_share: float = 0.02,
         max_deviations: int = 5,
     ) -> None:
         self.specs = tuple(specs)
@@ -202,6 +202,10 @@ class BaselineProfile:
             if spec.direction != "both" and zj < 0:
                 continue
             if abs(zj) < self.z_min or share[j] > max_share:
+                continue
+            # Inside the entity's own usual range (10th-90th percentile) is not a reason,
+            # however the robust scale turned out.
+            if stats.low[i, j] <= observed[j] <= stats.high[i, j]:
                 continue
             found.append(
                 Deviation(

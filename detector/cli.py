@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--lanl-epoch", type=_instant, help="instant of LANL time 0 (ISO 8601)")
     scan.add_argument("--mapping", type=Path, help="JSON file: Event field -> JSON-lines path(s)")
     scan.add_argument("--config", type=Path, help="TOML file with a [scan] table of these options")
+    scan.add_argument(
+        "--allowlist", type=Path, help="TOML allow-list of reviewed findings to mute ([[allow]])"
+    )
     scan.add_argument("--seed", type=int, help="seed of the detectors (default 7)")
     scan.add_argument("--top", type=_positive_int, default=10, help="entities in the report")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -165,6 +168,7 @@ _SCAN_KEYS = {
     "strict": bool,
     "lanl_epoch": str,
     "seed": int,
+    "allowlist": str,
 }
 
 
@@ -240,6 +244,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         progress=not args.no_progress and sys.stderr.isatty(),
         seed=int(pick("seed", 7)),
         report_top=args.top,
+        allowlist=Path(pick("allowlist", "")) if pick("allowlist", None) else None,
     )
     _check_detector(opts.detector)
     result = run_scan(opts)
@@ -258,7 +263,8 @@ def _scan_summary(result: Any, top: int = 10) -> str:
     lines = [
         f"read {result.events:,} events ({result.rejects} dead letters), "
         f"{result.vectors.height:,} windows; scored {result.scored.windows.height:,}, "
-        f"{len(result.scored.alerts)} alerts (budget {result.pipeline.config.budget})",
+        f"{len(result.scored.alerts)} alerts (budget {result.pipeline.config.budget})"
+        + (f", {result.suppressed} muted by the allow-list" if result.suppressed else ""),
         "",
         "top entities by risk:",
     ]

@@ -11,7 +11,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from detector.errors import UsageError
 from detector.pipeline import Budget, Pipeline, PipelineConfig, ScoredWindows
+from detector.suppression import Allowlist
 from features.batch import attrs_keys, evaluate_batch, required_columns
 from features.catalog import default_specs
 from features.spec import WindowConfig
@@ -68,6 +69,7 @@ class ScanOptions:
     progress: bool = True
     seed: int = 7
     report_top: int = 10
+    allowlist: Path | None = None
 
 
 @dataclass
@@ -83,6 +85,8 @@ class ScanResult:
     pipeline: Pipeline
     timings: dict[str, float]
     outputs: dict[str, Path]
+    suppressed: int = 0
+    """Alerts muted by the allow-list (counted, never silently dropped)."""
 
 
 def _window_delta(window: str) -> timedelta:
@@ -241,9 +245,10 @@ def _default_train_until(vectors: pl.DataFrame, window: timedelta) -> datetime:
     )
 
 
-def run_scan(opts: ScanOptions, *, on_stage: Callable[[str], None] | None = None) -> ScanResult:
+def run_scan(opts: ScanOptions) -> ScanResult:
     """Run a whole scan and write its outputs into ``opts.out``."""
     _check_options(opts)
+    allowlist = Allowlist.load(opts.allowlist) if opts.allowlist else Allowlist()
     opts.out.mkdir(parents=True, exist_ok=True)
     spool = opts.out / ".spool"
     try:
@@ -289,6 +294,9 @@ def run_scan(opts: ScanOptions, *, on_stage: Callable[[str], None] | None = None
     timings["fit_s"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     scored = pipeline.process(to_score)
+    suppressed = 0
+    if allowlist.entries:
+        scored.alerts, suppressed = allowlist.apply(scored.alerts)
     timings["score_s"] = time.perf_counter() - t3
 
     outputs = write_outputs(opts, scored, rejects, vectors, pipeline)
@@ -315,6 +323,7 @@ def run_scan(opts: ScanOptions, *, on_stage: Callable[[str], None] | None = None
         pipeline=pipeline,
         timings=timings,
         outputs=outputs,
+        suppressed=suppressed,
     )
     _write_summary(result)
     return result
@@ -372,6 +381,7 @@ def _write_summary(result: ScanResult) -> None:
         "scored_windows": result.scored.windows.height,
         "train_until": result.train_until.isoformat() if result.train_until else None,
         "alerts": len(result.scored.alerts),
+        "suppressed_alerts": result.suppressed,
         "threshold": result.scored.threshold,
         "budget": str(result.pipeline.config.budget),
         "detector": result.pipeline.config.detector,

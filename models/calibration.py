@@ -1,8 +1,9 @@
-"""From raw scores to decisions: a threshold fitted to an alert budget, and a severity scale."""
+"""From raw scores to decisions: thresholds fitted or tracked to an alert budget, severities."""
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -169,3 +170,110 @@ class BudgetCalibrator(ParamsMixin):
     def _require_fitted(self) -> None:
         if not hasattr(self, "threshold_"):
             raise RuntimeError("BudgetCalibrator is not fitted; call fit() or fit_rate() first")
+
+
+class StreamingCalibrator(ParamsMixin):
+    """An online threshold that tracks an alert budget with a windowed streaming quantile.
+
+    The threshold in force is the ``1 - rate`` quantile of the last ``window`` scores seen,
+    where ``rate`` is the target false-positive rate, or ``budget_per_period /
+    windows_per_period`` for an alert budget (e.g. 5 alerts per day over 500 user-days a day).
+    ``update(score)`` decides with the threshold in force *before* the score is added (a score
+    never lowers the bar it is judged by), then adds it. Until ``min_scores`` scores are seen
+    nothing alerts (the threshold is infinite): a cold start must not flood the analysts.
+    A score alerts when strictly above the threshold, as in :class:`BudgetCalibrator`.
+
+    The window is an exact sorted reservoir of the most recent scores (deterministic,
+    picklable, O(window) per update), so the threshold follows drift within ``window`` scores.
+
+    Parameters
+    ----------
+    fpr : float | None
+        Target fraction of scores that alert, 0 < fpr < 1.
+    budget_per_period, windows_per_period : float | None
+        Alternative to ``fpr``: alerts allowed per period and scores seen per period.
+    window : int
+        Recent scores kept for the quantile.
+    min_scores : int
+        Scores needed before anything alerts.
+    min_threshold : float | None
+        Optional lower bound on the threshold.
+
+    Attributes
+    ----------
+    threshold_ : float
+        The threshold in force (``inf`` during warm-up).
+    n_seen_, n_alerts_ : int
+        Scores seen and alerts raised so far.
+
+    Examples
+    --------
+    >>> calibrator = StreamingCalibrator(fpr=0.1, window=100, min_scores=100)
+    >>> decisions = [calibrator.update(float(i % 100)) for i in range(1000)]
+    >>> round(calibrator.threshold_, 1), calibrator.n_alerts_  # 90..99 in each of 9 cycles
+    (89.1, 90)
+    >>> calibrator.update(500.0), calibrator.update(1.0)
+    (True, False)
+    """
+
+    threshold_: float
+
+    def __init__(
+        self,
+        *,
+        fpr: float | None = None,
+        budget_per_period: float | None = None,
+        windows_per_period: float | None = None,
+        window: int = 5000,
+        min_scores: int = 100,
+        min_threshold: float | None = None,
+    ) -> None:
+        self.fpr = fpr
+        self.budget_per_period = budget_per_period
+        self.windows_per_period = windows_per_period
+        self.window = window
+        self.min_scores = min_scores
+        self.min_threshold = min_threshold
+        self.level_ = 1.0 - self._rate()
+        if window < 1 or min_scores < 1:
+            raise ValueError("window and min_scores must be >= 1")
+        # Imported here: models.online imports nothing from calibration, but keep the
+        # batch-only users of this module free of the online package.
+        from models.online._common import WindowedECDF
+
+        self.recent_: WindowedECDF = WindowedECDF(window)
+        self.threshold_ = math.inf
+        self.n_seen_ = 0
+        self.n_alerts_ = 0
+
+    def _rate(self) -> float:
+        if self.fpr is not None:
+            if self.budget_per_period is not None or self.windows_per_period is not None:
+                raise ValueError("give either fpr or budget_per_period/windows_per_period")
+            if not 0 < self.fpr < 1:
+                raise ValueError(f"fpr must be in (0, 1), got {self.fpr}")
+            return self.fpr
+        if self.budget_per_period is None or self.windows_per_period is None:
+            raise ValueError("give fpr, or both budget_per_period and windows_per_period")
+        if not 0 < self.budget_per_period < self.windows_per_period:
+            raise ValueError(
+                f"budget_per_period must be in (0, windows_per_period={self.windows_per_period})"
+                f", got {self.budget_per_period}"
+            )
+        return self.budget_per_period / self.windows_per_period
+
+    def update(self, score: float) -> bool:
+        """Decide on ``score`` with the threshold in force, then learn it; True = alert."""
+        value = float(score)
+        if not math.isfinite(value):
+            raise ValueError(f"score must be finite, got {score}")
+        alert = value > self.threshold_
+        self.n_alerts_ += int(alert)
+        self.recent_.push(value)
+        self.n_seen_ += 1
+        if len(self.recent_) >= self.min_scores:
+            threshold = self.recent_.quantile(self.level_)
+            if self.min_threshold is not None:
+                threshold = max(threshold, self.min_threshold)
+            self.threshold_ = threshold
+        return alert

@@ -24,8 +24,15 @@ BATCH_DETECTORS: dict[str, str] = {
 }
 """Batch detectors: ``fit(X, **context)`` then ``decision_function(X, **context)``."""
 
-ONLINE_DETECTORS: dict[str, str] = {}
-"""Online detectors (``learn_one``/``score_one``); filled by a later issue (hst, seasonal, ...)."""
+ONLINE_DETECTORS: dict[str, str] = {
+    "hst": "models.online.river_models:HSTDetector",
+    "oneclass_svm": "models.online.river_models:OneClassSVMDetector",
+    "seasonal": "models.online.seasonal:SeasonalBaselineDetector",
+    "count_tail": "models.online.count_tail:CountTailDetector",
+    "online_ensemble": "models.online.ensemble:OnlineRankEnsemble",
+    "likelihood": "models.online.likelihood:AnomalyLikelihoodDetector",
+}
+"""Online detectors (``learn_one``/``score_one`` on feature dicts; ``"__ts"`` is reserved)."""
 
 
 class UnknownDetectorError(KeyError):
@@ -37,8 +44,8 @@ class UnknownDetectorError(KeyError):
     ...     create("nope")
     ... except UnknownDetectorError as error:
     ...     print(error)
-    unknown detector 'nope'; valid names: copod, ecod, ensemble, hbos, iforest, peer, robust,
-    tabular, tail
+    unknown detector 'nope'; valid names: copod, count_tail, ecod, ensemble, hbos, hst, iforest,
+    likelihood, oneclass_svm, online_ensemble, peer, robust, seasonal, tabular, tail
     """
 
     def __str__(self) -> str:

@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead, score the official raw results and compare with the scoreboard",
     )
+    cert = bench_sub.add_parser("cert", help="a CERT Insider Threat release by path, vs answers/")
+    cert.add_argument("--data-dir", type=Path, required=True, help="the release's directory")
+    cert.add_argument("--release", default="r6.2", help="release name in answers/ (r4.2, r6.2)")
+    cert.add_argument("--seed", type=int, default=7)
+    cert.add_argument("--out", type=Path, default=Path("bench-out/cert"))
     thr = bench_sub.add_parser("throughput", help="events/s from logs to features and alerts")
     thr.add_argument("--mode", choices=["scan"], default="scan")
     thr.add_argument("--users", type=_positive_int, default=1000)
@@ -325,6 +330,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks.throughput import run_throughput_bench
 
         print(run_throughput_bench(args.out, users=args.users, days=args.days, seed=args.seed))
+        return EXIT_OK
+    if args.bench == "cert":
+        from benchmarks.cert_bench import run_cert_bench
+
+        print(run_cert_bench(args.data_dir, args.release, args.out, seed=args.seed))
         return EXIT_OK
     if args.bench == "adbench":
         from benchmarks.adbench import run_adbench

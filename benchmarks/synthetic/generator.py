@@ -14,6 +14,7 @@ import polars as pl
 
 from benchmarks.synthetic import activity as act
 from benchmarks.synthetic.activity import build_world, generate_ordinary
+from benchmarks.synthetic.answers import write_answers
 from benchmarks.synthetic.decoys import DECOY_KINDS, apply_schedule_decoys, inject_decoys
 from benchmarks.synthetic.org import DEPARTMENTS, Calendar, Organisation, build_organisation
 from benchmarks.synthetic.scenarios import (
@@ -28,7 +29,7 @@ from benchmarks.synthetic.tables import write_cert_csv
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1.1.0"
+GENERATOR_VERSION = "1.2.0"
 
 # Independent random streams, so adding draws to one part never shifts another.
 _STREAMS = (
@@ -148,6 +149,7 @@ def generate(
 
     truth_frame = _labels(truth, org.user_ids, start, "scenario", SCENARIO_NAMES_TEXT)
     truth_frame.write_csv(out / "ground_truth.csv")
+    write_answers(out, truth_frame)
     decoy_frame = _labels(decoys, org.user_ids, start, "kind", None)
     decoy_frame.write_csv(out / "decoys.csv")
 

@@ -158,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--release", default="r6.2", help="release name in answers/ (r4.2, r6.2)")
     cert.add_argument("--seed", type=int, default=7)
     cert.add_argument("--out", type=Path, default=Path("bench-out/cert"))
+    lanl = bench_sub.add_parser("lanl", help="LANL auth.txt by path, vs redteam.txt")
+    lanl.add_argument("--data-dir", type=Path, required=True, help="folder with both files")
+    lanl.add_argument("--lanl-epoch", type=_instant, help="instant of LANL time 0 (ISO 8601)")
+    lanl.add_argument("--seed", type=int, default=7)
+    lanl.add_argument("--out", type=Path, default=Path("bench-out/lanl"))
     thr = bench_sub.add_parser("throughput", help="events/s from logs to features and alerts")
     thr.add_argument("--mode", choices=["scan"], default="scan")
     thr.add_argument("--users", type=_positive_int, default=1000)
@@ -335,6 +340,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks.cert_bench import run_cert_bench
 
         print(run_cert_bench(args.data_dir, args.release, args.out, seed=args.seed))
+        return EXIT_OK
+    if args.bench == "lanl":
+        from benchmarks.lanl_bench import run_lanl_bench
+
+        print(run_lanl_bench(args.data_dir, args.out, epoch=args.lanl_epoch, seed=args.seed))
         return EXIT_OK
     if args.bench == "adbench":
         from benchmarks.adbench import run_adbench

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from benchmarks.synthetic import activity as act
-from benchmarks.synthetic.activity import build_world, generate_ordinary
+from benchmarks.synthetic.activity import World, build_world, generate_ordinary
 from benchmarks.synthetic.answers import write_answers
 from benchmarks.synthetic.decoys import DECOY_KINDS, apply_schedule_decoys, inject_decoys
 from benchmarks.synthetic.org import DEPARTMENTS, Calendar, Organisation, build_organisation
@@ -29,7 +29,7 @@ from benchmarks.synthetic.tables import write_cert_csv
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1.2.0"
+GENERATOR_VERSION = "1.3.0"
 
 # Independent random streams, so adding draws to one part never shifts another.
 _STREAMS = (
@@ -137,6 +137,7 @@ def generate(
     auth = world.auth.frame(horizon).rename({"ts": "time"})
     auth.write_csv(out / "auth.txt", include_header=False)
     counts["auth.txt"] = auth.height
+    _write_redteam(out, truth, world, org)
 
     _write_ldap(out, org_rows=_ldap_rows(org), cal=cal, sched=sched)
     pl.DataFrame(
@@ -191,6 +192,16 @@ def generate(
         decoy_rows=decoy_frame.height,
         seconds=seconds,
     )
+
+
+def _write_redteam(out: Path, truth: Truth, world: World, org: Organisation) -> None:
+    """LANL ``redteam.txt``: ``time,user@domain,src_computer,dst_computer`` of compromise events."""
+    events = sorted(truth.redteam)
+    names = world.computers.items
+    lines = [
+        f"{t},{org.user_ids[user]}@DOM1,{names[src]},{names[dst]}" for t, user, src, dst in events
+    ]
+    (out / "redteam.txt").write_text("".join(line + "\n" for line in lines))
 
 
 SCENARIO_NAMES_TEXT: dict[str, str] = {

@@ -78,6 +78,8 @@ class Truth:
     """
 
     rows: set[tuple[int, int, str]] = field(default_factory=set)
+    redteam: list[tuple[int, int, int, int]] = field(default_factory=list)
+    """Compromise events, LANL ``redteam.txt`` style: (seconds, user, src, dst computer code)."""
 
     def mark(self, user: int, ts: Array, label: str) -> None:
         """Label every day that ``ts`` (seconds since the period start) touches."""
@@ -427,6 +429,10 @@ def _lateral(rng: np.random.Generator, world: World, plan: Plan, truth: Truth, l
             success=act.SUCCESS,
         )
         truth.mark(user, ts, label)
+        truth.redteam += [
+            (int(t), user, int(a), int(b))
+            for t, a, b in zip(ts.tolist(), src.tolist(), targets.tolist(), strict=True)
+        ]
         # Hands-on-keyboard on a reached workstation now and then.
         workstations = [int(t) for t in targets.tolist() if t < len(world.pcs)]
         if i >= 1 and workstations:

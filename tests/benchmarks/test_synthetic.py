@@ -89,8 +89,8 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path: Path) 
     generate(tmp_path / "c", users=40, days=30, seed=12)
     first, second, other = (_all_bytes(tmp_path / x) for x in "abc")
     # 6 logs, psychometric, truth, decoys, manifest, 2 LDAP months, and the CERT answer key:
-    # insiders.csv plus one details file per planted account (6).
-    assert len(first) == 19
+    # insiders.csv plus one details file per planted account (6), and LANL redteam.txt.
+    assert len(first) == 20
     assert "answers/insiders.csv" in first
     assert first == second
     for name in ("logon.csv", "http.csv", "auth.txt", "ground_truth.csv"):

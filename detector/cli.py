@@ -120,6 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=_positive_int, default=120)
     demo.add_argument("--seed", type=int, default=7)
 
+    data = sub.add_parser("datasets", help="public benchmark datasets: list, verify, fetch")
+    data_sub = data.add_subparsers(dest="datasets", metavar="ACTION", parser_class=_Parser)
+    data_list = data_sub.add_parser("list", help="every dataset, its source and local status")
+    data_list.add_argument("--data-dir", type=Path)
+    for action, text in (
+        ("verify", "check a local copy file by file (sha256)"),
+        ("fetch", "download missing or differing files, verified"),
+    ):
+        one = data_sub.add_parser(action, help=text)
+        one.add_argument("name")
+        one.add_argument("--data-dir", type=Path, help="default: $BASELINER_DATA")
+        if action == "fetch":
+            one.add_argument("--base-url", help="a mirror laid out as BASE/NAME/PATH")
+
     bench = sub.add_parser("bench", help="measure detection quality and speed")
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH", parser_class=_Parser)
     syn = bench_sub.add_parser("synthetic", help="quality on a generated organisation")
@@ -394,6 +408,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     raise UsageError("bench: choose a benchmark: synthetic, throughput, adbench, hdfs or nab")
 
 
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from benchmarks.datasets import fetch, list_datasets, verify
+
+    if args.datasets == "list":
+        print(list_datasets(args.data_dir))
+        return EXIT_OK
+    if args.datasets == "verify":
+        ok, report = verify(args.name, args.data_dir)
+    elif args.datasets == "fetch":
+        ok, report = fetch(args.name, args.data_dir, args.base_url)
+    else:
+        raise UsageError("datasets: choose list, verify NAME or fetch NAME")
+    print(report)
+    return EXIT_OK if ok else EXIT_DATA
+
+
 def _names(text: str | None) -> list[str] | None:
     """``"a,b"`` into ``["a", "b"]``; ``None`` stays ``None`` (the default set)."""
     if text is None:
@@ -429,7 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_demo(args)
         if args.command == "bench":
             return _cmd_bench(args)
-        raise UsageError("choose a command: scan, generate, demo, bench (see --help)")
+        if args.command == "datasets":
+            return _cmd_datasets(args)
+        raise UsageError("choose a command: scan, generate, demo, bench, datasets (see --help)")
     except UsageError as exc:
         print(f"baseliner: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

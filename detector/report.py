@@ -31,6 +31,7 @@ def _plot_entity(
     features: list[str],
     flagged: list[object],
     path: Path,
+    scored_from: object | None = None,
 ) -> None:
     rows = vectors.filter(pl.col("entity") == entity).sort("window_start")
     fig, axes = plt.subplots(len(features), 1, figsize=(8, 1.8 * len(features) + 0.6), sharex=True)
@@ -40,9 +41,14 @@ def _plot_entity(
         ax.plot(x, rows[name].to_list(), lw=1, color="#3465a4")
         for day in flagged:
             ax.axvline(day, color="#cc0000", alpha=0.35, lw=3)  # type: ignore[arg-type]
+        if scored_from is not None:
+            ax.axvline(scored_from, color="#555555", ls="--", lw=1)  # type: ignore[arg-type]
         ax.set_ylabel(name, fontsize=8, rotation=0, ha="right")
         ax.tick_params(labelsize=7)
-    axes_list[0].set_title(f"{entity}: features over time (red = flagged windows)", fontsize=9)
+    axes_list[0].set_title(
+        f"{entity}: features over time (red = flagged windows, dashed = scoring starts)",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -58,6 +64,7 @@ def write_reports(
     for alert in scored.alerts:
         by_entity.setdefault(alert.entity, []).append(alert)
     top_rows = scored.entities.head(top).to_dicts()
+    scored_from = scored.windows["window_start"].min() if scored.windows.height else None
 
     md = [
         "# baseliner scan report",
@@ -85,7 +92,7 @@ def write_reports(
         )
         features = _top_features(alerts) or pipeline.features[:3]
         png = plots / f"{_safe(entity)}.png"
-        _plot_entity(entity, vectors, features, [a.window_start for a in alerts], png)
+        _plot_entity(entity, vectors, features, [a.window_start for a in alerts], png, scored_from)
         lines = [f"### {row['rank']}. {entity} (risk {row['risk']:.2f})", ""]
         if alerts:
             lines.append(f"Baseline: {alerts[0].baseline}.")

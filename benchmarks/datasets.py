@@ -20,9 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from benchmarks.datadir import DATA_ENV_VAR
 from detector.errors import UsageError
-
-DATA_ENV_VAR = "BASELINER_DATA"
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from benchmarks.datadir import resolve_dataset_dir
 from models.base import FloatArray
 
 log = logging.getLogger(__name__)
 
-DATA_ENV_VAR = "BASELINER_DATA"
 ADBENCH_SETS: tuple[str, ...] = (
     "16_http",
     "34_smtp",
@@ -75,18 +75,13 @@ def resolve_adbench_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     AdbenchDataError
         If neither is given, or neither the folder nor its ``adbench/`` holds a known set.
     """
-    if data_dir is None:
-        env = os.environ.get(DATA_ENV_VAR)
-        if not env:
-            raise AdbenchDataError(
-                f"no ADBench data directory: pass --data-dir or set {DATA_ENV_VAR}"
-            )
-        data_dir = env
-    base = Path(data_dir)
-    for candidate in (base, base / "adbench"):
-        if any((candidate / f"{name}.npz").is_file() for name in ADBENCH_SETS):
-            return candidate
-    raise AdbenchDataError(f"{base}: no ADBench .npz sets here (looked in it and adbench/)")
+    return resolve_dataset_dir(
+        data_dir,
+        "adbench",
+        lambda folder: any((folder / f"{name}.npz").is_file() for name in ADBENCH_SETS),
+        AdbenchDataError,
+        "ADBench .npz sets",
+    )
 
 
 def load_adbench_set(

@@ -19,7 +19,8 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-DATA_ENV_VAR = "BASELINER_DATA"
+from benchmarks.datadir import resolve_dataset_dir
+
 SESSIONS_FILE = "hdfs_100k_sessions.csv"
 TEMPLATES_FILE = "templates.csv"
 DEEPLOG_DIR = "deeplog_hdfs"
@@ -61,16 +62,13 @@ class HdfsSessions:
 
 def resolve_hdfs_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """The folder holding ``hdfs_100k_sessions.csv``, from ``data_dir`` or ``$BASELINER_DATA``."""
-    if data_dir is None:
-        env = os.environ.get(DATA_ENV_VAR)
-        if not env:
-            raise HdfsDataError(f"no HDFS data directory: pass --data-dir or set {DATA_ENV_VAR}")
-        data_dir = env
-    base = Path(data_dir)
-    for candidate in (base, base / "hdfs_100k"):
-        if (candidate / SESSIONS_FILE).is_file():
-            return candidate
-    raise HdfsDataError(f"{base}: no {SESSIONS_FILE} here (looked in it and hdfs_100k/)")
+    return resolve_dataset_dir(
+        data_dir,
+        "hdfs_100k",
+        lambda folder: (folder / SESSIONS_FILE).is_file(),
+        HdfsDataError,
+        SESSIONS_FILE,
+    )
 
 
 def load_hdfs_100k(data_dir: str | os.PathLike[str] | None = None) -> HdfsSessions:

@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from benchmarks.datadir import resolve_dataset_dir
+
 log = logging.getLogger(__name__)
 
-DATA_ENV_VAR = "BASELINER_DATA"
 WINDOWS_FILE = Path("labels") / "combined_windows.json"
 PROFILES_FILE = Path("config") / "profiles.json"
 FINAL_RESULTS_FILE = Path("results") / "final_results.json"
@@ -161,16 +162,13 @@ def resolve_nab_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     NabDataError
         If neither is given, or neither folder holds ``labels/combined_windows.json``.
     """
-    if data_dir is None:
-        env = os.environ.get(DATA_ENV_VAR)
-        if not env:
-            raise NabDataError(f"no NAB data directory: pass --data-dir or set {DATA_ENV_VAR}")
-        data_dir = env
-    base = Path(data_dir)
-    for candidate in (base, base / "nab"):
-        if (candidate / WINDOWS_FILE).is_file():
-            return candidate
-    raise NabDataError(f"{base}: no NAB corpus here (looked for {WINDOWS_FILE} and nab/...)")
+    return resolve_dataset_dir(
+        data_dir,
+        "nab",
+        lambda folder: (folder / WINDOWS_FILE).is_file(),
+        NabDataError,
+        "NAB corpus",
+    )
 
 
 def load_profiles(path: Path) -> dict[str, CostProfile]:

@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--top", type=_positive_int, default=10, help="entities in the report")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    run = sub.add_parser("run", help="the streaming daemon: tail logs, score online, alert")
+    run.add_argument("--config", type=Path, required=True, help="TOML daemon config")
+    run.add_argument(
+        "--check-config", action="store_true", help="validate the config and exit (0 if valid)"
+    )
+
     gen = sub.add_parser("generate", help="write a synthetic organisation's logs and ground truth")
     gen.add_argument("--users", type=_positive_int, default=1000)
     gen.add_argument("--days", type=_positive_int, default=180)
@@ -319,6 +325,24 @@ def _scan_summary(result: Any, top: int = 10) -> str:
     return "\n".join(lines)
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from detector.config import load_config
+
+    config = load_config(args.config)
+    if args.check_config:
+        counts = f"{len(config.sources)} source(s), {len(config.sinks)} sink(s)"
+        print(f"config {args.config}: ok ({counts})")
+        return EXIT_OK
+    from detector.daemon import Daemon
+
+    try:
+        daemon = Daemon(config)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot start the daemon: {exc}") from None
+    daemon.run()
+    return EXIT_OK
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from benchmarks.synthetic import generate
 
@@ -453,6 +477,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "scan":
             return _cmd_scan(args)
+        if args.command == "run":
+            return _cmd_run(args)
         if args.command == "generate":
             return _cmd_generate(args)
         if args.command == "demo":
@@ -461,7 +487,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_bench(args)
         if args.command == "datasets":
             return _cmd_datasets(args)
-        raise UsageError("choose a command: scan, generate, demo, bench, datasets (see --help)")
+        raise UsageError(
+            "choose a command: scan, run, generate, demo, bench, datasets (see --help)"
+        )
     except UsageError as exc:
         print(f"baseliner: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -215,7 +215,7 @@ class BaselineProfile:
                     typical_low=float(stats.low[i, j]),
                     typical_high=float(stats.high[i, j]),
                     z=zj,
-                    text=_sentence(
+                    text=deviation_sentence(
                         spec, observed[j], stats.median[i, j], stats.low[i, j], stats.high[i, j]
                     ),
                     technique=spec.technique,
@@ -231,7 +231,17 @@ def _fmt(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
-def _sentence(spec: FeatureSpec, observed: float, median: float, low: float, high: float) -> str:
+def deviation_sentence(
+    spec: FeatureSpec, observed: float, median: float, low: float, high: float
+) -> str:
+    """The analyst's sentence for one deviating feature, from the spec's ``explain`` template.
+
+    Examples
+    --------
+    >>> spec = FeatureSpec(name="usb", kind="count", explain="{observed:g} USB copies")
+    >>> deviation_sentence(spec, 412.0, 1.0, 0.0, 3.0)
+    '412 USB copies (typical 0–3)'
+    """
     typical = _fmt(median) if low == high else f"{_fmt(low)}–{_fmt(high)}"
     template = spec.explain or "{name} = {observed:g} (typical {typical})"
     try:

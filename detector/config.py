@@ -1,0 +1,367 @@
+"""The daemon's TOML configuration: ``[daemon]``, ``[[source]]`` and ``[[sink]]`` tables.
+
+Every key is checked when the file is loaded, and a wrong one is named exactly
+(``source[1].parser: unknown parser 'foo'``), so ``baseliner run --check-config`` catches a
+typo before the daemon starts. ``baseliner.example.toml`` in the repository root is an
+annotated example.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from detector.errors import UsageError
+from models.registry import ONLINE_DETECTORS, create
+from streams.parsers import PARSERS
+
+_DURATION = re.compile(r"(\d+)\s*(s|m|h|d)")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_BUDGET = re.compile(r"(\d+(?:\.\d+)?)\s*/\s*day")
+
+_DAEMON_KEYS = frozenset(
+    {
+        "state_dir",
+        "checkpoint_seconds",
+        "poll_seconds",
+        "metrics_address",
+        "entity",
+        "window",
+        "allowed_lateness",
+        "max_entities",
+        "detector",
+        "detector_params",
+        "budget",
+        "expected_entities",
+        "warmup_windows",
+        "allowlist",
+    }
+)
+_SOURCE_KEYS = frozenset({"type", "path", "parser", "parser_options", "name"})
+_SINK_KEYS = frozenset({"type", "path"})
+_SOURCE_TYPES = ("file", "glob", "stdin")
+_SINK_TYPES = ("jsonl", "stdout")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One ``[[source]]``: where lines come from and how they are parsed.
+
+    Examples
+    --------
+    >>> SourceConfig(name="auth", type="file", path=Path("auth.log"), parser="lanl.auth").type
+    'file'
+    """
+
+    name: str
+    type: str
+    path: Path | None
+    parser: str
+    parser_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """One ``[[sink]]``: where alerts go.
+
+    Examples
+    --------
+    >>> SinkConfig(type="stdout", path=None).type
+    'stdout'
+    """
+
+    type: str
+    path: Path | None
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """The whole, validated daemon configuration (see :func:`load_config`).
+
+    Examples
+    --------
+    >>> config = DaemonConfig(state_dir=Path("state"))
+    >>> config.metrics_address, config.detector, config.budget_per_day
+    ('127.0.0.1:9108', 'count_tail', 5.0)
+    >>> config.metrics_host_port
+    ('127.0.0.1', 9108)
+    """
+
+    state_dir: Path
+    checkpoint_seconds: float = 60.0
+    poll_seconds: float = 0.5
+    metrics_address: str = "127.0.0.1:9108"
+    entity: str = "user"
+    window: str = "1d"
+    allowed_lateness: timedelta = timedelta(hours=1)
+    max_entities: int | None = None
+    detector: str = "count_tail"
+    detector_params: Mapping[str, Any] = field(default_factory=dict)
+    budget_per_day: float = 5.0
+    expected_entities: int = 1000
+    warmup_windows: int = 100
+    allowlist: Path | None = None
+    sources: tuple[SourceConfig, ...] = ()
+    sinks: tuple[SinkConfig, ...] = ()
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int]:
+        """The metrics address split into host and port."""
+        host, _, port = self.metrics_address.rpartition(":")
+        return host, int(port)
+
+    @property
+    def windows_per_day(self) -> float:
+        """Entity-windows expected per day: what the alert budget is a share of."""
+        return float(self.expected_entities * (24 if self.window == "1h" else 1))
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` (or a sum like ``"1h30m"``) as a timedelta.
+
+    Examples
+    --------
+    >>> parse_duration("1h30m")
+    datetime.timedelta(seconds=5400)
+    """
+    compact = text.replace(" ", "")
+    if not compact or _DURATION.sub("", compact):
+        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 2h, 1d")
+    total = timedelta(0)
+    for amount, unit in _DURATION.findall(compact):
+        total += timedelta(**{_DURATION_UNITS[unit]: int(amount)})
+    return total
+
+
+def _parser_options(parser: str, options: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Check options against the parser factory's keyword parameters and build it once."""
+    factory = PARSERS[parser]
+    accepted = set(inspect.signature(factory).parameters)
+    checked: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in accepted:
+            raise UsageError(
+                f"{where}.parser_options.{key}: not an option of parser {parser!r}"
+                f" (options: {', '.join(sorted(accepted)) or 'none'})"
+            )
+        if key == "epoch":
+            if isinstance(value, str):
+                try:
+                    value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                except ValueError:
+                    raise UsageError(
+                        f"{where}.parser_options.epoch: {value!r} is not an ISO 8601 date-time"
+                    ) from None
+            if not isinstance(value, datetime):
+                raise UsageError(f"{where}.parser_options.epoch: must be a date-time")
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+        checked[key] = value
+    try:
+        factory(**checked)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{where}.parser_options: {exc}") from None
+    return checked
+
+
+def _get(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    value = table[key]
+    # TOML booleans are ints to isinstance; no key here takes a boolean.
+    if isinstance(value, bool) or not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise UsageError(f"{where}.{key}: must be a {names}, got {value!r}")
+    return value
+
+
+def _source(index: int, table: Any, base: Path) -> SourceConfig:
+    where = f"source[{index}]"
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: must be a table ([[source]])")
+    unknown = sorted(set(table) - _SOURCE_KEYS)
+    if unknown:
+        raise UsageError(f"{where}.{unknown[0]}: unknown key")
+    for key in ("type", "parser"):
+        if key not in table:
+            raise UsageError(f"{where}.{key}: required")
+    kind = _get(table, "type", str, where)
+    if kind not in _SOURCE_TYPES:
+        raise UsageError(f"{where}.type: unknown type {kind!r} (one of {', '.join(_SOURCE_TYPES)})")
+    parser = _get(table, "parser", str, where)
+    if parser not in PARSERS:
+        raise UsageError(
+            f"{where}.parser: unknown parser {parser!r} (one of {', '.join(sorted(PARSERS))})"
+        )
+    path: Path | None = None
+    if kind == "stdin":
+        if "path" in table:
+            raise UsageError(f"{where}.path: a stdin source has no path")
+    else:
+        if "path" not in table:
+            raise UsageError(f"{where}.path: required for a {kind} source")
+        path = base / _get(table, "path", str, where)
+    options = _get(table, "parser_options", dict, where) if "parser_options" in table else {}
+    name = _get(table, "name", str, where) if "name" in table else f"source{index}"
+    return SourceConfig(
+        name=name,
+        type=kind,
+        path=path,
+        parser=parser,
+        parser_options=_parser_options(parser, options, where),
+    )
+
+
+def _sink(index: int, table: Any, base: Path) -> SinkConfig:
+    where = f"sink[{index}]"
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: must be a table ([[sink]])")
+    unknown = sorted(set(table) - _SINK_KEYS)
+    if unknown:
+        raise UsageError(f"{where}.{unknown[0]}: unknown key")
+    if "type" not in table:
+        raise UsageError(f"{where}.type: required")
+    kind = _get(table, "type", str, where)
+    if kind not in _SINK_TYPES:
+        raise UsageError(f"{where}.type: unknown type {kind!r} (one of {', '.join(_SINK_TYPES)})")
+    if kind == "jsonl":
+        if "path" not in table:
+            raise UsageError(f"{where}.path: required for a jsonl sink")
+        return SinkConfig(type=kind, path=base / _get(table, "path", str, where))
+    if "path" in table:
+        raise UsageError(f"{where}.path: a stdout sink has no path")
+    return SinkConfig(type=kind, path=None)
+
+
+def _daemon(table: Any, base: Path) -> dict[str, Any]:
+    where = "daemon"
+    if not isinstance(table, dict):
+        raise UsageError("daemon: must be a table ([daemon])")
+    unknown = sorted(set(table) - _DAEMON_KEYS)
+    if unknown:
+        raise UsageError(f"daemon.{unknown[0]}: unknown key")
+    if "state_dir" not in table:
+        raise UsageError("daemon.state_dir: required")
+    out: dict[str, Any] = {"state_dir": base / _get(table, "state_dir", str, where)}
+    for key in ("checkpoint_seconds", "poll_seconds"):
+        if key in table:
+            value = float(_get(table, key, (int, float), where))
+            if not value > 0:
+                raise UsageError(f"daemon.{key}: must be > 0, got {value!r}")
+            out[key] = value
+    if "metrics_address" in table:
+        address = _get(table, "metrics_address", str, where)
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise UsageError(f"daemon.metrics_address: {address!r} is not HOST:PORT")
+        out["metrics_address"] = address
+    for key, choices in (("entity", ("user", "host")), ("window", ("1h", "1d"))):
+        if key in table:
+            value = _get(table, key, str, where)
+            if value not in choices:
+                raise UsageError(f"daemon.{key}: {value!r} is not one of {', '.join(choices)}")
+            out[key] = value
+    if "allowed_lateness" in table:
+        try:
+            out["allowed_lateness"] = parse_duration(_get(table, "allowed_lateness", str, where))
+        except ValueError as exc:
+            raise UsageError(f"daemon.allowed_lateness: {exc}") from None
+    for key in ("max_entities", "expected_entities", "warmup_windows"):
+        if key in table:
+            number = _get(table, key, int, where)
+            if number < 1:
+                raise UsageError(f"daemon.{key}: must be >= 1, got {number}")
+            out[key] = number
+    if "detector" in table:
+        name = _get(table, "detector", str, where)
+        if name not in ONLINE_DETECTORS:
+            raise UsageError(
+                f"daemon.detector: unknown online detector {name!r}"
+                f" (one of {', '.join(sorted(ONLINE_DETECTORS))})"
+            )
+        out["detector"] = name
+    if "detector_params" in table:
+        out["detector_params"] = dict(_get(table, "detector_params", dict, where))
+    try:
+        create(out.get("detector", "count_tail"), **out.get("detector_params", {}))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"daemon.detector_params: {exc}") from None
+    if "budget" in table:
+        text = _get(table, "budget", str, where)
+        match = _BUDGET.fullmatch(text.strip())
+        if match is None or not float(match.group(1)) > 0:
+            raise UsageError(f"daemon.budget: {text!r} is not 'N/day' with N > 0 (e.g. 5/day)")
+        out["budget_per_day"] = float(match.group(1))
+    if "allowlist" in table:
+        out["allowlist"] = base / _get(table, "allowlist", str, where)
+    return out
+
+
+def parse_config(data: Mapping[str, Any], base: Path = Path()) -> DaemonConfig:
+    """Validate a parsed TOML document; relative paths are resolved against ``base``.
+
+    Raises
+    ------
+    UsageError
+        Naming the first wrong key, e.g. ``source[1].parser: unknown parser 'foo'``.
+
+    Examples
+    --------
+    >>> config = parse_config({"daemon": {"state_dir": "s", "window": "1h"},
+    ...     "source": [{"type": "file", "path": "a.csv", "parser": "cert.logon"}],
+    ...     "sink": [{"type": "stdout"}]})
+    >>> config.window, config.sources[0].parser, config.windows_per_day
+    ('1h', 'cert.logon', 24000.0)
+    >>> parse_config({"daemon": {"state_dir": "s"},
+    ...     "source": [{"type": "stdin", "parser": "foo"}]})
+    Traceback (most recent call last):
+    ...
+    detector.errors.UsageError: source[1].parser: unknown parser 'foo' (one of ...)
+    """
+    unknown = sorted(set(data) - {"daemon", "source", "sink"})
+    if unknown:
+        raise UsageError(f"{unknown[0]}: unknown table (expected [daemon], [[source]], [[sink]])")
+    if "daemon" not in data:
+        raise UsageError("daemon: required table [daemon] is missing")
+    settings = _daemon(data["daemon"], base)
+    raw_sources = data.get("source", [])
+    raw_sinks = data.get("sink", [{"type": "stdout"}])
+    if not isinstance(raw_sources, list) or not raw_sources:
+        raise UsageError("source: at least one [[source]] table is required")
+    if not isinstance(raw_sinks, list) or not raw_sinks:
+        raise UsageError("sink: must be one or more [[sink]] tables")
+    sources = tuple(_source(i, t, base) for i, t in enumerate(raw_sources, start=1))
+    names = [s.name for s in sources]
+    for index, name in enumerate(names, start=1):
+        if names.index(name) != index - 1:
+            raise UsageError(f"source[{index}].name: duplicate source name {name!r}")
+    if sum(s.type == "stdin" for s in sources) > 1:
+        raise UsageError("source: at most one stdin source")
+    sinks = tuple(_sink(i, t, base) for i, t in enumerate(raw_sinks, start=1))
+    return DaemonConfig(**settings, sources=sources, sinks=sinks)
+
+
+def load_config(path: Path) -> DaemonConfig:
+    """Read and validate a daemon config file; relative paths are relative to the file.
+
+    Raises
+    ------
+    UsageError
+        The file is missing, not TOML, or a key is wrong (the message names it).
+    """
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config {path} is not valid TOML: {exc}") from None
+    try:
+        return parse_config(data, Path(path).parent)
+    except UsageError as exc:
+        raise UsageError(f"config {path}: {exc}") from None

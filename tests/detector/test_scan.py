@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from detector.cli import main
+from detector.scan import ScanOptions, read_vectors
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +141,30 @@ def test_malformed_lines_become_dead_letters(small_org: Path, tmp_path: Path) ->
         )
         == 1
     )
+
+
+def test_read_vectors_counts_events_and_keeps_rejects_of_every_file(
+    small_org: Path, tmp_path: Path
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("logon.csv", "device.csv"):
+        shutil.copy(small_org / name, logs / name)
+    lines = {name: sum(1 for _ in (logs / name).open()) for name in ("logon.csv", "device.csv")}
+    with (logs / "logon.csv").open("a") as fh:
+        fh.write("{BAD-1},02/01/2010 10:00:00,XYZ0001,PC-1,Teleport\n")
+    with (logs / "device.csv").open("a") as fh:
+        fh.write("{BAD-2},02/01/2010 10:00:00,XYZ0001\n")
+    opts = ScanOptions(inputs=(("cert", logs),), out=tmp_path / "out", progress=False)
+    vectors, n_events, rejects, _ = read_vectors(opts, tmp_path / "spool")
+    # Every original line but the two headers is an event; the appended ones are rejects.
+    assert n_events == lines["logon.csv"] + lines["device.csv"] - 2
+    assert vectors["n_events"].sum() == n_events
+    assert [(Path(f).name, n, r) for f, n, r, _ in rejects.iter_rows()] == [
+        ("logon.csv", lines["logon.csv"] + 1, "unknown_value"),
+        ("device.csv", lines["device.csv"] + 1, "wrong_field_count"),
+    ]
+    assert rejects["raw"].to_list()[1] == "{BAD-2},02/01/2010 10:00:00,XYZ0001"
 
 
 def test_saved_model_scores_new_logs(

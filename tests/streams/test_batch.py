@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams import POLARS_EVENT_SCHEMA, Event, events_from_frame, read_lines, scan_events
-from streams.batch import _HEADER_ID_PATTERN, REJECT_SCHEMA
+from streams.batch import _HEADER_ID_PATTERN, REJECT_SCHEMA, _with_url_host
 from streams.parsers import PARSERS, JsonLinesParser, LanlAuthParser
+from streams.parsers.cert import URL_HOST_PATTERN
 
 from .conftest import FIXTURES
 
@@ -270,3 +271,56 @@ def test_repeated_header_test_matches_its_definition(value: str) -> None:
     )
     pattern = pl.col("id").str.contains(_HEADER_ID_PATTERN)
     assert frame.select(definition).item() == frame.select(pattern).item()
+
+
+def _hosts(urls: list[str | None]) -> tuple[list[str | None], list[str | None]]:
+    frame = pl.LazyFrame({"url": urls}, schema={"url": pl.String})
+    url = pl.col("url")
+    fast = _with_url_host(frame, url, "host").collect()["host"].to_list()
+    host = url.str.extract(URL_HOST_PATTERN, 1).str.to_lowercase().str.strip_prefix("www.")
+    regex = frame.select(host).collect().to_series().to_list()
+    return fast, regex
+
+
+def test_url_host_takes_the_fast_path_only_where_it_equals_the_pattern() -> None:
+    urls = [
+        "http://a.com/x",
+        "https://b.org",
+        "http://",
+        "http://u:p@h.com/x",
+        "http://h.com:80/x",
+        "http://h.com?q=1",
+        "HTTP://X.com/a",
+        "ftp://f.net/x",
+        "h.com/x",
+        "http://https://x",
+        "http://www.a.com/b@c",
+        "http://é.com/ü",
+        None,
+    ]
+    fast, regex = _hosts(urls)
+    assert fast == regex
+    assert fast == [
+        "a.com",
+        "b.org",
+        "",
+        "h.com",
+        "h.com",
+        "h.com",
+        "x.com",
+        "f.net",
+        "h.com",
+        "https",
+        "a.com",
+        "é.com",
+        None,
+    ]
+
+
+_SCHEMES = st.sampled_from(["http://", "https://", "HTTP://", "ftp://", "http:/", ""])
+
+
+@given(st.lists(st.tuples(_SCHEMES, st.text(alphabet="htps:/@?#.aBé", max_size=12)), max_size=20))
+def test_url_host_matches_the_pattern(parts: list[tuple[str, str]]) -> None:
+    fast, regex = _hosts([scheme + rest for scheme, rest in parts])
+    assert fast == regex

@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="log files or directories; prefix with a format to mix them (cert:DIR lanl:auth.txt)",
     )
     scan.add_argument(
-        "--format", choices=["cert", "lanl", "jsonl"], help="format of unprefixed paths"
+        "--format", choices=["cert", "lanl", "jsonl", "parquet"], help="format of unprefixed paths"
     )
     scan.add_argument("--out", type=Path, default=Path("baseliner-out"), help="output directory")
     scan.add_argument(

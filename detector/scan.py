@@ -33,7 +33,7 @@ from streams.cert_meta import ldap_directory, read_ldap
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("cert", "lanl", "jsonl")
+FORMATS = ("cert", "lanl", "jsonl", "parquet")
 MODEL_FILE = "model.bin"
 
 

@@ -463,6 +463,49 @@ def _lanl_frames(
     return _finish(frame, checks, columns, path)
 
 
+def _parquet_frames(path: Path, attrs_keys: Collection[str] | None) -> _Frames:
+    """Events already in the Event schema (what another pipeline or an export wrote).
+
+    ``ts``, ``source`` and ``action`` are required columns; the others may be absent (null).
+    A naive ``ts`` is taken as UTC. A row missing a required value is rejected with its
+    1-based row number and the row as JSON.
+    """
+    frame = pl.scan_parquet(path)
+    names = frame.collect_schema().names()
+    missing = [c for c in ("ts", "source", "action") if c not in names]
+    if missing:
+        raise ValueError(f"{path}: parquet events lack the columns {missing}")
+    ts_type = frame.collect_schema()["ts"]
+    if isinstance(ts_type, pl.Datetime) and ts_type.time_zone:
+        ts = pl.col("ts").dt.convert_time_zone("UTC").cast(pl.Datetime("us", "UTC"))
+    else:
+        ts = pl.col("ts").cast(pl.Datetime("us"), strict=False).dt.replace_time_zone("UTC")
+    frame = frame.with_row_index(_LINE, offset=1).with_columns(
+        pl.col(_LINE).cast(pl.Int64()),
+        ts.alias("__ts"),
+        pl.struct(pl.all()).struct.json_encode().alias(_RAW),
+    )
+    columns: dict[str, pl.Expr] = {
+        name: (pl.col(name) if name in names else pl.lit(None)).cast(POLARS_EVENT_SCHEMA[name])
+        for name in EVENT_COLUMNS
+        if name not in ("ts", "attrs")
+    }
+    columns["ts"] = pl.col("__ts")
+    attrs = pl.col("attrs").cast(pl.String()) if "attrs" in names else pl.lit(None, pl.String())
+    if attrs_keys is None:
+        columns["attrs"] = attrs
+    elif attrs_keys:
+        columns["attrs"] = attrs.str.json_decode(attrs_dtype(attrs_keys))
+    else:
+        columns["attrs"] = pl.lit(None, pl.String())
+    checks = [
+        (pl.col("__ts").is_null(), "bad_timestamp"),
+        (pl.col("source").is_null() | (pl.col("source").cast(pl.String()) == ""), "missing_field"),
+        (pl.col("action").is_null() | (pl.col("action").cast(pl.String()) == ""), "missing_field"),
+    ]
+    return _finish(frame, checks, columns, path)
+
+
 def _jsonl_frames(
     path: Path, parser: JsonLinesParser, attrs_keys: Collection[str] | None
 ) -> _Frames:
@@ -528,7 +571,7 @@ def _plain_files(paths: Sequence[Path], in_directory: Callable[[Path], list[Path
 
 def scan_events(
     paths: Sequence[Path | str],
-    fmt: Literal["cert", "lanl", "jsonl"],
+    fmt: Literal["cert", "lanl", "jsonl", "parquet"],
     *,
     lanl_epoch: datetime = LANL_EPOCH,
     jsonl_mapping: Mapping[str, str | Sequence[str]] | None = None,
@@ -542,7 +585,8 @@ def scan_events(
     paths
         Files, or directories: for ``cert`` the five activity files found in it
         (``logon``, ``device``, ``file``, ``email``, ``http`` ``.csv``); for ``lanl`` its
-        ``auth.txt``; for ``jsonl`` its ``*.jsonl``, ``*.ndjson``, ``*.json`` files.
+        ``auth.txt``; for ``jsonl`` its ``*.jsonl``, ``*.ndjson``, ``*.json`` files; for
+        ``parquet`` its ``*.parquet`` files holding Event-schema columns.
     fmt
         The log format.
     lanl_epoch
@@ -601,8 +645,14 @@ def scan_events(
         ):
             files.append(path)
             pairs.append(_jsonl_frames(path, parser, attrs_keys))
+    elif fmt == "parquet":
+        for path in _plain_files(resolved, lambda d: sorted(d.glob("*.parquet"))):
+            files.append(path)
+            pairs.append(_parquet_frames(path, attrs_keys))
     else:
-        raise ValueError(f"unknown batch format {fmt!r}: expected 'cert', 'lanl' or 'jsonl'")
+        raise ValueError(
+            f"unknown batch format {fmt!r}: expected 'cert', 'lanl', 'jsonl' or 'parquet'"
+        )
     schema = dict(POLARS_EVENT_SCHEMA)
     if attrs_keys is not None:
         schema["attrs"] = attrs_dtype(attrs_keys)

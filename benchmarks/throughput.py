@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -58,7 +59,10 @@ def _stage_features(org: Path, out: Path) -> dict[str, Any]:
 
     opts = ScanOptions(inputs=(("cert", org),), out=out, progress=False)
     t0 = time.perf_counter()
-    vectors, n_events, rejects, timings = read_vectors(opts, out / ".spool")
+    try:
+        vectors, n_events, rejects, timings = read_vectors(opts, out / ".spool")
+    finally:
+        shutil.rmtree(out / ".spool", ignore_errors=True)  # as run_scan does
     return {
         "seconds": time.perf_counter() - t0,
         "events": n_events,

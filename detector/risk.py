@@ -82,7 +82,7 @@ def entity_risk(windows: pl.DataFrame, config: RiskConfig = RiskConfig()) -> pl.
     evidence = ordered["evidence"].to_numpy().astype(np.float64)
     end_day = 0.0 if end is None else float(pl.Series([end]).dt.epoch("s")[0]) / 86_400.0
 
-    rows: list[tuple[str, float, float, int, float]] = []
+    rows: list[tuple[str, float, float, int]] = []
     start = 0
     n = len(entities)
     while start < n:
@@ -99,7 +99,7 @@ def entity_risk(windows: pl.DataFrame, config: RiskConfig = RiskConfig()) -> pl.
             if risk > peak:
                 peak, peak_at = risk, k
         now = risk * float(np.exp(-decay_per_day * max(end_day - days[stop - 1], 0.0)))
-        rows.append((str(entities[start]), peak, now, peak_at, 0.0))
+        rows.append((str(entities[start]), peak, now, peak_at))
         start = stop
 
     peak_days = ordered["window_start"].gather([r[3] for r in rows]) if rows else None

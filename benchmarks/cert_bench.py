@@ -9,7 +9,6 @@ user-days, and per insider the days from the first malicious act to the first al
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from benchmarks.results import write_results
 from detector.errors import UsageError
 from detector.scan import ScanOptions, ScanResult, run_scan
 
@@ -175,8 +175,6 @@ def run_cert_bench(data_dir: Path, release: str, out: Path, *, seed: int = 7) ->
         },
         **metrics,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
     lines = [
         f"# CERT {release}: {result.events:,} events, detector {payload['detector']}, seed {seed}",
         "",
@@ -203,5 +201,5 @@ def run_cert_bench(data_dir: Path, release: str, out: Path, *, seed: int = 7) ->
         ],
     ]
     text = "\n".join(lines) + "\n"
-    (out / "results.md").write_text(text)
+    write_results(out, payload, text)
     return text + f"\nresults: {out / 'results.json'}"

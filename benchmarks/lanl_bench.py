@@ -10,7 +10,6 @@ red-team events at alert budgets.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
+from benchmarks.results import write_results
 from detector.errors import UsageError
 from detector.scan import ScanOptions, run_scan
 from streams.errors import ParseError
@@ -98,8 +98,6 @@ def run_lanl_bench(
         "detector": result.pipeline.config.detector,
         **metrics,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
 
     def fmt(value: float | None) -> str:
         return "-" if value is None else f"{value:.4f}"
@@ -121,5 +119,5 @@ def run_lanl_bench(
         ],
     ]
     text = "\n".join(lines) + "\n"
-    (out / "results.md").write_text(text)
+    write_results(out, payload, text)
     return text + f"\nresults: {out / 'results.json'}"

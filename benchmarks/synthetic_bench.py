@@ -6,7 +6,6 @@ result, never to fit or tune anything.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ import polars as pl
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from benchmarks.orgcache import ensure_org
+from benchmarks.results import write_results
 from detector.pipeline import Budget
 from detector.scan import ScanOptions, ScanResult, run_scan
 
@@ -185,7 +185,7 @@ def run_synthetic_bench(
         "budget": str(result.pipeline.config.budget),
         **quality.to_dict(),
     }
-    (out / "results.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    write_results(out, payload)
     header = (
         f"synthetic benchmark: {users} users x {days} days, seed {seed}, detector {detector}, "
         f"{result.events:,} events"

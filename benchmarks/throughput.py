@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from benchmarks.orgcache import ensure_org
+from benchmarks.results import write_results
 
 CERT_FILES = ("logon.csv", "device.csv", "file.csv", "email.csv", "http.csv")
 
@@ -143,7 +144,7 @@ def run_throughput_bench(out: Path, *, users: int, days: int, seed: int) -> str:
             "to_alerts": rate(alerts) / rate(baseline),
         },
     }
-    (out / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
+    write_results(out, payload)
     lines = [
         f"throughput (scan mode): {users} users x {days} days, seed {seed}, "
         f"{features['events']:,} CERT events",

@@ -197,18 +197,22 @@ class Pipeline:
         ref = self.reference_
         return np.searchsorted(ref, scores, side="left") / max(len(ref), 1)
 
-    def surprise(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
+    def surprise(
+        self, scores: NDArray[np.float64], percentile: NDArray[np.float64] | None = None
+    ) -> NDArray[np.float64]:
         """How many "nines" of the training score distribution each score lies beyond.
 
         ``-log10(1 - p)`` with ``p`` the training percentile. Beyond the largest training
         score the percentile saturates, so the surprise is extrapolated along the slope of
         the training tail (from its 99th percentile to its maximum): a window far beyond
-        anything seen in training keeps more weight than one just past it.
+        anything seen in training keeps more weight than one just past it. Pass
+        ``percentile`` when it is already computed for these scores.
         """
         assert self.reference_ is not None
         ref = self.reference_
         n = len(ref)
-        base = surprise(self.percentile(scores), n)
+        pct = self.percentile(scores) if percentile is None else percentile
+        base = surprise(pct, n)
         cap = float(np.log10(n + 1))
         top, q99 = float(ref[-1]), float(np.quantile(ref, 0.99))
         if cap <= 2.0 or top <= q99:
@@ -223,7 +227,7 @@ class Pipeline:
         assert self.profile_ is not None and self.reference_ is not None
         scores = self.score(frame)
         pct = self.percentile(scores)
-        evidence = np.maximum(self.surprise(scores) - self.config.risk.surprise_floor, 0.0)
+        evidence = np.maximum(self.surprise(scores, pct) - self.config.risk.surprise_floor, 0.0)
         span_days = _span_days(frame, self.config.window)
         n_alerts = self.config.budget.alerts_for(windows=frame.height, days=span_days)
         calibrator = BudgetCalibrator()

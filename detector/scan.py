@@ -24,7 +24,7 @@ from tqdm import tqdm
 from detector.errors import UsageError
 from detector.pipeline import Budget, Pipeline, PipelineConfig, ScoredWindows
 from detector.suppression import Allowlist
-from features.batch import attrs_keys, evaluate_batch, required_columns
+from features.batch import attrs_keys, evaluate_batch, required_columns, spec_schema_hash
 from features.catalog import default_specs
 from features.spec import WindowConfig
 from models.store import ModelStoreError, load_model, save_model
@@ -272,7 +272,9 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     train_until: datetime | None
     if opts.model is not None:
         try:
-            pipeline = load_model(opts.model / MODEL_FILE, expected_schema_hash=_schema(specs))
+            pipeline = load_model(
+                opts.model / MODEL_FILE, expected_schema_hash=spec_schema_hash(specs)
+            )
         except ModelStoreError as exc:
             raise UsageError(f"cannot use model {opts.model / MODEL_FILE}: {exc}") from None
         if not isinstance(pipeline, Pipeline):
@@ -335,12 +337,6 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     )
     _write_summary(result)
     return result
-
-
-def _schema(specs: Sequence[Any]) -> str:
-    from features.batch import spec_schema_hash
-
-    return spec_schema_hash(specs)
 
 
 def write_outputs(

@@ -27,6 +27,7 @@ from benchmarks.adbench.data import (
     load_adbench_set,
     split_adbench,
 )
+from benchmarks.results import write_results
 from models.registry import BATCH_DETECTORS, create_batch
 
 log = logging.getLogger(__name__)
@@ -244,11 +245,7 @@ def run_adbench(
     results["targets"] = _targets(results)
     markdown = render_markdown(results)
     if out is not None:
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "results.json").write_text(json.dumps(results, indent=2, sort_keys=False))
-        (folder / "results.md").write_text(markdown)
-        log.info("wrote %s and %s", folder / "results.json", folder / "results.md")
+        log.info("wrote %s", write_results(out, results, markdown))
     return results, markdown
 
 
@@ -278,10 +275,7 @@ def merge_results(
     results["targets"] = _targets(results)
     markdown = render_markdown(results)
     if out is not None:
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "results.json").write_text(json.dumps(results, indent=2))
-        (folder / "results.md").write_text(markdown)
+        write_results(out, results, markdown)
     return results, markdown
 
 

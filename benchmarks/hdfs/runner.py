@@ -20,18 +20,17 @@ the other half).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.adbench.runner import environment, load_anchors
 from benchmarks.hdfs.data import Sequences, load_deeplog, load_hdfs_100k
+from benchmarks.results import write_results
 from models.sequence import (
     InvariantsMiningDetector,
     NextKeyDetector,
@@ -241,10 +240,7 @@ def run_hdfs(
     results["seconds"] = time.perf_counter() - started
     markdown = render_markdown(results)
     if out is not None:
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "results.json").write_text(json.dumps(results, indent=2))
-        (folder / "results.md").write_text(markdown)
+        write_results(out, results, markdown)
     return results, markdown
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from benchmarks.nab.corpus import NabCorpus, NabSeries, load_final_results, load_nab
 from benchmarks.nab.scoring import probation_rows, score_all_profiles
+from benchmarks.results import write_results
 from models.base import OnlineDetector
 from models.registry import ONLINE_DETECTORS, resolve
 
@@ -234,10 +235,7 @@ def run_nab(
         "versions": _versions(),
     }
     markdown = _markdown(detector, {detector: ours}, board, run_seconds, len(names))
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    (out_dir / "results.md").write_text(markdown)
+    out_dir = write_results(out, results, markdown).parent
     arrays: dict[str, Any] = {n.replace("/", "__"): v for n, v in raw_scores.items()}
     np.savez_compressed(out_dir / "scores.npz", **arrays)
     return results, markdown

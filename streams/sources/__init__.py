@@ -10,7 +10,8 @@ the recovery.
 from streams.sources.base import RawRecord, Source
 from streams.sources.file_tail import FilePosition, FileTailSource, GlobTailSource
 from streams.sources.http_ingest import HttpIngestSource
-from streams.sources.syslog import QueuedSource, SyslogTcpSource, SyslogUdpSource
+from streams.sources.queued import QueuedSource
+from streams.sources.syslog import SyslogTcpSource, SyslogUdpSource
 
 __all__ = [
     "FilePosition",

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from streams.sources.syslog import QueuedSource, format_hostport
+from streams.sources.queued import QueuedSource, format_hostport
 
 logger = logging.getLogger(__name__)
 

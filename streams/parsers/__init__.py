@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from streams.parsers.authlog import AuthLogParser
 from streams.parsers.base import Parser
 from streams.parsers.cert import (
     CertDeviceParser,
@@ -25,8 +26,11 @@ from streams.parsers.cert import (
     CertLogonParser,
     CertParser,
 )
+from streams.parsers.drain import DrainTemplateParser
 from streams.parsers.jsonl import JsonLinesParser
 from streams.parsers.lanl import LanlAuthParser, RedTeamRecord, read_redteam
+from streams.parsers.syslog import SyslogMessage, SyslogParser, parse_syslog_header
+from streams.parsers.windows import WindowsSecurityParser
 
 PARSERS: dict[str, Callable[..., Parser]] = {
     "cert.logon": CertLogonParser,
@@ -36,10 +40,15 @@ PARSERS: dict[str, Callable[..., Parser]] = {
     "cert.http": CertHttpParser,
     "lanl.auth": LanlAuthParser,
     "jsonl": JsonLinesParser,
+    "syslog": SyslogParser,
+    "linux.auth": AuthLogParser,
+    "windows.security": WindowsSecurityParser,
+    "drain": DrainTemplateParser,
 }
 
 __all__ = [
     "PARSERS",
+    "AuthLogParser",
     "CertDeviceParser",
     "CertEmailParser",
     "CertFileParser",
@@ -47,9 +56,14 @@ __all__ = [
     "CertLayout",
     "CertLogonParser",
     "CertParser",
+    "DrainTemplateParser",
     "JsonLinesParser",
     "LanlAuthParser",
     "Parser",
     "RedTeamRecord",
+    "SyslogMessage",
+    "SyslogParser",
+    "WindowsSecurityParser",
+    "parse_syslog_header",
     "read_redteam",
 ]

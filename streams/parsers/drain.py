@@ -1,0 +1,415 @@
+"""Free-text log lines as template events: drain3's ``TemplateMiner`` names each line's template.
+
+The action of an event is ``template:<cluster id>``: lines that differ only in their
+variable parts (numbers, addresses, block ids...) share it, so the features count template
+occurrences per entity like any other action. The parser learns as it reads (it is online),
+and its learned templates are part of its state: :meth:`DrainTemplateParser.state` /
+:meth:`DrainTemplateParser.restore` move them as bytes, and pickling the parser (the
+daemon's checkpoint) keeps them.
+
+Variable parts are masked before mining (``masking``), in one pass over the line: at each
+position the first listed pattern that matches wins. The masked values and the words Drain
+turned into ``<*>`` are the event's parameters (``attrs["param_<i>"]``, bounded).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import zlib
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, tzinfo
+from itertools import islice
+from typing import Any
+
+import orjson
+
+from streams.errors import ParseError
+from streams.event import Event
+from streams.parsers.base import is_blank, strip_eol
+from streams.parsers.syslog import parse_iso8601, parse_syslog_header, resolve_tz
+
+log = logging.getLogger(__name__)
+
+#: (regex, mask name) pairs; block ids before numbers, addresses (with a port) before numbers.
+DEFAULT_MASKS: tuple[tuple[str, str], ...] = (
+    (r"blk_-?\d+", "BLK"),
+    (r"(?<![A-Za-z0-9.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![A-Za-z0-9])", "IP"),
+    (r"(?<![A-Za-z0-9])0[xX][0-9a-fA-F]+(?![A-Za-z0-9])", "HEX"),
+    (r"(?<![A-Za-z0-9])[-+]?\d+(?![A-Za-z0-9])", "NUM"),
+)
+#: HDFS_v1 (``081109 203615 148 INFO ...``): ``yymmdd HHMMSS``.
+HDFS_TIMESTAMP = re.compile(r"(\d{6} \d{6})(?:\s+|$)")
+HDFS_TIMESTAMP_FORMAT = "%y%m%d %H%M%S"
+#: ISO 8601 at the start of a line, ``T`` or space, ``.`` or ``,`` before the fraction.
+ISO_TIMESTAMP = re.compile(
+    r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)(?:\s+|$)"
+)
+#: Bounds on what one event carries.
+MAX_TEMPLATE_CHARS = 512
+MAX_PARAM_CHARS = 64
+STATE_FORMAT = "baseliner.drain/1"
+_WILDCARD = "<*>"
+
+
+class DrainTemplateParser:
+    """Free-text lines -> ``template:<id>`` events, with drain3's Drain mining the templates.
+
+    Parameters
+    ----------
+    timestamp_regex
+        Where the timestamp is at the start of a line: a regex matched there whose group
+        ``ts`` (or whole match) is the timestamp; the rest of the line is the message.
+        ``None``: a syslog header when the line has one with a program tag, else HDFS_v1's
+        ``yymmdd HHMMSS``, else ISO 8601.
+    timestamp_format
+        ``strptime`` format of ``timestamp_regex``'s timestamp; ``None``: ISO 8601.
+    entity_regex
+        A regex searched in the message whose named group ``user`` and/or ``host`` fills the
+        Event's field. ``None``: the syslog header's host, when there is one.
+    sim_th, depth, max_children, max_clusters
+        Drain's similarity threshold, prefix-tree depth (at least 3), children per tree node
+        and cap on templates (least recently used ones are forgotten beyond it).
+    masking
+        ``(regex, name)`` pairs replacing variable parts with ``<name>`` before mining;
+        ``None``: :data:`DEFAULT_MASKS` (HDFS block ids, IPv4 with port, hex, numbers). The
+        patterns are joined into one alternation, so use named groups, not numbered
+        back-references, inside them.
+    max_params
+        How many parameters an event keeps in ``attrs`` (``params_dropped`` counts the rest).
+    tz
+        Zone of timestamps without an offset.
+    source
+        The Event source.
+
+    Examples
+    --------
+    >>> p = DrainTemplateParser()
+    >>> a = p.parse("081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 "
+    ...             "for block blk_38865049064139660 terminating")
+    >>> b = p.parse("081109 203807 222 INFO dfs.DataNode$PacketResponder: PacketResponder 0 "
+    ...             "for block blk_-6952295868487656571 terminating")
+    >>> a.action == b.action == "template:1", b.ts.isoformat()
+    (True, '2008-11-09T20:38:07+00:00')
+    >>> b.attrs["template"]
+    '<NUM> INFO dfs.DataNode$PacketResponder: PacketResponder <NUM> for block <BLK> terminating'
+    >>> b.attrs["param_2"]
+    'blk_-6952295868487656571'
+    """
+
+    def __init__(
+        self,
+        timestamp_regex: str | None = None,
+        timestamp_format: str | None = None,
+        entity_regex: str | None = None,
+        sim_th: float = 0.4,
+        depth: int = 4,
+        max_children: int = 100,
+        max_clusters: int | None = None,
+        masking: Sequence[Sequence[str]] | None = None,
+        max_params: int = 8,
+        tz: tzinfo | str = "UTC",
+        source: str = "drain",
+    ) -> None:
+        if isinstance(sim_th, bool) or not isinstance(sim_th, int | float) or not 0 <= sim_th <= 1:
+            raise ValueError(f"sim_th must be a number in [0, 1], got {sim_th!r}")
+        for name, value, least in (
+            ("depth", depth, 3),
+            ("max_children", max_children, 1),
+            ("max_params", max_params, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+        if max_clusters is not None and (
+            isinstance(max_clusters, bool) or not isinstance(max_clusters, int) or max_clusters < 1
+        ):
+            raise ValueError(f"max_clusters must be a whole number >= 1, got {max_clusters!r}")
+        if timestamp_format is not None and timestamp_regex is None:
+            raise ValueError("timestamp_format needs a timestamp_regex locating the timestamp")
+        masks = DEFAULT_MASKS if masking is None else _check_masks(masking)
+        self._options: dict[str, Any] = {
+            "timestamp_regex": timestamp_regex,
+            "timestamp_format": timestamp_format,
+            "entity_regex": entity_regex,
+            "sim_th": float(sim_th),
+            "depth": depth,
+            "max_children": max_children,
+            "max_clusters": max_clusters,
+            "masking": [list(pair) for pair in masks],
+            "max_params": max_params,
+            "tz": tz,
+            "source": source,
+        }
+        self.timestamp_re = _compile(timestamp_regex, "timestamp_regex")
+        self.timestamp_format = timestamp_format
+        self.entity_re = _compile(entity_regex, "entity_regex")
+        if self.entity_re is not None and not {"user", "host"} & set(self.entity_re.groupindex):
+            raise ValueError("entity_regex needs a named group 'user' or 'host'")
+        self.masks = masks
+        self.mask_re = _compile(
+            "|".join(f"(?P<m{i}>{pattern})" for i, (pattern, _) in enumerate(masks)) or None,
+            "masking",
+        )
+        self.placeholder_re = re.compile(
+            "|".join(re.escape(f"<{name}>") for _, name in masks) or r"(?!)"
+        )
+        self.max_params = max_params
+        self.tz = resolve_tz(tz)
+        self.source = source
+        self.miner = self._new_miner()
+
+    def _new_miner(self) -> Any:
+        # drain3 costs ~0.1 s to import: only configurations that use this parser pay it.
+        from drain3.template_miner import TemplateMiner
+        from drain3.template_miner_config import TemplateMinerConfig
+
+        config = TemplateMinerConfig()
+        config.drain_sim_th = self._options["sim_th"]
+        config.drain_depth = self._options["depth"]
+        config.drain_max_children = self._options["max_children"]
+        config.drain_max_clusters = self._options["max_clusters"]
+        # Masking happens here (one pass that also collects the values), not in drain3.
+        config.masking_instructions = []
+        return TemplateMiner(None, config)
+
+    # -- parsing -------------------------------------------------------------------------
+
+    def parse(self, line: str) -> Event | None:
+        """Parse one line and learn from it; blank lines are skipped."""
+        line = strip_eol(line)
+        if is_blank(line):
+            return None
+        ts, host, text = self._split(line)
+        user: str | None = None
+        if self.entity_re is not None:
+            found = self.entity_re.search(text)
+            if found is not None:
+                groups = found.groupdict()
+                user = groups.get("user") or None
+                host = groups.get("host") or host
+        masked, values = self._mask(text)
+        cluster, _ = self.miner.drain.add_log_message(masked)
+        template = cluster.get_template()
+        attrs = {"template": template[:MAX_TEMPLATE_CHARS]}
+        params = self._params(cluster.log_template_tokens, masked, values)
+        for index, value in enumerate(params[: self.max_params]):
+            attrs[f"param_{index}"] = value[:MAX_PARAM_CHARS]
+        if len(params) > self.max_params:
+            attrs["params_dropped"] = str(len(params) - self.max_params)
+        return Event(ts, self.source, f"template:{cluster.cluster_id}", user, host, attrs=attrs)
+
+    def _split(self, line: str) -> tuple[datetime, str | None, str]:
+        """The timestamp, the syslog host (if any) and the message to mine."""
+        if self.timestamp_re is not None:
+            match = self.timestamp_re.match(line)
+            if match is None:
+                raise ParseError(
+                    "bad_timestamp", f"timestamp_regex does not match at the start: {line[:80]!r}"
+                )
+            value = match.group("ts") if "ts" in self.timestamp_re.groupindex else match.group()
+            return self._time(value or "", self.timestamp_format), None, line[match.end() :]
+        match = HDFS_TIMESTAMP.match(line)
+        if match is not None:
+            return self._time(match.group(1), HDFS_TIMESTAMP_FORMAT), None, line[match.end() :]
+        try:
+            msg = parse_syslog_header(line, tz=self.tz)
+        except ParseError:
+            msg = None
+        if msg is not None and msg.app is not None:
+            return msg.ts, msg.host, f"{msg.app}: {msg.message}"
+        match = ISO_TIMESTAMP.match(line)
+        if match is not None:
+            return self._time(match.group(1), None), None, line[match.end() :]
+        raise ParseError(
+            "bad_timestamp", f"no syslog, HDFS or ISO 8601 timestamp at the start: {line[:80]!r}"
+        )
+
+    def _time(self, value: str, fmt: str | None) -> datetime:
+        try:
+            if fmt is None:
+                return parse_iso8601(value.replace(",", "."), self.tz)
+            ts = datetime.strptime(value, fmt)
+            return (ts.replace(tzinfo=self.tz) if ts.tzinfo is None else ts).astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise ParseError(
+                "bad_timestamp", f"{value[:40]!r} is not {fmt or 'ISO 8601'}"
+            ) from None
+
+    def _mask(self, text: str) -> tuple[str, list[str]]:
+        values: list[str] = []
+        if self.mask_re is None:
+            return text, values
+        names = [name for _, name in self.masks]
+
+        def replace(match: re.Match[str]) -> str:
+            values.append(match.group())
+            for index, name in enumerate(names):
+                if match.group(f"m{index}") is not None:
+                    return f"<{name}>"
+            return "<*>"
+
+        return self.mask_re.sub(replace, text), values
+
+    def _params(self, template: Sequence[str], masked: str, values: list[str]) -> list[str]:
+        """Masked values and the words Drain generalised to ``<*>``, in line order."""
+        tokens = self.miner.drain.get_content_as_tokens(masked)
+        if len(tokens) != len(template):
+            return values
+        queue: Iterator[str] = iter(values)
+        params: list[str] = []
+        for token, pattern in zip(tokens, template, strict=True):
+            count = len(self.placeholder_re.findall(token))
+            own = list(islice(queue, count))
+            if pattern == _WILDCARD:
+                params.append(_unmask(self.placeholder_re, token, own))
+            else:
+                params.extend(own)
+        return params
+
+    # -- learned state -------------------------------------------------------------------
+
+    def templates(self) -> dict[int, str]:
+        """The learned templates by cluster id.
+
+        Examples
+        --------
+        >>> p = DrainTemplateParser()
+        >>> _ = p.parse("2026-11-27T10:00:00Z disk 3 full")
+        >>> p.templates()
+        {1: 'disk <NUM> full'}
+        """
+        drain = self.miner.drain
+        return {
+            key: drain.id_to_cluster.get(key).get_template() for key in list(drain.id_to_cluster)
+        }
+
+    def state(self) -> bytes:
+        """The learned templates and Drain's prefix tree as (compressed JSON) bytes.
+
+        Examples
+        --------
+        >>> p = DrainTemplateParser()
+        >>> _ = p.parse("2026-11-27T10:00:00Z disk 3 full")
+        >>> q = DrainTemplateParser()
+        >>> q.restore(p.state())
+        >>> q.parse("2026-11-27T10:00:05Z disk 4 full").action
+        'template:1'
+        """
+        drain = self.miner.drain
+        clusters = drain.id_to_cluster
+        # Least recently used first, so that a restored LRU cache forgets in the same order.
+        order = list(getattr(clusters, "_LRUCache__order", None) or clusters)
+        document = {
+            "format": STATE_FORMAT,
+            "config": self._state_config(),
+            "counter": drain.clusters_counter,
+            "clusters": [
+                [key, clusters.get(key).size, list(clusters.get(key).log_template_tokens)]
+                for key in order
+            ],
+            "tree": _node_to_json(drain.root_node),
+        }
+        return zlib.compress(orjson.dumps(document))
+
+    def restore(self, data: bytes) -> None:
+        """Replace the learned templates by those of :meth:`state`'s bytes.
+
+        Raises ``ValueError`` when the bytes are not such a state or were mined with another
+        configuration (similarity, depth, masks).
+        """
+        from drain3.drain import LogCluster, LogClusterCache
+
+        try:
+            document = orjson.loads(zlib.decompress(data))
+        except (zlib.error, orjson.JSONDecodeError, TypeError) as exc:
+            raise ValueError(f"not a drain parser state: {exc}") from None
+        if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
+            raise ValueError(f"not a drain parser state (format {STATE_FORMAT!r} expected)")
+        if document.get("config") != self._state_config():
+            raise ValueError(
+                f"drain state was mined with {document.get('config')}, "
+                f"this parser has {self._state_config()}"
+            )
+        try:
+            counter = int(document["counter"])
+            max_clusters = self._options["max_clusters"]
+            id_to_cluster: Any = {} if max_clusters is None else LogClusterCache(max_clusters)
+            for key, size, tokens in document["clusters"]:
+                cluster = LogCluster([str(t) for t in tokens], int(key))
+                cluster.size = int(size)
+                id_to_cluster[int(key)] = cluster
+            root = _node_from_json(document["tree"], self._options["depth"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed drain parser state: {exc!r}") from None
+        drain = self.miner.drain
+        drain.id_to_cluster = id_to_cluster
+        drain.clusters_counter = counter
+        drain.root_node = root
+        log.debug("restored %d drain templates", len(id_to_cluster))
+
+    def _state_config(self) -> dict[str, Any]:
+        return {
+            key: self._options[key]
+            for key in ("sim_th", "depth", "max_children", "max_clusters", "masking")
+        }
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"options": self._options, "state": self.state()}
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        self.__init__(**saved["options"])  # type: ignore[misc]
+        self.restore(saved["state"])
+
+
+def _unmask(placeholder_re: re.Pattern[str], token: str, values: list[str]) -> str:
+    """Put the masked values back into a token, in order."""
+    refill = iter(values)
+    return placeholder_re.sub(lambda m: next(refill, m.group()), token)
+
+
+def _compile(pattern: str | None, option: str) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{option}: {pattern!r} is not a regular expression ({exc})") from None
+
+
+def _check_masks(masking: Sequence[Sequence[str]]) -> tuple[tuple[str, str], ...]:
+    masks: list[tuple[str, str]] = []
+    for pair in masking:
+        if (
+            isinstance(pair, str)
+            or len(pair) != 2
+            or not all(isinstance(part, str) and part for part in pair)
+        ):
+            raise ValueError(f"masking: {pair!r} is not a [regex, name] pair")
+        pattern, name = pair
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"masking: mask name {name!r} must be a word")
+        _compile(pattern, "masking")
+        masks.append((pattern, name))
+    return tuple(masks)
+
+
+def _node_to_json(node: Any) -> dict[str, Any]:
+    return {
+        "children": {key: _node_to_json(child) for key, child in node.key_to_child_node.items()},
+        "ids": list(node.cluster_ids),
+    }
+
+
+def _node_from_json(document: Any, depth: int, level: int = 0) -> Any:
+    from drain3.drain import Node
+
+    # The tree is depth - 1 levels below the root; deeper input is not ours.
+    if not isinstance(document, dict) or level > depth:
+        raise ValueError("bad prefix tree")
+    node = Node()
+    node.cluster_ids = [int(key) for key in document["ids"]]
+    node.key_to_child_node = {
+        str(key): _node_from_json(child, depth, level + 1)
+        for key, child in document["children"].items()
+    }
+    return node

@@ -1,0 +1,345 @@
+"""Syslog headers (RFC 5424, RFC 3164 / BSD, rsyslog's ISO 8601 file form) and a generic
+``syslog`` parser.
+
+:func:`parse_syslog_header` splits a line into its header fields and the free-text message;
+the program-specific parsers (``linux.auth``, ``drain``) read the message. It accepts:
+
+- RFC 5424: ``<34>1 2026-11-27T10:00:00.123Z host app 123 ID47 [sd id="1"] msg``, with ``-``
+  for nil values and an optional byte-order mark before the message;
+- RFC 3164 / BSD: ``<34>Nov 27 10:00:00 host app[123]: msg``, with or without ``<PRI>``, as
+  ``/var/log/auth.log`` stores it (``Nov  7 10:00:00 host sshd[1]: msg``);
+- rsyslog's ``RSYSLOG_FileFormat``: ``2026-11-27T10:00:00.123456+01:00 host sshd[1]: msg``.
+
+BSD timestamps carry neither year nor zone: the caller gives the zone (``tz``) and either a
+``year`` or none, in which case the year is the current one, or the previous one when that
+would put the line more than a day in the future (a December line read in January).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from streams.errors import ParseError
+from streams.event import Event
+from streams.parsers.base import is_blank, strip_eol
+
+#: RFC 5424 timestamp (at most microseconds are kept of a longer fraction).
+_ISO_TS = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})?"
+_PRI_RE = re.compile(r"<(0|[1-9]\d{0,2})>")
+_RFC5424_RE = re.compile(r"([1-9]\d?) ")
+_ISO_RE = re.compile(rf"({_ISO_TS})(?: |$)")
+_BSD_RE = re.compile(r"([A-Z][a-z]{2}) ([ 0-3]?\d) (\d{2}):(\d{2}):(\d{2})(?: |$)")
+_FRACTION_RE = re.compile(r"\.(\d+)")
+#: ``app[pid]:`` or ``app:`` as a whole token.
+_TAG_RE = re.compile(r"([^\s\[\]:]+)(?:\[([^\]\s]*)\])?:")
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+        start=1,
+    )
+}
+_NIL = "-"
+_BOM = "\ufeff"
+#: A BSD line dated further ahead of now than this belongs to the previous year.
+ROLLOVER_SLACK = timedelta(days=1)
+#: Longest message kept in ``Event.attrs["message"]`` by :class:`SyslogParser`.
+MAX_MESSAGE_CHARS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SyslogMessage:
+    """The header fields of one syslog line and its message.
+
+    ``facility`` and ``severity`` come from ``<PRI>`` and are ``None`` without one; ``pid``
+    is a string (RFC 5424 PROCID need not be a number); ``structured_data`` is the raw
+    RFC 5424 ``[...]`` text. Nil (``-``) values and absent fields are ``None``.
+
+    Examples
+    --------
+    >>> m = parse_syslog_header("<38>Nov 27 10:00:00 web1 sshd[42]: hello", year=2026)
+    >>> m.host, m.app, m.pid, m.facility, m.severity, m.message
+    ('web1', 'sshd', '42', 4, 6, 'hello')
+    """
+
+    ts: datetime
+    host: str | None
+    app: str | None
+    pid: str | None
+    msgid: str | None
+    facility: int | None
+    severity: int | None
+    message: str
+    structured_data: str | None = None
+
+
+def resolve_tz(tz: tzinfo | str) -> tzinfo:
+    """A zone from a ``tzinfo`` or an IANA name (``"UTC"``, ``"Europe/Berlin"``).
+
+    Examples
+    --------
+    >>> resolve_tz("Europe/Berlin").key, resolve_tz(UTC) is UTC
+    ('Europe/Berlin', True)
+    """
+    if isinstance(tz, tzinfo):
+        return tz
+    if tz in ("UTC", "utc", "Z"):
+        return UTC
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown time zone {tz!r} (an IANA name like 'Europe/Berlin')") from None
+
+
+def parse_iso8601(value: str, tz: tzinfo = UTC) -> datetime:
+    """An ISO 8601 date-time in UTC (read in ``tz`` when it has no offset).
+
+    Digits past microseconds are dropped. Raises ``ValueError`` when ``value`` is not a
+    date-time or falls outside the representable range once in UTC.
+
+    Examples
+    --------
+    >>> parse_iso8601("2026-11-27T10:00:00.123456789Z").isoformat()
+    '2026-11-27T10:00:00.123456+00:00'
+    """
+    # fromisoformat in 3.11 takes at most 6 fraction digits: drop the nanoseconds.
+    value = _FRACTION_RE.sub(lambda m: "." + m.group(1)[:6], value, count=1)
+    ts = datetime.fromisoformat(value)
+    try:
+        return (ts.replace(tzinfo=tz) if ts.tzinfo is None else ts).astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is out of range in UTC") from None
+
+
+def _bad(detail: str, text: str) -> ParseError:
+    return ParseError("bad_header", f"{detail}: {text[:80]!r}")
+
+
+def _iso(value: str, tz: tzinfo, text: str) -> datetime:
+    try:
+        return parse_iso8601(value, tz)
+    except ValueError:
+        raise _bad("invalid or out-of-range timestamp", text) from None
+
+
+def _bsd_time(
+    match: re.Match[str], year: int | None, tz: tzinfo, now: datetime | None, text: str
+) -> datetime:
+    month = _MONTHS.get(match.group(1))
+    if month is None:
+        raise _bad("unknown month", text)
+    day, hour, minute, second = (int(match.group(i)) for i in range(2, 6))
+    inferred = year is None
+    if year is None:
+        now = now or datetime.now(UTC)
+        year = now.year
+    try:
+        ts = datetime(year, month, day, hour, minute, second, tzinfo=tz)
+        if inferred and now is not None and ts - now > ROLLOVER_SLACK:
+            ts = ts.replace(year=year - 1)
+        return ts.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise _bad("invalid or out-of-range timestamp", text) from None
+
+
+def _structured_data(rest: str, text: str) -> tuple[str | None, str]:
+    """Split RFC 5424 ``STRUCTURED-DATA [SP MSG]`` into the raw SD (or None) and the message."""
+    if rest == _NIL or rest.startswith(_NIL + " "):
+        return None, rest[2:]
+    if not rest.startswith("["):
+        raise _bad("no structured data", text)
+    position, in_value = 0, False
+    while position < len(rest):
+        char = rest[position]
+        if in_value:
+            if char == "\\":
+                position += 1
+            elif char == '"':
+                in_value = False
+        elif char == '"':
+            in_value = True
+        elif char == "]" and (position + 1 == len(rest) or rest[position + 1] != "["):
+            end = position + 1
+            if end < len(rest) and rest[end] != " ":
+                raise _bad("no space after structured data", text)
+            return rest[:end], rest[end + 1 :]
+        position += 1
+    raise _bad("unterminated structured data", text)
+
+
+def _nil(value: str) -> str | None:
+    return None if value == _NIL else value
+
+
+def _rfc5424(
+    body: str, facility: int | None, severity: int | None, tz: tzinfo, text: str
+) -> SyslogMessage:
+    parts = body.split(" ", 5)
+    if len(parts) < 6 or "" in parts[:5]:
+        raise _bad("RFC 5424 header needs TIMESTAMP HOST APP PROCID MSGID SD", text)
+    stamp, host, app, pid, msgid, rest = parts
+    if stamp == _NIL:
+        raise _bad("nil timestamp", text)
+    if _ISO_RE.fullmatch(stamp) is None:
+        raise _bad("not an RFC 5424 timestamp", text)
+    structured, message = _structured_data(rest, text)
+    return SyslogMessage(
+        _iso(stamp, tz, text),
+        _nil(host),
+        _nil(app),
+        _nil(pid),
+        _nil(msgid),
+        facility,
+        severity,
+        message.removeprefix(_BOM),
+        structured,
+    )
+
+
+def _rfc3164_tail(
+    ts: datetime, rest: str, facility: int | None, severity: int | None
+) -> SyslogMessage:
+    """``HOST TAG: MSG`` after the timestamp; a first token that is a tag means no host."""
+    host: str | None = None
+    first, _, after = rest.partition(" ")
+    if first and _TAG_RE.fullmatch(first) is None:
+        host, rest = first, after
+    tag, _, after = rest.partition(" ")
+    match = _TAG_RE.fullmatch(tag)
+    if match is None:
+        return SyslogMessage(ts, host, None, None, None, facility, severity, rest)
+    return SyslogMessage(
+        ts, host, match.group(1), match.group(2) or None, None, facility, severity, after
+    )
+
+
+def parse_syslog_header(
+    text: str,
+    *,
+    year: int | None = None,
+    tz: tzinfo | str = UTC,
+    now: datetime | None = None,
+) -> SyslogMessage:
+    """Split a syslog line into header fields and message.
+
+    Parameters
+    ----------
+    text
+        One line (a trailing newline and a leading byte-order mark are ignored).
+    year
+        The year of BSD timestamps; ``None`` infers it from ``now`` (see the module notes).
+    tz
+        The zone of timestamps that carry no offset (BSD, offset-less ISO): a ``tzinfo`` or
+        an IANA name.
+    now
+        The instant the year inference compares with; ``None`` is the current time.
+
+    Returns
+    -------
+    SyslogMessage
+        With ``ts`` in UTC.
+
+    Raises
+    ------
+    ParseError
+        ``bad_header`` when no header form matches, naming what is wrong.
+
+    Examples
+    --------
+    >>> m = parse_syslog_header('<34>1 2026-11-27T10:00:00.123Z mymachine su - ID47 '
+    ...                         '[exampleSDID@32473 iut="3"] \\ufeffsu root failed')
+    >>> m.ts.isoformat(), m.app, m.pid, m.msgid, m.structured_data, m.message
+    ('2026-11-27T10:00:00.123000+00:00', 'su', None, 'ID47', '[exampleSDID@32473 iut="3"]', \
+'su root failed')
+    >>> parse_syslog_header("Nov  7 10:00:00 host sshd[1]: hi", year=2025).ts.isoformat()
+    '2025-11-07T10:00:00+00:00'
+    >>> parse_syslog_header("Dec 31 23:00:00 h a: x", now=datetime(2027, 1, 1, tzinfo=UTC)).ts.year
+    2026
+    """
+    if not isinstance(tz, tzinfo):
+        tz = resolve_tz(tz)
+    line = strip_eol(text).removeprefix(_BOM)
+    facility: int | None = None
+    severity: int | None = None
+    body = line
+    pri = _PRI_RE.match(line)
+    if pri is not None:
+        value = int(pri.group(1))
+        if value > 191:
+            raise _bad("PRI above 191", text)
+        facility, severity = divmod(value, 8)
+        body = line[pri.end() :]
+    elif line.startswith("<"):
+        raise _bad("malformed <PRI>", text)
+    version = _RFC5424_RE.match(body)
+    if version is not None:
+        return _rfc5424(body[version.end() :], facility, severity, tz, text)
+    iso = _ISO_RE.match(body)
+    if iso is not None:
+        ts = _iso(iso.group(1), tz, text)
+        return _rfc3164_tail(ts, body[iso.end() :], facility, severity)
+    bsd = _BSD_RE.match(body)
+    if bsd is not None:
+        ts = _bsd_time(bsd, year, tz, now, text)
+        return _rfc3164_tail(ts, body[bsd.end() :], facility, severity)
+    raise _bad("no syslog timestamp (RFC 5424, BSD 'Mmm dd hh:mm:ss' or ISO 8601)", text)
+
+
+class SyslogParser:
+    """Any syslog line as an Event: ``action`` is ``syslog.<app>`` (``syslog`` without one).
+
+    Syslog names no user, so events carry ``user=None`` and ``host`` = the header's host:
+    run the features with ``entity = "host"`` on this source. The header's other fields and
+    the message (first :data:`MAX_MESSAGE_CHARS` characters) go to ``attrs``.
+
+    Parameters
+    ----------
+    year
+        Year of BSD timestamps; ``None`` infers it (current year, previous one across New Year).
+    tz
+        Zone of timestamps without an offset (an IANA name or ``tzinfo``).
+    source
+        The Event source.
+
+    Examples
+    --------
+    >>> p = SyslogParser(year=2026)
+    >>> e = p.parse("<86>Nov 27 10:00:00 db1 CRON[77]: (root) CMD (run-parts /etc/cron.hourly)")
+    >>> e.ts.isoformat(), e.action, e.user, e.host, e.attrs["pid"], e.attrs["severity"]
+    ('2026-11-27T10:00:00+00:00', 'syslog.CRON', None, 'db1', '77', '6')
+    """
+
+    def __init__(
+        self, year: int | None = None, tz: tzinfo | str = "UTC", source: str = "syslog"
+    ) -> None:
+        if year is not None and (
+            isinstance(year, bool) or not isinstance(year, int) or not 1 <= year <= 9999
+        ):
+            raise ValueError(f"year must be a whole number 1..9999, got {year!r}")
+        self.year = year
+        self.tz = resolve_tz(tz)
+        self.source = source
+
+    def parse(self, line: str) -> Event | None:
+        """Parse one syslog line; blank lines are skipped."""
+        if is_blank(line):
+            return None
+        msg = parse_syslog_header(line, year=self.year, tz=self.tz)
+        attrs = {
+            key: str(value)
+            for key, value in (
+                ("app", msg.app),
+                ("pid", msg.pid),
+                ("msgid", msg.msgid),
+                ("facility", msg.facility),
+                ("severity", msg.severity),
+                ("structured_data", msg.structured_data),
+            )
+            if value is not None
+        }
+        attrs["message"] = msg.message[:MAX_MESSAGE_CHARS]
+        action = f"syslog.{msg.app}" if msg.app else "syslog"
+        return Event(msg.ts, self.source, action, None, msg.host, attrs=attrs)

@@ -36,6 +36,8 @@ _KEY = "__entity_key"
 _HOUR = "__hour"
 _OFF = "__off_hours"
 _WEEKEND = "__weekend"
+_CELL = "__cell"
+_PAIR = "__pair"
 
 _VALUE_KINDS = frozenset(
     {"distinct", "first_seen", "rarity", "rare_count", "periodicity", "max_per_target"}
@@ -141,14 +143,12 @@ class _Plan:
     """Which derived columns the base frame needs, numbered in first-use order."""
 
     masks: dict[_FilterKey, str] = field(default_factory=dict)
-    fields: dict[str, str] = field(default_factory=dict)
     numbers: dict[str, str] = field(default_factory=dict)
-    n_values: dict[tuple[str, str], str] = field(default_factory=dict)
+    n_values: dict[tuple[str, str, _FilterKey], str] = field(default_factory=dict)
     value_sources: dict[tuple[str, _FilterKey, str], list[FeatureSpec]] = field(
         default_factory=dict
     )
     hour_sources: dict[_FilterKey, list[FeatureSpec]] = field(default_factory=dict)
-    needs_hour: bool = False
     needs_off_hours: bool = False
     needs_weekend: bool = False
     attrs_struct: bool = False
@@ -156,23 +156,19 @@ class _Plan:
     def mask(self, key: _FilterKey) -> str:
         return self.masks.setdefault(key, f"__mask{len(self.masks)}")
 
-    def field_column(self, name: str) -> str:
-        return self.fields.setdefault(name, f"__field{len(self.fields)}")
-
 
 def _make_plan(specs: Sequence[FeatureSpec], attrs_struct: bool = False) -> _Plan:
     plan = _Plan(attrs_struct=attrs_struct)
     for spec in specs:
         key = _filter_key(spec)
-        plan.mask(key)
-        if spec.field is not None:
-            plan.field_column(spec.field)
+        if spec.kind not in _VALUE_KINDS | _HOUR_KINDS:
+            plan.mask(key)
         if spec.kind == "sum":
             assert spec.field is not None
             plan.numbers.setdefault(spec.field, f"__number{len(plan.numbers)}")
         elif spec.kind == "max_split":
             assert spec.field is not None
-            split_key = (spec.field, _split_of(spec))
+            split_key = (spec.field, _split_of(spec), key)
             plan.n_values.setdefault(split_key, f"__n_values{len(plan.n_values)}")
         elif spec.kind == "off_hours":
             plan.needs_off_hours = True
@@ -183,13 +179,16 @@ def _make_plan(specs: Sequence[FeatureSpec], attrs_struct: bool = False) -> _Pla
             source = (spec.field, key, _split_of(spec))
             plan.value_sources.setdefault(source, []).append(spec)
         elif spec.kind in _HOUR_KINDS:
-            plan.needs_hour = True
             plan.hour_sources.setdefault(key, []).append(spec)
     return plan
 
 
 def _base_frame(events: pl.LazyFrame, plan: _Plan, config: WindowConfig) -> pl.LazyFrame:
-    """Events reduced to the columns the specs need, keyed by (entity, window)."""
+    """Events reduced to the columns the per-window aggregates need, keyed by (entity, window).
+
+    Not cached: the value and hour tables read the events again through :func:`_matching`,
+    each only its own rows, so no copy of the event-level frame is ever held.
+    """
     columns: list[pl.Expr] = [
         pl.col(config.entity).alias(ENTITY),
         pl.col(config.entity).hash().alias(_KEY),
@@ -198,19 +197,20 @@ def _base_frame(events: pl.LazyFrame, plan: _Plan, config: WindowConfig) -> pl.L
     ]
     in_struct = plan.attrs_struct
     columns += [_mask_expr(key, in_struct).alias(name) for key, name in plan.masks.items()]
-    columns += [_field_expr(f, in_struct).alias(name) for f, name in plan.fields.items()]
     columns += [
         _field_expr(f, in_struct).cast(pl.Float64, strict=False).fill_null(0.0).alias(name)
         for f, name in plan.numbers.items()
     ]
+    # Split and counted only where the spec's filter holds (null elsewhere is skipped):
+    # splitting every event's field would cost more than all the other columns together.
     columns += [
-        _n_values_expr(_field_expr(f, in_struct), split).alias(name)
-        for (f, split), name in plan.n_values.items()
+        _n_values_expr(
+            pl.when(_mask_expr(key, in_struct)).then(_field_expr(f, in_struct)), split
+        ).alias(name)
+        for (f, split, key), name in plan.n_values.items()
     ]
     hour = pl.col("ts").dt.hour().cast(pl.Int32)
     weekend = pl.col("ts").dt.weekday().is_in(list(config.weekend_days))
-    if plan.needs_hour:
-        columns.append(hour.alias(_HOUR))
     if plan.needs_weekend:
         columns.append(weekend.alias(_WEEKEND))
     if plan.needs_off_hours:
@@ -220,6 +220,22 @@ def _base_frame(events: pl.LazyFrame, plan: _Plan, config: WindowConfig) -> pl.L
         )
         columns.append((weekend | ~in_hours).alias(_OFF))
     return events.filter(pl.col(config.entity).is_not_null()).select(columns)
+
+
+def _matching(
+    events: pl.LazyFrame,
+    plan: _Plan,
+    config: WindowConfig,
+    key: _FilterKey,
+    columns: Sequence[pl.Expr],
+) -> pl.LazyFrame:
+    """The events matching one filter (entity set), keyed, with just ``columns`` besides."""
+    matches = pl.col(config.entity).is_not_null() & _mask_expr(key, plan.attrs_struct)
+    return events.filter(matches).select(
+        pl.col(config.entity).hash().alias(_KEY),
+        pl.col("ts").dt.truncate(config.window).alias(WINDOW),
+        *columns,
+    )
 
 
 def _simple_agg(spec: FeatureSpec, plan: _Plan) -> pl.Expr:
@@ -235,48 +251,41 @@ def _simple_agg(spec: FeatureSpec, plan: _Plan) -> pl.Expr:
         expr = pl.when(mask).then(pl.col(plan.numbers[spec.field])).otherwise(0.0).sum()
     elif spec.kind == "max_split":
         assert spec.field is not None
-        n_values = pl.col(plan.n_values[(spec.field, _split_of(spec))])
+        n_values = pl.col(plan.n_values[(spec.field, _split_of(spec), _filter_key(spec))])
         expr = pl.when(mask).then(n_values).otherwise(0).max()
     else:  # pragma: no cover - _make_plan routes every other kind elsewhere
         raise AssertionError(spec.kind)
     return expr.cast(pl.Float64).alias(spec.name)
 
 
-def _gap_stats(
-    values: pl.LazyFrame, cells: pl.LazyFrame, specs: Sequence[FeatureSpec]
-) -> pl.LazyFrame:
-    """Mean and population std (microseconds) of inter-arrival times per (entity, window, value).
+def _gap_stats(values: pl.LazyFrame, busy: pl.LazyFrame) -> pl.LazyFrame:
+    """Mean and population std (microseconds) of inter-arrival times per busy cell.
 
-    Only cells with enough events for some periodicity spec are computed: the times of each
-    cell sorted within the cell, gaps between consecutive ones. Sorting per cell rather than
-    all the events by (entity, window, value, ts) halves the cost and needs no global sort.
+    ``busy`` holds the ``__cell`` hashes of the cells with enough events for some periodicity
+    spec (a few percent of the cells of a proxy log): their events are picked out of
+    ``values`` with a semi join on that one key, then sorted within each cell, which needs no
+    global sort.
     """
-    min_events = min(int(spec.number("min_events")) for spec in specs if spec.kind == "periodicity")
-    keys = [_KEY, WINDOW, _VALUE]
-    busy = cells.filter(pl.col("__n") >= max(min_events, 2)).select(keys)
     gap = pl.col("ts").sort().diff().dt.total_microseconds()
     return (
-        values.join(busy, on=keys, how="semi")
-        .group_by(keys)
+        values.with_columns(pl.struct(_KEY, WINDOW, _VALUE).hash().alias(_CELL))
+        .join(busy, on=_CELL, how="semi")
+        .group_by(_CELL)
         .agg(gap.mean().alias("__gap_mean"), gap.std(ddof=0).alias("__gap_sd"))
     )
 
 
-def _value_features(
-    base: pl.LazyFrame,
+def _source_values(
+    events: pl.LazyFrame,
     plan: _Plan,
+    config: WindowConfig,
     source: tuple[str, _FilterKey, str],
-    specs: Sequence[FeatureSpec],
+    with_ts: bool,
 ) -> pl.LazyFrame:
-    """Per (entity, window) columns of the specs that read the values of one field."""
+    """The (entity, window, value hash[, ts]) rows of one value source: one per value touched."""
     field_name, key, split = source
-    kinds = {spec.kind for spec in specs}
-    with_gaps = "periodicity" in kinds
-    selected = [pl.col(_KEY), pl.col(WINDOW), pl.col(plan.fields[field_name]).alias(_VALUE)]
-    if with_gaps:
-        selected.append(pl.col("ts"))
-    values = base.filter(pl.col(plan.masks[key])).select(selected)
-    values = values.with_columns(pl.col(_VALUE).cast(pl.String))
+    value = _field_expr(field_name, plan.attrs_struct).cast(pl.String).alias(_VALUE)
+    values = _matching(events, plan, config, key, [value, pl.col("ts")] if with_ts else [value])
     if split:
         values = (
             values.with_columns(pl.col(_VALUE).str.split(split))
@@ -284,53 +293,95 @@ def _value_features(
             .with_columns(pl.col(_VALUE).str.strip_chars())
         )
     values = values.filter(pl.col(_VALUE).is_not_null() & (pl.col(_VALUE) != ""))
-    values = values.with_columns(pl.col(_VALUE).hash())
-    if with_gaps:
-        values = values.cache()
-    cells = values.group_by(_KEY, WINDOW, _VALUE).agg(pl.len().alias("__n")).cache()
-    if with_gaps:
-        cells = cells.join(_gap_stats(values, cells, specs), on=[_KEY, WINDOW, _VALUE], how="left")
+    return values.with_columns(pl.col(_VALUE).hash())
 
-    if kinds & {"first_seen", "rarity", "rare_count"}:
-        first_touch = (
-            cells.group_by(_KEY, _VALUE).agg(pl.col(WINDOW).min().alias("__first")).cache()
-        )
-        cells = (
-            cells.join(first_touch, on=[_KEY, _VALUE], how="left")
-            .with_columns((pl.col(WINDOW) == pl.col("__first")).alias("__is_new"))
-            .cache()
-        )
-    if kinds & {"rarity", "rare_count"}:
+
+def _value_features(
+    events: pl.LazyFrame,
+    plan: _Plan,
+    config: WindowConfig,
+    source: tuple[str, _FilterKey, str],
+    specs: Sequence[FeatureSpec],
+) -> pl.LazyFrame:
+    """Per (entity, window) columns of the specs that read the values of one field.
+
+    Everything is derived from the cell table, one row per (entity, window, value) with its
+    event count, which is a few times smaller than the events: the events are read again
+    only for the cells a periodicity spec needs. History is kept at the coarsest level that
+    answers it: first touches per (entity, value) pair, and the entities that had a value
+    before a window per (value, window). Pairs, (value, window)s and cells are joined and
+    grouped on one 64-bit hash of their columns (single-key hashing is several times
+    cheaper; a collision among a few million keys is as unlikely as among the strings).
+    """
+    kinds = {spec.kind for spec in specs}
+    with_gaps = "periodicity" in kinds
+    with_rarity = bool(kinds & {"rarity", "rare_count"})
+    cells = (
+        _source_values(events, plan, config, source, with_ts=False)
+        .group_by(_KEY, WINDOW, _VALUE)
+        .agg(pl.len().alias("__n"))
+    )
+    if "first_seen" in kinds or with_rarity:
+        # A value is new in the window of the entity's first touch of it.
+        first = pl.col(WINDOW).min().over(pl.struct(_KEY, _VALUE).hash())
+        cells = cells.with_columns((pl.col(WINDOW) == first).alias("__is_new"))
+    cells = cells.cache()
+    if with_rarity:
         # k_before: entities (the current one included) whose first touch of the value came
-        # in an earlier window. Sorted by (value, window), the running count of first touches
-        # over the rows before this one, minimised over the (value, window) group, is the
-        # count at the group's first row: first touches in strictly earlier windows.
-        is_new = pl.col("__is_new").cast(pl.Int64)
-        windows = cells.select(WINDOW).unique()
-        cells = (
-            cells.sort(_VALUE, WINDOW)
-            .with_columns((is_new.cum_sum().over(_VALUE) - is_new).alias("__touches_before"))
-            .with_columns(pl.col("__touches_before").min().over(_VALUE, WINDOW).alias("__k_before"))
+        # in an earlier window: per value, the running count of first touches over its
+        # windows in order, less the window's own. One row per (value, window), far fewer
+        # than cells (a value is shared by many entities).
+        k_before = (
+            cells.group_by(pl.struct(_VALUE, WINDOW).hash().alias(_PAIR))
+            .agg(
+                pl.col(_VALUE).first(),
+                pl.col(WINDOW).first(),
+                pl.col("__is_new").sum().cast(pl.Int64).alias("__touches"),
+            )
+            .sort(_VALUE, WINDOW)
+            .select(
+                _PAIR,
+                (pl.col("__touches").cum_sum().over(_VALUE) - pl.col("__touches")).alias(
+                    "__k_before"
+                ),
+            )
         )
         # N: entities with any value of this field (under this filter) in earlier windows.
         joiners = (
-            first_touch.group_by(_KEY)
-            .agg(pl.col("__first").min().alias(WINDOW))
+            cells.group_by(_KEY)
+            .agg(pl.col(WINDOW).min())
             .group_by(WINDOW)
             .agg(pl.len().cast(pl.Int64).alias("__joiners"))
         )
         population = (
-            windows.join(joiners, on=WINDOW, how="left")
+            cells.select(WINDOW)
+            .unique()
+            .join(joiners, on=WINDOW, how="left")
             .with_columns(pl.col("__joiners").fill_null(0))
             .sort(WINDOW)
-            .with_columns(
-                (pl.col("__joiners").cum_sum() - pl.col("__joiners")).alias("__population")
+            .select(
+                WINDOW,
+                (pl.col("__joiners").cum_sum() - pl.col("__joiners")).alias("__population"),
             )
-            .select(WINDOW, "__population")
         )
-        cells = cells.join(population, on=WINDOW, how="left").with_columns(
-            (pl.col("__k_before") - (~pl.col("__is_new")).cast(pl.Int64)).alias("__k")
+        # k: OTHER entities with the value before; the entity itself is among k_before
+        # exactly when its first touch came in an earlier window.
+        cells = (
+            cells.with_columns(pl.struct(_VALUE, WINDOW).hash().alias(_PAIR))
+            .join(k_before, on=_PAIR, how="left")
+            .join(population, on=WINDOW, how="left")
+            .with_columns(
+                (pl.col("__k_before") - (~pl.col("__is_new")).cast(pl.Int64)).alias("__k")
+            )
         )
+    if with_gaps:
+        min_events = min(
+            int(spec.number("min_events")) for spec in specs if spec.kind == "periodicity"
+        )
+        cells = cells.with_columns(pl.struct(_KEY, WINDOW, _VALUE).hash().alias(_CELL))
+        busy = cells.filter(pl.col("__n") >= max(min_events, 2)).select(_CELL)
+        values = _source_values(events, plan, config, source, with_ts=True)
+        cells = cells.join(_gap_stats(values, busy), on=_CELL, how="left")
 
     aggs: list[pl.Expr] = []
     for spec in specs:
@@ -348,10 +399,9 @@ def _value_features(
         elif spec.kind == "rare_count":
             expr = (pl.col("__k") <= spec.number("max_entities")).sum()
         elif spec.kind == "periodicity":
-            min_events = int(spec.number("min_events"))
             mean, sd = pl.col("__gap_mean"), pl.col("__gap_sd")
             regularity = (1.0 - sd / mean).clip(lower_bound=0.0)
-            qualifies = (pl.col("__n") >= min_events) & (mean > 0)
+            qualifies = (pl.col("__n") >= int(spec.number("min_events"))) & (mean > 0)
             expr = pl.when(qualifies).then(regularity).otherwise(0.0).max()
         else:  # pragma: no cover
             raise AssertionError(spec.kind)
@@ -360,11 +410,16 @@ def _value_features(
 
 
 def _hour_features(
-    base: pl.LazyFrame, plan: _Plan, key: _FilterKey, specs: Sequence[FeatureSpec]
+    events: pl.LazyFrame,
+    plan: _Plan,
+    config: WindowConfig,
+    key: _FilterKey,
+    specs: Sequence[FeatureSpec],
 ) -> pl.LazyFrame:
     """Per (entity, window) columns of the specs comparing event hours with own history."""
+    hour = pl.col("ts").dt.hour().cast(pl.Int32).alias(_HOUR)
     hours = (
-        base.filter(pl.col(plan.masks[key]))
+        _matching(events, plan, config, key, [hour])
         .group_by(_KEY, WINDOW, _HOUR)
         .agg(pl.len().cast(pl.Int64).alias("__c"))
         .sort(_KEY, _HOUR, WINDOW)
@@ -462,18 +517,16 @@ def evaluate_batch(
     if missing:
         raise ValueError(f"events lack the columns {missing} that the feature specs read")
 
-    # Explicit caches: every branch below reads these, and projection pushdown would
-    # otherwise make the branches' subplans differ and recompute them from the events.
-    base = _base_frame(events, plan, config).cache()
+    base = _base_frame(events, plan, config)
     simple = [_simple_agg(s, plan) for s in specs if s.kind not in _VALUE_KINDS | _HOUR_KINDS]
     table = base.group_by(_KEY, WINDOW).agg(
         pl.col(ENTITY).first(), pl.len().cast(pl.Int64).alias(N_EVENTS), *simple
     )
     for source, source_specs in plan.value_sources.items():
-        derived = _value_features(base, plan, source, source_specs)
+        derived = _value_features(events, plan, config, source, source_specs)
         table = table.join(derived, on=[_KEY, WINDOW], how="left")
     for key, key_specs in plan.hour_sources.items():
-        derived = _hour_features(base, plan, key, key_specs)
+        derived = _hour_features(events, plan, config, key, key_specs)
         table = table.join(derived, on=[_KEY, WINDOW], how="left")
 
     if any(spec.kind == "first_seen" for spec in specs):

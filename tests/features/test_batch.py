@@ -367,6 +367,29 @@ def _beacon(user: str, target: str, start: datetime, gaps: list[int]) -> list[di
     return [ev(datetime.fromtimestamp(t, tz=UTC), "http_visit", user, target=target) for t in times]
 
 
+def test_value_kinds_sharing_one_source_match_each_alone() -> None:
+    # All value kinds over one (field, filter) share a cell table and its history tables;
+    # together they must give what each gives alone, and the hand values below.
+    rows = [*_rarity_rows(), *_beacon("a", "d4", at(3, 12), [60] * 11)]  # new d4, 12 events
+    where = {"action": "http_visit"}
+    kinds = ["distinct", "first_seen", "rarity", "rare_count", "periodicity", "max_per_target"]
+    specs = [FeatureSpec(name=k, kind=k, field="target", where=where) for k in kinds]
+    together = table(rows, specs)
+    for spec in specs:
+        alone = feature(rows, spec)
+        assert {(e, w.day): v[spec.name] for (e, w), v in together.items()} == alone
+    # a on day 3: d3 (k = 0, seen by a on day 2) and d4 (new, k = 0, a 60 s beacon); N = 3.
+    assert together[("a", at(3, 0))] == {
+        "n_events": 13,
+        "distinct": 2.0,
+        "first_seen": 1.0,
+        "rarity": 2.0,
+        "rare_count": 2.0,
+        "periodicity": 1.0,
+        "max_per_target": 12.0,
+    }
+
+
 def test_periodicity_beacon_vs_irregular() -> None:
     rows = [
         # a: an exact 300 s beacon, 13 events, listed out of order

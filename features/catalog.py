@@ -1,8 +1,8 @@
 """The default feature catalogue: what a detection engineer looks at per user-day.
 
-Grouped by log family (logons, removable media, web, mail, network authentication, beacons),
-each feature says what it measures, how an alert reads, and the ATT&CK technique it is
-evidence of. Features over a family the logs do not contain are simply 0 everywhere.
+Grouped by log family (logons, removable media, web, mail, network authentication, host
+logons and privilege, beacons), each feature says what it measures, how an alert reads, and
+the ATT&CK technique it is evidence of. Features over a family the logs do not contain are simply 0 everywhere.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ _WEB = {"action": (a.HTTP_VISIT, a.HTTP_DOWNLOAD, a.HTTP_UPLOAD)}
 _EMAIL = {"action": a.EMAIL_SEND}
 _AUTH = {"action": a.AUTH}
 _NET = {"action": (a.AUTH, a.CONNECT)}
+_PRIVILEGE = {"action": (a.RUN_AS, a.SWITCH_USER)}
 
 DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     # Logons
@@ -316,6 +317,58 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         where=_AUTH,
         doc="Network authentications outside working hours.",
         explain="{observed:g} authentications outside working hours (typical {typical})",
+        technique="T1078",
+    ),
+    # Host logons and privilege (Linux auth.log, Windows Security events)
+    FeatureSpec(
+        name="failed_logons",
+        kind="count",
+        where={"action": a.LOGON_FAILURE},
+        doc="Failed interactive or remote logons (sshd failures, Windows 4625).",
+        explain="{observed:g} failed logons (typical {typical})",
+        technique="T1110",
+    ),
+    FeatureSpec(
+        name="privileged_commands",
+        kind="count",
+        where=_PRIVILEGE,
+        doc="Commands run as another account or shells switched to one (sudo, su).",
+        explain="{observed:g} commands run as another account (typical {typical})",
+        technique="T1548",
+    ),
+    FeatureSpec(
+        name="new_privileged_targets",
+        kind="first_seen",
+        field="target",
+        where=_PRIVILEGE,
+        doc="Accounts run as or switched to for the first time (sudo -u, su).",
+        explain="became {observed:g} accounts never used before (typical {typical})",
+        technique="T1548",
+    ),
+    FeatureSpec(
+        name="new_programs",
+        kind="first_seen",
+        field="target",
+        where={"action": a.PROCESS_START},
+        doc="Programs started for the first time by the account (Windows 4688).",
+        explain="started {observed:g} programs never run before (typical {typical})",
+        technique="T1059",
+    ),
+    FeatureSpec(
+        name="account_changes",
+        kind="count",
+        where={"action": (a.ACCOUNT_CREATED, a.GROUP_MEMBER_ADDED)},
+        doc="Accounts created or added to a security group (Windows 4720, 4732).",
+        explain="{observed:g} accounts created or added to groups (typical {typical})",
+        technique="T1098",
+    ),
+    FeatureSpec(
+        name="explicit_credential_targets",
+        kind="distinct",
+        field="target",
+        where={"action": a.EXPLICIT_CREDENTIALS},
+        doc="Distinct servers logged on to with explicitly given credentials (Windows 4648).",
+        explain="used explicit credentials on {observed:g} servers (typical {typical})",
         technique="T1078",
     ),
     # Beacons

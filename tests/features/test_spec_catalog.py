@@ -114,3 +114,36 @@ def test_default_catalogue_on_a_small_day() -> None:
         1.0,
         1.0,
     )
+
+
+def test_host_logon_and_privilege_features_on_a_small_day() -> None:
+    rows = [
+        ev(at(1, 9), "logon_failure", host="srv", outcome="failure"),
+        ev(at(1, 9, 1), "logon_failure", host="srv", outcome="failure"),
+        ev(at(1, 9, 2), "logon", host="srv"),
+        ev(at(1, 9, 3), "run_as", host="srv", target="root"),
+        ev(at(1, 9, 4), "process_start", host="ws1", target="C:\\Windows\\cmd.exe"),
+        ev(at(1, 9, 5), "explicit_credentials", host="ws1", target="dc1"),
+        ev(at(1, 9, 6), "explicit_credentials", host="ws1", target="dc1"),
+        ev(at(1, 9, 7), "explicit_credentials", host="ws1", target="fs1"),
+        ev(at(2, 9), "switch_user", host="srv", target="root"),
+        ev(at(2, 9, 1), "switch_user", host="srv", target="postgres"),
+        ev(at(2, 9, 2), "process_start", host="ws1", target="C:\\Windows\\cmd.exe"),
+        ev(at(2, 9, 3), "process_start", host="ws1", target="C:\\Temp\\mimikatz.exe"),
+        ev(at(2, 9, 4), "account_created", host="dc1", target="backdoor"),
+        ev(at(2, 9, 5), "group_member_added", host="dc1", target="Administrators"),
+    ]
+    got = table(rows, DEFAULT_SPECS)
+    day1, day2 = got[("a", at(1, 0))], got[("a", at(2, 0))]
+    names = (
+        "failed_logons",
+        "privileged_commands",
+        "new_privileged_targets",
+        "new_programs",
+        "account_changes",
+        "explicit_credential_targets",
+    )
+    # First-seen counts nothing in an entity's first window: there is no history to be new to.
+    assert [day1[n] for n in names] == [2.0, 1.0, 0.0, 0.0, 0.0, 2.0]
+    # Day 2: root was used before (sudo on day 1), postgres is new; cmd.exe ran before.
+    assert [day2[n] for n in names] == [0.0, 2.0, 1.0, 1.0, 2.0, 0.0]

@@ -17,15 +17,12 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from benchmarks.results import write_results
+from benchmarks.report import Figure, Section, write_bench_outputs
+from benchmarks.results import PeakMemory, environment, load_anchors, scan_throughput
 from detector.errors import UsageError
 from detector.scan import ScanOptions, ScanResult, run_scan
 
 BUDGETS = (0.001, 0.005, 0.01)
-#: Tuor et al. 2017 ("Deep Learning for Unsupervised Insider Threat Detection in Structured
-#: Cybersecurity Data Streams"): insider events sit at the 95.5th percentile of anomaly scores
-#: on r6.2 on average.
-TUOR_2017_PERCENTILE = 95.5
 
 
 def _answers_dir(data_dir: Path) -> Path:
@@ -91,14 +88,31 @@ def read_answers(data_dir: Path, release: str) -> pl.DataFrame:
     )
 
 
-def score_cert(result: ScanResult, truth: pl.DataFrame) -> dict[str, Any]:
-    """User-day metrics of a scan against malicious user-days."""
+def label_user_days(result: ScanResult, truth: pl.DataFrame) -> pl.DataFrame:
+    """The scan's scored windows with ``day`` and ``label`` (1 if ``truth`` lists entity-day).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from datetime import datetime, UTC
+    >>> windows = pl.DataFrame({"entity": ["a", "b"], "score": [0.9, 0.1],
+    ...     "window_start": [datetime(2010, 1, 4, tzinfo=UTC)] * 2})
+    >>> scan = SimpleNamespace(scored=SimpleNamespace(windows=windows))
+    >>> truth = pl.DataFrame({"entity": ["a", "a"], "day": [date(2010, 1, 4)] * 2})
+    >>> label_user_days(scan, truth)["label"].to_list()
+    [1, 0]
+    """
     windows = result.scored.windows.with_columns(pl.col("window_start").dt.date().alias("day"))
-    labelled = windows.join(
-        truth.select("entity", "day").with_columns(pl.lit(1).alias("label")),
+    return windows.join(
+        truth.select("entity", "day").unique().with_columns(pl.lit(1).alias("label")),
         on=["entity", "day"],
         how="left",
     ).with_columns(pl.col("label").fill_null(0))
+
+
+def score_cert(result: ScanResult, truth: pl.DataFrame) -> dict[str, Any]:
+    """User-day metrics of a scan against malicious user-days."""
+    labelled = label_user_days(result, truth)
     y = labelled["label"].to_numpy()
     s = labelled["score"].to_numpy()
     positives = int(y.sum())
@@ -120,7 +134,7 @@ def score_cert(result: ScanResult, truth: pl.DataFrame) -> dict[str, Any]:
         },
         schema={"entity": pl.String, "alert_day": pl.Date},
     )
-    scored_from = windows["day"].min()
+    scored_from = labelled["day"].min()
     delays: list[dict[str, Any]] = []
     for (entity,), days in truth.filter(pl.col("day") >= scored_from).group_by(
         ["entity"], maintain_order=True
@@ -154,26 +168,36 @@ def score_cert(result: ScanResult, truth: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def run_cert_bench(data_dir: Path, release: str, out: Path, *, seed: int = 7) -> str:
-    """Scan a CERT release and score it against its answers; write results.json/.md."""
+def run_cert_bench(
+    data_dir: Path, release: str, out: Path, *, seed: int = 7, progress: bool = False
+) -> str:
+    """Scan a CERT release and score it against its answers.
+
+    Writes results.json, results.md and report.html (the percentile beside the anchor, the
+    user-day ROC/PR curves, throughput); ``progress`` shows the scan's reading bar.
+    """
     if not data_dir.is_dir():
         raise UsageError(f"no such directory: {data_dir}")
     truth = read_answers(data_dir, release)
-    result = run_scan(
-        ScanOptions(inputs=(("cert", data_dir),), out=out / "scan", seed=seed, progress=False)
+    options = ScanOptions(
+        inputs=(("cert", data_dir),), out=out / "scan", seed=seed, progress=progress
     )
+    with PeakMemory() as peak:
+        result = run_scan(options)
     metrics = score_cert(result, truth)
+    anchors = load_anchors("cert")
+    anchor = next((a for a in anchors if a["metric"] == "mean_percentile_of_malicious"), None)
     payload = {
         "benchmark": "cert",
         "release": release,
         "seed": seed,
         "detector": result.pipeline.config.detector,
+        "config": {"scan": "defaults", "train": "first third", "budget": str(options.budget)},
         "events": result.events,
-        "anchor": {
-            "source": "Tuor et al. 2017, r6.2",
-            "mean_percentile_of_insider_events": TUOR_2017_PERCENTILE,
-        },
+        "anchors": anchors,
         **metrics,
+        "throughput": [scan_throughput(result.pipeline.config.detector, result, peak)],
+        **environment(),
     }
     lines = [
         f"# CERT {release}: {result.events:,} events, detector {payload['detector']}, seed {seed}",
@@ -188,7 +212,12 @@ def run_cert_bench(data_dir: Path, release: str, out: Path, *, seed: int = 7) ->
         ],
         f"| mean percentile of malicious user-days | "
         f"{metrics['mean_percentile_of_malicious_user_days'] or float('nan'):.1f} | "
-        f"{TUOR_2017_PERCENTILE} (Tuor et al. 2017, events, r6.2) |",
+        + (
+            "-"
+            if anchor is None
+            else f"{anchor['value']} ({anchor['source']}; {anchor['setting']})"
+        )
+        + " |",
         "",
         f"insiders alerted: {metrics['insiders_alerted']} of {metrics['insiders_scored']}",
         "",
@@ -201,5 +230,39 @@ def run_cert_bench(data_dir: Path, release: str, out: Path, *, seed: int = 7) ->
         ],
     ]
     text = "\n".join(lines) + "\n"
-    write_results(out, payload, text)
-    return text + f"\nresults: {out / 'results.json'}"
+    labelled = label_user_days(result, truth)
+    text = _write_report(out, payload, text, labelled, anchor)
+    return text + f"\nresults: {out / 'results.json'} (and report.html)"
+
+
+def _write_report(
+    out: Path,
+    payload: dict[str, Any],
+    markdown: str,
+    labelled: pl.DataFrame,
+    anchor: dict[str, Any] | None,
+) -> str:
+    from benchmarks.plots import Bar, BarPanel, Curve, bar_chart, roc_pr_chart
+
+    figures: list[Section] = []
+    ours = payload["mean_percentile_of_malicious_user_days"]
+    if ours is not None:
+        bars = [Bar("ours (user-days)", float(ours))]
+        if anchor is not None:
+            bars.append(
+                Bar("published (events)", anchor["value"], kind="anchor", source=anchor["source"])
+            )
+        path = bar_chart(
+            out / "plots" / "bars_cert.png",
+            f"CERT {payload['release']}: mean percentile of malicious activity",
+            [BarPanel("mean percentile", bars)],
+        )
+        figures.append(Section("Ours beside the published anchor", figures=[Figure(path)]))
+    curve = Curve(
+        str(payload["detector"]), labelled["label"].to_numpy(), labelled["score"].to_numpy()
+    )
+    path = roc_pr_chart(out / "plots" / "roc_pr_cert.png", "CERT scored user-days", [curve])
+    caption = f"scored user-days (after the training third), seed {payload['seed']}"
+    figures.append(Section("ROC and precision-recall curves", figures=[Figure(path, caption)]))
+    title = f"CERT {payload['release']} insider-threat benchmark"
+    return write_bench_outputs(out, title, payload, markdown, figures)

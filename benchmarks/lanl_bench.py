@@ -18,7 +18,8 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.results import write_results
+from benchmarks.report import Figure, Section, write_bench_outputs
+from benchmarks.results import PeakMemory, environment, scan_throughput
 from detector.errors import UsageError
 from detector.scan import ScanOptions, run_scan
 from streams.errors import ParseError
@@ -28,9 +29,18 @@ BUDGETS = (0.001, 0.005, 0.01)
 
 
 def run_lanl_bench(
-    data_dir: Path, out: Path, *, epoch: datetime | None = None, seed: int = 7
+    data_dir: Path,
+    out: Path,
+    *,
+    epoch: datetime | None = None,
+    seed: int = 7,
+    progress: bool = False,
 ) -> str:
-    """Scan ``data_dir/auth.txt``, score it against ``data_dir/redteam.txt``; write results."""
+    """Scan ``data_dir/auth.txt``, score it against ``data_dir/redteam.txt``.
+
+    Writes results.json, results.md and report.html (user-day ROC/PR curves, throughput);
+    ``progress`` shows the scan's reading bar.
+    """
     auth, redteam = data_dir / "auth.txt", data_dir / "redteam.txt"
     for path in (auth, redteam):
         if not path.is_file():
@@ -48,11 +58,11 @@ def run_lanl_bench(
         .group_by("entity", "day")
         .len("red_events")
     )
-    result = run_scan(
-        ScanOptions(
-            inputs=(("lanl", auth),), out=out / "scan", lanl_epoch=epoch, seed=seed, progress=False
-        )
+    options = ScanOptions(
+        inputs=(("lanl", auth),), out=out / "scan", lanl_epoch=epoch, seed=seed, progress=progress
     )
+    with PeakMemory() as peak:
+        result = run_scan(options)
     windows = (
         result.scored.windows.with_columns(pl.col("window_start").dt.date().alias("day"))
         .join(red, on=["entity", "day"], how="left")
@@ -94,9 +104,17 @@ def run_lanl_bench(
     payload = {
         "benchmark": "lanl",
         "seed": seed,
+        "config": {
+            "scan": "defaults",
+            "train": "first third",
+            "budget": str(options.budget),
+            "lanl_epoch": epoch.isoformat(),
+        },
         "events": result.events,
         "detector": result.pipeline.config.detector,
         **metrics,
+        "throughput": [scan_throughput(result.pipeline.config.detector, result, peak)],
+        **environment(),
     }
 
     def fmt(value: float | None) -> str:
@@ -119,5 +137,14 @@ def run_lanl_bench(
         ],
     ]
     text = "\n".join(lines) + "\n"
-    write_results(out, payload, text)
-    return text + f"\nresults: {out / 'results.json'}"
+    from benchmarks.plots import Curve, roc_pr_chart
+
+    path = roc_pr_chart(
+        out / "plots" / "roc_pr_lanl.png",
+        "LANL scored user-days (label: the red team used the account that day)",
+        [Curve(str(payload["detector"]), y_day, s)],
+    )
+    caption = f"scored user-days (after the training third), seed {seed}; no published anchor"
+    section = Section("ROC and precision-recall curves", figures=[Figure(path, caption)])
+    text = write_bench_outputs(out, "LANL authentication benchmark", payload, text, [section])
+    return text + f"\nresults: {out / 'results.json'} (and report.html)"

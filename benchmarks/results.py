@@ -1,12 +1,33 @@
-"""Where every benchmark leaves its numbers: results.json, and results.md when there is one."""
+"""Where every benchmark leaves its numbers, and what each records beside them.
+
+``write_results`` writes ``results.json`` (and ``results.md``); ``environment`` gives the
+library versions and machine facts every ``results.json`` carries; ``load_anchors`` reads the
+published numbers of ``benchmarks/anchors.json``; ``Throughput`` and the peak-memory helpers
+measure fit and scoring rates; ``progress_bar`` is the bar long runs show on a terminal.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import platform
+import resource
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from detector.scan import ScanResult
+
+ANCHORS_FILE = Path(__file__).resolve().parent / "anchors.json"
+
+_VERSIONED = ("baseliner", "numpy", "polars", "scikit-learn", "scipy", "pyod", "river")
 
 
 def write_results(
@@ -30,3 +51,245 @@ def write_results(
     if markdown is not None:
         (folder / "results.md").write_text(markdown)
     return path
+
+
+def load_anchors(benchmark: str, path: Path = ANCHORS_FILE) -> list[dict[str, Any]]:
+    """The published numbers of one benchmark from ``benchmarks/anchors.json``.
+
+    Each anchor has ``dataset``, ``metric``, ``value``, ``setting`` and ``source``.
+
+    Examples
+    --------
+    >>> any(a["dataset"] == "16_http" for a in load_anchors("adbench"))
+    True
+    """
+    if not path.is_file():
+        return []
+    anchors: list[dict[str, Any]] = json.loads(path.read_text())["anchors"]
+    return [a for a in anchors if a.get("benchmark") == benchmark]
+
+
+def _proc_field(path: str, key: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                name, _, value = line.partition(":")
+                if name.strip() == key:
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def environment() -> dict[str, Any]:
+    """Library versions and machine facts recorded beside every result.
+
+    Returns
+    -------
+    dict
+        ``python`` (its version), ``versions`` (baseliner, python, numpy, polars, scikit-learn,
+        scipy, pyod, river; ``None`` when absent) and ``machine`` (platform, CPU model and
+        count, total memory in MB).
+
+    Examples
+    --------
+    >>> env = environment()
+    >>> sorted(env), env["versions"]["python"] == env["python"]
+    (['machine', 'python', 'versions'], True)
+    >>> env["machine"]["cpus"] == os.cpu_count()
+    True
+    """
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for package in _VERSIONED:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    memory_kb = _proc_field("/proc/meminfo", "MemTotal")
+    return {
+        "python": platform.python_version(),
+        "versions": versions,
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_model": _proc_field("/proc/cpuinfo", "model name")
+            or platform.processor()
+            or platform.machine(),
+            "cpus": os.cpu_count(),
+            "memory_mb": None if memory_kb is None else int(memory_kb.split()[0]) // 1024,
+        },
+    }
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process (``VmHWM``, else ``ru_maxrss``), in MB.
+
+    Examples
+    --------
+    >>> peak_memory_mb() > 0
+    True
+    """
+    high_water = _proc_field("/proc/self/status", "VmHWM")
+    if high_water is not None:
+        return int(high_water.split()[0]) / 1024.0
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def reset_peak_memory() -> bool:
+    """Reset ``VmHWM`` to the current resident size (Linux ``clear_refs``); True if it worked.
+
+    Lets one process measure the peak of each detector it runs in turn.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+@dataclass
+class PeakMemory:
+    """Peak resident memory over a block: ``with PeakMemory() as peak: ...; peak.mb``.
+
+    ``scope`` says what the peak covers: ``"block"`` when the high-water mark could be reset
+    before the block, ``"process"`` (the whole process so far) otherwise.
+
+    Examples
+    --------
+    >>> with PeakMemory() as peak:
+    ...     data = bytearray(1 << 20)
+    >>> peak.mb > 1.0, peak.scope in ("block", "process")
+    (True, True)
+    """
+
+    mb: float = 0.0
+    scope: str = "process"
+
+    def __enter__(self) -> PeakMemory:
+        self.scope = "block" if reset_peak_memory() else "process"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.mb = peak_memory_mb()
+
+
+@dataclass
+class Throughput:
+    """Fit and scoring rates of one detector (or one run) and its peak memory.
+
+    ``unit`` names what is counted (rows, sessions, windows); ``read_items`` /
+    ``read_seconds`` optionally give a reading stage (events read to features).
+
+    Examples
+    --------
+    >>> t = Throughput("ecod", "rows", 1000, 0.5, 400, 0.1, peak_memory_mb=120.0)
+    >>> t.fit_per_s, t.score_per_s
+    (2000.0, 4000.0)
+    >>> t.to_dict()["score_per_s"]
+    4000.0
+    """
+
+    name: str
+    unit: str
+    fit_items: int
+    fit_seconds: float
+    score_items: int
+    score_seconds: float
+    peak_memory_mb: float | None = None
+    memory_scope: str = "process"
+    read_items: int | None = None
+    read_seconds: float | None = None
+    read_unit: str = "events"
+
+    @staticmethod
+    def _rate(items: int | None, seconds: float | None) -> float | None:
+        if items is None or seconds is None or seconds <= 0:
+            return None
+        return items / seconds
+
+    @property
+    def fit_per_s(self) -> float | None:
+        """Items fitted per second (``None`` if no time was measured)."""
+        return self._rate(self.fit_items, self.fit_seconds)
+
+    @property
+    def score_per_s(self) -> float | None:
+        """Items scored per second (``None`` if no time was measured)."""
+        return self._rate(self.score_items, self.score_seconds)
+
+    @property
+    def read_per_s(self) -> float | None:
+        """Items read per second, when there is a reading stage."""
+        return self._rate(self.read_items, self.read_seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field and the three rates, for ``results.json``."""
+        return {
+            **self.__dict__,
+            "fit_per_s": self.fit_per_s,
+            "score_per_s": self.score_per_s,
+            "read_per_s": self.read_per_s,
+        }
+
+
+def scan_throughput(name: str, result: ScanResult, peak: PeakMemory) -> dict[str, Any]:
+    """Throughput of one scan: events read to features, windows fitted and windows scored.
+
+    ``peak`` is the :class:`PeakMemory` measured around the scan.
+    """
+    import polars as pl
+
+    timings = result.timings
+    fitted = 0
+    if result.train_until is not None:
+        fitted = result.vectors.filter(pl.col("window_start") < result.train_until).height
+    return Throughput(
+        name=name,
+        unit="windows",
+        fit_items=fitted,
+        fit_seconds=timings.get("fit_s", 0.0),
+        score_items=result.scored.windows.height,
+        score_seconds=timings.get("score_s", 0.0),
+        peak_memory_mb=peak.mb,
+        memory_scope=peak.scope,
+        read_items=result.events,
+        read_seconds=timings.get("read_s", 0.0) + timings.get("features_s", 0.0),
+    ).to_dict()
+
+
+def progress_enabled(quiet: bool = False) -> bool:
+    """Whether a progress bar should show: not ``quiet`` and stderr is a terminal.
+
+    Examples
+    --------
+    >>> progress_enabled(quiet=True)
+    False
+    """
+    return not quiet and sys.stderr.isatty()
+
+
+@contextmanager
+def progress_bar(total: float, desc: str, unit: str, enabled: bool) -> Iterator[tqdm[Any]]:
+    """A tqdm bar on stderr whose ETA (from the first update on) is the run's time estimate.
+
+    Weight ``total`` by the work (rows rather than files) so the estimate holds when units
+    differ in size. Disabled bars cost nothing.
+
+    Examples
+    --------
+    >>> with progress_bar(10, "series", "rows", enabled=False) as bar:
+    ...     _ = bar.update(10)
+    """
+    with tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=True,
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {unit} "
+        "[{elapsed}, about {remaining} left]",
+    ) as bar:
+        yield bar

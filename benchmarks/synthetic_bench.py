@@ -16,8 +16,10 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from benchmarks.cert_bench import label_user_days
 from benchmarks.orgcache import ensure_org
-from benchmarks.results import write_results
+from benchmarks.report import Figure, Section, write_bench_outputs
+from benchmarks.results import PeakMemory, environment, scan_throughput
 from detector.pipeline import Budget
 from detector.scan import ScanOptions, ScanResult, run_scan
 
@@ -55,12 +57,7 @@ def evaluate(result: ScanResult, org: Path, *, budget_fraction: float = 0.005) -
     """Score a scan of a generated organisation against its ground truth."""
     truth = _truth(org, "ground_truth.csv", "scenario")
     decoys = _truth(org, "decoys.csv", "kind")
-    windows = result.scored.windows.with_columns(pl.col("window_start").dt.date().alias("day"))
-    labelled = windows.join(
-        truth.select("entity", "day").unique().with_columns(pl.lit(1).alias("label")),
-        on=["entity", "day"],
-        how="left",
-    ).with_columns(pl.col("label").fill_null(0))
+    labelled = label_user_days(result, truth)
     y = labelled["label"].to_numpy()
     s = labelled["score"].to_numpy()
     positives = int(y.sum())
@@ -118,6 +115,7 @@ def scan_org(
     detector: str = "tail",
     seed: int = 7,
     budget: Budget | None = None,
+    progress: bool = False,
 ) -> ScanResult:
     """Scan a generated organisation: its CERT files and its LANL-style auth.txt."""
     epoch = datetime.fromisoformat(str(manifest["lanl_epoch"]).replace("Z", "+00:00"))
@@ -134,7 +132,7 @@ def scan_org(
             seed=seed,
             budget=budget or Budget(),
             lanl_epoch=epoch,
-            progress=False,
+            progress=progress,
         )
     )
 
@@ -166,14 +164,27 @@ def format_quality(q: SyntheticQuality, header: str) -> str:
 
 
 def run_synthetic_bench(
-    out: Path, *, users: int, days: int, seed: int, detector: str = "tail"
+    out: Path,
+    *,
+    users: int,
+    days: int,
+    seed: int,
+    detector: str = "tail",
+    progress: bool = False,
 ) -> str:
-    """Generate (or reuse) the organisation, scan it, score it; write results.json."""
+    """Generate (or reuse) the organisation, scan it, score it.
+
+    Writes results.json, results.md and report.html (user-day ROC/PR curves, throughput);
+    ``progress`` shows the scan's reading bar.
+    """
     t0 = time.perf_counter()
     org = out / f"org-u{users}-d{days}-s{seed}"
     manifest = ensure_org(org, users=users, days=days, seed=seed)
     t_gen = time.perf_counter() - t0
-    result = scan_org(org, out / "scan", manifest, detector=detector, seed=seed)
+    with PeakMemory() as peak:
+        result = scan_org(
+            org, out / "scan", manifest, detector=detector, seed=seed, progress=progress
+        )
     quality = evaluate(result, org)
     quality.timings["generate_or_reuse_s"] = t_gen
     payload = {
@@ -183,11 +194,26 @@ def run_synthetic_bench(
         "seed": seed,
         "detector": detector,
         "budget": str(result.pipeline.config.budget),
+        "config": {"users": users, "days": days, "detector": detector, "scan": "defaults"},
         **quality.to_dict(),
+        "throughput": [scan_throughput(detector, result, peak)],
+        **environment(),
     }
-    write_results(out, payload)
     header = (
         f"synthetic benchmark: {users} users x {days} days, seed {seed}, detector {detector}, "
         f"{result.events:,} events"
     )
-    return format_quality(quality, header) + f"\nresults: {out / 'results.json'}"
+    text = format_quality(quality, header)
+    from benchmarks.plots import Curve, roc_pr_chart
+
+    labelled = label_user_days(result, _truth(org, "ground_truth.csv", "scenario"))
+    path = roc_pr_chart(
+        out / "plots" / "roc_pr_synthetic.png",
+        "synthetic organisation: scored user-days (label: a planted scenario's day)",
+        [Curve(detector, labelled["label"].to_numpy(), labelled["score"].to_numpy())],
+    )
+    caption = f"scored user-days (after the training third), seed {seed}; no published anchor"
+    section = Section("ROC and precision-recall curves", figures=[Figure(path, caption)])
+    markdown = f"# {header}\n\n```\n{text.split(chr(10), 1)[1].strip()}\n```\n"
+    write_bench_outputs(out, "Synthetic organisation benchmark", payload, markdown, [section])
+    return text + f"\nresults: {out / 'results.json'} (and results.md, report.html)"

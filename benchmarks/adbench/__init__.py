@@ -11,11 +11,12 @@ from benchmarks.adbench.data import (
 )
 from benchmarks.adbench.runner import (
     RunResult,
-    load_anchors,
+    load_curves,
     merge_results,
     render_markdown,
     run_adbench,
 )
+from benchmarks.results import load_anchors
 
 __all__ = [
     "ADBENCH_MAX_ROWS",
@@ -25,6 +26,7 @@ __all__ = [
     "RunResult",
     "load_adbench_set",
     "load_anchors",
+    "load_curves",
     "merge_results",
     "render_markdown",
     "resolve_adbench_dir",

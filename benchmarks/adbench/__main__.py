@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.adbench.data import ADBENCH_MAX_ROWS, AdbenchDataError
-from benchmarks.adbench.runner import DEFAULT_SEEDS, merge_results, run_adbench
+from benchmarks.adbench.runner import (
+    CURVES_FILE,
+    DEFAULT_SEEDS,
+    load_curves,
+    merge_results,
+    run_adbench,
+)
+from benchmarks.results import progress_enabled
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,10 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="RESULTS_JSON",
         help="instead of running, merge earlier results.json files (disjoint sets) into --out",
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.merge:
         parts = [json.loads(Path(path).read_text()) for path in args.merge]
-        print(merge_results(parts, args.out)[1])
+        curves = load_curves([Path(path).parent / CURVES_FILE for path in args.merge])
+        print(merge_results(parts, args.out, curves)[1])
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Per-entity detectors warn on every fit that they have no entities here: expected.
@@ -49,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             [int(s) for s in args.seeds.split(",")],
             datasets=args.dataset,
             max_rows=args.max_rows or None,
+            progress=progress_enabled(args.quiet),
         )
     except AdbenchDataError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -8,14 +8,11 @@ and every detector is fitted on the training part without labels, then scores th
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import platform
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +22,24 @@ from benchmarks.adbench.data import (
     ADBENCH_MAX_ROWS,
     ADBENCH_SETS,
     load_adbench_set,
+    resolve_adbench_dir,
     split_adbench,
 )
-from benchmarks.results import write_results
+from benchmarks.report import Figure, Section, write_bench_outputs
+from benchmarks.results import (
+    PeakMemory,
+    Throughput,
+    environment,
+    load_anchors,
+    progress_bar,
+    reset_peak_memory,
+)
 from models.registry import BATCH_DETECTORS, create_batch
 
 log = logging.getLogger(__name__)
 
-ANCHORS_FILE = Path(__file__).resolve().parent.parent / "anchors.json"
+CURVES_FILE = "curves.npz"
+"""The first seed's test labels and scores, per set and detector (for the ROC/PR plots)."""
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
 TABULAR_DEFAULT = "tabular"
 """Our default ensemble for tabular data (its row is highlighted in the report)."""
@@ -58,39 +65,8 @@ class RunResult:
     n_train: int
     n_test: int
     n_test_anomalies: int
-
-
-def load_anchors(benchmark: str, path: Path = ANCHORS_FILE) -> list[dict[str, Any]]:
-    """The published numbers of one benchmark from ``benchmarks/anchors.json``.
-
-    Examples
-    --------
-    >>> any(a["dataset"] == "16_http" for a in load_anchors("adbench"))
-    True
-    """
-    if not path.is_file():
-        return []
-    anchors: list[dict[str, Any]] = json.loads(path.read_text())["anchors"]
-    return [a for a in anchors if a.get("benchmark") == benchmark]
-
-
-def environment() -> dict[str, Any]:
-    """Library versions and machine facts recorded beside every result."""
-    versions: dict[str, str | None] = {}
-    for package in ("numpy", "scikit-learn", "pyod", "polars", "scipy"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return {
-        "python": platform.python_version(),
-        "versions": versions,
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-        },
-    }
+    peak_memory_mb: float | None = None
+    """Peak resident memory while this detector was fitted and scored (see ``PeakMemory``)."""
 
 
 def _binary_metrics(y: np.ndarray[Any, Any], scores: np.ndarray[Any, Any]) -> tuple[float, float]:
@@ -109,14 +85,28 @@ def run_one(
     params: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Fit ``detector_name`` on ``X_train`` (no labels), score ``X_test``, measure both."""
-    detector = create_batch(detector_name, **{"seed": seed, **dict(params or {})})
-    started = time.perf_counter()
-    detector.fit(X_train)
-    fitted = time.perf_counter()
-    scores = detector.decision_function(X_test)
-    scored = time.perf_counter()
+    return _fit_and_score(detector_name, dataset, seed, X_train, X_test, y_test, params)[0]
+
+
+def _fit_and_score(
+    detector_name: str,
+    dataset: str,
+    seed: int,
+    X_train: np.ndarray[Any, Any],
+    X_test: np.ndarray[Any, Any],
+    y_test: np.ndarray[Any, Any],
+    params: Mapping[str, Any] | None = None,
+) -> tuple[RunResult, np.ndarray[Any, Any]]:
+    """:func:`run_one` and the test scores (kept for the ROC and PR curves)."""
+    with PeakMemory() as peak:
+        detector = create_batch(detector_name, **{"seed": seed, **dict(params or {})})
+        started = time.perf_counter()
+        detector.fit(X_train)
+        fitted = time.perf_counter()
+        scores = np.asarray(detector.decision_function(X_test), dtype=np.float64)
+        scored = time.perf_counter()
     aucroc, aucpr = _binary_metrics(y_test, scores)
-    return RunResult(
+    run = RunResult(
         dataset=dataset,
         detector=detector_name,
         seed=seed,
@@ -127,7 +117,40 @@ def run_one(
         n_train=int(X_train.shape[0]),
         n_test=int(X_test.shape[0]),
         n_test_anomalies=int(y_test.sum()),
+        peak_memory_mb=peak.mb,
     )
+    return run, scores
+
+
+def throughput(runs: Sequence[RunResult], memory_scope: str = "block") -> list[dict[str, Any]]:
+    """Per detector over every set and seed: rows fitted and scored per second, peak memory.
+
+    Examples
+    --------
+    >>> runs = [RunResult("s", "d", k, 0.9, 0.5, 1.0, 0.5, 100, 50, 5, 80.0 + k) for k in (0, 1)]
+    >>> row = throughput(runs)[0]
+    >>> row["fit_per_s"], row["score_per_s"], row["peak_memory_mb"]
+    (100.0, 100.0, 81.0)
+    """
+    grouped: dict[str, list[RunResult]] = {}
+    for run in runs:
+        grouped.setdefault(run.detector, []).append(run)
+    entries = []
+    for name, group in grouped.items():
+        peaks = [r.peak_memory_mb for r in group if r.peak_memory_mb is not None]
+        entries.append(
+            Throughput(
+                name=name,
+                unit="rows",
+                fit_items=sum(r.n_train for r in group),
+                fit_seconds=sum(r.fit_seconds for r in group),
+                score_items=sum(r.n_test for r in group),
+                score_seconds=sum(r.score_seconds for r in group),
+                peak_memory_mb=max(peaks) if peaks else None,
+                memory_scope=memory_scope,
+            ).to_dict()
+        )
+    return entries
 
 
 def summarise(runs: Sequence[RunResult]) -> dict[str, dict[str, dict[str, float]]]:
@@ -170,8 +193,9 @@ def run_adbench(
     datasets: Sequence[str] | None = None,
     max_rows: int | None = ADBENCH_MAX_ROWS,
     detector_params: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: bool = False,
 ) -> tuple[dict[str, Any], str]:
-    """Run the ADBench protocol; write ``results.json`` and ``results.md`` under ``out``.
+    """Run the ADBench protocol; write ``results.json``, ``results.md``, ``report.html``.
 
     Parameters
     ----------
@@ -190,6 +214,8 @@ def run_adbench(
         ``None`` runs on every row (the throughput setting).
     detector_params : mapping, optional
         Extra hyper-parameters per detector name.
+    progress : bool
+        Show a progress bar (fits done, with the time left) on stderr.
 
     Returns
     -------
@@ -199,27 +225,30 @@ def run_adbench(
     names = list(detectors) if detectors else sorted(BATCH_DETECTORS)
     sets = list(datasets) if datasets else list(ADBENCH_SETS)
     runs: list[RunResult] = []
+    curves: dict[str, np.ndarray[Any, Any]] = {}
     started = time.perf_counter()
+    memory_scope = "block" if reset_peak_memory() else "process"
+    resolve_adbench_dir(data_dir)  # a wrong folder fails before the warm-up's fits
     _warm_up(names, detector_params)
-    for dataset in sets:
-        X, y = load_adbench_set(data_dir, dataset)
-        stem = next((s for s in ADBENCH_SETS if dataset in (s, s.split("_", 1)[1])), dataset)
-        for seed in seeds:
-            split = split_adbench(X, y, seed=seed, max_rows=max_rows)
-            for name in names:
-                params = (detector_params or {}).get(name)
-                run = run_one(name, stem, seed, split.X_train, split.X_test, split.y_test, params)
-                log.info(
-                    "%s seed %d %s: AUCROC %.4f AUCPR %.4f (fit %.2fs, score %.2fs)",
-                    stem,
-                    seed,
-                    name,
-                    run.aucroc,
-                    run.aucpr,
-                    run.fit_seconds,
-                    run.score_seconds,
-                )
-                runs.append(run)
+    with progress_bar(len(sets) * len(seeds) * len(names), "adbench", "fits", progress) as bar:
+        for dataset in sets:
+            X, y = load_adbench_set(data_dir, dataset)
+            stem = next((s for s in ADBENCH_SETS if dataset in (s, s.split("_", 1)[1])), dataset)
+            for seed in seeds:
+                split = split_adbench(X, y, seed=seed, max_rows=max_rows)
+                if seed == seeds[0]:
+                    curves[f"{stem}|labels"] = split.y_test.astype(np.int8)
+                for name in names:
+                    bar.set_postfix_str(f"{stem} seed {seed} {name}", refresh=False)
+                    params = (detector_params or {}).get(name)
+                    run, scores = _fit_and_score(
+                        name, stem, seed, split.X_train, split.X_test, split.y_test, params
+                    )
+                    if seed == seeds[0]:
+                        curves[f"{stem}|{name}"] = scores.astype(np.float32)
+                    bar.update(1)
+                    _log_run(run)
+                    runs.append(run)
     summary = summarise(runs)
     results: dict[str, Any] = {
         "benchmark": "adbench",
@@ -240,22 +269,28 @@ def run_adbench(
         "average": _averages(summary, names),
         "anchors": load_anchors("adbench"),
         "seconds": time.perf_counter() - started,
+        "throughput": throughput(runs, memory_scope),
         **environment(),
     }
     results["targets"] = _targets(results)
     markdown = render_markdown(results)
     if out is not None:
-        log.info("wrote %s", write_results(out, results, markdown))
+        markdown = write_adbench_report(out, results, markdown, curves)
+        _save_curves(out, curves)
+        log.info("wrote %s", Path(out) / "results.json")
     return results, markdown
 
 
 def merge_results(
-    parts: Sequence[Mapping[str, Any]], out: str | os.PathLike[str] | None = None
+    parts: Sequence[Mapping[str, Any]],
+    out: str | os.PathLike[str] | None = None,
+    curves: Mapping[str, np.ndarray[Any, Any]] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Combine runs over disjoint sets (same detectors, seeds and protocol) into one report.
 
-    Lets the heavy sets run apart from the light ones; summaries, averages and targets are
-    recomputed from the combined runs.
+    Lets the heavy sets run apart from the light ones; summaries, averages, targets and
+    throughput are recomputed from the combined runs. ``curves`` (the parts' ``curves.npz``
+    merged, see :func:`load_curves`) gives the merged report its ROC and PR plots.
     """
     first = parts[0]
     for part in parts[1:]:
@@ -271,12 +306,99 @@ def merge_results(
         "summary": summary,
         "average": _averages(summary, first["detectors"]),
         "seconds": sum(float(part["seconds"]) for part in parts),
+        "throughput": throughput(
+            runs, str((first.get("throughput") or [{}])[0].get("memory_scope", "block"))
+        ),
     }
     results["targets"] = _targets(results)
     markdown = render_markdown(results)
     if out is not None:
-        write_results(out, results, markdown)
+        markdown = write_adbench_report(out, results, markdown, curves or {})
+        if curves:
+            _save_curves(out, curves)
     return results, markdown
+
+
+def load_curves(paths: Sequence[str | os.PathLike[str]]) -> dict[str, np.ndarray[Any, Any]]:
+    """The arrays of several ``curves.npz`` files in one mapping (missing files are skipped)."""
+    merged: dict[str, np.ndarray[Any, Any]] = {}
+    for path in paths:
+        if Path(path).is_file():
+            with np.load(path) as arrays:
+                merged.update({key: arrays[key] for key in arrays.files})
+    return merged
+
+
+def _save_curves(out: str | os.PathLike[str], curves: Mapping[str, np.ndarray[Any, Any]]) -> None:
+    arrays: dict[str, Any] = dict(curves)
+    np.savez_compressed(Path(out) / CURVES_FILE, **arrays)
+
+
+def _log_run(run: RunResult) -> None:
+    log.info(
+        "%s seed %d %s: AUCROC %.4f AUCPR %.4f (fit %.2fs, score %.2fs)",
+        run.dataset,
+        run.seed,
+        run.detector,
+        run.aucroc,
+        run.aucpr,
+        run.fit_seconds,
+        run.score_seconds,
+    )
+
+
+def write_adbench_report(
+    out: str | os.PathLike[str],
+    results: Mapping[str, Any],
+    markdown: str,
+    curves: Mapping[str, np.ndarray[Any, Any]],
+) -> str:
+    """results.json, results.md and report.html with per-set bar charts and ROC/PR curves.
+
+    One bar chart per set (AUCROC and AUCPR, mean ± std over seeds, beside the set's
+    anchors); one ROC/PR chart per set with one curve per detector on the first seed.
+    Returns the markdown as written (with the throughput section).
+    """
+    from benchmarks.plots import Bar, BarPanel, Curve, bar_chart, roc_pr_chart
+
+    plots = Path(out) / "plots"
+    bars: list[Figure] = []
+    rocs: list[Figure] = []
+    first_seed = results["seeds"][0]
+    for dataset in results["datasets"]:
+        panels = []
+        for metric, label in (("aucroc", "AUCROC (%)"), ("aucpr", "AUCPR (%)")):
+            ours = [
+                Bar(name, 100 * row[f"{metric}_mean"], 100 * row[f"{metric}_std"])
+                for name in results["detectors"]
+                if (row := results["summary"][dataset].get(name))
+            ]
+            anchors = [
+                Bar("published", float(a["value"]), kind="anchor", source=a["source"])
+                for a in results["anchors"]
+                if a["dataset"] == dataset and a["metric"] == metric
+            ]
+            panels.append(BarPanel(label, ours + anchors))
+        path = bar_chart(plots / f"bars_{dataset}.png", f"ADBench {dataset}", panels)
+        bars.append(Figure(path, f"{dataset}: ours (mean ± std over seeds) beside the anchors"))
+        labels = curves.get(f"{dataset}|labels")
+        if labels is None:
+            continue
+        lines = [
+            Curve(name, labels, curves[f"{dataset}|{name}"])
+            for name in results["detectors"]
+            if f"{dataset}|{name}" in curves
+        ]
+        path = roc_pr_chart(plots / f"roc_pr_{dataset}.png", f"ADBench {dataset}", lines)
+        rocs.append(
+            Figure(path, f"{dataset}: test part of seed {first_seed}, one curve per detector")
+        )
+    sections = [Section("Ours beside the published anchors", figures=bars)]
+    if rocs:
+        sections.append(
+            Section(f"ROC and precision-recall curves (seed {first_seed})", figures=rocs)
+        )
+    return write_bench_outputs(out, "ADBench", results, markdown, sections)
 
 
 def _warm_up(names: Sequence[str], detector_params: Mapping[str, Mapping[str, Any]] | None) -> None:

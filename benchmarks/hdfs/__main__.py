@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from benchmarks.hdfs.data import HdfsDataError
 from benchmarks.hdfs.runner import SESSION_DETECTORS, run_hdfs
+from benchmarks.results import progress_enabled
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-on", choices=("normal", "all"), default="normal")
     parser.add_argument("--no-deeplog", action="store_true", help="skip DeepLog's files")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -30,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.seed,
             train_on=args.train_on,
             deeplog=not args.no_deeplog,
+            progress=progress_enabled(args.quiet),
         )
     except HdfsDataError as exc:
         print(f"error: {exc}", file=sys.stderr)

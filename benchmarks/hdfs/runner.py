@@ -24,13 +24,21 @@ import logging
 import os
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.adbench.runner import environment, load_anchors
 from benchmarks.hdfs.data import Sequences, load_deeplog, load_hdfs_100k
-from benchmarks.results import write_results
+from benchmarks.report import Figure, Section, write_bench_outputs
+from benchmarks.results import (
+    PeakMemory,
+    Throughput,
+    environment,
+    load_anchors,
+    progress_bar,
+    reset_peak_memory,
+)
 from models.sequence import (
     InvariantsMiningDetector,
     NextKeyDetector,
@@ -114,8 +122,15 @@ def run_hdfs_100k(
     seed: int = 0,
     *,
     train_on: str = "normal",
+    scores_out: dict[str, np.ndarray[Any, Any]] | None = None,
+    on_detector_done: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Fit each session detector on HDFS_100k's training part, decide on its test part."""
+    """Fit each session detector on HDFS_100k's training part, decide on its test part.
+
+    ``scores_out``, when given, receives each detector's test scores and, under
+    ``"__labels__"``, the test labels (for the ROC and PR curves); ``on_detector_done`` is
+    called with each detector's name once it has been scored (the progress bar).
+    """
     if train_on not in ("normal", "all"):
         raise ValueError(f"train_on must be 'normal' or 'all', got {train_on!r}")
     sessions = load_hdfs_100k(data_dir)
@@ -129,12 +144,16 @@ def run_hdfs_100k(
         fit_input, test_input = (
             (train, test) if name in SEQUENCE_INPUT else (train_counts, test_counts)
         )
-        started = time.perf_counter()
-        detector.fit(fit_input)
-        fitted = time.perf_counter()
-        scores = detector.decision_function(test_input)
-        flagged = scores > detector.threshold_
-        scored = time.perf_counter()
+        with PeakMemory() as peak:
+            started = time.perf_counter()
+            detector.fit(fit_input)
+            fitted = time.perf_counter()
+            scores = detector.decision_function(test_input)
+            flagged = scores > detector.threshold_
+            scored = time.perf_counter()
+        if scores_out is not None:
+            scores_out[name] = np.asarray(scores, dtype=np.float64)
+            scores_out["__labels__"] = np.asarray(y_test)
         row = {
             "detector": name,
             "params": detector.get_params(),
@@ -144,11 +163,14 @@ def run_hdfs_100k(
             "flagged": int(flagged.sum()),
             "fit_seconds": fitted - started,
             "score_seconds": scored - fitted,
+            "peak_memory_mb": peak.mb,
         }
         log.info(
             "HDFS_100k %s: P %.3f R %.3f F1 %.3f", name, row["precision"], row["recall"], row["f1"]
         )
         rows.append(row)
+        if on_detector_done is not None:
+            on_detector_done(name)
     return {
         "dataset": "hdfs_100k",
         "train_on": train_on,
@@ -170,11 +192,12 @@ def run_deeplog(
 ) -> dict[str, Any]:
     """Next-key model on DeepLog's HDFS files: recall on abnormal sessions, held-out FPR."""
     train, abnormal = load_deeplog(data_dir)
-    started = time.perf_counter()
-    model = NextKeyDetector(seed=seed, **params).fit(train)
-    fitted = time.perf_counter()
-    recall = float(np.mean(model.predict(abnormal)))
-    scored = time.perf_counter()
+    with PeakMemory() as peak:
+        started = time.perf_counter()
+        model = NextKeyDetector(seed=seed, **params).fit(train)
+        fitted = time.perf_counter()
+        recall = float(np.mean(model.predict(abnormal)))
+        scored = time.perf_counter()
     order = np.random.default_rng(seed).permutation(len(train))
     half = len(train) // 2
     fit_half: Sequences = [train[i] for i in order[:half]]
@@ -189,6 +212,7 @@ def run_deeplog(
         "fit_seconds": fitted - started,
         "score_seconds": scored - fitted,
         "sessions_per_s": len(abnormal) / max(scored - fitted, 1e-12),
+        "peak_memory_mb": peak.mb,
         "half_split": {
             "n_fit": len(fit_half),
             "n_held_out_normal": len(held_out),
@@ -206,8 +230,9 @@ def run_hdfs(
     *,
     train_on: str = "normal",
     deeplog: bool = True,
+    progress: bool = False,
 ) -> tuple[dict[str, Any], str]:
-    """Run both HDFS benchmarks; write ``results.json`` and ``results.md`` under ``out``.
+    """Run both HDFS benchmarks; write ``results.json``, ``results.md``, ``report.html``.
 
     Parameters
     ----------
@@ -223,6 +248,8 @@ def run_hdfs(
         Fit on the normal training sessions (DeepLog/loglizer setting) or on all of them.
     deeplog : bool
         Also run the next-key model on DeepLog's files.
+    progress : bool
+        Show a progress bar (detectors done, with the time left) on stderr.
 
     Returns
     -------
@@ -230,18 +257,114 @@ def run_hdfs(
         Every number and the markdown report.
     """
     started = time.perf_counter()
+    names = list(detectors or SESSION_DETECTORS)
+    memory_scope = "block" if reset_peak_memory() else "process"
+    scores: dict[str, np.ndarray[Any, Any]] = {}
+    with progress_bar(len(names) + int(deeplog), "hdfs", "detectors", progress) as bar:
+        part = run_hdfs_100k(
+            data_dir,
+            names,
+            seed,
+            train_on=train_on,
+            scores_out=scores,
+            on_detector_done=lambda _: bar.update(1),
+        )
+        deeplog_part = run_deeplog(data_dir, seed) if deeplog else None
+        bar.update(int(deeplog))
     results: dict[str, Any] = {
         "benchmark": "hdfs",
-        "hdfs_100k": run_hdfs_100k(data_dir, detectors, seed, train_on=train_on),
-        "deeplog": run_deeplog(data_dir, seed) if deeplog else None,
+        "seed": seed,
+        "config": {"train_on": train_on, "detectors": names, "deeplog": deeplog},
+        "hdfs_100k": part,
+        "deeplog": deeplog_part,
         "anchors": load_anchors("hdfs"),
+        "throughput": _throughput(part, deeplog_part, memory_scope),
         **environment(),
     }
     results["seconds"] = time.perf_counter() - started
     markdown = render_markdown(results)
     if out is not None:
-        write_results(out, results, markdown)
+        markdown = _write_report(out, results, markdown, scores)
     return results, markdown
+
+
+def _throughput(
+    part: Mapping[str, Any], deeplog: Mapping[str, Any] | None, memory_scope: str
+) -> list[dict[str, Any]]:
+    entries = [
+        Throughput(
+            name=row["detector"],
+            unit="sessions",
+            fit_items=int(part["n_train"]),
+            fit_seconds=float(row["fit_seconds"]),
+            score_items=int(part["n_test"]),
+            score_seconds=float(row["score_seconds"]),
+            peak_memory_mb=row.get("peak_memory_mb"),
+            memory_scope=memory_scope,
+        ).to_dict()
+        for row in part["rows"]
+    ]
+    if deeplog:
+        entries.append(
+            Throughput(
+                name="nextkey (DeepLog files)",
+                unit="sessions",
+                fit_items=int(deeplog["n_train"]),
+                fit_seconds=float(deeplog["fit_seconds"]),
+                score_items=int(deeplog["n_abnormal"]),
+                score_seconds=float(deeplog["score_seconds"]),
+                peak_memory_mb=deeplog.get("peak_memory_mb"),
+                memory_scope=memory_scope,
+            ).to_dict()
+        )
+    return entries
+
+
+def _write_report(
+    out: str | os.PathLike[str],
+    results: Mapping[str, Any],
+    markdown: str,
+    scores: Mapping[str, np.ndarray[Any, Any]],
+) -> str:
+    """results.json, results.md and report.html: F1 and recall beside the anchors, ROC/PR."""
+    from benchmarks.plots import Bar, BarPanel, Curve, bar_chart, roc_pr_chart
+
+    plots = Path(out) / "plots"
+    part = results["hdfs_100k"]
+    f1_bars = [Bar(row["detector"], row["f1"]) for row in part["rows"]]
+    f1_bars += [
+        Bar(f"ceiling ({kind.replace('_', ' ')})", bound["f1"], kind="reference")
+        for kind, bound in part["ceiling"].items()
+    ]
+    f1_bars += [
+        Bar("published", float(a["value"]), kind="anchor", source=a["source"])
+        for a in results["anchors"]
+        if a["dataset"] == "hdfs_100k" and a["metric"] == "f1"
+    ]
+    panels = [BarPanel("HDFS_100k test F1", f1_bars)]
+    deeplog = results.get("deeplog")
+    if deeplog:
+        recall_bars = [Bar("nextkey", deeplog["recall_abnormal"])]
+        recall_bars += [
+            Bar("published", float(a["value"]), kind="anchor", source=a["source"])
+            for a in results["anchors"]
+            if a["dataset"] == "deeplog_hdfs" and a["metric"] == "recall"
+        ]
+        panels.append(BarPanel("DeepLog files: recall on abnormal", recall_bars))
+    bars = bar_chart(plots / "bars_hdfs.png", "HDFS: ours beside the anchors", panels)
+    figures = [
+        Section(
+            "Ours beside the published anchors",
+            figures=[Figure(bars, "grey: oracle ceilings (bounds that read the test labels)")],
+        )
+    ]
+    labels = scores.get("__labels__")
+    if labels is not None:
+        curves = [Curve(name, labels, scores[name]) for name in scores if name != "__labels__"]
+        path = roc_pr_chart(plots / "roc_pr_hdfs_100k.png", "HDFS_100k test part", curves)
+        caption = f"one curve per detector, seed {results['seed']}"
+        figures.append(Section("ROC and precision-recall curves", figures=[Figure(path, caption)]))
+    return write_bench_outputs(out, "HDFS log-sequence anomalies", results, markdown, figures)
 
 
 def render_markdown(results: Mapping[str, Any]) -> str:

@@ -457,3 +457,66 @@ def score_official_results(
         time.perf_counter() - loaded,
     )
     return results
+
+
+def series_category(name: str) -> str:
+    """The NAB category of a series: the folder under ``data/`` that holds it.
+
+    Examples
+    --------
+    >>> series_category("realKnownCause/nyc_taxi.csv")
+    'realKnownCause'
+    """
+    return name.split("/", 1)[0] if "/" in name else ""
+
+
+def category_scores(
+    corpus: NabCorpus,
+    scores: Mapping[str, np.ndarray],
+    thresholds: Mapping[str, float] | None = None,
+) -> dict[str, dict[str, float | None]]:
+    """Normalised NAB score per category and profile: our scorer on that category's files.
+
+    Parameters
+    ----------
+    corpus
+        The scored series; their names' first folder is the category.
+    scores
+        Raw anomaly scores per series, as for :func:`score_detector`.
+    thresholds
+        Profile -> threshold: pass the corpus-wide thresholds of the run to score every
+        category at the detector's one operating point; ``None`` optimises per category.
+
+    Returns
+    -------
+    dict
+        Category -> profile -> score; ``None`` for a category without anomaly windows
+        (``artificialNoAnomaly``), whose normalised score is undefined.
+
+    Examples
+    --------
+    >>> a = NabSeries.from_rows("catA/a.csv", 20, [(10, 14)])
+    >>> b = NabSeries.from_rows("catB/b.csv", 20)
+    >>> corpus = NabCorpus({"catA/a.csv": a, "catB/b.csv": b})
+    >>> hit = np.zeros(20)
+    >>> hit[10] = 1.0
+    >>> category_scores(corpus, {"catA/a.csv": hit, "catB/b.csv": np.zeros(20)})["catA"]
+    {'standard': 100.0, 'reward_low_FP_rate': 100.0, 'reward_low_FN_rate': 100.0}
+    >>> category_scores(corpus, {"catA/a.csv": hit, "catB/b.csv": np.zeros(20)})["catB"]
+    {'standard': None, 'reward_low_FP_rate': None, 'reward_low_FN_rate': None}
+    """
+    names_by_category: dict[str, list[str]] = {}
+    for name in sorted(corpus.series):
+        names_by_category.setdefault(series_category(name), []).append(name)
+    fixed = thresholds or {}
+    result: dict[str, dict[str, float | None]] = {}
+    for category, names in names_by_category.items():
+        subset = NabCorpus({n: corpus.series[n] for n in names}, corpus.profiles, corpus.root)
+        if subset.n_windows == 0:
+            result[category] = {profile: None for profile in corpus.profiles}
+            continue
+        result[category] = {
+            profile: score_detector(subset, scores, profile, fixed.get(profile)).score
+            for profile in corpus.profiles
+        }
+    return result

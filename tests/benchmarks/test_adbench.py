@@ -96,6 +96,19 @@ def test_runner_writes_every_number_and_the_report(toy_dir: Path, tmp_path: Path
     assert on_disk["summary"]["38_thyroid"]["ecod"]["aucroc_mean"] == 1.0
     assert (out / "results.md").read_text() == markdown
     assert "| **tabular** | 100.00 ± 0.00 | 100.00 |" in markdown
+    # Throughput per detector: 140 training rows per seed, two seeds.
+    rows = {entry["name"]: entry for entry in on_disk["throughput"]}
+    assert set(rows) == {"ecod", "tabular"}
+    assert rows["ecod"]["fit_items"] == 280 and rows["ecod"]["score_items"] == 120
+    assert rows["ecod"]["fit_per_s"] > 0 and rows["ecod"]["peak_memory_mb"] > 0
+    assert "## Throughput" in markdown and "| ecod | rows |" in markdown
+    assert on_disk["machine"]["cpus"] >= 1 and on_disk["versions"]["pyod"]
+    # One set: its bar chart beside the anchors and its ROC/PR curves (first seed).
+    page = (out / "report.html").read_text()
+    assert page.count("<img ") == 2 and "seed 0, one curve per detector" in page
+    assert "<h2 id='throughput'>Throughput</h2>" in page
+    with np.load(out / "curves.npz") as curves:
+        assert curves["38_thyroid|ecod"].shape == curves["38_thyroid|labels"].shape == (60,)
 
 
 def test_merge_recomputes_summaries_over_disjoint_sets(toy_dir: Path) -> None:
@@ -105,6 +118,7 @@ def test_merge_recomputes_summaries_over_disjoint_sets(toy_dir: Path) -> None:
     second, _ = run_adbench(toy_dir, None, ["ecod"], [0], datasets=["cardio"])
     merged, markdown = merge_results([first, second])
     assert merged["datasets"] == ["38_thyroid", "6_cardio"]
+    assert merged["throughput"][0]["fit_items"] == 280  # 140 training rows from each part
     assert len(merged["runs"]) == 2
     assert merged["average"]["ecod"]["n_datasets"] == 2.0
     assert "| thyroid | cardio | mean |" in markdown

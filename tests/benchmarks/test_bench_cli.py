@@ -60,3 +60,22 @@ def test_bench_adbench_bad_data_dir_is_a_usage_error(
 ) -> None:
     assert main(["bench", "adbench", "--data-dir", str(tmp_path / "none")]) == 2
     assert capsys.readouterr().err.startswith("baseliner: error: ")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["synthetic"],
+        ["adbench"],
+        ["hdfs"],
+        ["nab"],
+        ["cert", "--data-dir", "x"],
+        ["lanl", "--data-dir", "x"],
+    ],
+)
+def test_long_benches_take_quiet(argv: list[str]) -> None:
+    from detector.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["bench", *argv, "--quiet"]).quiet is True
+    assert parser.parse_args(["bench", *argv]).quiet is False

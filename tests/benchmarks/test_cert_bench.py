@@ -52,6 +52,14 @@ def test_bench_cert_scores_a_release(
     assert 0.5 < results["auc_roc"] <= 1.0
     assert set(results["recall_at_budget"]) == {"0.1%", "0.5%", "1.0%"}
     assert results["insiders_alerted"] >= 4
+    (throughput,) = results["throughput"]
+    assert throughput["read_items"] == results["events"] and throughput["read_per_s"] > 0
+    assert throughput["score_items"] == results["scored_user_days"]
+    assert throughput["fit_items"] > 0 and throughput["peak_memory_mb"] > 0
+    assert results["anchors"][0]["value"] == 95.5 and results["versions"]["polars"]
+    page = (tmp_path / "report.html").read_text()
+    # The percentile beside Tuor et al.'s, and the user-day ROC/PR curves.
+    assert page.count("<img ") == 2 and "<h2 id='throughput'>Throughput</h2>" in page
     assert "days to first alert" not in capsys.readouterr().err
 
 

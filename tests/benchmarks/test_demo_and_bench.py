@@ -51,6 +51,12 @@ def test_bench_synthetic_writes_its_quality_table(
     results = json.loads((tmp_path / "results.json").read_text())
     assert 0.5 < results["auc_roc"] <= 1.0
     assert {r["scenario"] for r in results["scenario_ranks"]} == {"1", "2", "3", "4", "5"}
+    (throughput,) = results["throughput"]
+    assert throughput["score_items"] == results["scored_windows"] and throughput["fit_items"] > 0
+    assert results["config"]["users"] == 100 and results["machine"]["cpus"] >= 1
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<img ") == 1 and "<h2 id='throughput'>Throughput</h2>" in page
+    assert "user-day AUC-ROC" in (tmp_path / "results.md").read_text()
     assert "user-day AUC-ROC" in out and "scenario 5" in out
 
 

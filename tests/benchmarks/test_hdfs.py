@@ -88,6 +88,20 @@ def test_runner_on_tiny_sessions_flags_the_broken_one(tiny_hdfs: Path) -> None:
     assert part["n_train"] == 2 and part["n_test_anomalies"] == 1
 
 
+def test_run_hdfs_writes_the_report_and_throughput(tiny_hdfs: Path, tmp_path: Path) -> None:
+    results, markdown = run_hdfs(tiny_hdfs, tmp_path / "out", ["invariants", "pca"], deeplog=False)
+    entries = {entry["name"]: entry for entry in results["throughput"]}
+    assert set(entries) == {"invariants", "pca"}
+    # Two normal training sessions fitted, two test sessions scored, per detector.
+    assert (entries["pca"]["fit_items"], entries["pca"]["score_items"]) == (2, 2)
+    assert entries["pca"]["unit"] == "sessions" and entries["pca"]["peak_memory_mb"] > 0
+    assert results["seed"] == 0 and results["versions"]["numpy"] == np.__version__
+    page = (tmp_path / "out" / "report.html").read_text()
+    # F1 beside the anchor (and the oracle ceilings); ROC/PR curves of the test part.
+    assert page.count("<img ") == 2
+    assert "<h2 id='throughput'>Throughput</h2>" in page and "## Throughput" in markdown
+
+
 @pytest.mark.dataset
 @pytest.mark.slow
 @needs_data
@@ -104,3 +118,5 @@ def test_hdfs_100k_test_split_reduced_bench(tmp_path: Path) -> None:
     assert rows["pca"]["f1"] > 0.6
     assert rows["nextkey"]["f1"] > 0.5
     assert (tmp_path / "results.md").is_file() and "oracle ceiling" in markdown
+    assert (tmp_path / "report.html").read_text().count("<img ") == 2
+    assert [entry["score_items"] for entry in results["throughput"]] == [1588] * 3

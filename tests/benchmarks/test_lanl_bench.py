@@ -43,6 +43,11 @@ def test_bench_lanl_scores_the_red_team(
     assert results["redteam_events_in_scored_period"] > 0
     assert results["event_auc_roc"] > 0.9
     assert set(results["event_recall_at_budget"]) == {"0.1%", "0.5%", "1.0%"}
+    (throughput,) = results["throughput"]
+    assert throughput["read_items"] == results["events"]
+    assert throughput["score_items"] == results["user_days"] and throughput["score_per_s"] > 0
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<img ") == 1 and "<h2 id='throughput'>Throughput</h2>" in page
     assert "event AUC-ROC" in capsys.readouterr().out
 
 

@@ -14,7 +14,15 @@ import numpy as np
 import pytest
 
 from benchmarks.nab.corpus import NabCorpus, NabSeries
-from benchmarks.nab.run import nab_feature_vectors, run_nab, score_series_online
+from benchmarks.nab.run import (
+    DEFAULT_DETECTOR,
+    DEFAULT_PARAMS,
+    nab_feature_vectors,
+    run_nab,
+    score_series_online,
+    subset_names,
+)
+from detector.cli import main
 
 
 def test_feature_vectors_carry_value_delta_and_epoch_seconds() -> None:
@@ -73,3 +81,54 @@ def test_reduced_real_run(tmp_path: Path) -> None:
     assert set(results["scores"]) == {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
     assert all(-1000.0 < s <= 100.0 for s in results["scores"].values())
     assert "numenta (official) | 70.10" in markdown
+
+
+def test_subsets_split_sorted_paths_by_parity() -> None:
+    names = ["realTweets/b.csv", "art/a.csv", "realAWS/c.csv", "art/b.csv"]
+    # Sorted: art/a, art/b, realAWS/c, realTweets/b -> even indices dev, odd held out.
+    assert subset_names(names, "dev") == ["art/a.csv", "realAWS/c.csv"]
+    assert subset_names(names, "holdout") == ["art/b.csv", "realTweets/b.csv"]
+    assert subset_names(names, "all") == sorted(names)
+    with pytest.raises(ValueError, match="subset"):
+        subset_names(names, "test")
+
+
+def _toy_corpus(n_rows: int = 2000) -> NabCorpus:
+    series = {}
+    for offset, name in enumerate(("toy/a.csv", "toy/b.csv", "toy/c.csv")):
+        # Long enough for the contextual memory to settle: on 400 rows a noise value beyond the
+        # warm-up range can start a silence that hides the spike.
+        one = NabSeries.from_rows(name, n_rows, [(n_rows - 200, n_rows - 180)])
+        rng = np.random.default_rng(offset)
+        one.values[:] = 10.0 + rng.normal(0.0, 1.0, n_rows)
+        one.values[n_rows - 200] = 80.0
+        series[name] = one
+    return NabCorpus(series)
+
+
+def test_run_nab_scores_only_the_chosen_half(tmp_path: Path) -> None:
+    corpus = _toy_corpus(n_rows=400)
+    dev, _ = run_nab(None, tmp_path / "dev", "seasonal", corpus=corpus, subset="dev")
+    held, markdown = run_nab(None, tmp_path / "ho", "seasonal", corpus=corpus, subset="holdout")
+    assert (dev["n_series"], dev["subset"]) == (2, "dev")
+    assert sorted(dev["raw_scores"]) == ["toy/a.csv", "toy/c.csv"]
+    assert sorted(held["raw_scores"]) == ["toy/b.csv"]
+    assert "Only 1 of 58 series (the holdout half)" in markdown
+
+
+def test_default_configuration_detects_a_toy_spike_first(tmp_path: Path) -> None:
+    assert DEFAULT_DETECTOR in DEFAULT_PARAMS
+    results, _ = run_nab(None, tmp_path, corpus=_toy_corpus())
+    assert results["detector"] == DEFAULT_DETECTOR
+    # Each spike sits on its window's first row and nothing else reaches it: a perfect score.
+    assert results["scores"]["standard"] == pytest.approx(100.0)
+
+
+def test_cli_refuses_a_batch_detector_with_a_one_line_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["bench", "nab", "--detector", "iforest", "--out", str(tmp_path)])
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert "unknown online detector 'iforest'" in error
+    assert "\n" not in error

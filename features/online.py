@@ -58,7 +58,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NamedTuple
 
+import numpy as np
+import polars as pl
+
 from features.spec import FeatureSpec, WindowConfig
+from streams.batch import events_from_frame
 from streams.event import Event
 
 logger = logging.getLogger(__name__)
@@ -362,6 +366,8 @@ class OnlineFeatures:
         self.late_events = 0
         self.evictions = 0
         self.expirations = 0
+        # Entities whose history was evicted or expired, for the caller to drop its own state.
+        self.evicted: list[str] = []
         self._window_us = window_us
         self._lateness_us = allowed_lateness // _ONE_US
         self._idle_us = None if idle_expiry is None else idle_expiry // _ONE_US
@@ -483,6 +489,7 @@ class OnlineFeatures:
             for hour in range(24)
         )
         self._programs: dict[tuple[object, ...], _Program] = {}
+        self._plan_of_frames: _FramePlan | None = None
 
     def _output(self, spec: FeatureSpec) -> _Output:
         if spec.kind in _SIMPLE_KINDS:
@@ -695,6 +702,252 @@ class OnlineFeatures:
                 return self._advance(watermark)
         return []
 
+    # -- the batch path ----------------------------------------------------------------------
+
+    def update_frame(
+        self,
+        frame: pl.DataFrame,
+        *,
+        late_rows: list[int] | None = None,
+        on_close: Callable[[list[WindowVector]], None] | None = None,
+    ) -> list[WindowVector]:
+        """Take a micro-batch of events (rows in arrival order); return the vectors it closed.
+
+        Gives exactly what :meth:`update` of each row in turn gives (vectors, late events,
+        state), at a cost per (entity, window, value) of the batch rather than per event
+        and spec: the rows are cut where the watermark closes a window, each piece's cells
+        are accumulated with polars group-bys and merged into the open windows, then the
+        windows the piece's last row closed are closed as :meth:`update` would.
+
+        Parameters
+        ----------
+        frame
+            Columns of :data:`streams.event.POLARS_EVENT_SCHEMA` (at least ``ts``, the entity
+            and the fields the specs read; ``attrs`` as JSON object text).
+        late_rows
+            When given, the row numbers of late events are appended to it (counted in
+            :attr:`late_events` but not kept in :attr:`late`); else late rows become Events
+            in :attr:`late`, as with :meth:`update`.
+        on_close
+            Called with the vectors of each step that closes windows (what one :meth:`update`
+            call returns), right after the step and before the rest of the batch is taken:
+            a caller that scores there sees the state it would see event by event.
+
+        Examples
+        --------
+        >>> from streams.batch import events_to_frame
+        >>> specs = [FeatureSpec(name="logons", kind="count", where={"action": "logon"})]
+        >>> online = OnlineFeatures(specs, WindowConfig(window="1h"))
+        >>> events = [Event(datetime(2024, 1, 1, h, m, tzinfo=UTC), "x", "logon", user="ann")
+        ...           for h, m in ((9, 10), (9, 50), (10, 5), (9, 59))]
+        >>> late: list[int] = []
+        >>> [(v.window_start.hour, v.values) for v in online.update_frame(
+        ...     events_to_frame(events), late_rows=late)]
+        [(9, {'logons': 2.0})]
+        >>> late, online.late_events
+        ([3], 1)
+        """
+        entity_name = self.config.entity
+        base = frame.with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).alias(_ROW),
+            pl.col(entity_name).cast(pl.String).alias(_ENTITY),
+            pl.col("ts").dt.epoch("us").alias(_US),
+        ).filter(pl.col(_ENTITY).is_not_null())
+        if base.height == 0:
+            return []
+        us = base.get_column(_US).to_numpy()
+        window_us = self._window_us
+        windows = us // window_us
+        # The closed-window bound before and after each row, as update() moves it: a new
+        # maximum time closes every window its watermark has passed. Late rows (below the
+        # bound) never raise it, so counting them in the running maximum changes nothing.
+        running = np.maximum.accumulate(np.maximum(us, self._max_us))
+        after = np.maximum((running - self._lateness_us) // window_us, self._closed_before)
+        before = np.concatenate(([self._closed_before], after[:-1]))
+        late = windows < before
+        if late.any():
+            positions = base.get_column(_ROW).to_numpy()[late]
+            self.late_events += int(positions.size)
+            if late_rows is not None:
+                late_rows.extend(positions.tolist())
+            else:
+                self.late.extend(events_from_frame(frame[positions]))
+        # Pieces end at the rows that close windows (where the bound rises).
+        closing = np.flatnonzero(after > before)
+        piece = np.zeros(us.size, dtype=np.int64)
+        if closing.size:
+            piece[closing[:-1] + 1 if closing[-1] == us.size - 1 else closing + 1] = 1
+            piece = np.cumsum(piece)
+        on_time = ~late
+        if on_time.any():
+            self._max_us = max(self._max_us, int(us[on_time].max()))
+        rows = base.with_columns(pl.Series(_WINDOW, windows), pl.Series(_PIECE, piece)).filter(
+            pl.Series(on_time)
+        )
+        tables = self._frame_tables(rows)
+        vectors: list[WindowVector] = []
+        n_pieces = int(piece[-1]) + 1
+        ends = [int(i) for i in closing]
+        for index in range(n_pieces):
+            self._merge_piece(index, tables)
+            if index < len(ends):
+                watermark = int(running[ends[index]]) - self._lateness_us
+                closed = self._advance(watermark)
+                if closed and on_close is not None:
+                    on_close(closed)
+                vectors.extend(closed)
+        return vectors
+
+    def _frame_plan(self) -> _FramePlan:
+        plan = self._plan_of_frames
+        if plan is None:
+            plan = self._plan_of_frames = _FramePlan.build(self)
+        return plan
+
+    def _frame_tables(self, rows: pl.DataFrame) -> list[dict[int, pl.DataFrame]]:
+        """Per piece: cell totals, counted values, timed values, hour counts, recency."""
+        plan = self._frame_plan()
+        config = self.config
+        hour = pl.col("ts").dt.hour().cast(pl.Int32)
+        weekend = pl.col("ts").dt.weekday().is_in(list(config.weekend_days))
+        start, end = config.work_hours
+        in_hours = (
+            (hour >= start) & (hour < end) if start <= end else (hour >= start) | (hour < end)
+        )
+        lazy = rows.lazy().with_columns(
+            *(mask.alias(f"__mask{i}") for i, mask in enumerate(plan.masks)),
+            hour.alias(_HOUR_COL),
+            weekend.alias("__weekend"),
+            (weekend | ~in_hours).alias("__off"),
+        )
+        cell_keys = [_PIECE, _WINDOW, _ENTITY]
+        queries: list[pl.LazyFrame | None] = [
+            lazy.group_by(cell_keys).agg(
+                pl.len().alias("__n"), pl.col(_US).max().alias("__last"), *plan.accumulators
+            )
+        ]
+        for timed in (False, True):
+            parts = [
+                _value_rows(lazy, plan.masks_of_sources[i], source, i, timed)
+                for i, source in enumerate(self._sources)
+                if source.timed == timed
+            ]
+            if not parts:
+                queries.append(None)
+                continue
+            aggregate = pl.col(_US) if timed else pl.len().cast(pl.Int64)
+            queries.append(
+                pl.concat(parts)
+                .group_by([*cell_keys, _SOURCE, _VALUE])
+                .agg(aggregate.alias("__agg"))
+            )
+        hour_parts = [
+            lazy.filter(pl.col(f"__mask{mask}")).select(
+                *cell_keys, pl.lit(slot, pl.Int64).alias(_SOURCE), pl.col(_HOUR_COL)
+            )
+            for slot, mask in plan.masks_of_hours
+        ]
+        queries.append(
+            pl.concat(hour_parts).group_by([*cell_keys, _SOURCE, _HOUR_COL]).len()
+            if hour_parts
+            else None
+        )
+        queries.append(
+            lazy.group_by(_PIECE, _ENTITY).agg(
+                pl.col(_ROW).max().alias("__last_row"), pl.col(_US).max().alias("__last")
+            )
+            if self._track_recency
+            else None
+        )
+        wanted = [q for q in queries if q is not None]
+        collected = iter(pl.collect_all(wanted))
+        tables: list[dict[int, pl.DataFrame]] = []
+        for query in queries:
+            if query is None:
+                tables.append({})
+                continue
+            table = next(collected)
+            tables.append(
+                {
+                    int(key[0]): part
+                    for key, part in table.partition_by(_PIECE, as_dict=True).items()
+                }  # type: ignore[arg-type]
+            )
+        return tables
+
+    def _merge_piece(self, index: int, tables: list[dict[int, pl.DataFrame]]) -> None:
+        """Add one piece's accumulated rows to the open cells (what update() would do)."""
+        simple, counted, timed, hours, recency = (t.get(index) for t in tables)
+        if simple is None:
+            return
+        shape = self._shape
+        max_slots = self._frame_plan().max_slots
+        n_acc = shape[0]
+        opened = self._open
+        columns = [simple.get_column(name).to_list() for name in simple.columns[1:]]
+        for window, entity, n, last, *sums in zip(*columns, strict=True):
+            cells = opened.get(window)
+            if cells is None:
+                cells = opened[window] = {}
+            cell = cells.get(entity)
+            if cell is None:
+                cell = cells[entity] = _Cell(*shape)
+            cell.n += n
+            if last > cell.last_us:
+                cell.last_us = last
+            if n_acc:
+                acc = cell.acc
+                for slot, value in enumerate(sums):
+                    if value:
+                        if slot in max_slots:
+                            if value > acc[slot]:
+                                acc[slot] = value
+                        else:
+                            acc[slot] += value
+        sources = self._sources
+        if counted is not None:
+            for window, entity, source, value, n in counted.select(
+                _WINDOW, _ENTITY, _SOURCE, _VALUE, "__agg"
+            ).iter_rows():
+                cell = opened[window][entity]
+                slot = sources[source].slot
+                counts = cell.counts[slot]
+                if counts is None:
+                    counts = cell.counts[slot] = {}
+                counts[value] = counts.get(value, 0) + n
+        if timed is not None:
+            for window, entity, source, value, stamps in timed.select(
+                _WINDOW, _ENTITY, _SOURCE, _VALUE, "__agg"
+            ).iter_rows():
+                cell = opened[window][entity]
+                slot = sources[source].slot
+                times = cell.times[slot]
+                if times is None:
+                    times = cell.times[slot] = {}
+                known = times.get(value)
+                if known is None:
+                    times[value] = stamps
+                else:
+                    known.extend(stamps)
+        if hours is not None:
+            for window, entity, slot, hour, n in hours.select(
+                _WINDOW, _ENTITY, _SOURCE, _HOUR_COL, "len"
+            ).iter_rows():
+                cell = opened[window][entity]
+                histogram = cell.hours[slot]
+                if histogram is None:
+                    histogram = cell.hours[slot] = [0] * 24
+                histogram[hour] += n
+        if recency is not None:
+            # update() moves an entity with history to the end at each of its events: the
+            # order they end up in is the order of their last events.
+            for entity, last in recency.sort("__last_row").select(_ENTITY, "__last").iter_rows():
+                history = self._history.get(entity)
+                if history is not None:
+                    if last > history.last_us:
+                        history.last_us = last
+                    self._history.move_to_end(entity)
+
     def flush(self) -> list[WindowVector]:
         """Close every open window (end of stream); later events for them count as late."""
         if not self._open:
@@ -890,6 +1143,7 @@ class OnlineFeatures:
 
     def _forget(self, entity: str) -> None:
         history = self._history.pop(entity)
+        self.evicted.append(entity)
         for index, source in enumerate(self._sources):
             if not source.population:
                 continue
@@ -1013,6 +1267,7 @@ class OnlineFeatures:
             "_programs",
             "_outputs",
             "_hash_memo",
+            "_plan_of_frames",
         ):
             del state[derived]
         # Events with default attrs hold a read-only mapping proxy, which does not pickle.
@@ -1070,3 +1325,124 @@ def replay(
         vectors.extend(online.update(event))
     vectors.extend(online.flush())
     return vectors
+
+
+# -- the batch path's plan --------------------------------------------------------------------
+
+_ROW: Final = "__row"
+_ENTITY: Final = "__entity"
+_US: Final = "__us"
+_WINDOW: Final = "__window"
+_PIECE: Final = "__piece"
+_HOUR_COL: Final = "__hour"
+_VALUE: Final = "__value"
+_SOURCE: Final = "__source"
+
+
+def _field_expr(name: str) -> pl.Expr:
+    """A field as the batch evaluator reads it (``attrs`` holds JSON object text)."""
+    if name.startswith("attrs."):
+        key = name[len("attrs.") :].replace("\\", "\\\\").replace("'", "\\'")
+        return pl.col("attrs").str.json_path_match(f"$['{key}']")
+    return pl.col(name)
+
+
+def _mask_expr(key: _FilterKey) -> pl.Expr:
+    """Whether a row matches a filter, as :func:`features.batch.evaluate_batch` decides it."""
+    if not key:
+        return pl.lit(True)
+    parts: list[pl.Expr] = []
+    patterns: list[tuple[pl.Expr, str]] = []
+    for name, values in key:
+        if name.endswith("~"):
+            patterns.append((_field_expr(name[:-1]).cast(pl.String), next(iter(values))))
+            continue
+        column = _field_expr(name).cast(pl.String)
+        wanted = sorted(values)
+        parts.append(column == wanted[0] if len(wanted) == 1 else column.is_in(wanted))
+    exact = pl.all_horizontal(parts) if parts else pl.lit(True)
+    if patterns:
+        matches = [
+            pl.when(exact).then(text).str.contains(f"(?i){pattern}") for text, pattern in patterns
+        ]
+        exact = pl.all_horizontal([exact, *matches])
+    return exact.fill_null(False)
+
+
+def _value_rows(
+    lazy: pl.LazyFrame, mask: int, source: _ValueSource, index: int, timed: bool
+) -> pl.LazyFrame:
+    """The (piece, window, entity, source, value[, us]) rows of one value source."""
+    value = _field_expr(source.field).cast(pl.String)
+    if source.split:
+        value = value.str.split(source.split)
+    selected = [
+        pl.col(_PIECE),
+        pl.col(_WINDOW),
+        pl.col(_ENTITY),
+        pl.lit(index, pl.Int64).alias(_SOURCE),
+        value.alias(_VALUE),
+    ]
+    if timed:
+        selected.append(pl.col(_US))
+    rows = lazy.filter(pl.col(f"__mask{mask}")).select(selected)
+    if source.split:
+        rows = rows.explode(_VALUE).with_columns(pl.col(_VALUE).str.strip_chars())
+    return rows.filter(pl.col(_VALUE).is_not_null() & (pl.col(_VALUE) != ""))
+
+
+class _FramePlan(NamedTuple):
+    """The polars expressions of :meth:`OnlineFeatures.update_frame`, built once."""
+
+    masks: list[pl.Expr]
+    accumulators: list[pl.Expr]  # one per accumulator slot, in slot order
+    max_slots: frozenset[int]  # slots combined by max (max_split), the others by sum
+    masks_of_sources: list[int]
+    masks_of_hours: list[tuple[int, int]]  # (hour slot, mask)
+
+    @classmethod
+    def build(cls, online: OnlineFeatures) -> _FramePlan:
+        mask_of: dict[_FilterKey, int] = {}
+
+        def mask(key: _FilterKey) -> int:
+            return mask_of.setdefault(key, len(mask_of))
+
+        accumulators: dict[int, pl.Expr] = {}
+        max_slots: set[int] = set()
+        for spec in online.specs:
+            if spec.kind not in _SIMPLE_KINDS:
+                continue
+            slot = online._acc_slot[spec.name]
+            matching = pl.col(f"__mask{mask(_filter_key(spec))}")
+            if spec.kind in ("count", "failure_count"):
+                expr = matching.sum()
+            elif spec.kind == "off_hours":
+                expr = (matching & pl.col("__off")).sum()
+            elif spec.kind == "weekend":
+                expr = (matching & pl.col("__weekend")).sum()
+            elif spec.kind == "sum":
+                assert spec.field is not None
+                number = _field_expr(spec.field).cast(pl.Float64, strict=False).fill_null(0.0)
+                expr = pl.when(matching).then(number).otherwise(0.0).sum()
+            else:  # max_split
+                assert spec.field is not None
+                max_slots.add(slot)
+                text = _field_expr(spec.field).cast(pl.String)
+                part = pl.element().str.strip_chars()
+                split = str(spec.param("split", ";"))
+                n_values = (
+                    text.str.split(split).list.eval(part.filter(part != "")).list.len().fill_null(0)
+                    if split
+                    else (text.is_not_null() & (text != "")).cast(pl.Int64)
+                )
+                expr = pl.when(matching).then(n_values).otherwise(0).max()
+            accumulators[slot] = expr.cast(pl.Float64).alias(f"__acc{slot}")
+        masks_of_sources = [mask(source.filter_key) for source in online._sources]
+        masks_of_hours = [(slot, mask(key)) for key, slot in online._hour_keys.items()]
+        return cls(
+            [_mask_expr(key) for key in mask_of],
+            [accumulators[slot] for slot in sorted(accumulators)],
+            frozenset(max_slots),
+            masks_of_sources,
+            masks_of_hours,
+        )

@@ -1,0 +1,427 @@
+"""``baseliner bench throughput --mode stream``: events/s through the daemon's whole path.
+
+The input is a JSON-lines file (Elastic Common Schema names) of a busy organisation: web
+proxy, mail, authentication, logon, file and USB events of ``users`` users over ``days`` days
+of working hours, in time order, generated deterministically and cached. The real
+:class:`~detector.daemon.Daemon` (file source, JSON-lines parser, hourly windows, the default
+detector and features, a JSON-lines alert sink) polls the file until it is consumed, in a
+child process of its own so that its peak memory is its own. Measured:
+
+* events/s of the micro-batched path (``parse_batch`` + ``update_frame``) over the whole file;
+* the same daemon forced through the per-record path over a prefix (what the fast path gains);
+* p50 / p99 latency from the poll that read the batch closing a window to its alert written;
+* bytes of state per entity (feature state, and the whole checkpoint file);
+* the naive pipeline the target is stated against: every event parsed with ``orjson`` into a
+  small feature dict and fed to river's ``HalfSpaceTrees`` (``score_one`` then
+  ``learn_one``), over a prefix, and our ratio to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from benchmarks.results import environment, peak_memory_mb, write_results
+
+_ACTIONS = (
+    "http_visit",
+    "http_download",
+    "http_upload",
+    "email_send",
+    "auth",
+    "logon",
+    "file_open",
+    "file_copy_removable",
+    "usb_connect",
+)
+_ACTION_SHARE = (0.55, 0.06, 0.02, 0.09, 0.12, 0.05, 0.08, 0.01, 0.02)
+_START = np.datetime64("2024-03-04T00:00:00", "us")  # a Monday
+_DOMAINS = 5000
+_SERVERS = 200
+
+
+def input_path(out: Path, users: int, days: int, rate: int, seed: int) -> Path:
+    """Where the generated input of these settings is cached.
+
+    Examples
+    --------
+    >>> input_path(Path("bench-out"), 10, 1, 5, 7).name
+    'stream-u10-d1-r5-s7.jsonl'
+    """
+    return out / f"stream-u{users}-d{days}-r{rate}-s{seed}.jsonl"
+
+
+def generate_lines(path: Path, *, users: int, days: int, rate: int, seed: int) -> int:
+    """Write the benchmark's JSON lines (unless cached); return the number of events.
+
+    Each user works 9 hours a day from a start hour of 7, 8 or 9 UTC and makes a Poisson
+    number of events (mean ``rate``) in each working hour, at uniform instants. Web
+    targets come mostly from a small personal set of domains, mail goes to one to three
+    colleagues, authentications go to a few servers.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "in.jsonl"
+    >>> n = generate_lines(path, users=3, days=1, rate=4, seed=1)
+    >>> n == len(path.read_text().splitlines()) > 0
+    True
+    """
+    if path.is_file() and path.with_suffix(".count").is_file():
+        return int(path.with_suffix(".count").read_text())
+    rng = np.random.default_rng(seed)
+    start_hour = rng.integers(7, 10, size=users)
+    cell_user = np.repeat(np.arange(users), days * 9)
+    cell_day = np.tile(np.repeat(np.arange(days), 9), users)
+    cell_hour = start_hour[cell_user] + np.tile(np.arange(9), users * days)
+    per_cell = rng.poisson(rate, size=cell_user.size)
+    user = np.repeat(cell_user, per_cell)
+    offset_us = np.repeat(cell_day * 86_400 + cell_hour * 3600, per_cell).astype(
+        np.int64
+    ) * 1_000_000 + rng.integers(0, 3_600_000_000, size=user.size)
+    n = int(user.size)
+    action = rng.choice(len(_ACTIONS), size=n, p=_ACTION_SHARE)
+    personal = rng.integers(0, 25, size=n)
+    popular = rng.random(n) < 0.2
+    domain = np.where(popular, rng.integers(0, 50, size=n), (user * 37 + personal) % _DOMAINS)
+    frame = pl.DataFrame(
+        {
+            "us": offset_us,
+            "user": user,
+            "action": np.array(_ACTIONS)[action],
+            "domain": domain,
+            "server": (user + rng.integers(0, 4, size=n) * 53) % _SERVERS,
+            "mate": (user + rng.integers(1, 40, size=n)) % max(users, 1),
+            "n_rcpt": rng.integers(1, 4, size=n),
+            "bytes": rng.integers(200, 2_000_000, size=n),
+            "failed": rng.random(n) < 0.05,
+        }
+    ).sort("us")
+    act = pl.col("action")
+    user_name = pl.format("u{}", pl.col("user").cast(pl.String).str.zfill(5))
+    recipients = pl.concat_str(
+        [
+            pl.format("u{}@corp.example", pl.col("mate").cast(pl.String).str.zfill(5)),
+            pl.when(pl.col("n_rcpt") > 1).then(pl.lit("; partner@vendor.example")),
+        ],
+        ignore_nulls=True,
+    )
+    target = (
+        pl.when(act.is_in(["http_visit", "http_download", "http_upload"]))
+        .then(pl.format("site{}.example", pl.col("domain")))
+        .when(act == "email_send")
+        .then(recipients)
+        .when(act == "auth")
+        .then(pl.format("srv-{}", pl.col("server")))
+        .when(act == "logon")
+        .then(pl.format("pc-{}", pl.col("user")))
+        .when(act.is_in(["file_open", "file_copy_removable"]))
+        .then(pl.format("C:\\\\Users\\\\{}\\\\doc{}.docx", user_name, pl.col("domain") % 97))
+    )
+    stamp = (pl.lit(_START) + pl.duration(microseconds=pl.col("us"))).dt.strftime(
+        "%Y-%m-%dT%H:%M:%S%.3fZ"
+    )
+    lines = frame.select(
+        stamp.alias("@timestamp"),
+        pl.struct(user_name.alias("name")).alias("user"),
+        pl.struct(pl.format("pc-{}", pl.col("user")).alias("name")).alias("host"),
+        pl.struct(
+            act.alias("action"),
+            pl.when(act == "auth")
+            .then(pl.when(pl.col("failed")).then(pl.lit("failure")).otherwise(pl.lit("success")))
+            .alias("outcome"),
+            pl.lit("bench").alias("dataset"),
+        ).alias("event"),
+        pl.struct(target.alias("address")).alias("destination"),
+        pl.struct(
+            pl.when(act.is_in(["http_upload", "email_send"])).then(pl.col("bytes")).alias("bytes")
+        ).alias("source"),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    lines.write_ndjson(partial)
+    partial.replace(path)
+    path.with_suffix(".count").write_text(str(n))
+    return n
+
+
+def _config(work: Path, lines: Path) -> Any:
+    from detector.config import parse_config
+
+    return parse_config(
+        {
+            "daemon": {
+                "state_dir": str((work / "state").resolve()),
+                "window": "1h",
+                "metrics_address": "127.0.0.1:0",
+                "checkpoint_seconds": 1e9,
+            },
+            "source": [
+                {"type": "file", "path": str(lines.resolve()), "parser": "jsonl", "name": "bench"}
+            ],
+            "sink": [{"type": "jsonl", "path": str((work / "alerts.jsonl").resolve())}],
+        },
+        work.resolve(),
+    )
+
+
+class _PerRecordParser:
+    """A parser without ``parse_batch``: makes the daemon take its per-record path."""
+
+    def __init__(self, parser: Any) -> None:
+        self._parser = parser
+
+    def parse(self, line: str) -> Any:
+        return self._parser.parse(line)
+
+
+def _stage_daemon(
+    lines: Path, work: Path, *, per_record: bool, limit: int | None
+) -> dict[str, Any]:
+    import shutil
+
+    from detector.daemon import Daemon
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    daemon = Daemon(_config(work, lines))
+    if per_record:
+        daemon.parsers["bench"] = _PerRecordParser(daemon.parsers["bench"])  # type: ignore[assignment]
+    latencies: list[float] = []
+    emit = daemon._emit
+
+    def timed_emit(alert: Any) -> None:
+        emit(alert)
+        latencies.append(time.monotonic() - daemon._batch_arrival)
+
+    daemon._emit = timed_emit  # type: ignore[method-assign]
+    spent, unwrap = _time_stages(daemon, per_record)
+    records = 0
+    t0 = time.perf_counter()
+    while handled := daemon.poll_once():
+        records += handled
+        if limit is not None and records >= limit:
+            break
+    seconds = time.perf_counter() - t0
+    events = int(daemon.totals.events["bench"])
+    if not events:
+        raise RuntimeError(f"no events read from {lines}")
+    entities = max(daemon.features.entities, 1)
+    unwrap()
+    if not per_record:
+        # The batch path scores inside update_frame (at each closing step).
+        spent["features"] -= spent["score_and_alert"]
+    feature_bytes = daemon.features.state_bytes()
+    daemon.checkpoint()
+    checkpoint_bytes = daemon.checkpoint_path.stat().st_size
+    daemon.close()
+    ordered = sorted(latencies)
+    return {
+        "path": "per-record" if per_record else "micro-batched",
+        "seconds": seconds,
+        "records": records,
+        "events": events,
+        "events_per_s": events / seconds if seconds > 0 else math.nan,
+        "windows_closed": int(daemon.totals.windows_closed),
+        "alerts": len(latencies),
+        "latency_p50_ms": 1000 * _quantile(ordered, 0.5),
+        "latency_p99_ms": 1000 * _quantile(ordered, 0.99),
+        "entities": daemon.features.entities,
+        "seconds_by_stage": {**spent, "other": seconds - sum(spent.values())},
+        "feature_state_bytes_per_entity": feature_bytes / entities,
+        "checkpoint_bytes_per_entity": checkpoint_bytes / entities,
+    }
+
+
+def _timed(spent: dict[str, float], stage: str, call: Callable[..., Any]) -> Callable[..., Any]:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            spent[stage] += time.perf_counter() - t0
+
+    return timed
+
+
+def _time_stages(daemon: Any, per_record: bool) -> tuple[dict[str, float], Callable[[], None]]:
+    """Wrap the daemon's parse, feature and scoring calls to add up the time each takes.
+
+    Returns the totals and a function that removes the wrappers (before a checkpoint: the
+    parser and the features are pickled, the wrappers would not be).
+    """
+    spent = {"parse": 0.0, "features": 0.0, "score_and_alert": 0.0}
+    parser = daemon.parsers["bench"]
+    wrapped = [
+        (parser, "parse" if per_record else "parse_batch", "parse"),
+        (daemon.features, "update" if per_record else "update_frame", "features"),
+        (daemon, "_score", "score_and_alert"),
+    ]
+    for owner, name, stage in wrapped:
+        setattr(owner, name, _timed(spent, stage, getattr(owner, name)))
+
+    def unwrap() -> None:
+        for owner, name, _ in wrapped:
+            delattr(owner, name)
+
+    return spent, unwrap
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _naive_features(lines: Iterator[bytes]) -> Iterator[dict[str, float]]:
+    import orjson
+
+    for raw in lines:
+        obj = orjson.loads(raw)
+        stamp = obj["@timestamp"]
+        action = obj["event"]["action"]
+        size = (obj.get("source") or {}).get("bytes") or 0
+        yield {
+            "hour": int(stamp[11:13]) / 23.0,
+            "bytes": min(math.log1p(size) / 16.0, 1.0),
+            "web": float(action.startswith("http")),
+            "auth": float(action == "auth"),
+            "mail": float(action == "email_send"),
+        }
+
+
+def _stage_naive(lines: Path, limit: int) -> dict[str, Any]:
+    from river.anomaly import HalfSpaceTrees
+
+    model = HalfSpaceTrees(seed=7)
+    n = 0
+    t0 = time.perf_counter()
+    with lines.open("rb") as handle:
+        prefix = (raw for _, raw in zip(range(limit), handle, strict=False))
+        for x in _naive_features(prefix):
+            model.score_one(x)  # type: ignore[no-untyped-call]
+            model.learn_one(x)  # type: ignore[no-untyped-call]
+            n += 1
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "events": n, "events_per_s": n / seconds if seconds else math.nan}
+
+
+def _child(stage: str, *args: str) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "benchmarks.stream_bench", "--stage", stage, *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=7200)
+    if done.returncode != 0:
+        raise RuntimeError(f"stream bench stage {stage} failed: {done.stderr.strip()[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_stream_throughput_bench(
+    out: Path,
+    *,
+    users: int = 10_000,
+    days: int = 2,
+    rate: int = 15,
+    seed: int = 7,
+    per_record_prefix: int = 400_000,
+    naive_prefix: int = 100_000,
+    repeats: int = 2,
+) -> str:
+    """Generate (or reuse) the input, measure every stage in child processes, write results.
+
+    The micro-batched daemon runs ``repeats`` times and the best run is reported; the
+    per-record daemon and the naive river pipeline run over prefixes (they are slow).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    lines = input_path(out, users, days, rate, seed)
+    n_events = generate_lines(lines, users=users, days=days, rate=rate, seed=seed)
+    work = out / "work"
+    runs = [_child("daemon", str(lines), str(work)) for _ in range(max(repeats, 1))]
+    best = max(runs, key=lambda run: float(run["events_per_s"]))
+    prefix = ["--limit", str(per_record_prefix)]
+    batched_prefix = _child("daemon", str(lines), str(work), *prefix)
+    per_record = _child("daemon", str(lines), str(work), "--per-record", *prefix)
+    naive = _child("naive", str(lines), str(work), "--limit", str(naive_prefix))
+    ratio = float(best["events_per_s"]) / float(naive["events_per_s"])
+    # Like for like: both daemon paths over the same first lines.
+    gain = float(batched_prefix["events_per_s"]) / float(per_record["events_per_s"])
+    payload = {
+        "benchmark": "throughput",
+        "mode": "stream",
+        "users": users,
+        "days": days,
+        "events_per_user_hour": rate,
+        "seed": seed,
+        "events": n_events,
+        "input_bytes": lines.stat().st_size,
+        "daemon": best,
+        "daemon_runs": runs,
+        "daemon_prefix": batched_prefix,
+        "daemon_per_record_prefix": per_record,
+        "naive_river_hst_prefix": naive,
+        "ratio_to_naive": ratio,
+        "gain_over_per_record": gain,
+        "targets": {"events_per_s": 300_000, "ratio_to_naive": 10.0},
+        "environment": environment(),
+    }
+    table = [
+        f"throughput (stream mode): {users:,} users x {days} days, ~{rate} events per "
+        f"user-hour, {n_events:,} JSON lines ({lines.stat().st_size / 1e6:,.0f} MB), window 1h",
+        f"  daemon, micro-batched:   {best['events_per_s']:>10,.0f} events/s  "
+        f"({best['seconds']:.1f} s, {best['windows_closed']:,} windows, {best['alerts']} alerts, "
+        f"peak {best['peak_rss_mb']:.0f} MB)",
+        f"  same, first {batched_prefix['events']:,} events: "
+        f"{batched_prefix['events_per_s']:>10,.0f} events/s  "
+        f"({batched_prefix['windows_closed']:,} windows)",
+        f"  per record, same events: {per_record['events_per_s']:>10,.0f} events/s  "
+        f"micro-batching gains {gain:.1f}x",
+        f"  naive river HST:         {naive['events_per_s']:>10,.0f} events/s  "
+        f"(first {naive['events']:,} events)  ratio {ratio:.1f}x (target 10x)",
+        "  time by stage (micro-batched): "
+        + ", ".join(
+            f"{stage} {secs / best['seconds']:.0%}"
+            for stage, secs in best["seconds_by_stage"].items()
+        ),
+        "  time by stage (per record, prefix): "
+        + ", ".join(
+            f"{stage} {secs / per_record['seconds']:.0%}"
+            for stage, secs in per_record["seconds_by_stage"].items()
+        ),
+        f"  window close -> alert:   p50 {best['latency_p50_ms']:.1f} ms, "
+        f"p99 {best['latency_p99_ms']:.1f} ms",
+        f"  state per entity:        {best['feature_state_bytes_per_entity']:,.0f} B features, "
+        f"{best['checkpoint_bytes_per_entity']:,.0f} B checkpoint ({best['entities']:,} entities)",
+        f"results: {out / 'results.json'}",
+    ]
+    markdown = "# Stream throughput\n\n```\n" + "\n".join(table[:-1]) + "\n```\n"
+    write_results(out, payload, markdown)
+    return "\n".join(table)
+
+
+def _main() -> None:
+    parser = argparse.ArgumentParser(description="one stream throughput stage (internal)")
+    parser.add_argument("--stage", choices=["daemon", "naive"], required=True)
+    parser.add_argument("lines", type=Path)
+    parser.add_argument("work", type=Path)
+    parser.add_argument("--per-record", action="store_true")
+    parser.add_argument("--limit", type=int)
+    args = parser.parse_args()
+    if args.stage == "daemon":
+        result = _stage_daemon(args.lines, args.work, per_record=args.per_record, limit=args.limit)
+    else:
+        result = _stage_naive(args.lines, args.limit or 100_000)
+    result["peak_rss_mb"] = peak_memory_mb()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    _main()

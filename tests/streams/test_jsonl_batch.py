@@ -1,0 +1,231 @@
+"""JsonLinesParser.parse_batch: the same events and dead letters as parse(), line by line."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.batch import events_from_frame
+from streams.errors import ParseError
+from streams.event import Event
+from streams.parsers.jsonl import JsonLinesParser
+from streams.sources import FilePosition, FileTailSource
+from streams.sources.base import RawRecord
+
+GOLDEN = [
+    # The usual nested ECS shape, with attributes.
+    '{"@timestamp": "2024-05-01T10:00:00.123Z", "user": {"name": "ann"}, "host": {"name": "ws1"},'
+    ' "event": {"action": "logon", "outcome": "success", "category": ["authentication"]},'
+    ' "destination": {"address": "dc1"}, "source": {"bytes": 42}}',
+    # Flat dotted names, a naive timestamp (UTC), a space separator, no fraction.
+    '{"@timestamp": "2024-05-01 10:00:01", "user.name": "bob", "event.action": "http_visit",'
+    ' "url.domain": "example.com", "network.bytes": "17"}',
+    # Epoch seconds and milliseconds, an offset: the per-line path reads them.
+    '{"@timestamp": 1714557602, "user.name": "cy", "event.action": "auth"}',
+    '{"@timestamp": 1714557603000, "user.name": "cy", "event.action": "auth"}',
+    '{"@timestamp": "2024-05-01T12:00:04+02:00", "user.name": "di", "event.action": "auth"}',
+    # Numbers and booleans as text, a list as text.
+    '{"@timestamp": "2024-05-01T10:00:05Z", "user.name": 7, "event.action": "auth",'
+    ' "event.outcome": true, "destination.address": ["a", 1]}',
+    # A flat null hides the nested value (resolve's rule); empty strings are no value.
+    '{"@timestamp": "2024-05-01T10:00:06Z", "user.name": null, "user": {"name": "eve"},'
+    ' "event.action": "logon", "host.name": ""}',
+    # Rejected: each with parse()'s reason.
+    "{bad json",
+    "[1, 2]",
+    '{"user.name": "ann", "event.action": "logon"}',
+    '{"@timestamp": "2024-02-30T00:00:00Z", "event.action": "logon"}',
+    '{"@timestamp": "2024-05-01T10:00:00Z"}',
+    '{"@timestamp": "2024-05-01T10:00:00Z", "event.action": {"x": 1}}',
+    '{"@timestamp": "2024-05-01T10:00:00Z", "event.action": "a", "source.bytes": -1}',
+    '{"@timestamp": "2024-05-01T10:00:00Z", "event.action": "a",'
+    ' "source.bytes": 9223372036854775808}',
+    '{"@timestamp": "2024-05-01T10:00:00Z", "event.action": "a", "event.dataset": {"x": 1}}',
+    '{"@timestamp": "2024-05-01T24:00:00Z", "event.action": "a"}',
+    '{"@timestamp": "2024-05-01T10:00:00.1234567Z", "event.action": "a"}',
+    # Skipped.
+    "",
+    "   ",
+]
+
+
+def records_of(lines: list[str]) -> list[RawRecord]:
+    return [RawRecord(line, "in.json", number, 0) for number, line in enumerate(lines, start=1)]
+
+
+def line_by_line(
+    parser: JsonLinesParser, lines: list[str]
+) -> tuple[list[Event], list[tuple[int, str, str]]]:
+    events: list[Event] = []
+    errors: list[tuple[int, str, str]] = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            event = parser.parse(line)
+        except ParseError as error:
+            errors.append((number, error.reason, error.detail))
+            continue
+        if event is not None:
+            events.append(event)
+    return events, errors
+
+
+def assert_same_as_parse(parser: JsonLinesParser, lines: list[str]) -> None:
+    frame, dead = parser.parse_batch(records_of(lines))
+    events, errors = line_by_line(parser, lines)
+    assert events_from_frame(frame) == events
+    assert [(d.line, d.reason, d.detail) for d in dead] == errors
+    assert all(d.raw == lines[d.line - 1] and d.file == "in.json" for d in dead)
+    kept = [
+        line for number, line in enumerate(lines, start=1) if number not in {e[0] for e in errors}
+    ]
+    assert [lines[i] for i in frame.get_column("record").to_list()] == [
+        line for line in kept if line.strip()
+    ]
+
+
+def test_golden_lines_equal_parse() -> None:
+    assert_same_as_parse(JsonLinesParser(), GOLDEN)
+
+
+def test_golden_values_and_reasons() -> None:
+    frame, dead = JsonLinesParser().parse_batch(records_of(GOLDEN))
+    first = frame.row(0, named=True)
+    assert first["ts"] == datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC)
+    assert (first["user"], first["host"], first["target"], first["bytes"]) == (
+        "ann",
+        "ws1",
+        "dc1",
+        42,
+    )
+    assert first["attrs"] == '{"event.category":"authentication"}'
+    assert frame.get_column("user").to_list()[5:7] == ["7", None]
+    assert [d.reason for d in dead] == [
+        "bad_json",
+        "bad_json",
+        "missing_field",
+        "bad_timestamp",
+        "missing_field",
+        "bad_value",
+        "bad_number",
+        "bad_number",
+        "bad_value",
+        "bad_timestamp",
+    ]
+    # Seven fractional digits are truncated by fromisoformat, so that line is an event.
+    assert frame.height == 8
+
+
+def test_attrs_keys_keeps_only_the_asked_keys() -> None:
+    frame, _ = JsonLinesParser().parse_batch(records_of(GOLDEN[:2]), attrs_keys=["x"])
+    assert frame.get_column("attrs").to_list() == [None, None]
+
+
+def test_a_custom_mapping_and_source() -> None:
+    parser = JsonLinesParser({"user": "who", "ts": "when", "action": "what"}, source="app")
+    lines = ['{"when": "2024-05-01T10:00:00Z", "who": "ann", "what": "x"}', '{"who": "bob"}']
+    assert_same_as_parse(parser, lines)
+    frame, _ = parser.parse_batch(records_of(lines))
+    assert frame.select("source", "user").row(0) == ("app", "ann")
+
+
+_TEXT = st.one_of(
+    st.none(),
+    st.sampled_from(["", "ann", "a b", "é", "x.com"]),
+    st.integers(-3, 3),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.lists(st.sampled_from(["a", "b"]), max_size=2),
+    st.fixed_dictionaries({"name": st.just("n")}),
+)
+_TIMES = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "2024-05-01T10:00:00Z",
+            "2024-05-01T10:00:00.5",
+            "2024-05-01 23:59:59.999999+00:00",
+            "2024-13-01T10:00:00Z",
+            "2024-05-01T10:00:60Z",
+            "0000-05-01T10:00:00Z",
+            "2024-05-01T10:00:00-05:00",
+            "20240501T100000",
+            "not a time",
+        ]
+    ),
+    st.integers(-(10**13), 10**13),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+)
+_PATHS = {
+    "@timestamp": _TIMES,
+    "user.name": _TEXT,
+    "host.name": _TEXT,
+    "event.action": _TEXT,
+    "event.outcome": _TEXT,
+    "destination.address": _TEXT,
+    "url.domain": _TEXT,
+    "source.bytes": st.one_of(st.none(), st.integers(-2, 2**64 - 1), st.sampled_from(["7", "-7"])),
+    "event.dataset": _TEXT,
+}
+
+
+@st.composite
+def _json_lines(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["object", "object", "object", "junk"]))
+    if kind == "junk":
+        return draw(st.sampled_from(["", " ", "{", "[]", "3", '"x"', "null", "{}"]))
+    flat: dict[str, object] = {}
+    nested: dict[str, dict[str, object]] = {}
+    for path, values in _PATHS.items():
+        if draw(st.booleans()):
+            continue
+        value = draw(values)
+        head, dot, tail = path.partition(".")
+        if dot and draw(st.booleans()):
+            nested.setdefault(head, {})[tail] = value
+        else:
+            flat[path] = value
+    return orjson.dumps({**nested, **flat}).decode()
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=st.lists(_json_lines(), min_size=1, max_size=12))
+def test_any_batch_equals_parse_line_by_line(lines: list[str]) -> None:
+    assert_same_as_parse(JsonLinesParser(), lines)
+
+
+# -- the file tail's batch reader (the daemon's fast path reads with it) ---------------------
+
+
+def test_read_batch_hands_on_what_read_does_in_bounded_lists(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    lines = [f"line {i} " + "x" * (i % 50) for i in range(3000)]
+    lines[7] = "caf\u00e9"
+    log.write_bytes(("\n".join(lines) + "\r\n" + "partial").encode() + b"\xff")
+    expected = list(FileTailSource(log).read())
+    tail = FileTailSource(log)
+    got: list[RawRecord] = []
+    while batch := tail.read_batch(701):
+        assert len(batch) <= 701
+        got.extend(batch)
+    assert got == expected and [r.text for r in got] == lines
+    assert tail.snapshot() == FilePosition(str(log), log.stat().st_ino, got[-1].offset, 3000)
+
+
+def test_a_reader_that_stops_early_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    # A bounded consumer abandons read()'s generator mid-chunk; the next read continues at
+    # the line after the last one handed on (it used to skip or re-read bytes).
+    log = tmp_path / "app.log"
+    log.write_text("".join(f"line number {i:06d} with padding\n" for i in range(20_000)))
+    tail = FileTailSource(log)
+    texts: list[str] = []
+    for _ in range(10):
+        texts.extend(r.text for r in itertools.islice(tail.read(), 3000))
+        texts.extend(r.text for r in tail.read_batch(1000))
+    assert texts == [f"line number {i:06d} with padding" for i in range(20_000)]
+    assert tail.truncations == 0

@@ -148,7 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--seed", type=int, default=7)
     syn.add_argument("--detector", default="tail")
     syn.add_argument("--out", type=Path, default=Path("bench-out/synthetic"))
-    syn.add_argument("--mode", choices=["scan"], default="scan")
+    syn.add_argument(
+        "--mode",
+        choices=["scan", "stream"],
+        default="scan",
+        help="scan: the batch scan; stream: the daemon's online scoring, replayed in time order",
+    )
     adb = bench_sub.add_parser("adbench", help="ADBench tabular sets (70/30 split, AUCROC/AUCPR)")
     adb.add_argument("--data-dir", type=Path, help="datasets folder (default: $BASELINER_DATA)")
     adb.add_argument("--detectors", help="comma-separated registry names (default: all batch)")
@@ -165,7 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     hdfs.add_argument("--out", type=Path, default=Path("bench-out/hdfs"))
     nab = bench_sub.add_parser("nab", help="NAB: our online detector on all 58 series, scored")
     nab.add_argument("--data-dir", type=Path, help="datasets folder (default: $BASELINER_DATA)")
-    nab.add_argument("--detector", default="likelihood", help="online detector (registry name)")
+    nab.add_argument(
+        "--detector", help="online detector (registry name; default: the tuned configuration)"
+    )
+    nab.add_argument(
+        "--subset",
+        choices=("all", "dev", "holdout"),
+        default="all",
+        help="all 58 series, or the dev / held-out half (sorted path, even index = dev)",
+    )
     nab.add_argument("--seed", type=int, default=0)
     nab.add_argument("--out", type=Path, default=Path("bench-out/nab"))
     nab.add_argument(
@@ -183,12 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
     lanl.add_argument("--lanl-epoch", type=_instant, help="instant of LANL time 0 (ISO 8601)")
     lanl.add_argument("--seed", type=int, default=7)
     lanl.add_argument("--out", type=Path, default=Path("bench-out/lanl"))
+    for long_bench in (syn, adb, hdfs, nab, cert, lanl):
+        long_bench.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     thr = bench_sub.add_parser("throughput", help="events/s from logs to features and alerts")
-    thr.add_argument("--mode", choices=["scan"], default="scan")
-    thr.add_argument("--users", type=_positive_int, default=1000)
-    thr.add_argument("--days", type=_positive_int, default=180)
+    thr.add_argument(
+        "--mode",
+        choices=["scan", "stream"],
+        default="scan",
+        help="scan: CERT CSV files through the batch scan; stream: JSON lines through the daemon",
+    )
+    thr.add_argument("--users", type=_positive_int, help="default 1000 (scan), 10000 (stream)")
+    thr.add_argument("--days", type=_positive_int, help="default 180 (scan), 2 (stream)")
     thr.add_argument("--seed", type=int, default=7)
-    thr.add_argument("--out", type=Path, default=Path("bench-out/throughput"))
+    thr.add_argument(
+        "--out", type=Path, help="default bench-out/throughput (scan), bench-out/stream-throughput"
+    )
     return parser
 
 
@@ -359,30 +381,74 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.results import progress_enabled
+
+    # Only the long benches have --quiet; a bar shows only on a terminal.
+    progress = progress_enabled(getattr(args, "quiet", False))
+    if args.bench == "synthetic" and args.mode == "stream":
+        from benchmarks.stream_quality import StreamSettings, run_stream_bench, stream_detector
+
+        settings = StreamSettings(detector=stream_detector(args.detector), seed=args.seed)
+        print(
+            run_stream_bench(
+                args.out, users=args.users, days=args.days, seed=args.seed, settings=settings
+            )
+        )
+        return EXIT_OK
     if args.bench == "synthetic":
         from benchmarks.synthetic_bench import run_synthetic_bench
 
         _check_detector(args.detector)
         print(
             run_synthetic_bench(
-                args.out, users=args.users, days=args.days, seed=args.seed, detector=args.detector
+                args.out,
+                users=args.users,
+                days=args.days,
+                seed=args.seed,
+                detector=args.detector,
+                progress=progress,
+            )
+        )
+        return EXIT_OK
+    if args.bench == "throughput" and args.mode == "stream":
+        from benchmarks.stream_bench import run_stream_throughput_bench
+
+        print(
+            run_stream_throughput_bench(
+                args.out or Path("bench-out/stream-throughput"),
+                users=args.users or 10_000,
+                days=args.days or 2,
+                seed=args.seed,
             )
         )
         return EXIT_OK
     if args.bench == "throughput":
         from benchmarks.throughput import run_throughput_bench
 
-        print(run_throughput_bench(args.out, users=args.users, days=args.days, seed=args.seed))
+        print(
+            run_throughput_bench(
+                args.out or Path("bench-out/throughput"),
+                users=args.users or 1000,
+                days=args.days or 180,
+                seed=args.seed,
+            )
+        )
         return EXIT_OK
     if args.bench == "cert":
         from benchmarks.cert_bench import run_cert_bench
 
-        print(run_cert_bench(args.data_dir, args.release, args.out, seed=args.seed))
+        print(
+            run_cert_bench(args.data_dir, args.release, args.out, seed=args.seed, progress=progress)
+        )
         return EXIT_OK
     if args.bench == "lanl":
         from benchmarks.lanl_bench import run_lanl_bench
 
-        print(run_lanl_bench(args.data_dir, args.out, epoch=args.lanl_epoch, seed=args.seed))
+        print(
+            run_lanl_bench(
+                args.data_dir, args.out, epoch=args.lanl_epoch, seed=args.seed, progress=progress
+            )
+        )
         return EXIT_OK
     if args.bench == "adbench":
         from benchmarks.adbench import run_adbench
@@ -399,6 +465,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                 [_seed(x) for x in args.seeds.split(",")],
                 datasets=_names(args.datasets),
                 max_rows=args.max_rows or None,
+                progress=progress,
             )
         except AdbenchDataError as exc:
             raise UsageError(str(exc)) from None
@@ -409,7 +476,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks.hdfs.data import HdfsDataError
 
         try:
-            _, table = run_hdfs(args.data_dir, args.out, _names(args.detectors), args.seed)
+            _, table = run_hdfs(
+                args.data_dir, args.out, _names(args.detectors), args.seed, progress=progress
+            )
         except HdfsDataError as exc:
             raise UsageError(str(exc)) from None
         print(table)
@@ -420,11 +489,24 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
             return nab_main([] if args.data_dir is None else ["--data-dir", str(args.data_dir)])
         from benchmarks.nab.corpus import NabDataError
-        from benchmarks.nab.run import run_nab
+        from benchmarks.nab.run import DEFAULT_DETECTOR, run_nab
+        from models.registry import ONLINE_DETECTORS
 
-        _check_detector(args.detector)
+        detector = args.detector or DEFAULT_DETECTOR
+        if detector not in ONLINE_DETECTORS:
+            raise UsageError(
+                f"unknown online detector {detector!r}; choose one of "
+                f"{', '.join(sorted(ONLINE_DETECTORS))}"
+            )
         try:
-            _, table = run_nab(args.data_dir, args.out, detector=args.detector, seed=args.seed)
+            _, table = run_nab(
+                args.data_dir,
+                args.out,
+                detector=detector,
+                seed=args.seed,
+                subset=args.subset,
+                progress=progress,
+            )
         except NabDataError as exc:
             raise UsageError(str(exc)) from None
         print(table)

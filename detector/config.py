@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from detector.errors import UsageError
 from models.registry import ONLINE_DETECTORS, create
@@ -43,10 +44,38 @@ _DAEMON_KEYS = frozenset(
         "allowlist",
     }
 )
-_SOURCE_KEYS = frozenset({"type", "path", "parser", "parser_options", "name"})
-_SINK_KEYS = frozenset({"type", "path"})
-_SOURCE_TYPES = ("file", "glob", "stdin")
-_SINK_TYPES = ("jsonl", "stdout")
+_COMMON_SOURCE_KEYS = frozenset({"type", "parser", "parser_options", "name"})
+#: Keys each source type takes besides the common ones.
+_SOURCE_TYPE_KEYS: dict[str, frozenset[str]] = {
+    "file": frozenset({"path"}),
+    "glob": frozenset({"path"}),
+    "stdin": frozenset(),
+    "syslog_udp": frozenset({"listen", "max_queue"}),
+    "syslog_tcp": frozenset({"listen", "max_queue", "max_message"}),
+    "http": frozenset({"listen", "max_queue", "max_body", "path"}),
+}
+_SOURCE_TYPES = tuple(_SOURCE_TYPE_KEYS)
+_NETWORK_SOURCE_TYPES = ("syslog_udp", "syslog_tcp", "http")
+#: Keys each sink type takes besides ``type``.
+_SINK_TYPE_KEYS: dict[str, frozenset[str]] = {
+    "stdout": frozenset(),
+    "jsonl": frozenset({"path", "max_bytes", "keep"}),
+    "webhook": frozenset(
+        {
+            "url",
+            "headers",
+            "timeout",
+            "max_attempts",
+            "backoff",
+            "max_backoff",
+            "max_queue",
+            "batch_size",
+            "dead_letter",
+            "drain_seconds",
+        }
+    ),
+}
+_SINK_TYPES = tuple(_SINK_TYPE_KEYS)
 
 
 @dataclass(frozen=True)
@@ -64,11 +93,18 @@ class SourceConfig:
     path: Path | None
     parser: str
     parser_options: Mapping[str, Any] = field(default_factory=dict)
+    listen: tuple[str, int] | None = None
+    """Host and port a network source (syslog_udp, syslog_tcp, http) binds."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """A network source's own keyword options (max_queue, max_message, max_body, path)."""
 
 
 @dataclass(frozen=True)
 class SinkConfig:
     """One ``[[sink]]``: where alerts go.
+
+    ``path``, ``max_bytes`` and ``keep`` are the jsonl sink's; the other fields the webhook's
+    (see :class:`detector.sinks.WebhookSink`).
 
     Examples
     --------
@@ -78,6 +114,18 @@ class SinkConfig:
 
     type: str
     path: Path | None
+    max_bytes: int | None = None
+    keep: int = 5
+    url: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 5.0
+    max_attempts: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    max_queue: int = 10_000
+    batch_size: int = 1
+    dead_letter: Path | None = None
+    drain_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -88,7 +136,7 @@ class DaemonConfig:
     --------
     >>> config = DaemonConfig(state_dir=Path("state"))
     >>> config.metrics_address, config.detector, config.budget_per_day
-    ('127.0.0.1:9108', 'count_tail', 5.0)
+    ('127.0.0.1:9108', 'robust_window', 5.0)
     >>> config.metrics_host_port
     ('127.0.0.1', 9108)
     """
@@ -101,7 +149,7 @@ class DaemonConfig:
     window: str = "1d"
     allowed_lateness: timedelta = timedelta(hours=1)
     max_entities: int | None = None
-    detector: str = "count_tail"
+    detector: str = "robust_window"
     detector_params: Mapping[str, Any] = field(default_factory=dict)
     budget_per_day: float = 5.0
     expected_entities: int = 1000
@@ -175,66 +223,163 @@ def _get(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], wher
     # TOML booleans are ints to isinstance; no key here takes a boolean.
     if isinstance(value, bool) or not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise UsageError(f"{where}.{key}: must be a {names}, got {value!r}")
+        article = "an" if names[0] in "aeiou" else "a"
+        raise UsageError(f"{where}.{key}: must be {article} {names}, got {value!r}")
     return value
+
+
+def _number(
+    table: Mapping[str, Any], key: str, where: str, *, minimum: float, integer: bool
+) -> Any:
+    """An int (or a float too when not ``integer``) at least ``minimum``, named on error."""
+    value = _get(table, key, int if integer else (int, float), where)
+    if value < minimum:
+        raise UsageError(f"{where}.{key}: must be >= {minimum:g}, got {value!r}")
+    return value if integer else float(value)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:5514"`` or ``"[::1]:5514"`` as (host, port); port 0 picks a free one.
+
+    Examples
+    --------
+    >>> parse_listen("0.0.0.0:514"), parse_listen("[::1]:8080")
+    (('0.0.0.0', 514), ('::1', 8080))
+    >>> parse_listen("5514")
+    Traceback (most recent call last):
+    ...
+    ValueError: '5514' is not HOST:PORT (e.g. 127.0.0.1:5514)
+    """
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:5514)")
+    return host, int(port)
+
+
+def _network_options(kind: str, table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for key in ("max_queue", "max_message", "max_body"):
+        if key in table:
+            options[key] = _number(table, key, where, minimum=1, integer=True)
+    if kind == "http" and "path" in table:
+        url_path = _get(table, "path", str, where)
+        if not url_path.startswith("/") or any(c.isspace() for c in url_path):
+            raise UsageError(f"{where}.path: {url_path!r} is not a URL path like /ingest")
+        options["path"] = url_path
+    return options
 
 
 def _source(index: int, table: Any, base: Path) -> SourceConfig:
     where = f"source[{index}]"
     if not isinstance(table, dict):
         raise UsageError(f"{where}: must be a table ([[source]])")
-    unknown = sorted(set(table) - _SOURCE_KEYS)
-    if unknown:
-        raise UsageError(f"{where}.{unknown[0]}: unknown key")
-    for key in ("type", "parser"):
-        if key not in table:
-            raise UsageError(f"{where}.{key}: required")
+    if "type" not in table:
+        raise UsageError(f"{where}.type: required")
     kind = _get(table, "type", str, where)
     if kind not in _SOURCE_TYPES:
         raise UsageError(f"{where}.type: unknown type {kind!r} (one of {', '.join(_SOURCE_TYPES)})")
+    allowed = _COMMON_SOURCE_KEYS | _SOURCE_TYPE_KEYS[kind]
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        known = any(unknown[0] in keys for keys in _SOURCE_TYPE_KEYS.values())
+        reason = f"not a key of a {kind} source" if known else "unknown key"
+        raise UsageError(f"{where}.{unknown[0]}: {reason}")
+    if "parser" not in table:
+        raise UsageError(f"{where}.parser: required")
     parser = _get(table, "parser", str, where)
     if parser not in PARSERS:
         raise UsageError(
             f"{where}.parser: unknown parser {parser!r} (one of {', '.join(sorted(PARSERS))})"
         )
     path: Path | None = None
-    if kind == "stdin":
-        if "path" in table:
-            raise UsageError(f"{where}.path: a stdin source has no path")
-    else:
+    listen: tuple[str, int] | None = None
+    options: dict[str, Any] = {}
+    if kind in ("file", "glob"):
         if "path" not in table:
             raise UsageError(f"{where}.path: required for a {kind} source")
         path = base / _get(table, "path", str, where)
-    options = _get(table, "parser_options", dict, where) if "parser_options" in table else {}
+    elif kind in _NETWORK_SOURCE_TYPES:
+        if "listen" not in table:
+            raise UsageError(f"{where}.listen: required for a {kind} source (e.g. 127.0.0.1:5514)")
+        try:
+            listen = parse_listen(_get(table, "listen", str, where))
+        except ValueError as exc:
+            raise UsageError(f"{where}.listen: {exc}") from None
+        options = _network_options(kind, table, where)
+    parser_options = _get(table, "parser_options", dict, where) if "parser_options" in table else {}
     name = _get(table, "name", str, where) if "name" in table else f"source{index}"
     return SourceConfig(
         name=name,
         type=kind,
         path=path,
         parser=parser,
-        parser_options=_parser_options(parser, options, where),
+        parser_options=_parser_options(parser, parser_options, where),
+        listen=listen,
+        options=options,
     )
 
 
-def _sink(index: int, table: Any, base: Path) -> SinkConfig:
+def _sink(index: int, table: Any, base: Path, state_dir: Path) -> SinkConfig:
     where = f"sink[{index}]"
     if not isinstance(table, dict):
         raise UsageError(f"{where}: must be a table ([[sink]])")
-    unknown = sorted(set(table) - _SINK_KEYS)
-    if unknown:
-        raise UsageError(f"{where}.{unknown[0]}: unknown key")
     if "type" not in table:
         raise UsageError(f"{where}.type: required")
     kind = _get(table, "type", str, where)
     if kind not in _SINK_TYPES:
         raise UsageError(f"{where}.type: unknown type {kind!r} (one of {', '.join(_SINK_TYPES)})")
+    unknown = sorted(set(table) - _SINK_TYPE_KEYS[kind] - {"type"})
+    if unknown:
+        known = any(unknown[0] in keys for keys in _SINK_TYPE_KEYS.values())
+        reason = f"not a key of a {kind} sink" if known else "unknown key"
+        raise UsageError(f"{where}.{unknown[0]}: {reason}")
+    if kind == "stdout":
+        return SinkConfig(type=kind, path=None)
     if kind == "jsonl":
         if "path" not in table:
             raise UsageError(f"{where}.path: required for a jsonl sink")
-        return SinkConfig(type=kind, path=base / _get(table, "path", str, where))
-    if "path" in table:
-        raise UsageError(f"{where}.path: a stdout sink has no path")
-    return SinkConfig(type=kind, path=None)
+        jsonl: dict[str, Any] = {"path": base / _get(table, "path", str, where)}
+        if "max_bytes" in table:
+            jsonl["max_bytes"] = _number(table, "max_bytes", where, minimum=1, integer=True)
+        if "keep" in table:
+            jsonl["keep"] = _number(table, "keep", where, minimum=0, integer=True)
+        return SinkConfig(type=kind, **jsonl)
+    if "url" not in table:
+        raise UsageError(f"{where}.url: required for a webhook sink")
+    url = _get(table, "url", str, where)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{where}.url: {url!r} is not an http:// or https:// URL")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise UsageError(f"{where}.url: {url!r} has a bad port") from None
+    webhook: dict[str, Any] = {"url": url}
+    if "headers" in table:
+        headers = _get(table, "headers", dict, where)
+        for name, value in headers.items():
+            if not isinstance(value, str):
+                raise UsageError(f"{where}.headers.{name}: must be a string, got {value!r}")
+        webhook["headers"] = dict(headers)
+    for key in ("max_attempts", "max_queue", "batch_size"):
+        if key in table:
+            webhook[key] = _number(table, key, where, minimum=1, integer=True)
+    for key in ("backoff", "max_backoff", "drain_seconds"):
+        if key in table:
+            webhook[key] = _number(table, key, where, minimum=0, integer=False)
+    if "timeout" in table:
+        timeout = _number(table, "timeout", where, minimum=0, integer=False)
+        if not timeout > 0:
+            raise UsageError(f"{where}.timeout: must be > 0, got {timeout!r}")
+        webhook["timeout"] = timeout
+    webhook["dead_letter"] = (
+        base / _get(table, "dead_letter", str, where)
+        if "dead_letter" in table
+        else state_dir / f"sink{index}-dead-letters.jsonl"
+    )
+    return SinkConfig(type=kind, path=None, **webhook)
 
 
 def _daemon(table: Any, base: Path) -> dict[str, Any]:
@@ -287,7 +432,7 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
     if "detector_params" in table:
         out["detector_params"] = dict(_get(table, "detector_params", dict, where))
     try:
-        create(out.get("detector", "count_tail"), **out.get("detector_params", {}))
+        create(out.get("detector", "robust_window"), **out.get("detector_params", {}))
     except (TypeError, ValueError) as exc:
         raise UsageError(f"daemon.detector_params: {exc}") from None
     if "budget" in table:
@@ -299,6 +444,23 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
     if "allowlist" in table:
         out["allowlist"] = base / _get(table, "allowlist", str, where)
     return out
+
+
+def _check_addresses(sources: tuple[SourceConfig, ...], metrics_address: str) -> None:
+    """Two listeners on one fixed (protocol, host, port) cannot both bind: say so now."""
+    host, _, port = metrics_address.rpartition(":")
+    taken: dict[tuple[str, str, int], str] = {("tcp", host, int(port)): "daemon.metrics_address"}
+    for index, source in enumerate(sources, start=1):
+        if source.listen is None or source.listen[1] == 0:
+            continue
+        protocol = "udp" if source.type == "syslog_udp" else "tcp"
+        key = (protocol, *source.listen)
+        if key in taken:
+            raise UsageError(
+                f"source[{index}].listen: {source.listen[0]}:{source.listen[1]} is already"
+                f" used by {taken[key]}"
+            )
+        taken[key] = f"source[{index}].listen"
 
 
 def parse_config(data: Mapping[str, Any], base: Path = Path()) -> DaemonConfig:
@@ -341,7 +503,10 @@ def parse_config(data: Mapping[str, Any], base: Path = Path()) -> DaemonConfig:
             raise UsageError(f"source[{index}].name: duplicate source name {name!r}")
     if sum(s.type == "stdin" for s in sources) > 1:
         raise UsageError("source: at most one stdin source")
-    sinks = tuple(_sink(i, t, base) for i, t in enumerate(raw_sinks, start=1))
+    _check_addresses(sources, settings.get("metrics_address", DaemonConfig.metrics_address))
+    sinks = tuple(
+        _sink(i, t, base, settings["state_dir"]) for i, t in enumerate(raw_sinks, start=1)
+    )
     return DaemonConfig(**settings, sources=sources, sinks=sinks)
 
 

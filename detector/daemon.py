@@ -7,69 +7,112 @@ One loop, single-threaded (the metrics server runs on its own thread and only re
    ``state_dir/dead_letters.jsonl`` with source, file, line, reason, raw) and a metric.
 3. :meth:`OnlineFeatures.update`; events whose window had already closed are dead-lettered
    with reason ``late``.
-4. For each closed window: the entity's own detector scores the vector, *then* learns it
-   (one detector instance per entity: the registry's online detectors are count-style
-   baselines of a single series, so per entity is what "its own normal" means). A
-   :class:`StreamingCalibrator` shared by all entities decides at the alert budget.
-5. An alert is explained against the entity's exponentially weighted mean and standard
-   deviation of each feature (before this window is learnt), filtered by the allow-list,
-   and written to the sinks; the JSONL sink skips ids it has already written.
+4. The closed windows go to :class:`~detector.online_scoring.OnlineScorer`: each is scored
+   against its entity's own robust baseline (the population's on cold start), weighed by how
+   rare such a deviation is across the population, decided at the alert budget (nothing
+   alerts during the warm-up, no day exceeds the budget), *then* learnt; alerts carry the
+   entity's decayed risk. Entities the features evict or expire lose their baseline too.
+5. An alert is explained against the entity's typical values (observed against median and
+   usual range, with the share of windows deviating as much), filtered by the allow-list,
+   and written to the sinks (:mod:`detector.sinks`: stdout, a rotating JSON-lines file, a
+   webhook).
+
+Sources: files (followed across rotation), globs, stdin, and the network listeners
+(syslog over UDP and TCP, HTTP ingest of JSON lines) of :mod:`streams.sources`.
 
 Checkpoints (every ``checkpoint_seconds`` and on SIGTERM/SIGINT) hold the source positions,
-the feature state, the detectors, the calibrator, the written alert ids and the running
-totals, in the verified envelope of :mod:`models.store`, written atomically. A restart
-continues from the positions: no line is counted twice, none is lost. Alerts written after
-the last checkpoint are replayed with the same ids and skipped by the JSONL sink, which also
-reads the ids already in its file on start.
+the feature state, the parsers (a template miner learns), the detectors, the calibrator, the
+emitted alert ids, the alerts the sinks have not delivered yet and the running totals, in the
+verified envelope of :mod:`models.store` (feature-schema hash and baseliner version in its
+header), written atomically. A checkpoint written for another feature schema or another major
+version, or a corrupt one, stops the start with one line naming the file. A failed checkpoint
+(disk full) is logged and counted; the daemon goes on. A restart continues from the
+positions: no line is counted twice, none is lost. Alerts written after the last checkpoint
+are replayed with the same ids; the JSON-lines sink skips the ids already in its files.
+
+On SIGTERM the network listeners stop accepting, what they queued is processed, the sinks
+deliver (or dead-letter) what they hold, and a last checkpoint is written.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
-import queue
+import pickle
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
 import orjson
 from prometheus_client import CollectorRegistry
 
-from detector.alerts import Alert, Deviation
-from detector.config import DaemonConfig, SinkConfig, SourceConfig
-from detector.explain import deviation_sentence
+from detector import __version__
+from detector.alerts import Alert
+from detector.config import DaemonConfig, SourceConfig
+from detector.errors import UsageError
 from detector.metrics import DaemonCollector, DaemonGauges, DaemonTotals, serve_metrics
+
+# EntityBaseline: checkpoints of earlier versions pickled it under this module.
+from detector.online_scoring import EntityBaseline, OnlineScorer  # noqa: F401
+from detector.sinks import AlertSink, sink_from_config
 from detector.suppression import Allowlist
 from features.batch import spec_schema_hash
 from features.catalog import default_specs
 from features.online import OnlineFeatures, WindowVector
 from features.spec import FeatureSpec, WindowConfig
-from models.base import OnlineDetector
-from models.calibration import StreamingCalibrator
-from models.registry import create
-from models.store import load_model, save_model
+from models.store import (
+    CorruptModelError,
+    IncompatibleModelError,
+    decode_model,
+    read_header,
+    save_model,
+)
 from streams.errors import DeadLetter, ParseError
 from streams.parsers import PARSERS, Parser
-from streams.sources import FileTailSource, GlobTailSource, RawRecord
+from streams.sources import (
+    FileTailSource,
+    GlobTailSource,
+    HttpIngestSource,
+    RawRecord,
+    StdinSource,
+    SyslogTcpSource,
+    SyslogUdpSource,
+)
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.bin"
 DEAD_LETTER_NAME = "dead_letters.jsonl"
+#: Entity risk ranking, rewritten at every checkpoint.
+ENTITIES_NAME = "entities.csv"
+#: Alerts a previous run's sink had not delivered when that sink is no longer configured.
+UNDELIVERED_NAME = "undelivered_alerts.jsonl"
 #: Records taken from one source per poll, so signals, checkpoints and scrapes stay timely.
 _BATCH = 5000
-#: Weight of a new window in an entity's typical values (about the last 20 windows).
-_EW_ALPHA = 0.1
-_Z_MIN = 2.0
-_MAX_DEVIATIONS = 3
+#: Seconds between two estimates of the state's size (it walks the whole state).
+_STATE_BYTES_EVERY = 5.0
+#: Seconds a stopping daemon keeps reading what the network listeners had queued.
+_DRAIN_SECONDS = 5.0
+#: Counters of the network sources exported as metrics (those a source has).
+_SOURCE_STATS = (
+    "received",
+    "dropped",
+    "oversize",
+    "framing_errors",
+    "rejected_too_large",
+    "rejected_busy",
+)
+_NETWORK_TYPES = ("syslog_udp", "syslog_tcp", "http")
+
+
+class CheckpointError(UsageError):
+    """The checkpoint in ``state_dir`` cannot be restored (one line naming the file and why)."""
 
 
 class _Source(Protocol):
@@ -77,166 +120,63 @@ class _Source(Protocol):
     def snapshot(self) -> Any: ...
 
 
-class StdinSource:
-    """Lines from standard input, read by a background thread (not resumable: a pipe).
-
-    Examples
-    --------
-    >>> import io
-    >>> source = StdinSource(io.StringIO("a\\nb\\n"))
-    >>> source._thread.join(5)
-    >>> [r.text for r in source.read()], source.snapshot()
-    (['a', 'b'], 2)
-    """
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._line = 0
-        self.lag_bytes = 0
-        self._thread = threading.Thread(
-            target=self._pump, args=(stream or sys.stdin,), name="stdin", daemon=True
-        )
-        self._thread.start()
-
-    def _pump(self, stream: TextIO) -> None:
-        for text in stream:
-            self._queue.put(text.rstrip("\r\n"))
-
-    def read(self) -> Iterator[RawRecord]:
-        while True:
-            try:
-                text = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            self._line += 1
-            yield RawRecord(text, "stdin", self._line, 0)
-
-    def snapshot(self) -> int:
-        return self._line
-
-
 def _build_source(config: SourceConfig, resume: Any) -> _Source:
     if config.type == "stdin":
         return StdinSource()
+    if config.type in _NETWORK_TYPES:
+        return _listen(config)
     assert config.path is not None
     if config.type == "glob":
         return GlobTailSource(str(config.path), resume_state=resume or None)
     return FileTailSource(config.path, resume_state=resume)
 
 
-@dataclass
-class EntityBaseline:
-    """An entity's detector and its exponentially weighted mean / variance of each feature.
+def _listen(config: SourceConfig) -> _Source:
+    """Bind a network source (not resumable: the senders' retries are the recovery)."""
+    assert config.listen is not None
+    host, port = config.listen
+    kinds = {"syslog_udp": SyslogUdpSource, "syslog_tcp": SyslogTcpSource}
+    try:
+        if config.type == "http":
+            source: _Source = HttpIngestSource(host, port, **config.options)
+        else:
+            source = kinds[config.type](host, port, **config.options)
+    except OSError as exc:
+        raise UsageError(
+            f"source {config.name}: cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+    address = getattr(source, "address", (host, port))
+    logger.info("source %s: %s listening on %s:%d", config.name, config.type, *address)
+    return source
+
+
+def _close(source: _Source) -> None:
+    close = getattr(source, "close", None)
+    if close is not None:
+        close()
+
+
+def estimate_bytes(obj: object, sample: int = 32) -> int:
+    """Rough bytes of ``obj`` from pickled sizes, sampling big dictionaries (for metrics).
 
     Examples
     --------
-    >>> from models.online.count_tail import CountTailDetector
-    >>> baseline = EntityBaseline(CountTailDetector())
-    >>> for n in (2.0, 4.0, 2.0, 4.0):
-    ...     baseline.learn({"logons": n})
-    >>> baseline.windows, round(baseline.mean["logons"], 2)
-    (4, 3.0)
+    >>> small = estimate_bytes({n: [n] * 10 for n in range(10)})
+    >>> big = estimate_bytes({n: [n] * 10 for n in range(1000)})
+    >>> 50 < big // small < 200
+    True
     """
-
-    detector: OnlineDetector
-    mean: dict[str, float] = field(default_factory=dict)
-    var: dict[str, float] = field(default_factory=dict)
-    windows: int = 0
-
-    def learn(self, values: dict[str, float]) -> None:
-        self.detector.learn_one(values)
-        # A plain average over the first windows, exponential afterwards, so the first
-        # window does not weigh 1/alpha times too much.
-        weight = max(_EW_ALPHA, 1.0 / (self.windows + 1))
-        for name, value in values.items():
-            mean = self.mean.get(name, value)
-            delta = value - mean
-            self.mean[name] = mean + weight * delta
-            self.var[name] = (1.0 - weight) * (self.var.get(name, 0.0) + weight * delta * delta)
-        self.windows += 1
-
-    def explain(
-        self, values: dict[str, float], specs: Sequence[FeatureSpec]
-    ) -> tuple[Deviation, ...]:
-        """The features furthest above their typical value (z >= 2), most deviating first."""
-        found: list[Deviation] = []
-        for spec in specs:
-            observed = values.get(spec.name, 0.0)
-            mean = self.mean.get(spec.name, 0.0)
-            std = math.sqrt(self.var.get(spec.name, 0.0))
-            # A floor on the scale: a feature that never moved must still need a real jump.
-            z = (observed - mean) / max(std, 0.5, 0.1 * abs(mean))
-            if z < _Z_MIN:
-                continue
-            low, high = max(0.0, round(mean - std, 2)), round(mean + std, 2)
-            text = deviation_sentence(spec, observed, round(mean, 2), low, high)
-            found.append(Deviation(spec.name, observed, mean, low, high, z, text, spec.technique))
-        found.sort(key=lambda d: -d.z)
-        return tuple(found[:_MAX_DEVIATIONS])
-
-
-def severity_of(score: float, threshold: float) -> str:
-    """Severity from how far a score clears its threshold (ratio 1.25 / 1.5 / 2).
-
-    Examples
-    --------
-    >>> [severity_of(s, 10.0) for s in (11.0, 13.0, 16.0, 25.0)]
-    ['low', 'medium', 'high', 'critical']
-    """
-    ratio = score / threshold if threshold > 0 else math.inf
-    if ratio >= 2.0:
-        return "critical"
-    if ratio >= 1.5:
-        return "high"
-    if ratio >= 1.25:
-        return "medium"
-    return "low"
-
-
-class JsonlAlertSink:
-    """Append alerts as JSON lines, skipping ids already written (kept across restarts).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from datetime import datetime, UTC
-    >>> path = Path(tempfile.mkdtemp()) / "alerts.jsonl"
-    >>> alert = Alert.build(entity="ann", window_start=datetime(2024, 1, 1, tzinfo=UTC),
-    ...     window_end=datetime(2024, 1, 2, tzinfo=UTC), detector="count_tail", score=9.0,
-    ...     threshold=3.0, severity="critical", schema_hash="h", deviations=())
-    >>> sink = JsonlAlertSink(path, set())
-    >>> sink.write(alert), JsonlAlertSink(path, set()).write(alert)
-    (True, False)
-    """
-
-    def __init__(self, path: Path, written: set[str]) -> None:
-        self.path = path
-        self.written = written
-        if path.exists():
-            with path.open("rb") as handle:
-                for raw in handle:
-                    try:
-                        self.written.add(str(orjson.loads(raw)["id"]))
-                    except (orjson.JSONDecodeError, KeyError, TypeError):
-                        logger.warning("%s: skipping an unreadable alert line", path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = path.open("ab")
-
-    def write(self, alert: Alert) -> bool:
-        """Write ``alert`` unless its id was written before; True if written."""
-        if alert.id in self.written:
-            return False
-        self._handle.write(orjson.dumps(alert.to_dict()) + b"\n")
-        self._handle.flush()
-        self.written.add(alert.id)
-        return True
-
-    def sync(self) -> None:
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-
-    def close(self) -> None:
-        self._handle.close()
+    try:
+        if isinstance(obj, dict) and len(obj) > sample:
+            keys = list(itertools.islice(obj, sample))
+            return len(pickle.dumps({k: obj[k] for k in keys})) * len(obj) // sample
+        if isinstance(obj, dict):
+            return len(pickle.dumps(obj))
+        if hasattr(obj, "__dict__") and not isinstance(obj, type):
+            return sum(estimate_bytes(value, sample) for value in vars(obj).values())
+        return len(pickle.dumps(obj))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return 0
 
 
 class Daemon:
@@ -252,6 +192,7 @@ class Daemon:
     Examples
     --------
     >>> import tempfile
+    >>> from pathlib import Path
     >>> from detector.config import parse_config
     >>> folder = Path(tempfile.mkdtemp())
     >>> _ = (folder / "logon.csv").write_text(
@@ -264,7 +205,9 @@ class Daemon:
     2
     >>> daemon.totals.events["source1"], dict(daemon.totals.dead_letters)
     (1, {('source1', 'wrong_field_count'): 1})
-    >>> daemon.checkpoint(); daemon.close()
+    >>> daemon.checkpoint()
+    True
+    >>> daemon.close()
     >>> restored = Daemon(config)
     >>> restored.totals.events["source1"], restored.poll_once()
     (1, 0)
@@ -280,13 +223,14 @@ class Daemon:
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_path = config.state_dir / CHECKPOINT_NAME
         self.allowlist = Allowlist.load(config.allowlist) if config.allowlist else Allowlist()
-        self.parsers: dict[str, Parser] = {
-            s.name: PARSERS[s.parser](**s.parser_options) for s in config.sources
-        }
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.gauges = DaemonGauges()
+        #: Monotonic time the batch being processed was read (alert latency starts there).
+        self._batch_arrival = time.monotonic()
+        self._state_bytes_at = -math.inf
         state = self._load_state()
+        self.parsers: dict[str, Parser] = self._restore_parsers(state.get("parsers", {}))
         resume: dict[str, Any] = state.get("sources", {})
         self.features: OnlineFeatures = state.get("features") or OnlineFeatures(
             self.specs,
@@ -294,82 +238,258 @@ class Daemon:
             allowed_lateness=config.allowed_lateness,
             max_entities=config.max_entities,
         )
-        self.baselines: dict[str, EntityBaseline] = state.get("baselines", {})
-        self.calibrator: StreamingCalibrator = state.get("calibrator") or StreamingCalibrator(
-            budget_per_period=config.budget_per_day,
-            windows_per_period=max(config.windows_per_day, config.budget_per_day + 1.0),
-            min_scores=config.warmup_windows,
+        self.scorer: OnlineScorer = state.get("scorer") or OnlineScorer(
+            self.specs,
+            detector=config.detector,
+            detector_params=config.detector_params,
+            budget_per_day=config.budget_per_day,
+            windows_per_day=config.windows_per_day,
+            warmup_windows=config.warmup_windows,
+            entity_type=config.entity,
+            window=self.window_length,
+            schema_hash=self.schema_hash,
         )
         self.written_ids: set[str] = state.get("written_ids", set())
         self.totals: DaemonTotals = state.get("totals") or DaemonTotals()
         self.sources: dict[str, _Source] = {
             s.name: _build_source(s, resume.get(s.name)) for s in config.sources
         }
-        self.sinks = [self._build_sink(s) for s in config.sinks]
+        self._source_types = {s.name: s.type for s in config.sources}
         self._dead_handle = (config.state_dir / DEAD_LETTER_NAME).open("ab")
+        self.sinks: dict[str, AlertSink] = {}
+        self._sink_types: dict[str, str] = {}
+        for index, sink_config in enumerate(config.sinks, start=1):
+            label = f"sink{index}"
+            self.sinks[label] = sink_from_config(sink_config)
+            self._sink_types[label] = sink_config.type
+        self._restore_pending(state.get("sink_pending", {}))
         self.registry = CollectorRegistry()
-        self.registry.register(DaemonCollector(self.totals, self.gauges, self.lock))
+        self.registry.register(
+            DaemonCollector(self.totals, self.gauges, self.lock, refresh=self._refresh_gauges)
+        )
 
     # -- state -------------------------------------------------------------------------------
 
     def _load_state(self) -> dict[str, Any]:
-        if not self.checkpoint_path.exists():
+        """The state of the checkpoint in ``state_dir`` ({} if none); refuses a foreign one."""
+        path = self.checkpoint_path
+        if not path.exists():
             return {}
-        state = load_model(self.checkpoint_path, expected_schema_hash=self.schema_hash)
+        advice = "move it away or start with a new state_dir"
+        try:
+            data = path.read_bytes()
+            header = read_header(data, str(path))
+        except OSError as exc:
+            raise CheckpointError(f"checkpoint {path} cannot be read: {exc.strerror}") from None
+        except CorruptModelError:
+            raise CheckpointError(
+                f"checkpoint {path} is corrupt (no baseliner envelope header); {advice}"
+            ) from None
+        metadata = header.get("metadata") or {}
+        if metadata.get("kind") != "daemon-checkpoint":
+            raise CheckpointError(
+                f"checkpoint {path} is a {metadata.get('kind') or 'model'} file, not a daemon"
+                f" checkpoint; {advice}"
+            )
+        # Checkpoints of the first daemon carry no version: they are of this major version.
+        written = str(metadata.get("baseliner_version", __version__))
+        if written.split(".")[0] != __version__.split(".")[0]:
+            raise CheckpointError(
+                f"checkpoint {path} was written by baseliner {written} but this is baseliner"
+                f" {__version__} (another major version); {advice}"
+            )
+        stored_hash = str(header.get("schema_hash"))
+        if stored_hash != self.schema_hash:
+            raise CheckpointError(
+                f"checkpoint {path} was written with feature schema {stored_hash[:12]}.. but the"
+                f" config gives {self.schema_hash[:12]}..; {advice}"
+            )
+        try:
+            state = decode_model(data, expected_schema_hash=self.schema_hash, source=str(path))
+        except (CorruptModelError, IncompatibleModelError) as exc:
+            reason = str(exc).removeprefix(f"{path}: ")
+            raise CheckpointError(f"checkpoint {path} is unusable ({reason}); {advice}") from None
+        except Exception as exc:  # unpickling: a class this build no longer has, and the like
+            raise CheckpointError(
+                f"checkpoint {path} cannot be restored by this build"
+                f" ({type(exc).__name__}: {exc}); {advice}"
+            ) from None
         if not isinstance(state, dict):
-            raise ValueError(f"{self.checkpoint_path}: not a daemon checkpoint")
-        logger.info("restored checkpoint %s", self.checkpoint_path)
+            raise CheckpointError(f"checkpoint {path} does not hold a daemon state; {advice}")
+        logger.info("restored checkpoint %s", path)
         return state
 
-    def checkpoint(self) -> None:
-        """Write the whole state atomically (sinks and dead letters synced first)."""
-        with self.lock:
-            for sink in self.sinks:
-                if isinstance(sink, JsonlAlertSink):
-                    sink.sync()
-            self._dead_handle.flush()
-            os.fsync(self._dead_handle.fileno())
-            state = {
-                "sources": {name: source.snapshot() for name, source in self.sources.items()},
-                "features": self.features,
-                "baselines": self.baselines,
-                "calibrator": self.calibrator,
-                "written_ids": self.written_ids,
-                "totals": self.totals,
-            }
-            save_model(
-                self.checkpoint_path,
-                state,
-                schema_hash=self.schema_hash,
-                metadata={"kind": "daemon-checkpoint"},
-            )
-            self.gauges.last_checkpoint = time.time()
+    def _restore_parsers(self, saved: dict[str, Any]) -> dict[str, Parser]:
+        """Parsers from the checkpoint where the config still names the same one (learnt
+        state such as mined templates survives a restart), new ones elsewhere."""
+        parsers: dict[str, Parser] = {}
+        for source in self.config.sources:
+            kept = saved.get(source.name)
+            if kept is not None and kept[:2] == (source.parser, dict(source.parser_options)):
+                parsers[source.name] = kept[2]
+            else:
+                parsers[source.name] = PARSERS[source.parser](**source.parser_options)
+        return parsers
 
-    def _build_sink(self, config: SinkConfig) -> JsonlAlertSink | TextIO:
-        if config.type == "jsonl":
-            assert config.path is not None
-            return JsonlAlertSink(config.path, self.written_ids)
-        return sys.stdout
+    def _sink_key(self, label: str) -> str:
+        # Not the URL or path: a webhook that moved still gets what the old one had pending.
+        return f"{label}:{self._sink_types[label]}"
+
+    def _restore_pending(self, saved: dict[str, list[dict[str, Any]]]) -> None:
+        """Queue again the alerts the sinks had not delivered at the last checkpoint."""
+        keys = {self._sink_key(label): label for label in self.sinks}
+        for key, alerts in saved.items():
+            if not alerts:
+                continue
+            if key in keys:
+                self.sinks[keys[key]].restore(alerts)
+                logger.info("%s: %d undelivered alert(s) queued again", key, len(alerts))
+            else:
+                path = self.config.state_dir / UNDELIVERED_NAME
+                with path.open("ab") as handle:
+                    handle.writelines(
+                        orjson.dumps({"sink": key, "alert": a}) + b"\n" for a in alerts
+                    )
+                logger.warning(
+                    "%d undelivered alert(s) of a sink no longer configured (%s) written to %s",
+                    len(alerts),
+                    key,
+                    path,
+                )
+
+    def checkpoint(self) -> bool:
+        """Write the whole state atomically (sinks and dead letters synced first).
+
+        A failure (disk full, ...) is logged and counted, and the daemon goes on: False.
+        """
+        with self.lock:
+            try:
+                for sink in self.sinks.values():
+                    sink.flush()
+                self._dead_handle.flush()
+                os.fsync(self._dead_handle.fileno())
+                state = {
+                    "sources": {name: source.snapshot() for name, source in self.sources.items()},
+                    "features": self.features,
+                    "parsers": {
+                        s.name: (s.parser, dict(s.parser_options), self.parsers[s.name])
+                        for s in self.config.sources
+                    },
+                    "scorer": self.scorer,
+                    "written_ids": self.written_ids,
+                    "sink_pending": {
+                        self._sink_key(label): sink.pending() for label, sink in self.sinks.items()
+                    },
+                    "totals": self.totals,
+                }
+                save_model(
+                    self.checkpoint_path,
+                    state,
+                    schema_hash=self.schema_hash,
+                    metadata={"kind": "daemon-checkpoint", "baseliner_version": __version__},
+                )
+                self.gauges.checkpoint_bytes = self.checkpoint_path.stat().st_size
+                self.scorer.write_entities(self.config.state_dir / ENTITIES_NAME)
+            except Exception:
+                self.gauges.checkpoint_failures += 1
+                logger.exception("checkpoint %s failed; still running", self.checkpoint_path)
+                return False
+            self.gauges.checkpoints += 1
+            self.gauges.last_checkpoint = time.time()
+            return True
+
+    def _refresh_gauges(self) -> None:
+        """Read the sources', sinks' and state's numbers (at scrape time, under the lock)."""
+        for name, source in self.sources.items():
+            self.gauges.lag_bytes[name] = int(getattr(source, "lag_bytes", 0))
+            stats = {
+                key: int(getattr(source, key)) for key in _SOURCE_STATS if hasattr(source, key)
+            }
+            if hasattr(source, "queued"):
+                stats["queue_depth"] = int(source.queued)
+            self.gauges.sources[name] = stats
+        for label, sink in self.sinks.items():
+            self.gauges.sinks[label] = (self._sink_types[label], sink.stats())
+        self.gauges.entities = self.features.entities
+        self.gauges.evictions = self.features.evictions
+        now = time.monotonic()
+        if now - self._state_bytes_at >= _STATE_BYTES_EVERY:
+            self._state_bytes_at = now
+            self.gauges.state_bytes = {
+                "features": self.features.state_bytes(),
+                "detectors": estimate_bytes(self.scorer),
+            }
+
+    def alert_latency(self) -> dict[str, float]:
+        """p50 and p99 seconds from reading the batch that closed a window to its alert."""
+        with self.lock:
+            return self.gauges.latency.quantiles()
 
     # -- the loop ----------------------------------------------------------------------------
 
     def poll_once(self) -> int:
-        """Read and process what every source has now (bounded per source); records handled."""
+        """Read and process what every source has now (bounded per source); records handled.
+
+        A source whose parser has ``parse_batch`` takes the micro-batched path: its records
+        are read as one list, parsed at once into a frame and folded into the features with
+        :meth:`OnlineFeatures.update_frame` (no per-event object); the numbers, alerts and
+        dead letters are those of the per-record path. Other parsers go record by record.
+        """
         handled = 0
         for name, source in self.sources.items():
             parser = self.parsers[name]
             with self.lock:
-                for count, record in enumerate(source.read(), start=1):
-                    self._handle(name, parser, record)
-                    handled += 1
-                    if count >= _BATCH:
-                        break
+                if hasattr(parser, "parse_batch"):
+                    # Larger than the per-record bound: the batch path's fixed cost per call
+                    # (a few polars plans) is spread over more events.
+                    limit = 4 * _BATCH
+                    read_batch = getattr(source, "read_batch", None)
+                    records: list[RawRecord] = (
+                        read_batch(limit)
+                        if read_batch is not None
+                        else list(itertools.islice(source.read(), limit))
+                    )
+                    self._batch_arrival = time.monotonic()
+                    if records:
+                        self._handle(name, parser, records)
+                    handled += len(records)
+                else:
+                    self._batch_arrival = time.monotonic()
+                    for count, record in enumerate(source.read(), start=1):
+                        self._handle(name, parser, record)
+                        handled += 1
+                        if count >= _BATCH:
+                            break
                 self.gauges.lag_bytes[name] = int(getattr(source, "lag_bytes", 0))
                 self.gauges.entities = self.features.entities
                 self.gauges.evictions = self.features.evictions
         return handled
 
-    def _handle(self, name: str, parser: Parser, record: RawRecord) -> None:
+    def _handle(self, name: str, parser: Parser, record: RawRecord | list[RawRecord]) -> None:
+        if isinstance(record, list):
+            from features.batch import attrs_keys
+
+            frame, dead = parser.parse_batch(  # type: ignore[attr-defined]
+                record, attrs_keys=attrs_keys(self.specs)
+            )
+            for letter in dead:
+                self._dead_letter(name, letter)
+            if not frame.height:
+                return
+            self.totals.events[name] += frame.height
+            late_rows: list[int] = []
+            # Scored at each closing step, as the per-record path does (the scorer and the
+            # eviction hook see the same state).
+            self.features.update_frame(frame, late_rows=late_rows, on_close=self._score)
+            if late_rows:
+                late = frame[late_rows].select("record", "ts").rows()
+                for index, ts in late:
+                    self.totals.late_events += 1
+                    raw = record[index]
+                    self._dead_letter(
+                        name, DeadLetter(raw.origin, raw.line, "late", raw.text, str(ts))
+                    )
+            return
         try:
             event = parser.parse(record.text)
         except ParseError as error:
@@ -398,54 +518,37 @@ class Daemon:
         self._dead_handle.write(orjson.dumps({"source": name, **letter.to_dict()}) + b"\n")
 
     def _score(self, vectors: Sequence[WindowVector]) -> None:
-        alerts: list[Alert] = []
-        for vector in vectors:
-            self.totals.windows_closed += 1
-            baseline = self.baselines.get(vector.entity)
-            if baseline is None:
-                detector = create(self.config.detector, **self.config.detector_params)
-                baseline = self.baselines[vector.entity] = EntityBaseline(detector)  # type: ignore[arg-type]
-            score = float(baseline.detector.score_one(vector.values))
-            if not math.isfinite(score):
-                score = 0.0
-            threshold = self.calibrator.threshold_
-            if self.calibrator.update(score):
-                alerts.append(
-                    Alert.build(
-                        entity=vector.entity,
-                        window_start=vector.window_start,
-                        window_end=vector.window_start + self.window_length,
-                        detector=self.config.detector,
-                        score=score,
-                        threshold=threshold,
-                        severity=severity_of(score, threshold),
-                        schema_hash=self.schema_hash,
-                        deviations=baseline.explain(vector.values, self.specs),
-                        entity_type=self.config.entity,
-                    )
-                )
-            baseline.learn(vector.values)
+        self.totals.windows_closed += len(vectors)
+        alerts = self.scorer.score(vectors)
+        # After scoring: an entity evicted when its window closed was still scored.
+        for entity in self.features.evicted:
+            self.scorer.forget(entity)
+        self.features.evicted.clear()
         kept, muted = self.allowlist.apply(alerts)
         self.totals.suppressed += muted
         for alert in kept:
             self._emit(alert)
 
     def _emit(self, alert: Alert) -> None:
-        fresh = alert.id not in self.written_ids
-        for sink in self.sinks:
-            if isinstance(sink, JsonlAlertSink):
-                sink.write(alert)
-            elif fresh:
-                sink.write(orjson.dumps(alert.to_dict()).decode() + "\n")
-                sink.flush()
-        if fresh:
-            self.written_ids.add(alert.id)
-            self.totals.alerts[alert.severity] += 1
+        # Emitted before the last checkpoint: only a source re-read from before it repeats one.
+        if alert.id in self.written_ids:
+            return
+        for sink in self.sinks.values():
+            sink.write(alert)
+        self.written_ids.add(alert.id)
+        self.totals.alerts[alert.severity] += 1
+        self.gauges.latency.observe(time.monotonic() - self._batch_arrival)
 
     def run(self) -> None:
         """Serve metrics and loop until SIGTERM / SIGINT (or :attr:`stopping` is set)."""
         host, port = self.config.metrics_host_port
-        server = serve_metrics(self.registry, host, port, lambda: not self.stopping.is_set())
+        try:
+            server = serve_metrics(self.registry, host, port, lambda: not self.stopping.is_set())
+        except OSError as exc:
+            self.close()
+            raise UsageError(
+                f"daemon.metrics_address: cannot serve on {host}:{port}: {exc.strerror or exc}"
+            ) from None
         logger.info("metrics on http://%s:%d/metrics", host, server.server_address[1])
 
         def stop(signum: int, frame: FrameType | None) -> None:
@@ -462,6 +565,7 @@ class Daemon:
                     last = time.monotonic()
                 if not handled:
                     self.stopping.wait(self.config.poll_seconds)
+            self._drain()
             self.checkpoint()
         finally:
             for sig, handler in previous.items():
@@ -470,8 +574,26 @@ class Daemon:
             server.server_close()
             self.close()
 
+    def _drain(self) -> None:
+        """Stop the listeners, process what they queued, let the sinks deliver what they hold.
+
+        Network sources cannot be re-read, so what they accepted is processed now (for at
+        most a few seconds); the sinks are closed before the last checkpoint so that it holds
+        no alert they have delivered since.
+        """
+        for name, source in self.sources.items():
+            if self._source_types[name] in _NETWORK_TYPES:
+                _close(source)
+        deadline = time.monotonic() + _DRAIN_SECONDS
+        while time.monotonic() < deadline and self.poll_once():
+            pass
+        for sink in self.sinks.values():
+            sink.close()
+
     def close(self) -> None:
-        for sink in self.sinks:
-            if isinstance(sink, JsonlAlertSink):
-                sink.close()
+        """Release the sources, the sinks (delivering what they hold) and the files."""
+        for source in self.sources.values():
+            _close(source)
+        for sink in self.sinks.values():
+            sink.close()
         self._dead_handle.close()

@@ -7,15 +7,23 @@ prometheus-client at scrape time.
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 
@@ -39,14 +47,104 @@ class DaemonTotals:
     suppressed: int = 0
 
 
+#: Upper bounds (seconds) of the alert latency histogram's buckets.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class LatencyRecorder:
+    """A histogram of latencies plus the most recent ones, for exact p50 / p99.
+
+    Parameters
+    ----------
+    buckets
+        Upper bounds of the histogram buckets, ascending (``+Inf`` is implied).
+    recent
+        How many of the latest observations :meth:`quantiles` is computed over.
+
+    Examples
+    --------
+    >>> recorder = LatencyRecorder(buckets=(0.1, 1.0))
+    >>> for seconds in (0.05, 0.2, 0.3, 2.0):
+    ...     recorder.observe(seconds)
+    >>> recorder.bucket_counts, recorder.count, round(recorder.total, 2)
+    ([1, 3, 4], 4, 2.55)
+    >>> recorder.quantiles()
+    {'p50': 0.25, 'p99': 1.949}
+    """
+
+    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS, recent: int = 10_000):
+        self.buckets = buckets
+        self._hits = [0] * (len(buckets) + 1)
+        self.count = 0
+        self.total = 0.0
+        self._recent: deque[float] = deque(maxlen=recent)
+
+    def observe(self, seconds: float) -> None:
+        """Count one latency."""
+        self._hits[bisect.bisect_left(self.buckets, seconds)] += 1
+        self.count += 1
+        self.total += seconds
+        self._recent.append(seconds)
+
+    @property
+    def bucket_counts(self) -> list[int]:
+        """Cumulative counts per bucket, the last one ``+Inf`` (Prometheus' convention)."""
+        return list(itertools.accumulate(self._hits))
+
+    def quantiles(self) -> dict[str, float]:
+        """p50 and p99 (linear interpolation) of the recent latencies; NaN before any."""
+        if not self._recent:
+            return {"p50": math.nan, "p99": math.nan}
+        ordered = sorted(self._recent)
+        return {"p50": _quantile(ordered, 0.5), "p99": _quantile(ordered, 0.99)}
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    value = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return round(value, 6)
+
+
 @dataclass
 class DaemonGauges:
-    """Instantaneous values the collector reads at scrape time (set by the daemon)."""
+    """Instantaneous values the collector reads at scrape time (set by the daemon).
+
+    ``sources`` maps a source name to its counters (``received``, ``dropped``, ``oversize``,
+    ``framing_errors``, ``rejected_too_large``, ``rejected_busy``, ``queue_depth``: those it
+    has); ``sinks`` maps a sink label to its type and :meth:`~detector.sinks.AlertSink.stats`;
+    ``state_bytes`` maps a part of the state (``features``, ``detectors``) to its estimate.
+    """
 
     entities: int = 0
     evictions: int = 0
     lag_bytes: dict[str, int] = field(default_factory=dict)
     last_checkpoint: float = field(default_factory=time.time)
+    checkpoints: int = 0
+    checkpoint_failures: int = 0
+    checkpoint_bytes: int = 0
+    sources: dict[str, dict[str, int]] = field(default_factory=dict)
+    sinks: dict[str, tuple[str, dict[str, int]]] = field(default_factory=dict)
+    state_bytes: dict[str, int] = field(default_factory=dict)
+    latency: LatencyRecorder = field(default_factory=LatencyRecorder)
+
+
+#: Source counters exported as ``baseliner_source_<name>_total``.
+_SOURCE_COUNTERS = {
+    "received": "Messages received by a network source",
+    "dropped": "Messages dropped by a network source (queue full)",
+    "oversize": "Messages cut at the maximum message size",
+    "framing_errors": "Broken frames (connection closed)",
+}
+#: Sink counters exported as ``baseliner_sink_<name>_total``.
+_SINK_COUNTERS = {
+    "delivered": "Alerts delivered by a sink",
+    "retries": "Delivery attempts repeated after a failure",
+    "dead_lettered": "Alerts a sink could not deliver, written to its dead-letter file",
+    "duplicates_skipped": "Alerts already in the sink's files (a replay), not written again",
+    "rotations": "Size-based rotations of a sink's file",
+}
 
 
 class DaemonCollector(Collector):
@@ -69,13 +167,22 @@ class DaemonCollector(Collector):
     3
     """
 
-    def __init__(self, totals: DaemonTotals, gauges: DaemonGauges, lock: threading.Lock) -> None:
+    def __init__(
+        self,
+        totals: DaemonTotals,
+        gauges: DaemonGauges,
+        lock: threading.Lock,
+        refresh: Callable[[], None] | None = None,
+    ) -> None:
         self.totals = totals
         self.gauges = gauges
         self.lock = lock
+        self.refresh = refresh
 
     def collect(self) -> Iterator[Metric]:
         with self.lock:
+            if self.refresh is not None:
+                self.refresh()
             t, g = self.totals, self.gauges
             events = dict(t.events)
             dead = dict(t.dead_letters)
@@ -83,6 +190,19 @@ class DaemonCollector(Collector):
             scalars = (t.late_events, t.windows_closed, t.suppressed, g.entities, g.evictions)
             lag = dict(g.lag_bytes)
             age = max(0.0, time.time() - g.last_checkpoint)
+            checkpoints = (g.checkpoints, g.checkpoint_failures, g.checkpoint_bytes)
+            sources = {name: dict(values) for name, values in g.sources.items()}
+            sinks = {name: (kind, dict(values)) for name, (kind, values) in g.sinks.items()}
+            state = dict(g.state_bytes)
+            latency = g.latency
+            buckets = [
+                (str(bound), count)
+                for bound, count in zip(
+                    (*latency.buckets, "+Inf"), latency.bucket_counts, strict=True
+                )
+            ]
+            latency_sum = latency.total
+            quantiles = latency.quantiles()
         late, windows, suppressed, entities, evictions = scalars
         family = CounterMetricFamily("baseliner_events", "Events parsed", labels=["source"])
         for source, value in sorted(events.items()):
@@ -120,6 +240,84 @@ class DaemonCollector(Collector):
         for source, value in sorted(lag.items()):
             lag_family.add_metric([source], value)
         yield lag_family
+        yield from _checkpoint_families(*checkpoints)
+        yield from _source_families(sources)
+        yield from _sink_families(sinks)
+        state_family = GaugeMetricFamily(
+            "baseliner_state_bytes", "Estimated bytes of state held", labels=["part"]
+        )
+        for part, size in sorted(state.items()):
+            state_family.add_metric([part], size)
+        yield state_family
+        histogram = HistogramMetricFamily(
+            "baseliner_alert_latency_seconds",
+            "From the read of the batch holding the window-closing event to the alert written",
+        )
+        histogram.add_metric([], buckets, latency_sum)
+        yield histogram
+        quantile_family = GaugeMetricFamily(
+            "baseliner_alert_latency_quantile_seconds",
+            "p50 and p99 of the latest alert latencies",
+            labels=["quantile"],
+        )
+        for label, seconds in (("0.5", quantiles["p50"]), ("0.99", quantiles["p99"])):
+            if not math.isnan(seconds):
+                quantile_family.add_metric([label], seconds)
+        yield quantile_family
+
+
+def _checkpoint_families(written: int, failed: int, size: int) -> Iterator[Metric]:
+    yield CounterMetricFamily("baseliner_checkpoints", "Checkpoints written", value=written)
+    yield CounterMetricFamily(
+        "baseliner_checkpoint_failures", "Checkpoints that failed (logged)", value=failed
+    )
+    yield GaugeMetricFamily(
+        "baseliner_checkpoint_bytes", "Size of the last checkpoint written", value=size
+    )
+
+
+def _source_families(sources: dict[str, dict[str, int]]) -> Iterator[Metric]:
+    for key, text in _SOURCE_COUNTERS.items():
+        family = CounterMetricFamily(f"baseliner_source_{key}", text, labels=["source"])
+        for name, values in sorted(sources.items()):
+            if key in values:
+                family.add_metric([name], values[key])
+        yield family
+    family = CounterMetricFamily(
+        "baseliner_source_rejected",
+        "Requests an HTTP source refused (body too large, queue busy)",
+        labels=["source", "reason"],
+    )
+    for name, values in sorted(sources.items()):
+        for reason in ("too_large", "busy"):
+            if f"rejected_{reason}" in values:
+                family.add_metric([name, reason], values[f"rejected_{reason}"])
+    yield family
+    gauge = GaugeMetricFamily(
+        "baseliner_source_queue_depth",
+        "Messages a network source has queued and the daemon not yet read",
+        labels=["source"],
+    )
+    for name, values in sorted(sources.items()):
+        if "queue_depth" in values:
+            gauge.add_metric([name], values["queue_depth"])
+    yield gauge
+
+
+def _sink_families(sinks: dict[str, tuple[str, dict[str, int]]]) -> Iterator[Metric]:
+    for key, text in _SINK_COUNTERS.items():
+        family = CounterMetricFamily(f"baseliner_sink_{key}", text, labels=["sink", "type"])
+        for name, (kind, values) in sorted(sinks.items()):
+            if key in values:
+                family.add_metric([name, kind], values[key])
+        yield family
+    gauge = GaugeMetricFamily(
+        "baseliner_sink_queue_depth", "Alerts waiting for delivery", labels=["sink", "type"]
+    )
+    for name, (kind, values) in sorted(sinks.items()):
+        if "queue_depth" in values:
+            gauge.add_metric([name, kind], values["queue_depth"])
+    yield gauge
 
 
 def serve_metrics(

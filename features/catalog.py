@@ -2,7 +2,8 @@
 
 Grouped by log family (logons, removable media, web, mail, network authentication, host
 logons and privilege, beacons), each feature says what it measures, how an alert reads, and
-the ATT&CK technique it is evidence of. Features over a family the logs do not contain are simply 0 everywhere.
+the ATT&CK technique it is evidence of. Features over a family the logs do not contain are
+simply 0 everywhere.
 """
 
 from __future__ import annotations

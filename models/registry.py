@@ -31,6 +31,9 @@ ONLINE_DETECTORS: dict[str, str] = {
     "count_tail": "models.online.count_tail:CountTailDetector",
     "online_ensemble": "models.online.ensemble:OnlineRankEnsemble",
     "likelihood": "models.online.likelihood:AnomalyLikelihoodDetector",
+    "context": "models.online.context:ContextSequenceDetector",
+    "refractory": "models.online.refractory:RefractoryDetector",
+    "robust_window": "models.online.robust_window:RobustWindowDetector",
 }
 """Online detectors (``learn_one``/``score_one`` on feature dicts; ``"__ts"`` is reserved)."""
 
@@ -44,8 +47,8 @@ class UnknownDetectorError(KeyError):
     ...     create("nope")
     ... except UnknownDetectorError as error:
     ...     print(error)
-    unknown detector 'nope'; valid names: copod, count_tail, ecod, ensemble, hbos, hst, iforest,
-    likelihood, oneclass_svm, online_ensemble, peer, robust, seasonal, tabular, tail
+    unknown detector 'nope'; valid names: context, copod, count_tail, ecod, ensemble, hbos, ...,
+    tabular, tail
     """
 
     def __str__(self) -> str:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
-from datetime import datetime, timedelta
+import socket
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 
-from detector.config import DaemonConfig, parse_config
+from detector import __version__
+from detector.alerts import Alert
+from detector.cli import main
+from detector.config import DaemonConfig, load_config, parse_config
 from detector.daemon import Daemon
+from features.batch import spec_schema_hash
+from features.catalog import default_specs
+from features.spec import WindowConfig
+from models.store import read_header, save_model
 
 START = datetime(2010, 1, 4, 8, 0)
 
@@ -108,3 +120,273 @@ def test_replay_after_a_crash_neither_duplicates_alerts_nor_loses_events(tmp_pat
     replay.close()
     assert replay.totals.events["logon"] == 16 * 9 + 27
     assert (tmp_path / "alerts.jsonl").read_bytes() == before
+
+
+# -- checkpoints, sinks, metrics ------------------------------------------------------------
+
+
+def _alert(n: int) -> Alert:
+    start = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=n)
+    return Alert.build(
+        entity=f"user{n}",
+        window_start=start,
+        window_end=start + timedelta(days=1),
+        detector="count_tail",
+        score=9.0,
+        threshold=3.0,
+        severity="high",
+        schema_hash="h",
+        deviations=(),
+    )
+
+
+def test_a_failed_checkpoint_is_counted_and_the_daemon_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(tmp_path / "logon.csv", _logons(0, 2))
+    run = Daemon(_config(tmp_path))
+    _drain(run)
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("detector.daemon.save_model", disk_full)
+    assert run.checkpoint() is False
+    assert not (tmp_path / "state/checkpoint.bin").exists()
+    _write(tmp_path / "logon.csv", _logons(2, 1))
+    _drain(run)  # still processing
+    assert run.totals.events["logon"] == 27
+    monkeypatch.undo()
+    assert run.checkpoint() is True
+    sample = run.registry.get_sample_value
+    assert sample("baseliner_checkpoint_failures_total") == 1
+    assert sample("baseliner_checkpoints_total") == 1
+    size = (tmp_path / "state/checkpoint.bin").stat().st_size
+    assert sample("baseliner_checkpoint_bytes") == size
+    run.close()
+
+
+def test_parsers_with_learnt_state_are_restored_from_the_checkpoint(tmp_path: Path) -> None:
+    lines = [f"2024-01-0{d}T10:00:00Z disk {d} of host{d} is full" for d in range(1, 4)]
+    _write(tmp_path / "app.log", lines)
+    doc: dict[str, Any] = {
+        "daemon": {"state_dir": "state"},
+        "source": [{"name": "app", "type": "file", "path": "app.log", "parser": "drain"}],
+        "sink": [{"type": "jsonl", "path": "alerts.jsonl"}],
+    }
+    first = Daemon(parse_config(doc, tmp_path))
+    _drain(first)
+    learnt = first.parsers["app"].templates()  # type: ignore[attr-defined]
+    assert learnt == {1: "disk <NUM> of <*> is full"}
+    first.checkpoint()
+    first.close()
+    restored = Daemon(parse_config(doc, tmp_path))
+    assert restored.parsers["app"].templates() == learnt  # type: ignore[attr-defined]
+    restored.close()
+    # Other parser options: the saved parser does not fit them, a new one is built.
+    doc["source"][0]["parser_options"] = {"sim_th": 0.9}
+    changed = Daemon(parse_config(doc, tmp_path))
+    assert changed.parsers["app"].templates() == {}  # type: ignore[attr-defined]
+    changed.close()
+
+
+def test_webhook_pending_alerts_survive_a_crash_through_the_checkpoint(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    doc: dict[str, Any] = {
+        "daemon": {"state_dir": "state"},
+        "source": [{"type": "file", "path": "logon.csv", "parser": "cert.logon"}],
+        "sink": [
+            {
+                "type": "webhook",
+                "url": f"http://127.0.0.1:{dead_port}/hook",
+                "backoff": 30.0,
+                "drain_seconds": 0.2,
+            }
+        ],
+    }
+    first = Daemon(parse_config(doc, tmp_path))
+    for n in range(3):
+        first._emit(_alert(n))
+    first.checkpoint()
+    first.sinks["sink1"]._abort.set()  # type: ignore[attr-defined]  # the process dies
+    restored = Daemon(parse_config(doc, tmp_path))
+    waiting = [a["id"] for a in restored.sinks["sink1"].pending()]
+    assert waiting == [_alert(n).id for n in range(3)]
+    restored.close()  # cannot deliver: dead-lettered, not lost
+    dead = tmp_path / "state/sink1-dead-letters.jsonl"
+    letters = [orjson.loads(x) for x in dead.read_bytes().splitlines()]
+    assert [x["alert"]["id"] for x in letters] == waiting
+    assert (
+        restored.registry.get_sample_value(
+            "baseliner_sink_dead_lettered_total", {"sink": "sink1", "type": "webhook"}
+        )
+        == 3
+    )
+
+
+def test_metrics_of_a_network_source_the_sinks_latency_and_state(tmp_path: Path) -> None:
+    doc: dict[str, Any] = {
+        "daemon": {"state_dir": "state"},
+        "source": [
+            {"name": "udp", "type": "syslog_udp", "listen": "127.0.0.1:0", "parser": "linux.auth"}
+        ],
+        "sink": [{"type": "jsonl", "path": "alerts.jsonl"}],
+    }
+    run = Daemon(parse_config(doc, tmp_path))
+    address = run.sources["udp"].address  # type: ignore[attr-defined]
+    line = (
+        "<38>1 2024-01-05T10:00:00Z web1 sshd 42 - -"
+        " Accepted password for alice from 10.0.0.5 port 5000 ssh2"
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        sender.sendto(line.encode(), address)
+        sender.sendto(b"<38>not an auth line at all", address)
+    deadline = time.monotonic() + 5
+    while run.totals.events["udp"] + sum(run.totals.dead_letters.values()) < 2:
+        run.poll_once()
+        assert time.monotonic() < deadline, "datagrams not received"
+        time.sleep(0.01)
+    sample = run.registry.get_sample_value
+    assert sample("baseliner_source_received_total", {"source": "udp"}) == 2
+    assert sample("baseliner_source_dropped_total", {"source": "udp"}) == 0
+    assert sample("baseliner_source_queue_depth", {"source": "udp"}) == 0
+    assert sample("baseliner_source_lag_bytes", {"source": "udp"}) == 0
+    assert sample("baseliner_events_total", {"source": "udp"}) == 1
+    assert sample("baseliner_state_bytes", {"part": "features"}) > 0
+    # An alert written 0.3 s after its batch was read: in the 0.5 s bucket, not the 0.25 one.
+    run._batch_arrival = time.monotonic() - 0.3
+    run._emit(_alert(1))
+    run._emit(_alert(1))  # already emitted: not written nor counted again
+    assert sample("baseliner_alerts_total", {"severity": "high"}) == 1
+    assert sample("baseliner_sink_delivered_total", {"sink": "sink1", "type": "jsonl"}) == 1
+    assert sample("baseliner_alert_latency_seconds_count") == 1
+    assert sample("baseliner_alert_latency_seconds_bucket", {"le": "0.25"}) == 0
+    assert sample("baseliner_alert_latency_seconds_bucket", {"le": "0.5"}) == 1
+    p50 = sample("baseliner_alert_latency_quantile_seconds", {"quantile": "0.5"})
+    assert 0.3 <= p50 < 0.5
+    assert run.alert_latency()["p99"] == p50
+    run.close()
+
+
+def _cli_config(folder: Path, window: str) -> Path:
+    path = folder / "baseliner.toml"
+    path.write_text(
+        f'[daemon]\nstate_dir = "state"\nwindow = "{window}"\nmetrics_address = "127.0.0.1:0"\n'
+        '[[source]]\ntype = "file"\npath = "logon.csv"\nparser = "cert.logon"\n'
+    )
+    return path
+
+
+def _run_cli(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    code = main(["run", "--config", str(config)])
+    return code, capsys.readouterr().err.splitlines()
+
+
+def test_a_checkpoint_of_another_schema_stops_run_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _cli_config(tmp_path, "1d")
+    daily = Daemon(load_config(config))
+    daily.checkpoint()
+    daily.close()
+    path = tmp_path / "state/checkpoint.bin"
+    saved = read_header(path.read_bytes())["schema_hash"]
+    hourly = spec_schema_hash(default_specs("user"), WindowConfig(entity="user", window="1h"))
+    assert saved != hourly
+    code, err = _run_cli(_cli_config(tmp_path, "1h"), capsys)
+    assert code == 2
+    assert err == [
+        f"baseliner: error: checkpoint {path} was written with feature schema {saved[:12]}.."
+        f" but the config gives {hourly[:12]}..; move it away or start with a new state_dir"
+    ]
+
+
+def test_a_checkpoint_of_another_major_version_stops_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _cli_config(tmp_path, "1d")
+    schema = spec_schema_hash(default_specs("user"), WindowConfig(entity="user", window="1d"))
+    path = tmp_path / "state/checkpoint.bin"
+    path.parent.mkdir()
+    metadata = {"kind": "daemon-checkpoint", "baseliner_version": "7.2.0"}
+    save_model(path, {}, schema_hash=schema, metadata=metadata)
+    code, err = _run_cli(config, capsys)
+    assert code == 2
+    assert err == [
+        f"baseliner: error: checkpoint {path} was written by baseliner 7.2.0 but this is"
+        f" baseliner {__version__} (another major version);"
+        " move it away or start with a new state_dir"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda data: b"\x00\x01garbage", "is corrupt (no baseliner envelope header)"),
+        (lambda data: data[:-10], "is unusable (payload is"),
+        (lambda data: data[:-10] + b"X" * 10, "is unusable (payload SHA-256"),
+    ],
+)
+def test_a_corrupt_checkpoint_stops_run_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: Any, reason: str
+) -> None:
+    config = _cli_config(tmp_path, "1d")
+    first = Daemon(load_config(config))
+    first.checkpoint()
+    first.close()
+    path = tmp_path / "state/checkpoint.bin"
+    path.write_bytes(damage(path.read_bytes()))
+    code, err = _run_cli(config, capsys)
+    assert code == 2
+    assert len(err) == 1
+    assert err[0].startswith(f"baseliner: error: checkpoint {path} {reason}"), err[0]
+    assert err[0].endswith("; move it away or start with a new state_dir")
+
+
+def test_a_model_file_in_place_of_the_checkpoint_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _cli_config(tmp_path, "1d")
+    path = tmp_path / "state/checkpoint.bin"
+    path.parent.mkdir()
+    save_model(path, [1], schema_hash="x", metadata={"detector": "iforest"})
+    code, err = _run_cli(config, capsys)
+    assert code == 2
+    assert err == [
+        f"baseliner: error: checkpoint {path} is a model file, not a daemon checkpoint;"
+        " move it away or start with a new state_dir"
+    ]
+
+
+def test_ports_already_taken_stop_run_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "baseliner.toml"
+        config.write_text(
+            f'[daemon]\nstate_dir = "state"\nmetrics_address = "127.0.0.1:{port}"\n'
+            '[[source]]\nname = "tcp"\ntype = "syslog_tcp"\nlisten = "127.0.0.1:0"\n'
+            'parser = "linux.auth"\n'
+        )
+        code, err = _run_cli(config, capsys)
+        assert code == 2
+        assert len(err) == 1
+        assert err[0].startswith(
+            f"baseliner: error: daemon.metrics_address: cannot serve on 127.0.0.1:{port}:"
+        )
+        config.write_text(
+            '[daemon]\nstate_dir = "state"\nmetrics_address = "127.0.0.1:0"\n'
+            f'[[source]]\nname = "tcp"\ntype = "syslog_tcp"\nlisten = "127.0.0.1:{port}"\n'
+            'parser = "linux.auth"\n'
+        )
+        code, err = _run_cli(config, capsys)
+        assert code == 2
+        assert err == [
+            f"baseliner: error: source tcp: cannot listen on 127.0.0.1:{port}:"
+            " Address already in use"
+        ]

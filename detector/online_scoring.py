@@ -1,0 +1,749 @@
+"""Online scoring for the daemon: per-entity baselines, population tails, budget, entity risk.
+
+:class:`OnlineScorer` takes the vectors of closed windows and returns alerts. For each window:
+
+1. **Baseline.** An entity with at least ``cold_start_windows`` learnt windows is compared with
+   its own recent history: per feature, the robust z ``(x - median) / scale`` over its last
+   ``history`` windows (a :class:`~models.online.robust_window.RobustWindowDetector`), on the
+   comparison scale of :mod:`detector.scaling` (``log1p`` for counts). Below that (cold start)
+   it is compared with the population: the median and robust scale of every entity's recent
+   windows. The alert then says ``baseline = "population (cold start)"``.
+2. **Population tail.** Like the batch scan's ``tail`` detector, a deviation counts by how rare
+   it is across the population: ``-log10`` of the share of recent windows (own-history ones for
+   an own baseline, population ones on cold start) that deviated at least as much on that
+   feature, extrapolated beyond the largest. The window scores the sum of its ``top_k`` largest
+   surprises. With any other registered online ``detector``, that detector (one instance per
+   entity) scores own-history windows, and a cold-start window's population score is mapped
+   onto the detector's recent score distribution by its rank (quantile mapping).
+3. **Decision.** A :class:`~models.calibration.StreamingCalibrator` tracks the threshold that
+   lets ``budget_per_day`` of ``windows_per_day`` windows alert; nothing alerts before
+   ``warmup_windows`` windows were scored. All windows handed over in one call are judged
+   against the threshold in force at the start of the call (their order does not matter), and
+   a hard cap keeps every calendar day (UTC) within ``floor(budget_per_day)`` alerts (at least
+   1): the highest scores of the day win, the rest are counted in :attr:`OnlineScorer.capped`.
+4. **Learning.** Score first, then learn: a window that alerted is not learnt (neither by its
+   entity nor by the population references) unless ``learn_flagged``, so an intruder's first
+   days do not teach the baseline that the intrusion is normal.
+5. **Entity risk.** Each window's evidence is how many "nines" of the ordinary score
+   distribution (the last ``evidence_days`` of windows that did not alert) it lies beyond,
+   above ``risk.surprise_floor``, as in :mod:`detector.risk`; it accumulates per entity with a
+   half-life of ``risk.half_life_days``. Every alert carries the entity's risk after it
+   (``context["risk"]``); :meth:`OnlineScorer.top_entities` ranks entities by peak risk.
+
+Population statistics and references are refreshed from ring buffers of the last
+``reference_size`` learnt windows at the start of a call, every ``refresh_every`` learnt
+windows (sooner while the buffers fill), so all windows of one call see the same references.
+
+Memory: per entity ``history x n_features`` float32 (60 x 40: under 10 kB), plus a registry
+detector if one is configured; for the population three ``reference_size x n_features``
+float32 buffers and the sorted score windows of the calibrator and the evidence.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detector.alerts import Alert, Deviation
+from detector.explain import deviation_sentence
+from detector.risk import RiskConfig
+from detector.scaling import scale_matrix
+from features.online import WindowVector
+from features.spec import FeatureSpec
+from models.base import OnlineDetector
+from models.calibration import StreamingCalibrator
+from models.online._common import WindowedECDF
+from models.online.robust_window import MAD_TO_SIGMA, RobustWindowDetector
+from models.registry import create
+
+logger = logging.getLogger(__name__)
+
+FloatMatrix = NDArray[np.float64]
+
+BUILTIN_DETECTOR = "robust_window"
+"""The default: per-entity robust window baselines weighed by population tails."""
+
+OWN_BASIS = "own history"
+COLD_BASIS = "population (cold start)"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def severity_of(score: float, threshold: float) -> str:
+    """Severity from how far a score clears its threshold (ratio 1.25 / 1.5 / 2).
+
+    Examples
+    --------
+    >>> [severity_of(s, 10.0) for s in (11.0, 13.0, 16.0, 25.0)]
+    ['low', 'medium', 'high', 'critical']
+    """
+    ratio = score / threshold if threshold > 0 else math.inf
+    if ratio >= 2.0:
+        return "critical"
+    if ratio >= 1.5:
+        return "high"
+    if ratio >= 1.25:
+        return "medium"
+    return "low"
+
+
+def tail_surprise(magnitude: FloatMatrix, reference: FloatMatrix) -> FloatMatrix:
+    """Per feature, ``-log10`` of the share of reference rows deviating at least as much.
+
+    ``reference`` holds non-negative deviations sorted per column. Beyond the largest
+    reference deviation the surprise is extrapolated along the slope between the column's 99th
+    percentile and its maximum, capped at twice what the reference can resolve
+    (``log10(n + 1)``); a column that never rose above 0 gives that cap at once. Magnitudes at
+    or below 0 earn 0. The same rule as the batch ``tail`` detector.
+
+    Examples
+    --------
+    >>> reference = np.sort(np.array([[0.0], [0.0], [1.0], [2.0]]), axis=0)
+    >>> tail_surprise(np.array([[0.0], [1.0], [2.0]]), reference).round(3).tolist()
+    [[0.0], [0.222], [0.398]]
+    """
+    n = reference.shape[0]
+    surprise = np.zeros_like(magnitude)
+    if n == 0:
+        return surprise
+    cap = math.log10(n + 1.0)
+    q99_row = min(n - 1, max(0, math.ceil(0.99 * n) - 1))
+    for j in range(magnitude.shape[1]):
+        column = reference[:, j]
+        values = magnitude[:, j]
+        at_least = n - np.searchsorted(column, values, side="left")
+        surprise[:, j] = -np.log10((at_least + 1.0) / (n + 1.0))
+        top, q99 = float(column[-1]), float(column[q99_row])
+        beyond = values > top
+        if not beyond.any():
+            continue
+        if top <= 0.0:
+            surprise[beyond, j] = 2.0 * cap
+        elif cap > 2.0 and top > q99:
+            slope = (cap - 2.0) / (top - q99)
+            surprise[beyond, j] = np.minimum(cap + (values[beyond] - top) * slope, 2.0 * cap)
+    surprise[magnitude <= 0.0] = 0.0
+    return surprise
+
+
+class _Ring:
+    """The last ``size`` rows pushed (float32), for population statistics and references."""
+
+    def __init__(self, size: int, width: int) -> None:
+        self.rows = np.zeros((size, width), dtype=np.float32)
+        self.n = 0
+
+    def push(self, row: FloatMatrix) -> None:
+        self.rows[self.n % self.rows.shape[0]] = row
+        self.n += 1
+
+    def kept(self) -> FloatMatrix:
+        return self.rows[: min(self.n, self.rows.shape[0])].astype(np.float64)
+
+
+@dataclass
+class EntityBaseline:
+    """One entity's state: its robust window baseline and, optionally, its own detector.
+
+    Examples
+    --------
+    >>> baseline = EntityBaseline(RobustWindowDetector(log1p=False))
+    >>> for n in (2.0, 4.0, 2.0):
+    ...     baseline.robust.learn_array([n], ["logons"])
+    >>> baseline.robust.n_learnt_, float(baseline.robust.median_[0])
+    (3, 2.0)
+    """
+
+    robust: RobustWindowDetector
+    detector: OnlineDetector | None = None
+    """The configured registry detector when it is not the built-in one."""
+    scored: int = 0
+    """Windows scored (alerted ones included; ``robust.n_learnt_`` counts the learnt ones)."""
+
+
+@dataclass
+class EntityRisk:
+    """An entity's decayed risk and what led to it.
+
+    Examples
+    --------
+    >>> risk = EntityRisk("ann")
+    >>> risk.add(2.0, 0.0, datetime(2024, 1, 1, tzinfo=UTC), half_life_days=7.0)
+    >>> risk.add(2.0, 7.0, datetime(2024, 1, 8, tzinfo=UTC), half_life_days=7.0)
+    >>> risk.risk, risk.peak, risk.peak_window.day
+    (3.0, 3.0, 8)
+    """
+
+    entity: str
+    risk: float = 0.0
+    """Risk as of the entity's last window."""
+    day: float = 0.0
+    """That window's start, in days since the epoch."""
+    peak: float = 0.0
+    peak_window: datetime | None = None
+    alerts: int = 0
+    windows: int = 0
+    evidence_windows: int = 0
+
+    def add(self, evidence: float, day: float, window: datetime, *, half_life_days: float) -> None:
+        """Decay to ``day``, then add this window's evidence."""
+        if self.windows and day > self.day:
+            self.risk *= 0.5 ** ((day - self.day) / half_life_days)
+        self.day = max(self.day, day) if self.windows else day
+        self.windows += 1
+        if evidence > 0.0:
+            self.risk += evidence
+            self.evidence_windows += 1
+            if self.risk > self.peak:
+                self.peak, self.peak_window = self.risk, window
+
+    def now(self, day: float, half_life_days: float) -> float:
+        """Risk decayed to ``day`` (days since the epoch)."""
+        return float(self.risk * 0.5 ** (max(day - self.day, 0.0) / half_life_days))
+
+
+class ScoredWindow(NamedTuple):
+    """One window's outcome (for benchmarks and diagnostics)."""
+
+    entity: str
+    window_start: datetime
+    score: float
+    alert: bool
+    basis: str
+    evidence: float
+
+
+@dataclass
+class _Population:
+    """Population statistics refreshed from the ring buffers (comparison scale)."""
+
+    median: FloatMatrix
+    scale: FloatMatrix
+    floor: FloatMatrix
+    low: FloatMatrix
+    high: FloatMatrix
+    own_reference: FloatMatrix
+    population_reference: FloatMatrix
+
+
+class OnlineScorer:
+    """Scores closed windows online and turns them into budgeted, explained alerts.
+
+    Parameters
+    ----------
+    specs
+        The feature specs (vector keys), in order.
+    detector, detector_params
+        ``"robust_window"`` (the default, see the module documentation) or any registered
+        online detector with its hyper-parameters (one instance per entity).
+    budget_per_day, windows_per_day
+        Alerts allowed per day, and entity-windows expected per day.
+    warmup_windows
+        Windows scored before anything may alert (the whole scorer's warm-up).
+    cold_start_windows
+        Windows an entity must have learnt before its own history is its baseline.
+    history
+        Windows kept per entity (the own baseline's memory).
+    risk
+        Half-life and surprise floor of the entity risk.
+    entity_type, window, schema_hash
+        Written into the alerts (``window`` is the window length).
+    learn_flagged
+        Learn windows that alerted too (default: they do not teach the baseline).
+    top_k
+        Surprises summed per window.
+    alpha, min_scale
+        Scale floor of a feature: ``max(alpha * population spread, min_scale)``.
+    reference_size, refresh_every
+        Recent windows behind the population statistics, and how often they are refreshed.
+    calibration_days
+        Days of scores behind the streaming threshold (at least ``warmup_windows`` scores).
+    evidence_days
+        Days of ordinary (not alerted) scores that a window's risk evidence is measured against.
+    z_min, max_share, max_deviations
+        Which deviations an explanation lists: robust z of at least ``z_min`` that at most a
+        ``max_share`` of recent windows reached, at most ``max_deviations`` of them.
+    seed
+        Passed to the per-entity detectors.
+
+    Examples
+    --------
+    >>> specs = [FeatureSpec(name="logons", kind="count", explain="{observed:g} logons"),
+    ...          FeatureSpec(name="usb", kind="count", technique="T1052.001",
+    ...                      explain="{observed:g} USB connects")]
+    >>> scorer = OnlineScorer(specs, budget_per_day=1, windows_per_day=20, warmup_windows=60,
+    ...                       refresh_every=20)
+    >>> day0 = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> def day(d, usb_user=None):
+    ...     return [WindowVector(f"u{u}", day0 + timedelta(days=d), 5,
+    ...             {"logons": 3.0 + u % 3, "usb": 30.0 if f"u{u}" == usb_user else 0.0})
+    ...             for u in range(20)]
+    >>> alerts = [a for d in range(10) for a in scorer.score(day(d))]
+    >>> alerts
+    []
+    >>> [alert] = scorer.score(day(10, usb_user="u7"))
+    >>> alert.entity, alert.techniques, alert.deviations[0].text
+    ('u7', ('T1052.001',), '30 USB connects (typical 0)')
+    >>> scorer.top_entities(1)[0].entity
+    'u7'
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[FeatureSpec],
+        *,
+        detector: str = BUILTIN_DETECTOR,
+        detector_params: Mapping[str, Any] | None = None,
+        budget_per_day: float = 5.0,
+        windows_per_day: float = 1000.0,
+        warmup_windows: int = 100,
+        cold_start_windows: int = 5,
+        history: int = 60,
+        risk: RiskConfig = RiskConfig(),  # noqa: B008 - frozen, so a shared default is safe
+        entity_type: str = "user",
+        window: timedelta = timedelta(days=1),
+        schema_hash: str = "",
+        learn_flagged: bool = False,
+        top_k: int = 2,
+        alpha: float = 0.5,
+        min_scale: float = 0.1,
+        reference_size: int = 50_000,
+        refresh_every: int = 1000,
+        calibration_days: float = 14.0,
+        evidence_days: float = 30.0,
+        z_min: float = 2.0,
+        max_share: float = 0.02,
+        max_deviations: int = 5,
+        seed: int = 0,
+    ) -> None:
+        if budget_per_day <= 0:
+            raise ValueError(f"budget_per_day must be > 0, got {budget_per_day}")
+        if cold_start_windows < 1 or history < cold_start_windows:
+            raise ValueError("need 1 <= cold_start_windows <= history")
+        self.specs = tuple(specs)
+        self.features = [s.name for s in self.specs]
+        self.detector = detector
+        self.detector_params = dict(detector_params or {})
+        self.budget_per_day = budget_per_day
+        self.windows_per_day = windows_per_day
+        self.warmup_windows = warmup_windows
+        self.cold_start_windows = cold_start_windows
+        self.history = history
+        self.risk_config = risk
+        self.entity_type = entity_type
+        self.window = window
+        self.schema_hash = schema_hash
+        self.learn_flagged = learn_flagged
+        self.top_k = top_k
+        self.alpha = alpha
+        self.min_scale = min_scale
+        self.refresh_every = refresh_every
+        self.z_min = z_min
+        self.max_share = max_share
+        self.max_deviations = max_deviations
+        self.seed = seed
+        if detector != BUILTIN_DETECTOR:
+            create(detector, **self.detector_params)  # fail now on a bad name or parameter
+        self.daily_cap = max(1, math.floor(budget_per_day))
+        calibration_window = max(
+            int(calibration_days * windows_per_day), warmup_windows, self.daily_cap * 10
+        )
+        self.calibrator = StreamingCalibrator(
+            budget_per_period=budget_per_day,
+            windows_per_period=max(windows_per_day, budget_per_day + 1.0),
+            window=calibration_window,
+            min_scores=max(warmup_windows, 1),
+        )
+        self._ordinary = WindowedECDF(max(int(evidence_days * windows_per_day), warmup_windows, 1))
+        self.regularity = np.array([s.kind == "periodicity" for s in self.specs])
+        width = len(self.features)
+        self._values = _Ring(reference_size, width)
+        self._own_z = _Ring(reference_size, width)
+        self._population_z = _Ring(reference_size, width)
+        self._learnt_since_refresh = 0
+        self._population: _Population | None = None
+        # Population scores of cold-start windows (quantile mapping for registry detectors).
+        self._cold_scores: list[float] = []
+        self.baselines: dict[str, EntityBaseline] = {}
+        self.risks: dict[str, EntityRisk] = {}
+        self.alerts_per_day: dict[date, int] = {}
+        self.windows_scored = 0
+        self.alerts_raised = 0
+        self.capped = 0
+        self.last_day = 0.0
+
+    # -- public -----------------------------------------------------------------------------
+
+    def score(self, vectors: Sequence[WindowVector]) -> list[Alert]:
+        """Score the windows, decide at the budget, learn; the alerts, highest score first."""
+        return self.score_windows(vectors)[1]
+
+    def forget(self, entity: str) -> bool:
+        """Drop an entity's baseline (evicted or expired by the features); True if it had one.
+
+        Its risk record stays while it carries risk, so a returning entity keeps its history
+        of evidence; a record without any is dropped too.
+        """
+        risk = self.risks.get(entity)
+        if risk is not None and risk.peak == 0.0:
+            del self.risks[entity]
+        return self.baselines.pop(entity, None) is not None
+
+    def top_entities(self, n: int | None = None) -> list[EntityRisk]:
+        """Entities by peak risk (then name), the ``n`` riskiest (all when ``None``)."""
+        ranked = sorted(self.risks.values(), key=lambda r: (-r.peak, r.entity))
+        return ranked if n is None else ranked[:n]
+
+    def write_entities(self, path: Path) -> int:
+        """Write ``rank,entity,risk,risk_now,peak_window,alerts,windows`` atomically; rows."""
+        rows = self.top_entities()
+        half_life = self.risk_config.half_life_days
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(
+                ["rank", "entity", "risk", "risk_now", "peak_window", "alerts", "windows"]
+            )
+            for rank, row in enumerate(rows, start=1):
+                peak_window = "" if row.peak_window is None else row.peak_window.date().isoformat()
+                writer.writerow(
+                    [
+                        rank,
+                        row.entity,
+                        round(row.peak, 6),
+                        round(row.now(self.last_day, half_life), 6),
+                        peak_window,
+                        row.alerts,
+                        row.windows,
+                    ]
+                )
+        os.replace(tmp, path)
+        return len(rows)
+
+    # -- scoring ----------------------------------------------------------------------------
+
+    def score_windows(
+        self, vectors: Sequence[WindowVector]
+    ) -> tuple[list[ScoredWindow], list[Alert]]:
+        """Like :meth:`score`, also returning every window's score, basis and evidence."""
+        if not vectors:
+            return [], []
+        self._refresh()
+        population = self._population
+        raw = np.array(
+            [[float(v.values.get(name, 0.0)) for name in self.features] for v in vectors],
+            dtype=np.float64,
+        )
+        raw = np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0)
+        scaled = scale_matrix(self.specs, raw)
+        width = len(self.features)
+        floor = np.full(width, self.min_scale) if population is None else population.floor
+        if population is None:
+            population_z = np.zeros_like(scaled)
+        else:
+            population_z = (scaled - population.median) / population.scale
+        own_z = np.zeros_like(scaled)
+        own = np.zeros(len(vectors), dtype=bool)
+        baselines: list[EntityBaseline] = []
+        for i, vector in enumerate(vectors):
+            baseline = self._baseline(vector.entity)
+            baselines.append(baseline)
+            robust = baseline.robust
+            if robust.n_learnt_ >= self.cold_start_windows:
+                own[i] = True
+                own_z[i] = (scaled[i] - robust.median_) / np.maximum(robust.scale_, floor)
+        own_positive = np.maximum(own_z, 0.0)
+        population_positive = np.maximum(population_z, 0.0)
+        surprise = np.zeros_like(scaled)
+        if population is not None:
+            if own.any():
+                surprise[own] = tail_surprise(own_positive[own], population.own_reference)
+            if (~own).any():
+                surprise[~own] = tail_surprise(
+                    population_positive[~own], population.population_reference
+                )
+        k = max(1, min(self.top_k, width))
+        tail_scores = np.sort(surprise, axis=1)[:, -k:].sum(axis=1)
+        scores = self._detector_scores(vectors, baselines, own, tail_scores)
+
+        # Decide against the threshold in force at the start of the call.
+        threshold = float(self.calibrator.threshold_)
+        evidence = self._evidence(scores)
+        candidates = [i for i in range(len(vectors)) if scores[i] > threshold]
+        flagged = self._apply_cap(vectors, scores, candidates)
+        for score in scores:
+            self.calibrator.update(float(score))
+        self.windows_scored += len(vectors)
+
+        results: list[ScoredWindow] = []
+        alerts: list[Alert] = []
+        half_life = self.risk_config.half_life_days
+        for i, vector in enumerate(vectors):
+            day = (vector.window_start - _EPOCH).total_seconds() / 86_400.0
+            self.last_day = max(self.last_day, day)
+            risk = self.risks.get(vector.entity)
+            if risk is None:
+                risk = self.risks[vector.entity] = EntityRisk(vector.entity)
+            risk.add(float(evidence[i]), day, vector.window_start, half_life_days=half_life)
+            alert = i in flagged
+            basis = OWN_BASIS if own[i] else COLD_BASIS
+            if alert:
+                risk.alerts += 1
+                alerts.append(
+                    self._alert(
+                        vector,
+                        float(scores[i]),
+                        threshold,
+                        basis,
+                        raw[i],
+                        own_z[i] if own[i] else population_z[i],
+                        baselines[i],
+                        risk.risk,
+                    )
+                )
+            results.append(
+                ScoredWindow(
+                    vector.entity, vector.window_start, float(scores[i]), alert, basis, evidence[i]
+                )
+            )
+            baselines[i].scored += 1
+            if alert and not self.learn_flagged:
+                continue
+            self._ordinary.push(float(scores[i]))
+            self._learn(vector, baselines[i], scaled[i], own[i], own_positive[i], population_z[i])
+        self.alerts_raised += len(alerts)
+        alerts.sort(key=lambda a: (-a.score, a.entity))
+        return results, alerts
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _baseline(self, entity: str) -> EntityBaseline:
+        baseline = self.baselines.get(entity)
+        if baseline is None:
+            robust = RobustWindowDetector(
+                window=self.history, min_history=self.cold_start_windows, log1p=False
+            )
+            detector: OnlineDetector | None = None
+            if self.detector != BUILTIN_DETECTOR:
+                params = {"seed": self.seed, **self.detector_params}
+                detector = create(self.detector, **params)  # type: ignore[assignment]
+            baseline = self.baselines[entity] = EntityBaseline(robust, detector)
+        return baseline
+
+    def _detector_input(self, vector: WindowVector) -> dict[str, float]:
+        values = dict(vector.values)
+        values["__ts"] = (vector.window_start - _EPOCH).total_seconds()
+        return values
+
+    def _detector_scores(
+        self,
+        vectors: Sequence[WindowVector],
+        baselines: list[EntityBaseline],
+        own: NDArray[np.bool_],
+        tail_scores: FloatMatrix,
+    ) -> FloatMatrix:
+        if self.detector == BUILTIN_DETECTOR:
+            return np.nan_to_num(tail_scores, nan=0.0, posinf=0.0, neginf=0.0)
+        scores = np.zeros(len(vectors))
+        recent = self.calibrator.recent_
+        cold_sorted = self._cold_scores
+        for i, vector in enumerate(vectors):
+            baseline = baselines[i]
+            if own[i] and baseline.detector is not None:
+                value = float(baseline.detector.score_one(self._detector_input(vector)))
+            elif len(recent) and cold_sorted:
+                # Quantile mapping: the cold window's population score, by its rank among
+                # recent cold-start scores, onto the detector's recent score distribution.
+                rank = bisect.bisect_left(cold_sorted, float(tail_scores[i])) / len(cold_sorted)
+                value = recent.quantile(rank)
+            else:
+                value = 0.0
+            scores[i] = value if math.isfinite(value) else 0.0
+        for cold in np.flatnonzero(~own).tolist():
+            bisect.insort(cold_sorted, float(tail_scores[cold]))
+            if len(cold_sorted) > 5000:
+                # Keep it bounded: drop alternate values (keeps the distribution's shape).
+                del cold_sorted[::2]
+        return scores
+
+    def _evidence(self, scores: FloatMatrix) -> FloatMatrix:
+        """Nines of the ordinary score distribution beyond each score, above the risk floor.
+
+        Ordinary: the recent windows that did not alert. Like the batch scan's clean training
+        period, it leaves out what was flagged, so an intrusion lasting several days does not
+        make its own later days look ordinary.
+        """
+        recent = self._ordinary
+        n = len(recent)
+        if self.calibrator.n_seen_ < self.calibrator.min_scores or n == 0:
+            return np.zeros(len(scores))
+        top, q99 = recent.quantile(1.0), recent.quantile(0.99)
+        cap = math.log10(n + 1.0)
+        out = np.zeros(len(scores))
+        for i, score in enumerate(scores):
+            below = recent.rank(float(score) - 1e-12 * max(1.0, abs(float(score))))
+            tail = max(1.0 - below, 1.0 / (n + 1.0))
+            surprise = -math.log10(tail)
+            if score > top and cap > 2.0 and top > q99:
+                surprise = cap + (float(score) - top) * (cap - 2.0) / (top - q99)
+            out[i] = max(0.0, surprise - self.risk_config.surprise_floor)
+        return out
+
+    def _apply_cap(
+        self, vectors: Sequence[WindowVector], scores: FloatMatrix, candidates: list[int]
+    ) -> set[int]:
+        """The candidates that fit in their day's budget, highest scores first."""
+        by_day: dict[date, list[int]] = {}
+        for i in candidates:
+            by_day.setdefault(vectors[i].window_start.date(), []).append(i)
+        kept: set[int] = set()
+        for day, members in by_day.items():
+            members.sort(key=lambda i: (-scores[i], vectors[i].entity))
+            room = max(self.daily_cap - self.alerts_per_day.get(day, 0), 0)
+            kept.update(members[:room])
+            self.capped += max(len(members) - room, 0)
+            self.alerts_per_day[day] = self.alerts_per_day.get(day, 0) + min(room, len(members))
+        if len(self.alerts_per_day) > 8:
+            # Only the days still open matter; windows arrive in time order.
+            for day in sorted(self.alerts_per_day)[:-8]:
+                del self.alerts_per_day[day]
+        return kept
+
+    def _learn(
+        self,
+        vector: WindowVector,
+        baseline: EntityBaseline,
+        scaled: FloatMatrix,
+        own: bool,
+        own_positive: FloatMatrix,
+        population_z: FloatMatrix,
+    ) -> None:
+        baseline.robust.learn_array(scaled, self.features)
+        if baseline.detector is not None:
+            baseline.detector.learn_one(self._detector_input(vector))
+        self._values.push(scaled)
+        self._population_z.push(np.maximum(population_z, 0.0))
+        if own:
+            self._own_z.push(own_positive)
+        self._learnt_since_refresh += 1
+
+    def _refresh(self) -> None:
+        """Recompute the population statistics and references when enough was learnt."""
+        if self._values.n == 0:
+            return
+        # Every refresh_every windows, and sooner while the buffers are still filling (each
+        # time they have doubled), so a small deployment is not stuck with its first windows.
+        learnt = self._learnt_since_refresh
+        due = min(self.refresh_every, max(self._values.n - learnt, 1))
+        if self._population is not None and learnt < due:
+            return
+        values = self._values.kept()
+        median = np.median(values, axis=0)
+        robust = MAD_TO_SIGMA * np.median(np.abs(values - median), axis=0)
+        spread = np.where(robust > 0.0, robust, values.std(axis=0))
+        floor = np.maximum(self.alpha * spread, self.min_scale)
+        low = np.quantile(values, 0.1, axis=0, method="lower")
+        high = np.quantile(values, 0.9, axis=0, method="higher")
+        self._population = _Population(
+            median=median,
+            scale=np.maximum(spread, floor),
+            floor=floor,
+            low=low,
+            high=high,
+            own_reference=np.sort(self._own_z.kept(), axis=0),
+            population_reference=np.sort(self._population_z.kept(), axis=0),
+        )
+        self._learnt_since_refresh = 0
+
+    def _raw(self, scaled: FloatMatrix) -> FloatMatrix:
+        """Comparison-scale values back on the features' own scale (rounded for reading)."""
+        counts = np.expm1(scaled)
+        regular = 1.0 - np.exp(-scaled)
+        readable = np.round(np.where(self.regularity, regular, counts), 2)
+        return np.asarray(readable, dtype=np.float64)
+
+    def _alert(
+        self,
+        vector: WindowVector,
+        score: float,
+        threshold: float,
+        basis: str,
+        raw: FloatMatrix,
+        z: FloatMatrix,
+        baseline: EntityBaseline,
+        risk: float,
+    ) -> Alert:
+        return Alert.build(
+            entity=vector.entity,
+            window_start=vector.window_start,
+            window_end=vector.window_start + self.window,
+            detector=self.detector,
+            score=score,
+            threshold=threshold,
+            severity=severity_of(score, threshold),
+            schema_hash=self.schema_hash,
+            deviations=self._explain(basis, raw, z, baseline),
+            entity_type=self.entity_type,
+            baseline=basis,
+            context={"events": str(vector.n_events), "risk": f"{risk:.3f}"},
+        )
+
+    def _explain(
+        self, basis: str, raw: FloatMatrix, z: FloatMatrix, baseline: EntityBaseline
+    ) -> tuple[Deviation, ...]:
+        """Deviating features, rarest across the population first (as the batch explains)."""
+        population = self._population
+        if population is None:
+            return ()
+        if basis == OWN_BASIS:
+            kept = baseline.robust.history().astype(np.float64)
+            median = self._raw(baseline.robust.median_)
+            low = self._raw(np.quantile(kept, 0.1, axis=0, method="lower"))
+            high = self._raw(np.quantile(kept, 0.9, axis=0, method="higher"))
+            reference = population.own_reference
+        else:
+            median = self._raw(population.median)
+            low, high = self._raw(population.low), self._raw(population.high)
+            reference = population.population_reference
+        n = reference.shape[0]
+        magnitude = np.maximum(z, 0.0)
+        share = np.ones(len(z))
+        for j in range(len(z)):
+            if n:
+                at_least = n - np.searchsorted(reference[:, j], magnitude[j], side="left")
+                share[j] = (at_least + 1.0) / (n + 1.0)
+        # With few reference windows even "never seen" has a large share: never filter that.
+        max_share = max(self.max_share, 1.0 / (n + 1.0))
+        found: list[Deviation] = []
+        for j in np.lexsort((-magnitude, share)):
+            spec = self.specs[j]
+            if z[j] < self.z_min or share[j] > max_share:
+                continue
+            if low[j] <= raw[j] <= high[j]:
+                continue
+            found.append(
+                Deviation(
+                    feature=spec.name,
+                    observed=float(raw[j]),
+                    typical=float(median[j]),
+                    typical_low=float(low[j]),
+                    typical_high=float(high[j]),
+                    z=float(z[j]),
+                    text=deviation_sentence(spec, raw[j], median[j], low[j], high[j]),
+                    technique=spec.technique,
+                    share=float(share[j]),
+                )
+            )
+            if len(found) >= self.max_deviations:
+                break
+        return tuple(found)

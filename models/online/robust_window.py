@@ -1,0 +1,165 @@
+"""A per-series robust baseline over a sliding window: median and MAD of the last windows.
+
+Each feature's recent values (the last ``window`` vectors learnt) sit in a fixed-size ring
+buffer, so the median and the median absolute deviation are exact over that window,
+deterministic, and forget old behaviour at a known pace. A value is scored by its robust
+z-score ``(x - median) / max(1.4826 * MAD, min_scale)`` (on ``log1p`` of the value by default:
+counts are heavy-tailed), and a vector by the root mean square of its ``top_k`` largest
+positive z's, like the batch :class:`~models.batch.baselines.RobustBaselineDetector`.
+
+Memory is ``window x n_features`` float32 per series (60 x 40 features: under 10 kB), and the
+median and scale are recomputed once per ``learn_one`` so that ``score_one`` only reads them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.online._common import feature_items
+from models.params import ParamsMixin
+
+MAD_TO_SIGMA = 1.4826
+"""Scales the median absolute deviation to a standard deviation under normality."""
+
+Float32Array = NDArray[np.float32]
+Float64Array = NDArray[np.float64]
+
+
+class RobustWindowDetector(ParamsMixin):
+    """Robust z-scores of each feature against the median and MAD of its last ``window`` values.
+
+    Parameters
+    ----------
+    window : int
+        Number of most recent vectors kept (the baseline's memory).
+    min_history : int
+        Vectors needed before anything scores above 0.
+    top_k : int
+        How many of the largest positive z's the score combines (root mean square).
+    min_scale : float
+        Floor on each feature's scale, so a feature that never moved still needs a real jump
+        (and a first non-zero value scores large but finite).
+    log1p : bool
+        Compare ``log1p(max(x, 0))`` rather than ``x`` (counts and volumes are heavy-tailed).
+    seed : int | None
+        Accepted for the contract; the detector is deterministic.
+
+    Attributes
+    ----------
+    features_ : list of str
+        Feature names in column order (first seen first).
+    columns_ : dict of str to int
+        Column of each feature name.
+    median_, scale_ : ndarray of shape (n_features,)
+        Median and ``1.4826 * MAD`` of the kept values (unfloored), on the compared scale.
+    n_learnt_ : int
+        Vectors learnt so far (the buffer holds the last ``min(n_learnt_, window)``).
+
+    Examples
+    --------
+    >>> detector = RobustWindowDetector(window=10, min_history=3)
+    >>> for n in (3.0, 4.0, 3.0, 5.0, 3.0):
+    ...     detector.learn_one({"logons": n})
+    >>> round(float(detector.typical()["logons"]), 3)
+    3.0
+    >>> detector.score_one({"logons": 3.0}), detector.score_one({"logons": 40.0}) > 5
+    (0.0, True)
+    """
+
+    def __init__(
+        self,
+        *,
+        window: int = 60,
+        min_history: int = 5,
+        top_k: int = 2,
+        min_scale: float = 0.1,
+        log1p: bool = True,
+        seed: int | None = 0,
+    ) -> None:
+        if window < 1 or min_history < 1 or top_k < 1:
+            raise ValueError("window, min_history and top_k must be >= 1")
+        self.window = window
+        self.min_history = min_history
+        self.top_k = top_k
+        self.min_scale = min_scale
+        self.log1p = log1p
+        self.seed = seed
+        self.features_: list[str] = []
+        self.columns_: dict[str, int] = {}
+        self.buffer_: Float32Array = np.zeros((window, 0), dtype=np.float32)
+        self.median_: Float64Array = np.zeros(0)
+        self.scale_: Float64Array = np.zeros(0)
+        self.n_learnt_ = 0
+
+    # -- array interface (the daemon's scorer feeds whole vectors in a fixed column order) --
+
+    def _compare(self, values: Float64Array) -> Float64Array:
+        if not self.log1p:
+            return values
+        return np.log1p(np.maximum(values, 0.0))
+
+    def history(self) -> Float32Array:
+        """The kept vectors (rows, on the compared scale), in no particular order."""
+        return self.buffer_[: min(self.n_learnt_, self.window)]
+
+    def learn_array(self, row: Sequence[float] | Float64Array, names: Sequence[str]) -> None:
+        """Learn one vector given as values aligned with ``names``."""
+        index = self.columns_
+        for name in names:
+            if name not in index:
+                self._add_column(name)
+        values = np.zeros(len(self.features_))
+        for name, value in zip(names, row, strict=True):
+            number = float(value)
+            values[index[name]] = number if math.isfinite(number) else 0.0
+        self.buffer_[self.n_learnt_ % self.window] = self._compare(values)
+        self.n_learnt_ += 1
+        kept = self.history().astype(np.float64)
+        self.median_ = np.median(kept, axis=0)
+        self.scale_ = MAD_TO_SIGMA * np.median(np.abs(kept - self.median_), axis=0)
+
+    def _add_column(self, name: str) -> None:
+        # A feature that appears late was 0 in every earlier vector.
+        self.columns_[name] = len(self.features_)
+        self.features_.append(name)
+        self.buffer_ = np.pad(self.buffer_, ((0, 0), (0, 1)))
+        self.median_ = np.append(self.median_, 0.0)
+        self.scale_ = np.append(self.scale_, 0.0)
+
+    def deviations(self, x: Mapping[str, float]) -> dict[str, float]:
+        """Signed robust z of each known feature of ``x`` (all 0 before ``min_history``)."""
+        features = feature_items(x)
+        if self.n_learnt_ < self.min_history:
+            return dict.fromkeys(self.features_, 0.0)
+        values = np.array([features.get(name, 0.0) for name in self.features_])
+        z = (self._compare(values) - self.median_) / np.maximum(self.scale_, self.min_scale)
+        return dict(zip(self.features_, z.tolist(), strict=True))
+
+    def typical(self) -> dict[str, float]:
+        """Each feature's median, back on the scale of the values given."""
+        median = np.expm1(self.median_) if self.log1p else self.median_
+        return dict(zip(self.features_, median.tolist(), strict=True))
+
+    # -- the OnlineDetector contract ------------------------------------------------------
+
+    def score_one(self, x: Mapping[str, float]) -> float:
+        """RMS of the ``top_k`` largest positive z's (0 before ``min_history``)."""
+        z = [v for v in self.deviations(x).values() if v > 0.0]
+        if not z:
+            return 0.0
+        # Negative z's count as 0 among the top k, as in the batch detector's RMS.
+        k = min(self.top_k, len(self.features_))
+        largest = sorted(z)[-k:]
+        return float(math.sqrt(sum(v * v for v in largest) / k))
+
+    def learn_one(self, x: Mapping[str, float]) -> None:
+        """Push the vector into the window (reserved keys dropped) and refresh the baseline."""
+        features = feature_items(x)
+        if not features and not self.features_:
+            return
+        names = list(dict.fromkeys([*self.features_, *features]))
+        self.learn_array([features.get(name, 0.0) for name in names], names)

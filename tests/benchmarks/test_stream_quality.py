@@ -1,0 +1,82 @@
+"""``bench synthetic --mode stream``: the daemon's scoring replayed over a tiny organisation."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from benchmarks.stream_quality import StreamSettings, alerts_per_day, run_stream_bench
+from detector.cli import main
+
+USERS, DAYS, SEED = 40, 30, 11
+
+
+@pytest.fixture(scope="module")
+def stream_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    out = tmp_path_factory.mktemp("stream")
+    settings = StreamSettings(budget_per_day=2.0, warmup_days=5.0, seed=SEED)
+    text = run_stream_bench(out, users=USERS, days=DAYS, seed=SEED, settings=settings)
+    results: dict[str, Any] = json.loads((out / "stream" / "results.json").read_text())
+    return results, text
+
+
+@pytest.mark.slow
+def test_the_table_has_the_batch_keys_and_the_alert_volume(
+    stream_results: tuple[dict[str, Any], str],
+) -> None:
+    results, text = stream_results
+    for key in (
+        "auc_roc",
+        "auc_pr",
+        "recall_at_budget",
+        "scenario_ranks",
+        "decoys_in_top",
+        "decoys_above_planted",
+        "alerts_per_day_mean",
+        "alerts_per_day_max",
+        "alerts_capped",
+        "within_budget",
+    ):
+        assert key in results, key
+    assert (results["mode"], results["users"], results["days"], results["seed"]) == (
+        "stream",
+        USERS,
+        DAYS,
+        SEED,
+    )
+    assert results["detector"] == "robust_window"
+    # Scored period: the last two thirds (20 days), as in the batch benchmark.
+    assert results["days_scored"] == 20
+    assert results["positives"] > 0 and 0.0 <= results["auc_roc"] <= 1.0
+    assert {r["scenario"] for r in results["scenario_ranks"]} == {"1", "2", "3", "4", "5"}
+    assert results["alerts_per_day_max"] <= 2
+    assert results["within_budget"] is True
+    assert 0 < results["alerts_total"] <= 2 * (DAYS - 5)
+    assert "alerts per day from" in text and "user-day AUC-ROC" in text
+
+
+def test_alerts_per_day_counts_quiet_days_as_zero() -> None:
+    day = datetime(2024, 1, 1, tzinfo=UTC)
+    frame = pl.DataFrame(
+        {
+            "window_start": [day + timedelta(days=d) for d in (0, 0, 0, 1, 3, 3)],
+            "alert": [True, True, True, False, True, False],
+        }
+    )
+    # Days 1..3 from the second day: 0, 0, 1 alerts.
+    assert alerts_per_day(frame, day + timedelta(days=1)) == (1 / 3, 1, 3)
+    assert alerts_per_day(frame, day) == (1.0, 3, 4)
+
+
+def test_stream_mode_refuses_a_batch_only_detector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "synthetic", "--mode", "stream", "--detector", "iforest"]
+    code = main([*argv, "--out", str(tmp_path)])
+    assert code == 2
+    assert "--mode stream needs an online detector, not 'iforest'" in capsys.readouterr().err

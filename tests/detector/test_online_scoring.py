@@ -1,0 +1,245 @@
+"""OnlineScorer: warm-up, cold start, budget cap, learning policy, explanations, risk, state."""
+
+from __future__ import annotations
+
+import csv
+import math
+import pickle
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detector.online_scoring import COLD_BASIS, OWN_BASIS, OnlineScorer, tail_surprise
+from features.online import OnlineFeatures, WindowVector
+from features.spec import FeatureSpec, WindowConfig
+from streams.event import Event
+
+DAY0 = datetime(2024, 1, 1, tzinfo=UTC)
+SPECS = (
+    FeatureSpec(name="logons", kind="count", explain="{observed:g} logons"),
+    FeatureSpec(
+        name="usb", kind="count", technique="T1052.001", explain="{observed:g} USB connects"
+    ),
+    FeatureSpec(name="hosts", kind="count", technique="T1021", explain="{observed:g} hosts"),
+)
+
+
+def _vector(
+    entity: str, day: int, logons: float = 4.0, usb: float = 0.0, hosts: float = 1.0
+) -> WindowVector:
+    return WindowVector(
+        entity, DAY0 + timedelta(days=day), 10, {"logons": logons, "usb": usb, "hosts": hosts}
+    )
+
+
+def _ordinary_day(day: int, users: int = 20) -> list[WindowVector]:
+    """Every user at its own steady level: logons 3 + u % 3, one host, no USB."""
+    return [_vector(f"u{u:02d}", day, logons=3.0 + u % 3) for u in range(users)]
+
+
+def _scorer(**overrides: object) -> OnlineScorer:
+    params: dict[str, object] = {
+        "budget_per_day": 2.0,
+        "windows_per_day": 20.0,
+        "warmup_windows": 100,
+        "refresh_every": 20,
+        "schema_hash": "test",
+    }
+    params.update(overrides)
+    return OnlineScorer(SPECS, **params)  # type: ignore[arg-type]
+
+
+def _warm(scorer: OnlineScorer, days: int = 10) -> None:
+    for day in range(days):
+        assert scorer.score(_ordinary_day(day)) == []
+
+
+def test_nothing_alerts_during_the_warm_up_however_extreme() -> None:
+    scorer = _scorer(warmup_windows=100)
+    alerts = []
+    for day in range(5):  # 5 x 20 = 100 windows: the whole warm-up
+        vectors = _ordinary_day(day)
+        vectors[3] = _vector("u03", day, usb=500.0, hosts=90.0)
+        alerts += scorer.score(vectors)
+    assert alerts == []
+    assert scorer.windows_scored == 100
+
+
+def test_a_burst_alerts_with_its_explanation_technique_and_risk() -> None:
+    scorer = _scorer()
+    _warm(scorer)
+    day = _ordinary_day(10)
+    day[7] = _vector("u07", 10, logons=4.0, usb=30.0)
+    [alert] = scorer.score(day)
+    assert (alert.entity, alert.baseline, alert.techniques) == ("u07", OWN_BASIS, ("T1052.001",))
+    [usb] = alert.deviations
+    # u07 never used USB in its 10 windows: typical exactly 0, observed 30.
+    assert (usb.feature, usb.observed, usb.typical, usb.typical_low, usb.typical_high) == (
+        "usb",
+        30.0,
+        0.0,
+        0.0,
+        0.0,
+    )
+    assert usb.text == "30 USB connects (typical 0)"
+    # No ordinary window ever deviated on USB: the smallest share the reference resolves.
+    assert usb.share is not None and usb.share < 0.01
+    assert alert.score > alert.threshold
+    assert float(alert.context["risk"]) > 0.0
+    assert scorer.top_entities(1)[0].entity == "u07"
+    assert scorer.top_entities(1)[0].alerts == 1
+
+
+def test_an_alerted_window_does_not_teach_the_baseline_unless_configured() -> None:
+    for learn_flagged, expected in ((False, 10), (True, 11)):
+        scorer = _scorer(learn_flagged=learn_flagged)
+        _warm(scorer)
+        day = _ordinary_day(10)
+        day[7] = _vector("u07", 10, usb=30.0)
+        assert [a.entity for a in scorer.score(day)] == ["u07"]
+        assert scorer.baselines["u07"].robust.n_learnt_ == expected
+        assert scorer.baselines["u08"].robust.n_learnt_ == 11
+
+
+def test_the_daily_budget_is_a_hard_cap_and_the_highest_scores_win() -> None:
+    scorer = _scorer(budget_per_day=2.0)
+    _warm(scorer)
+    day = _ordinary_day(10)
+    # Five bursts; u02 on USB only, the others on USB and hosts. Neither feature ever rose
+    # above typical before, so each saturates its surprise: the four two-feature bursts tie
+    # above u02, and the two that fit in a budget of 2 a day are the first by name.
+    for rank, u in enumerate((2, 5, 9, 12, 15)):
+        day[u] = _vector(f"u{u:02d}", 10, usb=10.0 * (rank + 1), hosts=1.0 + 10 * rank)
+    windows, alerts = scorer.score_windows(day)
+    scores = {w.entity: w.score for w in windows}
+    assert scores["u05"] == scores["u09"] == scores["u12"] == scores["u15"] > scores["u02"]
+    assert [a.entity for a in alerts] == ["u05", "u09"]
+    assert scorer.capped == 3
+    # Another call for the same day has no room left.
+    late = [_vector("u01", 10, usb=99.0, hosts=99.0)]
+    assert scorer.score(late) == []
+    assert scorer.capped == 4
+
+
+def test_no_alert_storm_when_many_new_entities_arrive_at_once() -> None:
+    scorer = _scorer(budget_per_day=2.0, cold_start_windows=5)
+    _warm(scorer)
+    # Day one of a new department: 200 entities never seen, a third of them far off the
+    # population's typical values.
+    newcomers = [
+        _vector(f"n{k:03d}", 10, logons=30.0 if k % 3 == 0 else 4.0, hosts=20.0 if k % 3 else 1.0)
+        for k in range(200)
+    ]
+    alerts = scorer.score(_ordinary_day(10) + newcomers)
+    assert len(alerts) <= 2
+    assert all(a.baseline == COLD_BASIS for a in alerts)
+    assert scorer.capped >= 1
+    # Only the alerted windows are kept from learning: the capped candidates are learnt.
+    learnt = sum(scorer.baselines[f"n{k:03d}"].robust.n_learnt_ for k in range(200))
+    assert learnt == 200 - len(alerts)
+
+
+def test_cold_start_scores_against_the_population_and_says_so() -> None:
+    scorer = _scorer(cold_start_windows=5)
+    _warm(scorer)
+    [alert] = scorer.score([*_ordinary_day(10), _vector("new", 10, usb=40.0)])
+    assert (alert.entity, alert.baseline) == ("new", COLD_BASIS)
+    usb = next(d for d in alert.deviations if d.feature == "usb")
+    # The population's typical USB count is 0 (nobody uses it).
+    assert (usb.observed, usb.typical) == (40.0, 0.0)
+    # After 5 learnt windows its own history is the baseline.
+    for day in range(11, 16):
+        scorer.score([*_ordinary_day(day), _vector("new", day)])
+    [own] = scorer.score([*_ordinary_day(16), _vector("new", 16, usb=40.0)])
+    assert own.baseline == OWN_BASIS
+
+
+def test_forget_drops_the_baseline_and_the_entity_restarts_cold() -> None:
+    scorer = _scorer()
+    _warm(scorer)
+    assert scorer.forget("u04") is True
+    assert scorer.forget("u04") is False
+    assert "u04" not in scorer.baselines
+    windows, _ = scorer.score_windows(_ordinary_day(10))
+    assert {w.entity: w.basis for w in windows}["u04"] == COLD_BASIS
+    assert {w.entity: w.basis for w in windows}["u05"] == OWN_BASIS
+
+
+def test_online_features_report_the_entities_they_evict() -> None:
+    spec = FeatureSpec(name="logons", kind="count", where={"action": "logon"})
+    online = OnlineFeatures([spec], WindowConfig(window="1h"), max_entities=2)
+    for minute, user in enumerate(("ann", "bob", "cat")):
+        online.update(Event(DAY0 + timedelta(minutes=minute), "x", "logon", user=user))
+    online.update(Event(DAY0 + timedelta(hours=1, minutes=1), "x", "logon", user="ann"))
+    # All three had a window close; the cap keeps two, the first seen leaves.
+    assert online.evicted == ["ann"]
+    assert online.evictions == 1
+
+
+def test_pickled_scorer_continues_identically() -> None:
+    scorer = _scorer()
+    _warm(scorer, days=7)
+    restored = pickle.loads(pickle.dumps(scorer))
+    rng = np.random.default_rng(3)
+    for day in range(7, 12):
+        vectors = [
+            _vector(
+                f"u{u:02d}", day, logons=float(rng.integers(2, 8)), usb=float(rng.integers(0, 2))
+            )
+            for u in range(20)
+        ]
+        first, second = scorer.score_windows(vectors), restored.score_windows(vectors)
+        assert [w.score for w in first[0]] == [w.score for w in second[0]]
+        assert [a.id for a in first[1]] == [a.id for a in second[1]]
+
+
+def test_entity_risk_decays_and_is_written_ranked(tmp_path: Path) -> None:
+    scorer = _scorer()
+    _warm(scorer)
+    [first] = scorer.score([*_ordinary_day(10)[:7], _vector("u07", 10, usb=30.0)])
+    risk_after_first = scorer.risks["u07"].peak
+    assert float(first.context["risk"]) == pytest.approx(risk_after_first, abs=5e-4)
+    # Six quiet days later the risk has decayed by 2^(-6/7) (half-life 7 days).
+    for day in range(11, 17):
+        scorer.score(_ordinary_day(day))
+    record = scorer.risks["u07"]
+    assert math.isclose(record.now(scorer.last_day, 7.0), risk_after_first * 0.5 ** (6 / 7))
+    rows = scorer.write_entities(tmp_path / "entities.csv")
+    with (tmp_path / "entities.csv").open() as handle:
+        table = list(csv.DictReader(handle))
+    assert rows == len(table) == 20
+    assert (table[0]["rank"], table[0]["entity"], table[0]["alerts"]) == ("1", "u07", "1")
+    assert table[0]["peak_window"] == "2024-01-11"
+    assert float(table[0]["risk"]) == pytest.approx(risk_after_first, rel=1e-5)
+
+
+def test_a_registry_detector_scores_own_history_windows() -> None:
+    scorer = _scorer(detector="count_tail")
+    for number in range(10):
+        scorer.score(_ordinary_day(number))
+    day = _ordinary_day(10)
+    day[7] = _vector("u07", 10, usb=30.0)
+    [alert] = scorer.score(day)
+    assert (alert.entity, alert.detector, alert.baseline) == ("u07", "count_tail", OWN_BASIS)
+    assert alert.deviations[0].feature == "usb"
+
+
+def test_a_bad_detector_name_fails_at_construction() -> None:
+    with pytest.raises(KeyError, match="unknown detector"):
+        _scorer(detector="nope")
+
+
+def test_tail_surprise_extrapolates_beyond_the_reference() -> None:
+    # 999 reference rows: cap = log10(1000) = 3; q99 row = 989 -> value 989, top 998.
+    reference = np.arange(999.0).reshape(-1, 1)
+    never = np.zeros((999, 1))
+    values = np.array([[0.0], [998.0], [1007.0]])
+    surprise = tail_surprise(values, reference)
+    assert surprise[0, 0] == 0.0
+    assert surprise[1, 0] == pytest.approx(-math.log10(2 / 1000))
+    # Beyond the top: 3 + (1007 - 998) * (3 - 2) / (998 - 989) = 4.
+    assert surprise[2, 0] == pytest.approx(4.0)
+    # A column that never rose above 0: twice the resolvable surprise at once.
+    assert tail_surprise(np.array([[0.5]]), never)[0, 0] == pytest.approx(6.0)

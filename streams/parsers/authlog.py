@@ -31,7 +31,7 @@ from datetime import tzinfo
 from streams import actions
 from streams.event import Event
 from streams.parsers.base import is_blank
-from streams.parsers.syslog import SyslogMessage, parse_syslog_header, resolve_tz
+from streams.parsers.syslog import SyslogMessage, check_year, parse_syslog_header, resolve_tz
 
 SSHD_PROGRAMS = frozenset({"sshd", "sshd-session"})
 SU_PROGRAMS = frozenset({"su"})
@@ -96,11 +96,7 @@ class AuthLogParser:
     def __init__(
         self, year: int | None = None, tz: tzinfo | str = "UTC", source: str = "linux.auth"
     ) -> None:
-        if year is not None and (
-            isinstance(year, bool) or not isinstance(year, int) or not 1 <= year <= 9999
-        ):
-            raise ValueError(f"year must be a whole number 1..9999, got {year!r}")
-        self.year = year
+        self.year = check_year(year)
         self.tz = resolve_tz(tz)
         self.source = source
 

@@ -288,6 +288,21 @@ def parse_syslog_header(
     raise _bad("no syslog timestamp (RFC 5424, BSD 'Mmm dd hh:mm:ss' or ISO 8601)", text)
 
 
+def check_year(year: int | None) -> int | None:
+    """Validate a ``year`` parser option (the year BSD timestamps lack); ``None`` infers it.
+
+    Examples
+    --------
+    >>> check_year(2026), check_year(None)
+    (2026, None)
+    """
+    if year is not None and (
+        isinstance(year, bool) or not isinstance(year, int) or not 1 <= year <= 9999
+    ):
+        raise ValueError(f"year must be a whole number 1..9999, got {year!r}")
+    return year
+
+
 class SyslogParser:
     """Any syslog line as an Event: ``action`` is ``syslog.<app>`` (``syslog`` without one).
 
@@ -315,11 +330,7 @@ class SyslogParser:
     def __init__(
         self, year: int | None = None, tz: tzinfo | str = "UTC", source: str = "syslog"
     ) -> None:
-        if year is not None and (
-            isinstance(year, bool) or not isinstance(year, int) or not 1 <= year <= 9999
-        ):
-            raise ValueError(f"year must be a whole number 1..9999, got {year!r}")
-        self.year = year
+        self.year = check_year(year)
         self.tz = resolve_tz(tz)
         self.source = source
 

@@ -28,7 +28,7 @@ import polars as pl
 
 from benchmarks.orgcache import ensure_org
 from benchmarks.results import write_results
-from benchmarks.synthetic_bench import SyntheticQuality, evaluate, format_quality
+from benchmarks.synthetic_bench import SyntheticQuality, evaluate, format_quality, org_inputs
 from detector.errors import UsageError
 from detector.online_scoring import BUILTIN_DETECTOR, OnlineScorer, ScoredWindow
 from detector.scan import ScanResult
@@ -89,22 +89,12 @@ class StreamSettings:
     seed: int = 7
 
 
-def _inputs(org: Path, manifest: dict[str, Any]) -> tuple[list[tuple[str, Path]], datetime]:
-    epoch = datetime.fromisoformat(str(manifest["lanl_epoch"]).replace("Z", "+00:00"))
-    if epoch.tzinfo is None:
-        epoch = epoch.replace(tzinfo=UTC)
-    inputs: list[tuple[str, Path]] = [("cert", org)]
-    if (org / "auth.txt").is_file():
-        inputs.append(("lanl", org / "auth.txt"))
-    return inputs, epoch
-
-
 def read_events(org: Path, manifest: dict[str, Any]) -> pl.DataFrame:
     """Every valid event of the organisation (the columns the features read), by event time."""
     specs = default_specs("user")
     columns = sorted(required_columns(specs, WindowConfig()) | {"source", "action"})
     keys = attrs_keys(specs)
-    inputs, epoch = _inputs(org, manifest)
+    inputs, epoch = org_inputs(org, manifest)
     frames = [
         scan_events([path], fmt, lanl_epoch=epoch, attrs_keys=keys).events.select(columns)  # type: ignore[arg-type]
         for fmt, path in inputs

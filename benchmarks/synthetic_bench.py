@@ -107,6 +107,26 @@ def evaluate(result: ScanResult, org: Path, *, budget_fraction: float = 0.005) -
     )
 
 
+def org_inputs(org: Path, manifest: dict[str, Any]) -> tuple[list[tuple[str, Path]], datetime]:
+    """A generated organisation's inputs (``format, path``) and the instant of LANL time 0.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> org = Path(tempfile.mkdtemp())
+    >>> inputs, epoch = org_inputs(org, {"lanl_epoch": "2024-01-01T00:00:00Z"})
+    >>> [fmt for fmt, _ in inputs], epoch.isoformat()
+    (['cert'], '2024-01-01T00:00:00+00:00')
+    """
+    epoch = datetime.fromisoformat(str(manifest["lanl_epoch"]).replace("Z", "+00:00"))
+    if epoch.tzinfo is None:
+        epoch = epoch.replace(tzinfo=UTC)
+    inputs: list[tuple[str, Path]] = [("cert", org)]
+    if (org / "auth.txt").is_file():
+        inputs.append(("lanl", org / "auth.txt"))
+    return inputs, epoch
+
+
 def scan_org(
     org: Path,
     out: Path,
@@ -118,12 +138,7 @@ def scan_org(
     progress: bool = False,
 ) -> ScanResult:
     """Scan a generated organisation: its CERT files and its LANL-style auth.txt."""
-    epoch = datetime.fromisoformat(str(manifest["lanl_epoch"]).replace("Z", "+00:00"))
-    if epoch.tzinfo is None:
-        epoch = epoch.replace(tzinfo=UTC)
-    inputs: list[tuple[str, Path]] = [("cert", org)]
-    if (org / "auth.txt").is_file():
-        inputs.append(("lanl", org / "auth.txt"))
+    inputs, epoch = org_inputs(org, manifest)
     return run_scan(
         ScanOptions(
             inputs=tuple(inputs),

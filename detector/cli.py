@@ -163,11 +163,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-rows", type=int, default=10_000, help="subsample larger sets (0 = every row)"
     )
     adb.add_argument("--out", type=Path, default=Path("bench-out/adbench"))
-    hdfs = bench_sub.add_parser("hdfs", help="HDFS log sessions (HDFS_100k split, DeepLog files)")
+    hdfs = bench_sub.add_parser(
+        "hdfs",
+        help="HDFS log sessions (HDFS_100k split, DeepLog files; full HDFS_v1 with --log/--labels)",
+    )
     hdfs.add_argument("--data-dir", type=Path, help="datasets folder (default: $BASELINER_DATA)")
     hdfs.add_argument("--detectors", help="comma-separated session detectors (default: all)")
     hdfs.add_argument("--seed", type=int, default=0)
-    hdfs.add_argument("--out", type=Path, default=Path("bench-out/hdfs"))
+    hdfs.add_argument(
+        "--out", type=Path, help="default bench-out/hdfs, bench-out/hdfs-v1 (--log), logparse"
+    )
+    hdfs.add_argument("--log", type=Path, help="full HDFS_v1: HDFS.log, mined by the drain parser")
+    hdfs.add_argument("--labels", type=Path, help="full HDFS_v1: anomaly_label.csv")
+    hdfs.add_argument(
+        "--parsing",
+        action="store_true",
+        help="instead, the drain parser's grouping accuracy on loghub_2k (HDFS, Thunderbird)",
+    )
     nab = bench_sub.add_parser("nab", help="NAB: our online detector on all 58 series, scored")
     nab.add_argument("--data-dir", type=Path, help="datasets folder (default: $BASELINER_DATA)")
     nab.add_argument(
@@ -472,17 +484,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(table)
         return EXIT_OK
     if args.bench == "hdfs":
-        from benchmarks.hdfs import run_hdfs
-        from benchmarks.hdfs.data import HdfsDataError
-
-        try:
-            _, table = run_hdfs(
-                args.data_dir, args.out, _names(args.detectors), args.seed, progress=progress
-            )
-        except HdfsDataError as exc:
-            raise UsageError(str(exc)) from None
-        print(table)
-        return EXIT_OK
+        return _bench_hdfs(args, progress)
     if args.bench == "nab":
         if args.check_scorer:
             from benchmarks.nab.__main__ import main as nab_main
@@ -512,6 +514,39 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(table)
         return EXIT_OK
     raise UsageError("bench: choose a benchmark: synthetic, throughput, adbench, hdfs or nab")
+
+
+def _bench_hdfs(args: argparse.Namespace, progress: bool) -> int:
+    """HDFS_100k + DeepLog files, full HDFS_v1 by path (--log/--labels), or --parsing."""
+    from benchmarks.hdfs import SESSION_DETECTORS, run_hdfs, run_hdfs_v1, run_logparse
+    from benchmarks.hdfs.data import HdfsDataError
+
+    detectors = _names(args.detectors)
+    unknown = sorted(set(detectors or ()) - set(SESSION_DETECTORS))
+    if unknown:
+        raise UsageError(
+            f"unknown session detectors {', '.join(unknown)}; choose from "
+            f"{', '.join(sorted(SESSION_DETECTORS))}"
+        )
+    if (args.log is None) != (args.labels is None):
+        raise UsageError("bench hdfs: --log and --labels go together (HDFS.log, anomaly_label.csv)")
+    if args.parsing and args.log is not None:
+        raise UsageError("bench hdfs: --parsing reads loghub_2k; it takes no --log/--labels")
+    try:
+        if args.parsing:
+            _, table = run_logparse(args.data_dir, args.out or Path("bench-out/logparse"))
+        elif args.log is not None:
+            out = args.out or Path("bench-out/hdfs-v1")
+            _, table = run_hdfs_v1(
+                args.log, args.labels, out, detectors, args.seed, progress=progress
+            )
+        else:
+            out = args.out or Path("bench-out/hdfs")
+            _, table = run_hdfs(args.data_dir, out, detectors, args.seed, progress=progress)
+    except HdfsDataError as exc:
+        raise UsageError(str(exc)) from None
+    print(table)
+    return EXIT_OK
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:

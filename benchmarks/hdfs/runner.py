@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.hdfs.data import Sequences, load_deeplog, load_hdfs_100k
+from benchmarks.hdfs.data import HdfsSessions, Sequences, load_deeplog, load_hdfs_100k
 from benchmarks.report import Figure, Section, write_bench_outputs
 from benchmarks.results import (
     PeakMemory,
@@ -131,9 +131,37 @@ def run_hdfs_100k(
     ``"__labels__"``, the test labels (for the ROC and PR curves); ``on_detector_done`` is
     called with each detector's name once it has been scored (the progress bar).
     """
+    return run_session_detectors(
+        load_hdfs_100k(data_dir),
+        "hdfs_100k",
+        detectors,
+        seed,
+        train_on=train_on,
+        scores_out=scores_out,
+        on_detector_done=on_detector_done,
+    )
+
+
+def run_session_detectors(
+    sessions: HdfsSessions,
+    dataset: str,
+    detectors: Sequence[str] | None = None,
+    seed: int = 0,
+    *,
+    train_on: str = "normal",
+    scores_out: dict[str, np.ndarray[Any, Any]] | None = None,
+    on_detector_done: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Fit each session detector on the ``train`` part of ``sessions``, decide on ``test``.
+
+    The detector loop of every HDFS session benchmark (HDFS_100k, full HDFS_v1); ``dataset``
+    names the sessions in the result. See :func:`run_hdfs_100k` for the two callbacks.
+    """
     if train_on not in ("normal", "all"):
         raise ValueError(f"train_on must be 'normal' or 'all', got {train_on!r}")
-    sessions = load_hdfs_100k(data_dir)
+    unknown = sorted(set(detectors or ()) - set(SESSION_DETECTORS))
+    if unknown:
+        raise ValueError(f"unknown session detectors {unknown}; choose {sorted(SESSION_DETECTORS)}")
     train, _ = sessions.part("train", normal_only=train_on == "normal")
     test, y_test = sessions.part("test")
     n_keys = len(sessions.templates)
@@ -166,13 +194,18 @@ def run_hdfs_100k(
             "peak_memory_mb": peak.mb,
         }
         log.info(
-            "HDFS_100k %s: P %.3f R %.3f F1 %.3f", name, row["precision"], row["recall"], row["f1"]
+            "%s %s: P %.3f R %.3f F1 %.3f",
+            dataset,
+            name,
+            row["precision"],
+            row["recall"],
+            row["f1"],
         )
         rows.append(row)
         if on_detector_done is not None:
             on_detector_done(name)
     return {
-        "dataset": "hdfs_100k",
+        "dataset": dataset,
         "train_on": train_on,
         "seed": seed,
         "n_train": len(train),
@@ -330,7 +363,9 @@ def _write_report(
     from benchmarks.plots import Bar, BarPanel, Curve, bar_chart, roc_pr_chart
 
     plots = Path(out) / "plots"
-    part = results["hdfs_100k"]
+    dataset = "hdfs_v1" if "hdfs_v1" in results else "hdfs_100k"
+    label = {"hdfs_v1": "HDFS_v1", "hdfs_100k": "HDFS_100k"}[dataset]
+    part = results[dataset]
     f1_bars = [Bar(row["detector"], row["f1"]) for row in part["rows"]]
     f1_bars += [
         Bar(f"ceiling ({kind.replace('_', ' ')})", bound["f1"], kind="reference")
@@ -339,9 +374,9 @@ def _write_report(
     f1_bars += [
         Bar("published", float(a["value"]), kind="anchor", source=a["source"])
         for a in results["anchors"]
-        if a["dataset"] == "hdfs_100k" and a["metric"] == "f1"
+        if a["dataset"] == dataset and a["metric"] == "f1"
     ]
-    panels = [BarPanel("HDFS_100k test F1", f1_bars)]
+    panels = [BarPanel(f"{label} test F1", f1_bars)]
     deeplog = results.get("deeplog")
     if deeplog:
         recall_bars = [Bar("nextkey", deeplog["recall_abnormal"])]
@@ -361,7 +396,7 @@ def _write_report(
     labels = scores.get("__labels__")
     if labels is not None:
         curves = [Curve(name, labels, scores[name]) for name in scores if name != "__labels__"]
-        path = roc_pr_chart(plots / "roc_pr_hdfs_100k.png", "HDFS_100k test part", curves)
+        path = roc_pr_chart(plots / f"roc_pr_{dataset}.png", f"{label} test part", curves)
         caption = f"one curve per detector, seed {results['seed']}"
         figures.append(Section("ROC and precision-recall curves", figures=[Figure(path, caption)]))
     return write_bench_outputs(out, "HDFS log-sequence anomalies", results, markdown, figures)
@@ -369,34 +404,15 @@ def _write_report(
 
 def render_markdown(results: Mapping[str, Any]) -> str:
     """HDFS_100k table (P/R/F1 per detector, ceilings, anchors) and the DeepLog-data rows."""
-    part = results["hdfs_100k"]
     lines = [
         "# HDFS log-sequence anomalies",
         "",
-        f"## HDFS_100k (deep-loglizer split; fitted on {part['train_on']} training sessions, "
-        f"n={part['n_train']}; test n={part['n_test']}, {part['n_test_anomalies']} anomalous; "
-        f"seed {part['seed']})",
-        "",
-        "| detector | precision | recall | F1 | AUCROC | flagged | threshold | fit s |",
-        "|---|---|---|---|---|---|---|---|",
+        *session_table(
+            results["hdfs_100k"],
+            results["anchors"],
+            "HDFS_100k (deep-loglizer split",
+        ),
     ]
-    for row in part["rows"]:
-        auc = "-" if row["aucroc"] is None else f"{row['aucroc']:.3f}"
-        lines.append(
-            f"| {row['detector']} | {row['precision']:.3f} | {row['recall']:.3f} | "
-            f"**{row['f1']:.3f}** | {auc} | {row['flagged']} | {row['threshold']:.4g} | "
-            f"{row['fit_seconds']:.2f} |"
-        )
-    for kind, bound in part["ceiling"].items():
-        lines.append(
-            f"| *oracle ceiling ({kind.replace('_', ' ')})* | - | {bound['recall']:.3f} | "
-            f"{bound['f1']:.3f} | - | {bound['tp'] + bound['fp']} | - | - |"
-        )
-    for anchor in results["anchors"]:
-        if anchor["dataset"] == "hdfs_100k":
-            lines.append(
-                f"| *published: {anchor['setting']}* | - | - | {anchor['value']} | - | - | - | - |"
-            )
     deeplog = results.get("deeplog")
     if deeplog:
         half = deeplog["half_split"]
@@ -421,6 +437,142 @@ def render_markdown(results: Mapping[str, Any]) -> str:
                     f"- published: {anchor['metric']} {anchor['value']} ({anchor['setting']}; "
                     f"{anchor['source']})"
                 )
+    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+    lines += ["", f"Python {results['python']}; {versions}; {results['machine']}", ""]
+    return "\n".join(lines)
+
+
+def session_table(
+    part: Mapping[str, Any], anchors: Sequence[Mapping[str, Any]], title: str
+) -> list[str]:
+    """Markdown lines of one session benchmark: P/R/F1 per detector, ceilings, its anchors.
+
+    ``title`` opens the heading; the training setting and sizes are appended to it.
+    """
+    lines = [
+        f"## {title}; fitted on {part['train_on']} training sessions, "
+        f"n={part['n_train']}; test n={part['n_test']}, {part['n_test_anomalies']} anomalous; "
+        f"seed {part['seed']})",
+        "",
+        "| detector | precision | recall | F1 | AUCROC | flagged | threshold | fit s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in part["rows"]:
+        auc = "-" if row["aucroc"] is None else f"{row['aucroc']:.3f}"
+        lines.append(
+            f"| {row['detector']} | {row['precision']:.3f} | {row['recall']:.3f} | "
+            f"**{row['f1']:.3f}** | {auc} | {row['flagged']} | {row['threshold']:.4g} | "
+            f"{row['fit_seconds']:.2f} |"
+        )
+    for kind, bound in part["ceiling"].items():
+        lines.append(
+            f"| *oracle ceiling ({kind.replace('_', ' ')})* | - | {bound['recall']:.3f} | "
+            f"{bound['f1']:.3f} | - | {bound['tp'] + bound['fp']} | - | - |"
+        )
+    for anchor in anchors:
+        if anchor["dataset"] == part["dataset"]:
+            lines.append(
+                f"| *published: {anchor['setting']}* | - | - | {anchor['value']} | - | - | - | - |"
+            )
+    return lines
+
+
+def run_hdfs_v1(
+    log_path: str | os.PathLike[str],
+    label_path: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None,
+    detectors: Sequence[str] | None = None,
+    seed: int = 0,
+    *,
+    train_on: str = "normal",
+    progress: bool = False,
+    parser_options: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Full HDFS_v1 by path: mine ``HDFS.log`` with our drain parser, run the session detectors.
+
+    The sessions and their split come from :func:`benchmarks.hdfs.hdfs_v1.read_hdfs_v1`
+    (deep-loglizer's seeded 80/20 split); the detectors, their decisions and the report are
+    those of the HDFS_100k benchmark. Writes ``results.json``, ``results.md`` and
+    ``report.html`` into ``out`` (unless ``None``); returns every number and the markdown.
+    """
+    from benchmarks.hdfs.hdfs_v1 import read_hdfs_v1
+
+    started = time.perf_counter()
+    names = list(detectors or SESSION_DETECTORS)
+    unknown = sorted(set(names) - set(SESSION_DETECTORS))
+    if unknown:
+        raise ValueError(f"unknown session detectors {unknown}; choose {sorted(SESSION_DETECTORS)}")
+    memory_scope = "block" if reset_peak_memory() else "process"
+    read = read_hdfs_v1(log_path, label_path, progress=progress, parser_options=parser_options)
+    scores: dict[str, np.ndarray[Any, Any]] = {}
+    with progress_bar(len(names), "hdfs_v1", "detectors", progress) as bar:
+        part = run_session_detectors(
+            read.sessions,
+            "hdfs_v1",
+            names,
+            seed,
+            train_on=train_on,
+            scores_out=scores,
+            on_detector_done=lambda _: bar.update(1),
+        )
+    stats = read.stats()
+    throughput = _throughput(part, None, memory_scope)
+    for entry in throughput:
+        entry.update(
+            read_items=stats["lines"],
+            read_seconds=stats["parse_seconds"],
+            read_unit="lines",
+            read_per_s=stats["lines_per_s"],
+        )
+    results: dict[str, Any] = {
+        "benchmark": "hdfs",
+        "seed": seed,
+        "config": {
+            "dataset": "hdfs_v1",
+            "log": str(log_path),
+            "labels": str(label_path),
+            "train_on": train_on,
+            "detectors": names,
+            "parser_options": dict(parser_options) if parser_options is not None else None,
+        },
+        "parsing": stats,
+        "hdfs_v1": part,
+        "anchors": load_anchors("hdfs"),
+        "throughput": throughput,
+        **environment(),
+    }
+    results["seconds"] = time.perf_counter() - started
+    markdown = render_hdfs_v1_markdown(results)
+    if out is not None:
+        markdown = _write_report(out, results, markdown, scores)
+    return results, markdown
+
+
+def render_hdfs_v1_markdown(results: Mapping[str, Any]) -> str:
+    """The parse of ``HDFS.log`` (lines, sessions, templates, dead letters) and the detectors."""
+    stats = results["parsing"]
+    rate = "-" if stats["lines_per_s"] is None else f"{stats['lines_per_s']:,.0f}"
+    lines = [
+        "# HDFS log-sequence anomalies: full HDFS_v1",
+        "",
+        f"- `{results['config']['log']}`: {stats['lines']:,} lines mined by our drain parser "
+        f"in {stats['parse_seconds']:.1f} s ({rate} lines/s) into {stats['templates']} "
+        f"templates and {stats['sessions']:,} labelled block sessions",
+        f"- dead letters {stats['dead_letters']} "
+        + (
+            "(" + ", ".join(f"{k}: {v}" for k, v in stats["dead_letter_reasons"].items()) + ")"
+            if stats["dead_letters"]
+            else ""
+        ),
+        f"- lines naming no block {stats['lines_without_block']:,}; blocks without a label "
+        f"(dropped) {stats['unlabeled_blocks']:,}",
+        "",
+        *session_table(
+            results["hdfs_v1"],
+            results["anchors"],
+            "HDFS_v1 (deep-loglizer's seeded 80/20 session split",
+        ),
+    ]
     versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
     lines += ["", f"Python {results['python']}; {versions}; {results['machine']}", ""]
     return "\n".join(lines)

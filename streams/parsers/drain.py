@@ -76,7 +76,8 @@ class DrainTemplateParser:
         patterns are joined into one alternation, so use named groups, not numbered
         back-references, inside them.
     max_params
-        How many parameters an event keeps in ``attrs`` (``params_dropped`` counts the rest).
+        How many parameters an event keeps in ``attrs`` (``params_dropped`` counts the rest);
+        0 skips collecting them (faster).
     tz
         Zone of timestamps without an offset.
     source
@@ -153,10 +154,13 @@ class DrainTemplateParser:
         self.placeholder_re = re.compile(
             "|".join(re.escape(f"<{name}>") for _, name in masks) or r"(?!)"
         )
+        self._mask_names = {f"m{i}": name for i, (_, name) in enumerate(masks)}
         self.max_params = max_params
         self.tz = resolve_tz(tz)
         self.source = source
         self.miner = self._new_miner()
+        # Consecutive lines mostly share their timestamp text: parse it once.
+        self._last_time: tuple[str, str | None, datetime] | None = None
 
     def _new_miner(self) -> Any:
         # drain3 costs ~0.1 s to import: only configurations that use this parser pay it.
@@ -191,7 +195,9 @@ class DrainTemplateParser:
         cluster, _ = self.miner.drain.add_log_message(masked)
         template = cluster.get_template()
         attrs = {"template": template[:MAX_TEMPLATE_CHARS]}
-        params = self._params(cluster.log_template_tokens, masked, values)
+        params = (
+            self._params(cluster.log_template_tokens, masked, values) if self.max_params else []
+        )
         for index, value in enumerate(params[: self.max_params]):
             attrs[f"param_{index}"] = value[:MAX_PARAM_CHARS]
         if len(params) > self.max_params:
@@ -225,7 +231,29 @@ class DrainTemplateParser:
         )
 
     def _time(self, value: str, fmt: str | None) -> datetime:
+        last = self._last_time
+        if last is not None and last[0] == value and last[1] == fmt:
+            return last[2]
+        ts = self._parse_time(value, fmt)
+        self._last_time = (value, fmt, ts)
+        return ts
+
+    def _parse_time(self, value: str, fmt: str | None) -> datetime:
         try:
+            if fmt == HDFS_TIMESTAMP_FORMAT:
+                # strptime is the costliest step of a line: read the fixed digits directly
+                # (%y: 69-99 are 19xx, 00-68 are 20xx, as strptime does).
+                year = int(value[0:2])
+                ts = datetime(
+                    year + (1900 if year >= 69 else 2000),
+                    int(value[2:4]),
+                    int(value[4:6]),
+                    int(value[7:9]),
+                    int(value[9:11]),
+                    int(value[11:13]),
+                    tzinfo=self.tz,
+                )
+                return ts.astimezone(UTC)
             if fmt is None:
                 return parse_iso8601(value.replace(",", "."), self.tz)
             ts = datetime.strptime(value, fmt)
@@ -239,14 +267,12 @@ class DrainTemplateParser:
         values: list[str] = []
         if self.mask_re is None:
             return text, values
-        names = [name for _, name in self.masks]
+        names = self._mask_names
 
         def replace(match: re.Match[str]) -> str:
             values.append(match.group())
-            for index, name in enumerate(names):
-                if match.group(f"m{index}") is not None:
-                    return f"<{name}>"
-            return "<*>"
+            # Each mask is one top-level group, which closes last: it is the match's lastgroup.
+            return f"<{names.get(match.lastgroup or '', '*')}>"
 
         return self.mask_re.sub(replace, text), values
 

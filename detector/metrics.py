@@ -144,6 +144,7 @@ _SINK_COUNTERS = {
     "dead_lettered": "Alerts a sink could not deliver, written to its dead-letter file",
     "duplicates_skipped": "Alerts already in the sink's files (a replay), not written again",
     "rotations": "Size-based rotations of a sink's file",
+    "failed": "Alerts a sink could not write (stdout whose reader went away)",
 }
 
 

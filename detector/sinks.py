@@ -92,21 +92,39 @@ class StdoutSink:
     >>> sink = StdoutSink(out)
     >>> sink.write(alert)
     >>> out.getvalue().startswith('{"id":"'), sink.stats()
-    (True, {'delivered': 1})
+    (True, {'delivered': 1, 'failed': 0})
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
         self.delivered = 0
+        # The reader of the pipe went away: the other sinks still get every alert, so this
+        # one stops writing (and counts what it could not write) instead of stopping the daemon.
+        self.broken = False
+        self.failed = 0
+
+    def _put(self, line: str) -> bool:
+        if self.broken:
+            self.failed += 1
+            return False
+        stream = self._stream or sys.stdout
+        try:
+            stream.write(line)
+            stream.flush()
+        except BrokenPipeError:
+            self.broken = True
+            self.failed += 1
+            logger.warning("stdout sink: the reading end of the pipe closed; stdout alerts stop")
+            return False
+        return True
 
     def write(self, alert: Alert) -> None:
-        stream = self._stream or sys.stdout
-        stream.write(orjson.dumps(alert.to_dict()).decode() + "\n")
-        stream.flush()
-        self.delivered += 1
+        if self._put(orjson.dumps(alert.to_dict()).decode() + "\n"):
+            self.delivered += 1
 
     def flush(self) -> None:
-        (self._stream or sys.stdout).flush()
+        if not self.broken:
+            self._put("")
 
     def close(self) -> None:
         return
@@ -116,10 +134,10 @@ class StdoutSink:
 
     def restore(self, alerts: Sequence[Mapping[str, Any]]) -> None:
         for alert in alerts:
-            (self._stream or sys.stdout).write(orjson.dumps(alert).decode() + "\n")
+            self._put(orjson.dumps(alert).decode() + "\n")
 
     def stats(self) -> dict[str, int]:
-        return {"delivered": self.delivered}
+        return {"delivered": self.delivered, "failed": self.failed}
 
 
 def rotated_paths(path: Path, keep: int) -> list[Path]:
@@ -536,7 +554,7 @@ def sink_from_config(config: SinkConfig) -> AlertSink:
     Examples
     --------
     >>> sink_from_config(SinkConfig(type="stdout", path=None)).stats()
-    {'delivered': 0}
+    {'delivered': 0, 'failed': 0}
     """
     if config.type == "jsonl":
         assert config.path is not None

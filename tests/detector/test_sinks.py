@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 import time
@@ -319,3 +320,17 @@ def test_retry_after_header_forms() -> None:
     assert _retry_after(past) == 0.0
     future = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
     assert 100 < (_retry_after(future) or 0) <= 120
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_stdout_sink_survives_a_closed_pipe_and_counts_what_it_could_not_write() -> None:
+    sink = StdoutSink(_ClosedPipe())
+    sink.write(_alert(1))
+    sink.write(_alert(2))
+    sink.flush()
+    assert sink.broken
+    assert sink.stats() == {"delivered": 0, "failed": 2}

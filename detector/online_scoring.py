@@ -34,9 +34,16 @@ Population statistics and references are refreshed from ring buffers of the last
 ``reference_size`` learnt windows at the start of a call, every ``refresh_every`` learnt
 windows (sooner while the buffers fill), so all windows of one call see the same references.
 
-Memory: per entity ``history x n_features`` float32 (60 x 40: under 10 kB), plus a registry
-detector if one is configured; for the population three ``reference_size x n_features``
-float32 buffers and the sorted score windows of the calibrator and the evidence.
+Cost: the windows of one call are scored together (array operations over all of them), and
+the entities that learnt a window have their median and MAD refreshed together at the end of
+the call (:func:`~models.online.robust_window.refresh_all`: one vectorised median per history
+length), with the same numbers as window by window.
+
+Memory: per entity ``history x n_features`` float32 (60 x 40: under 10 kB; a checkpoint holds
+only the rows learnt), plus a registry detector if one is configured; for the population three
+buffers of up to ``reference_size x n_features`` float32 that grow with the windows learnt
+(an empty scorer holds, and checkpoints, none of it), and the sorted score windows of the
+calibrator and the evidence.
 """
 
 from __future__ import annotations
@@ -64,7 +71,7 @@ from features.spec import FeatureSpec
 from models.base import OnlineDetector
 from models.calibration import StreamingCalibrator
 from models.online._common import WindowedECDF
-from models.online.robust_window import MAD_TO_SIGMA, RobustWindowDetector
+from models.online.robust_window import MAD_TO_SIGMA, RobustWindowDetector, refresh_all
 from models.registry import create
 
 logger = logging.getLogger(__name__)
@@ -137,18 +144,54 @@ def tail_surprise(magnitude: FloatMatrix, reference: FloatMatrix) -> FloatMatrix
 
 
 class _Ring:
-    """The last ``size`` rows pushed (float32), for population statistics and references."""
+    """The last ``size`` rows pushed (float32), for population statistics and references.
+
+    Storage grows (doubling) with the rows pushed, up to ``size``: an idle or small
+    deployment does not hold, nor checkpoint, ``size`` rows of zeros.
+    """
 
     def __init__(self, size: int, width: int) -> None:
-        self.rows = np.zeros((size, width), dtype=np.float32)
+        self.size = size
+        self.rows = np.zeros((0, width), dtype=np.float32)
         self.n = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Only the rows in use go into a checkpoint; the spare capacity is zeros.
+        return {**self.__dict__, "rows": self.rows[: min(self.n, self.size)].copy()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Rings pickled before lazy growth were allocated at their full size.
+        self.__dict__.update(state)
+        if "size" not in state:
+            self.size = self.rows.shape[0]
+
+    def _reserve(self, rows: int) -> None:
+        capacity = self.rows.shape[0]
+        if rows <= capacity or capacity >= self.size:
+            return
+        grown = min(self.size, max(rows, 2 * capacity, 64))
+        self.rows = np.concatenate(
+            [self.rows, np.zeros((grown - capacity, self.rows.shape[1]), dtype=np.float32)]
+        )
+
     def push(self, row: FloatMatrix) -> None:
-        self.rows[self.n % self.rows.shape[0]] = row
-        self.n += 1
+        self.push_many(np.asarray(row)[None, :])
+
+    def push_many(self, rows: FloatMatrix) -> None:
+        """Push the rows in order (only the last ``size`` of them can stay)."""
+        count = rows.shape[0]
+        if count == 0:
+            return
+        if count > self.size:
+            self.n += count - self.size
+            rows, count = rows[-self.size :], self.size
+        self._reserve(min(self.n + count, self.size))
+        slots = (self.n + np.arange(count)) % self.size
+        self.rows[slots] = rows
+        self.n += count
 
     def kept(self) -> FloatMatrix:
-        return self.rows[: min(self.n, self.rows.shape[0])].astype(np.float64)
+        return self.rows[: min(self.n, self.size)].astype(np.float64)
 
 
 @dataclass
@@ -453,15 +496,14 @@ class OnlineScorer:
         else:
             population_z = (scaled - population.median) / population.scale
         own_z = np.zeros_like(scaled)
-        own = np.zeros(len(vectors), dtype=bool)
-        baselines: list[EntityBaseline] = []
-        for i, vector in enumerate(vectors):
-            baseline = self._baseline(vector.entity)
-            baselines.append(baseline)
-            robust = baseline.robust
-            if robust.n_learnt_ >= self.cold_start_windows:
-                own[i] = True
-                own_z[i] = (scaled[i] - robust.median_) / np.maximum(robust.scale_, floor)
+        baselines = [self._baseline(vector.entity) for vector in vectors]
+        cold_start = self.cold_start_windows
+        own = np.array([b.robust.n_learnt_ >= cold_start for b in baselines], dtype=bool)
+        if own.any():
+            robusts = [baselines[i].robust for i in np.flatnonzero(own).tolist()]
+            median = np.stack([robust.median_ for robust in robusts])
+            scale = np.stack([robust.scale_ for robust in robusts])
+            own_z[own] = (scaled[own] - median) / np.maximum(scale, floor)
         own_positive = np.maximum(own_z, 0.0)
         population_positive = np.maximum(population_z, 0.0)
         surprise = np.zeros_like(scaled)
@@ -487,6 +529,7 @@ class OnlineScorer:
 
         results: list[ScoredWindow] = []
         alerts: list[Alert] = []
+        learnt: list[int] = []
         half_life = self.risk_config.half_life_days
         for i, vector in enumerate(vectors):
             day = (vector.window_start - _EPOCH).total_seconds() / 86_400.0
@@ -520,7 +563,9 @@ class OnlineScorer:
             if alert and not self.learn_flagged:
                 continue
             self._ordinary.push(float(scores[i]))
-            self._learn(vector, baselines[i], scaled[i], own[i], own_positive[i], population_z[i])
+            self._learn(vector, baselines[i], scaled[i])
+            learnt.append(i)
+        self._learn_population(learnt, baselines, scaled, own, own_positive, population_z)
         self.alerts_raised += len(alerts)
         alerts.sort(key=lambda a: (-a.score, a.entity))
         return results, alerts
@@ -619,23 +664,31 @@ class OnlineScorer:
                 del self.alerts_per_day[day]
         return kept
 
-    def _learn(
+    def _learn(self, vector: WindowVector, baseline: EntityBaseline, scaled: FloatMatrix) -> None:
+        # The window goes into the entity's ring now; its median and scale are refreshed for
+        # all entities at once at the end of the call (or sooner, if an alert reads them).
+        baseline.robust.push_array(scaled, self.features)
+        if baseline.detector is not None:
+            baseline.detector.learn_one(self._detector_input(vector))
+
+    def _learn_population(
         self,
-        vector: WindowVector,
-        baseline: EntityBaseline,
+        learnt: list[int],
+        baselines: list[EntityBaseline],
         scaled: FloatMatrix,
-        own: bool,
+        own: NDArray[np.bool_],
         own_positive: FloatMatrix,
         population_z: FloatMatrix,
     ) -> None:
-        baseline.robust.learn_array(scaled, self.features)
-        if baseline.detector is not None:
-            baseline.detector.learn_one(self._detector_input(vector))
-        self._values.push(scaled)
-        self._population_z.push(np.maximum(population_z, 0.0))
-        if own:
-            self._own_z.push(own_positive)
-        self._learnt_since_refresh += 1
+        """Refresh the baselines of the learnt windows and push them to the population rings."""
+        if not learnt:
+            return
+        refresh_all([baselines[i].robust for i in learnt])
+        rows = np.asarray(learnt)
+        self._values.push_many(scaled[rows])
+        self._population_z.push_many(np.maximum(population_z[rows], 0.0))
+        self._own_z.push_many(own_positive[rows[own[rows]]])
+        self._learnt_since_refresh += len(learnt)
 
     def _refresh(self) -> None:
         """Recompute the population statistics and references when enough was learnt."""
@@ -706,6 +759,9 @@ class OnlineScorer:
         if population is None:
             return ()
         if basis == OWN_BASIS:
+            if baseline.robust.stale_:
+                # An earlier window of the same entity in this call was learnt already.
+                baseline.robust.refresh()
             kept = baseline.robust.history().astype(np.float64)
             median = self._raw(baseline.robust.median_)
             low = self._raw(np.quantile(kept, 0.1, axis=0, method="lower"))

@@ -7,14 +7,18 @@ z-score ``(x - median) / max(1.4826 * MAD, min_scale)`` (on ``log1p`` of the val
 counts are heavy-tailed), and a vector by the root mean square of its ``top_k`` largest
 positive z's, like the batch :class:`~models.batch.baselines.RobustBaselineDetector`.
 
-Memory is ``window x n_features`` float32 per series (60 x 40 features: under 10 kB), and the
-median and scale are recomputed once per ``learn_one`` so that ``score_one`` only reads them.
+Memory is ``window x n_features`` float32 per series (60 x 40 features: under 10 kB; a pickle
+holds only the rows learnt), and the median and scale are recomputed once per ``learn_one`` so
+that ``score_one`` only reads them. Many series learning at once (the daemon's scorer, one
+series per entity) push their vectors with :meth:`RobustWindowDetector.push_array` and refresh
+together with :func:`refresh_all`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,6 +62,8 @@ class RobustWindowDetector(ParamsMixin):
         Median and ``1.4826 * MAD`` of the kept values (unfloored), on the compared scale.
     n_learnt_ : int
         Vectors learnt so far (the buffer holds the last ``min(n_learnt_, window)``).
+    stale_ : bool
+        Vectors were pushed since ``median_`` and ``scale_`` were last computed.
 
     Examples
     --------
@@ -69,6 +75,9 @@ class RobustWindowDetector(ParamsMixin):
     >>> detector.score_one({"logons": 3.0}), detector.score_one({"logons": 40.0}) > 5
     (0.0, True)
     """
+
+    stale_: bool = False
+    """Class default: a detector restored from before ``stale_`` existed is fresh."""
 
     def __init__(
         self,
@@ -94,6 +103,18 @@ class RobustWindowDetector(ParamsMixin):
         self.median_: Float64Array = np.zeros(0)
         self.scale_: Float64Array = np.zeros(0)
         self.n_learnt_ = 0
+        self.stale_ = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A young entity's unused rows are zeros: leave them out of checkpoints.
+        kept = min(self.n_learnt_, self.window)
+        return {**self.__dict__, "buffer_": self.buffer_[:kept].copy()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        missing = self.window - self.buffer_.shape[0]
+        if missing > 0:
+            self.buffer_ = np.pad(self.buffer_, ((0, missing), (0, 0)))
 
     # -- array interface (the daemon's scorer feeds whole vectors in a fixed column order) --
 
@@ -108,39 +129,74 @@ class RobustWindowDetector(ParamsMixin):
 
     def learn_array(self, row: Sequence[float] | Float64Array, names: Sequence[str]) -> None:
         """Learn one vector given as values aligned with ``names``."""
-        index = self.columns_
-        for name in names:
-            if name not in index:
-                self._add_column(name)
+        self.push_array(row, names)
+        self.refresh()
+
+    def push_array(self, row: Sequence[float] | Float64Array, names: Sequence[str]) -> None:
+        """Put one vector into the window without refreshing the median and scale yet.
+
+        The baseline is refreshed by :meth:`refresh` (or :func:`refresh_all`, many detectors in
+        one vectorised call) and, if that was not called, before anything reads it here.
+        """
+        if names is not self.features_ and list(names) != self.features_:
+            missing = [name for name in dict.fromkeys(names) if name not in self.columns_]
+            if missing:
+                self._add_columns(missing)
+            if len(names) != len(self.features_) or any(
+                self.columns_[name] != j for j, name in enumerate(names)
+            ):
+                self._push(self._aligned(row, names))
+                return
+        values = np.asarray(row, dtype=np.float64)
+        if values.shape != (len(self.features_),):
+            raise ValueError(f"{values.size} values for {len(self.features_)} features")
+        self._push(np.where(np.isfinite(values), values, 0.0))
+
+    def _aligned(self, row: Sequence[float] | Float64Array, names: Sequence[str]) -> Float64Array:
         values = np.zeros(len(self.features_))
         for name, value in zip(names, row, strict=True):
             number = float(value)
-            values[index[name]] = number if math.isfinite(number) else 0.0
+            values[self.columns_[name]] = number if math.isfinite(number) else 0.0
+        return values
+
+    def _push(self, values: Float64Array) -> None:
         self.buffer_[self.n_learnt_ % self.window] = self._compare(values)
         self.n_learnt_ += 1
+        self.stale_ = True
+
+    def refresh(self) -> None:
+        """Recompute the median and scale over the kept vectors (after :meth:`push_array`)."""
         kept = self.history().astype(np.float64)
         self.median_ = np.median(kept, axis=0)
         self.scale_ = MAD_TO_SIGMA * np.median(np.abs(kept - self.median_), axis=0)
+        self.stale_ = False
 
-    def _add_column(self, name: str) -> None:
+    def _fresh(self) -> None:
+        if self.stale_:
+            self.refresh()
+
+    def _add_columns(self, names: Sequence[str]) -> None:
         # A feature that appears late was 0 in every earlier vector.
-        self.columns_[name] = len(self.features_)
-        self.features_.append(name)
-        self.buffer_ = np.pad(self.buffer_, ((0, 0), (0, 1)))
-        self.median_ = np.append(self.median_, 0.0)
-        self.scale_ = np.append(self.scale_, 0.0)
+        for name in names:
+            self.columns_[name] = len(self.features_)
+            self.features_.append(name)
+        self.buffer_ = np.pad(self.buffer_, ((0, 0), (0, len(names))))
+        self.median_ = np.append(self.median_, np.zeros(len(names)))
+        self.scale_ = np.append(self.scale_, np.zeros(len(names)))
 
     def deviations(self, x: Mapping[str, float]) -> dict[str, float]:
         """Signed robust z of each known feature of ``x`` (all 0 before ``min_history``)."""
         features = feature_items(x)
         if self.n_learnt_ < self.min_history:
             return dict.fromkeys(self.features_, 0.0)
+        self._fresh()
         values = np.array([features.get(name, 0.0) for name in self.features_])
         z = (self._compare(values) - self.median_) / np.maximum(self.scale_, self.min_scale)
         return dict(zip(self.features_, z.tolist(), strict=True))
 
     def typical(self) -> dict[str, float]:
         """Each feature's median, back on the scale of the values given."""
+        self._fresh()
         median = np.expm1(self.median_) if self.log1p else self.median_
         return dict(zip(self.features_, median.tolist(), strict=True))
 
@@ -163,3 +219,41 @@ class RobustWindowDetector(ParamsMixin):
             return
         names = list(dict.fromkeys([*self.features_, *features]))
         self.learn_array([features.get(name, 0.0) for name in names], names)
+
+
+def refresh_all(detectors: Sequence[RobustWindowDetector]) -> None:
+    """Refresh every stale detector's median and scale, one vectorised call per history shape.
+
+    The same numbers as :meth:`RobustWindowDetector.refresh` on each (a median over one axis
+    of a stack is the median of each slice), at a fraction of the per-call overhead when
+    thousands of entities learn a window at once.
+
+    Examples
+    --------
+    >>> detectors = [RobustWindowDetector(window=3, log1p=False) for _ in range(2)]
+    >>> for detector, values in zip(detectors, ([1.0, 2.0, 9.0], [4.0, 4.0, 5.0])):
+    ...     for value in values:
+    ...         detector.push_array([value], ["x"])
+    >>> refresh_all(detectors)
+    >>> [float(d.median_[0]) for d in detectors], [d.stale_ for d in detectors]
+    ([2.0, 4.0], [False, False])
+    """
+    groups: dict[tuple[int, int], dict[int, RobustWindowDetector]] = {}
+    for detector in detectors:
+        if detector.stale_:
+            shape = (min(detector.n_learnt_, detector.window), len(detector.features_))
+            # Keyed by identity: a series that learnt twice since is refreshed once.
+            groups.setdefault(shape, {})[id(detector)] = detector
+    for group in groups.values():
+        members = list(group.values())
+        if len(members) == 1:
+            members[0].refresh()
+            continue
+        kept = np.stack([d.history() for d in members]).astype(np.float64)
+        median = np.median(kept, axis=1)
+        scale = MAD_TO_SIGMA * np.median(np.abs(kept - median[:, None, :]), axis=1)
+        for detector, m, sc in zip(members, median, scale, strict=True):
+            # Copies, not views: a view would keep the whole stack alive (and pinned by any
+            # one member until it learns again).
+            detector.median_, detector.scale_ = m.copy(), sc.copy()
+            detector.stale_ = False

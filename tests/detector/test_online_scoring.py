@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detector.online_scoring import COLD_BASIS, OWN_BASIS, OnlineScorer, tail_surprise
+from detector.online_scoring import COLD_BASIS, OWN_BASIS, OnlineScorer, _Ring, tail_surprise
 from features.online import OnlineFeatures, WindowVector
 from features.spec import FeatureSpec, WindowConfig
 from streams.event import Event
@@ -243,3 +243,40 @@ def test_tail_surprise_extrapolates_beyond_the_reference() -> None:
     assert surprise[2, 0] == pytest.approx(4.0)
     # A column that never rose above 0: twice the resolvable surprise at once.
     assert tail_surprise(np.array([[0.5]]), never)[0, 0] == pytest.approx(6.0)
+
+
+def test_the_ring_grows_with_what_is_pushed_and_keeps_the_last_rows_in_order() -> None:
+    ring = _Ring(size=100, width=2)
+    assert ring.rows.shape == (0, 2)  # nothing allocated while nothing was learnt
+    ring.push(np.array([1.0, 1.0]))
+    assert ring.rows.shape == (64, 2)
+    ring.push_many(np.arange(300.0).reshape(150, 2))
+    # 151 rows pushed into 100 slots: push number p (from 0) lands in slot p % 100, and
+    # batch row j is push number j + 1.
+    assert ring.n == 151 and ring.rows.shape == (100, 2)
+    kept = ring.kept()
+    assert kept[0].tolist() == [198.0, 199.0]  # batch row 99 (push 100)
+    assert kept[50].tolist() == [298.0, 299.0]  # batch row 149 (push 150), the last
+    assert kept[51].tolist() == [100.0, 101.0]  # batch row 50 (push 51), the oldest kept
+    huge = _Ring(size=3, width=1)
+    huge.push_many(np.arange(7.0).reshape(7, 1))
+    assert sorted(huge.kept()[:, 0].tolist()) == [4.0, 5.0, 6.0] and huge.n == 7
+    assert huge.kept()[6 % 3, 0] == 6.0  # push 6 (from 0) lands in slot 0
+
+
+def test_an_empty_scorer_checkpoints_small_and_a_ring_restores_its_capacity() -> None:
+    scorer = _scorer()
+    # Three population rings of 50,000 x n_features float32 used to be allocated (and
+    # pickled) up front: ~26 MB for the default features before any entity was seen.
+    assert len(pickle.dumps(scorer)) < 50_000
+    ring = _Ring(size=10, width=1)
+    ring.push_many(np.arange(4.0).reshape(4, 1))
+    restored = pickle.loads(pickle.dumps(ring))
+    assert restored.rows.shape == (4, 1) and restored.kept()[:, 0].tolist() == [0, 1, 2, 3]
+    restored.push_many(np.arange(10.0, 18.0).reshape(8, 1))
+    assert sorted(restored.kept()[:, 0].tolist()) == [2, 3, *range(10, 18)]
+    # A ring pickled before lazy growth (full size, no "size") keeps working.
+    revived = _Ring.__new__(_Ring)
+    revived.__setstate__({"rows": np.zeros((5, 1), dtype=np.float32), "n": 0})
+    revived.push_many(np.arange(6.0).reshape(6, 1))
+    assert revived.size == 5 and sorted(revived.kept()[:, 0].tolist()) == [1, 2, 3, 4, 5]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
 
-from models.online.robust_window import RobustWindowDetector
+from models.online.robust_window import RobustWindowDetector, refresh_all
 from models.registry import create
 
 
@@ -82,3 +83,65 @@ def test_registered_and_validated() -> None:
     assert isinstance(create("robust_window", window=5), RobustWindowDetector)
     with pytest.raises(ValueError, match="window"):
         RobustWindowDetector(window=0)
+
+
+def test_pushing_then_refreshing_all_at_once_matches_learning_one_by_one() -> None:
+    rng = np.random.default_rng(3)
+    names = ["a", "b", "c"]
+    one_by_one = [RobustWindowDetector(window=6, log1p=False) for _ in range(5)]
+    batched = [RobustWindowDetector(window=6, log1p=False) for _ in range(5)]
+    # Entities of different ages: 2, 4, 6, 9 and 9 windows learnt (three history shapes).
+    for index, count in enumerate((2, 4, 6, 9, 9)):
+        for _ in range(count):
+            row = rng.poisson(3.0, size=3).astype(float)
+            one_by_one[index].learn_array(row, names)
+            batched[index].push_array(row, names)
+    assert all(d.stale_ for d in batched)
+    refresh_all(batched)
+    for slow, fast in zip(one_by_one, batched, strict=True):
+        assert not fast.stale_
+        np.testing.assert_array_equal(slow.median_, fast.median_)
+        np.testing.assert_array_equal(slow.scale_, fast.scale_)
+        # Own arrays, not views pinning the stack of every entity refreshed with it.
+        assert fast.median_.base is None and fast.scale_.base is None
+
+
+def test_a_pushed_vector_counts_before_an_explicit_refresh() -> None:
+    detector = RobustWindowDetector(window=3, min_history=1, log1p=False)
+    for value in (1.0, 1.0, 7.0):
+        detector.push_array([value], ["x"])
+    # median(1, 1, 7) = 1 although nothing called refresh().
+    assert detector.typical() == {"x": 1.0}
+    assert detector.deviations({"x": 1.0}) == {"x": 0.0}
+
+
+def test_push_array_with_names_in_another_order_or_missing_aligns_them() -> None:
+    detector = RobustWindowDetector(window=4, log1p=False)
+    detector.learn_array([1.0, 2.0], ["a", "b"])
+    detector.learn_array([5.0, float("nan")], ["b", "a"])
+    detector.learn_array([3.0], ["c"])
+    np.testing.assert_array_equal(
+        detector.history(), [[1.0, 2.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 3.0]]
+    )
+
+
+def test_a_pickle_holds_only_the_rows_learnt_and_restores_the_full_window() -> None:
+    detector = RobustWindowDetector(window=60, log1p=False)
+    for value in (1.0, 2.0, 4.0):
+        detector.learn_array([value] * 40, [f"f{j}" for j in range(40)])
+    young = len(pickle.dumps(detector))
+    restored = pickle.loads(pickle.dumps(detector))
+    assert restored.buffer_.shape == (60, 40)
+    np.testing.assert_array_equal(restored.history(), detector.history())
+    # 3 rows of 40 float32 rather than 60: well under the 9.6 kB of a full window.
+    assert young < 3000
+    restored.learn_array([8.0] * 40, restored.features_)
+    assert float(restored.median_[0]) == 3.0
+
+
+def test_a_detector_pickled_before_push_array_existed_is_fresh() -> None:
+    detector = RobustWindowDetector(window=5, log1p=False)
+    detector.learn_one({"x": 2.0})
+    del detector.__dict__["stale_"]  # as unpickled from an older checkpoint
+    restored = pickle.loads(pickle.dumps(detector))
+    assert restored.stale_ is False and restored.typical() == {"x": 2.0}

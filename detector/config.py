@@ -41,6 +41,9 @@ _DAEMON_KEYS = frozenset(
         "budget",
         "expected_entities",
         "warmup_windows",
+        "cold_start_windows",
+        "learn_flagged",
+        "risk_half_life_days",
         "allowlist",
     }
 )
@@ -154,6 +157,9 @@ class DaemonConfig:
     budget_per_day: float = 5.0
     expected_entities: int = 1000
     warmup_windows: int = 100
+    cold_start_windows: int = 5
+    learn_flagged: bool = False
+    risk_half_life_days: float = 7.0
     allowlist: Path | None = None
     sources: tuple[SourceConfig, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
@@ -220,8 +226,8 @@ def _parser_options(parser: str, options: Mapping[str, Any], where: str) -> dict
 
 def _get(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     value = table[key]
-    # TOML booleans are ints to isinstance; no key here takes a boolean.
-    if isinstance(value, bool) or not isinstance(value, kind):
+    # TOML booleans are ints to isinstance: a number key must not take true/false.
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         article = "an" if names[0] in "aeiou" else "a"
         raise UsageError(f"{where}.{key}: must be {article} {names}, got {value!r}")
@@ -415,12 +421,19 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
             out["allowed_lateness"] = parse_duration(_get(table, "allowed_lateness", str, where))
         except ValueError as exc:
             raise UsageError(f"daemon.allowed_lateness: {exc}") from None
-    for key in ("max_entities", "expected_entities", "warmup_windows"):
+    for key in ("max_entities", "expected_entities", "warmup_windows", "cold_start_windows"):
         if key in table:
             number = _get(table, key, int, where)
             if number < 1:
                 raise UsageError(f"daemon.{key}: must be >= 1, got {number}")
             out[key] = number
+    if "learn_flagged" in table:
+        out["learn_flagged"] = _get(table, "learn_flagged", bool, where)
+    if "risk_half_life_days" in table:
+        half_life = float(_get(table, "risk_half_life_days", (int, float), where))
+        if not half_life > 0:
+            raise UsageError(f"daemon.risk_half_life_days: must be > 0, got {half_life!r}")
+        out["risk_half_life_days"] = half_life
     if "detector" in table:
         name = _get(table, "detector", str, where)
         if name not in ONLINE_DETECTORS:

@@ -60,6 +60,7 @@ from detector.metrics import DaemonCollector, DaemonGauges, DaemonTotals, serve_
 
 # EntityBaseline: checkpoints of earlier versions pickled it under this module.
 from detector.online_scoring import EntityBaseline, OnlineScorer  # noqa: F401
+from detector.risk import RiskConfig
 from detector.sinks import AlertSink, sink_from_config
 from detector.suppression import Allowlist
 from features.batch import spec_schema_hash
@@ -245,6 +246,9 @@ class Daemon:
             budget_per_day=config.budget_per_day,
             windows_per_day=config.windows_per_day,
             warmup_windows=config.warmup_windows,
+            cold_start_windows=config.cold_start_windows,
+            learn_flagged=config.learn_flagged,
+            risk=RiskConfig(half_life_days=config.risk_half_life_days),
             entity_type=config.entity,
             window=self.window_length,
             schema_hash=self.schema_hash,

@@ -206,3 +206,26 @@ def test_parse_duration() -> None:
     assert parse_duration("1d2h") == timedelta(hours=26)
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("soon")
+
+
+def test_scoring_keys_reach_the_config_and_are_checked(tmp_path: Path) -> None:
+    doc = _doc()
+    doc["daemon"].update(cold_start_windows=3, learn_flagged=True, risk_half_life_days=2.5)
+    config = parse_config(doc, tmp_path)
+    assert (config.cold_start_windows, config.learn_flagged, config.risk_half_life_days) == (
+        3,
+        True,
+        2.5,
+    )
+    assert parse_config(_doc(), tmp_path).learn_flagged is False
+    for key, value, message in (
+        ("learn_flagged", 1, "daemon.learn_flagged: must be a bool, got 1"),
+        ("cold_start_windows", 0, "daemon.cold_start_windows: must be >= 1, got 0"),
+        ("risk_half_life_days", 0, "daemon.risk_half_life_days: must be > 0, got 0.0"),
+        ("warmup_windows", True, "daemon.warmup_windows: must be an int, got True"),
+    ):
+        bad = _doc()
+        bad["daemon"][key] = value
+        with pytest.raises(UsageError) as caught:
+            parse_config(bad, tmp_path)
+        assert str(caught.value) == message

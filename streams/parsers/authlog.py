@@ -30,8 +30,7 @@ from datetime import tzinfo
 
 from streams import actions
 from streams.event import Event
-from streams.parsers.base import is_blank
-from streams.parsers.syslog import SyslogMessage, check_year, parse_syslog_header, resolve_tz
+from streams.parsers.syslog import SyslogMessage, SyslogParser
 
 SSHD_PROGRAMS = frozenset({"sshd", "sshd-session"})
 SU_PROGRAMS = frozenset({"su"})
@@ -68,7 +67,7 @@ def _user(name: str) -> str | None:
     return name or None
 
 
-class AuthLogParser:
+class AuthLogParser(SyslogParser):
     """sshd, sudo and su lines of ``/var/log/auth.log`` as Events (see the module table).
 
     Parameters
@@ -96,15 +95,13 @@ class AuthLogParser:
     def __init__(
         self, year: int | None = None, tz: tzinfo | str = "UTC", source: str = "linux.auth"
     ) -> None:
-        self.year = check_year(year)
-        self.tz = resolve_tz(tz)
-        self.source = source
+        super().__init__(year, tz, source)
 
     def parse(self, line: str) -> Event | None:
         """Parse one line; ``None`` for programs and messages that are not modelled."""
-        if is_blank(line):
+        msg = self._header(line)
+        if msg is None:
             return None
-        msg = parse_syslog_header(line, year=self.year, tz=self.tz)
         handler = _HANDLERS.get(msg.app or "")
         if handler is None:
             return None

@@ -334,11 +334,17 @@ class SyslogParser:
         self.tz = resolve_tz(tz)
         self.source = source
 
-    def parse(self, line: str) -> Event | None:
-        """Parse one syslog line; blank lines are skipped."""
+    def _header(self, line: str) -> SyslogMessage | None:
+        """The line's syslog header and message; ``None`` for a blank line."""
         if is_blank(line):
             return None
-        msg = parse_syslog_header(line, year=self.year, tz=self.tz)
+        return parse_syslog_header(line, year=self.year, tz=self.tz)
+
+    def parse(self, line: str) -> Event | None:
+        """Parse one syslog line; blank lines are skipped."""
+        msg = self._header(line)
+        if msg is None:
+            return None
         attrs = {
             key: str(value)
             for key, value in (

@@ -6,7 +6,7 @@ import errno
 import shutil
 import socket
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import orjson
 import pytest
 
 from detector import __version__
-from detector.alerts import Alert
 from detector.cli import main
 from detector.config import DaemonConfig, load_config, parse_config
 from detector.daemon import Daemon
@@ -22,6 +21,7 @@ from features.batch import spec_schema_hash
 from features.catalog import default_specs
 from features.spec import WindowConfig
 from models.store import read_header, save_model
+from tests.detector._support import make_alert
 
 START = datetime(2010, 1, 4, 8, 0)
 
@@ -125,21 +125,6 @@ def test_replay_after_a_crash_neither_duplicates_alerts_nor_loses_events(tmp_pat
 # -- checkpoints, sinks, metrics ------------------------------------------------------------
 
 
-def _alert(n: int) -> Alert:
-    start = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=n)
-    return Alert.build(
-        entity=f"user{n}",
-        window_start=start,
-        window_end=start + timedelta(days=1),
-        detector="count_tail",
-        score=9.0,
-        threshold=3.0,
-        severity="high",
-        schema_hash="h",
-        deviations=(),
-    )
-
-
 def test_a_failed_checkpoint_is_counted_and_the_daemon_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -208,12 +193,12 @@ def test_webhook_pending_alerts_survive_a_crash_through_the_checkpoint(tmp_path:
     }
     first = Daemon(parse_config(doc, tmp_path))
     for n in range(3):
-        first._emit(_alert(n))
+        first._emit(make_alert(n, "high"))
     first.checkpoint()
     first.sinks["sink1"]._abort.set()  # type: ignore[attr-defined]  # the process dies
     restored = Daemon(parse_config(doc, tmp_path))
     waiting = [a["id"] for a in restored.sinks["sink1"].pending()]
-    assert waiting == [_alert(n).id for n in range(3)]
+    assert waiting == [make_alert(n, "high").id for n in range(3)]
     restored.close()  # cannot deliver: dead-lettered, not lost
     dead = tmp_path / "state/sink1-dead-letters.jsonl"
     letters = [orjson.loads(x) for x in dead.read_bytes().splitlines()]
@@ -257,8 +242,8 @@ def test_metrics_of_a_network_source_the_sinks_latency_and_state(tmp_path: Path)
     assert sample("baseliner_state_bytes", {"part": "features"}) > 0
     # An alert written 0.3 s after its batch was read: in the 0.5 s bucket, not the 0.25 one.
     run._batch_arrival = time.monotonic() - 0.3
-    run._emit(_alert(1))
-    run._emit(_alert(1))  # already emitted: not written nor counted again
+    run._emit(make_alert(1, "high"))
+    run._emit(make_alert(1, "high"))  # already emitted: not written nor counted again
     assert sample("baseliner_alerts_total", {"severity": "high"}) == 1
     assert sample("baseliner_sink_delivered_total", {"sink": "sink1", "type": "jsonl"}) == 1
     assert sample("baseliner_alert_latency_seconds_count") == 1

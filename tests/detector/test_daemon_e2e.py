@@ -8,17 +8,17 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
 import pytest
+
+from tests.detector._support import WebhookReceiver
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2010, 1, 4, 8, 0)
@@ -373,44 +373,11 @@ max_body = 4096
 # -- (d) webhook sinks: a flaky receiver and a dead one --------------------------------------
 
 
-class _FlakyReceiver:
-    """Answers 500 to the first ``failures`` requests, then 200; records what it accepted."""
-
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.requests = 0
-        self.accepted: list[dict[str, object]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests += 1
-                status = 500 if receiver.requests <= receiver.failures else 200
-                if status == 200:
-                    receiver.accepted.append(orjson.loads(body))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.mark.slow
 def test_webhook_delivers_every_alert_once_and_dead_letters_when_it_cannot(
     tmp_path: Path,
 ) -> None:
-    receiver = _FlakyReceiver(failures=2)
+    receiver = WebhookReceiver([500, 500])
     dead_url = f"http://127.0.0.1:{_free_port()}/alerts"
     tables = (
         _LOGON_SOURCE
@@ -448,7 +415,7 @@ dead_letter = "dead-webhook.jsonl"
             assert run.metric("baseliner_alert_latency_seconds_count") == len(written)
         finally:
             run.stop()
-        assert [a["id"] for a in receiver.accepted] == written
+        assert [a["id"] for a in receiver.delivered] == written
         assert receiver.requests == len(written) + 2
         dead = [orjson.loads(x) for x in (tmp_path / "dead-webhook.jsonl").open("rb")]
         assert [d["alert"]["id"] for d in dead] == written

@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import io
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from detector.alerts import Alert
 from detector.sinks import JsonlFileSink, StdoutSink, WebhookSink, _retry_after, rotated_paths
-
-
-def _alert(n: int) -> Alert:
-    start = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=n)
-    return Alert.build(
-        entity=f"user{n}",
-        window_start=start,
-        window_end=start + timedelta(days=1),
-        detector="count_tail",
-        score=9.0,
-        threshold=3.0,
-        severity="critical",
-        schema_hash="h",
-        deviations=(),
-    )
+from tests.detector._support import WebhookReceiver, make_alert
 
 
 def _ids(path: Path) -> list[str]:
@@ -53,7 +36,7 @@ def _wait(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
 
 def test_jsonl_rotates_by_size_and_deletes_past_keep(tmp_path: Path) -> None:
     path = tmp_path / "alerts.jsonl"
-    alerts = [_alert(n) for n in range(7)]
+    alerts = [make_alert(n) for n in range(7)]
     line = len(orjson.dumps(alerts[0].to_dict())) + 1
     assert all(len(orjson.dumps(a.to_dict())) + 1 == line for a in alerts)
     # Two lines fit, a third would pass max_bytes: files of 2 lines, 7 alerts -> 4 files,
@@ -71,23 +54,23 @@ def test_jsonl_rotates_by_size_and_deletes_past_keep(tmp_path: Path) -> None:
 
 def test_jsonl_skips_ids_in_the_live_and_the_rotated_files(tmp_path: Path) -> None:
     path = tmp_path / "alerts.jsonl"
-    line = len(orjson.dumps(_alert(0).to_dict())) + 1
+    line = len(orjson.dumps(make_alert(0).to_dict())) + 1
     first = JsonlFileSink(path, max_bytes=line, keep=3)
     for n in range(3):
-        first.write(_alert(n))
+        first.write(make_alert(n))
     first.close()
-    assert _ids(tmp_path / "alerts.jsonl.2") == [_alert(0).id]
+    assert _ids(tmp_path / "alerts.jsonl.2") == [make_alert(0).id]
     with path.open("ab") as handle:
         handle.write(b"not json\n")
     replay = JsonlFileSink(path, max_bytes=line, keep=3)
     for n in range(4):  # a replay: 0..2 were written before, 3 is new
-        replay.write(_alert(n))
+        replay.write(make_alert(n))
     replay.close()
     assert replay.stats()["duplicates_skipped"] == 3
     lines = [x for p in rotated_paths(path, 3) if p.exists() for x in p.read_bytes().splitlines()]
     assert b"not json" in lines
     every = [orjson.loads(x)["id"] for x in lines if x != b"not json"]
-    assert sorted(every) == sorted(_alert(n).id for n in range(4))
+    assert sorted(every) == sorted(make_alert(n).id for n in range(4))
 
 
 def test_jsonl_flush_after_close_is_harmless_and_write_after_close_fails(tmp_path: Path) -> None:
@@ -96,13 +79,13 @@ def test_jsonl_flush_after_close_is_harmless_and_write_after_close_fails(tmp_pat
     sink.flush()
     sink.close()
     with pytest.raises(ValueError, match="sink is closed"):
-        sink.write(_alert(1))
+        sink.write(make_alert(1))
 
 
-def test_stdout_sink_writes_one_json_line_per_alert(capsys: pytest.CaptureFixture[str]) -> None:
+def test_stdout_sink_writes_one_json_line_permake_alert(capsys: pytest.CaptureFixture[str]) -> None:
     sink = StdoutSink()
-    sink.write(_alert(1))
-    sink.write(_alert(2))
+    sink.write(make_alert(1))
+    sink.write(make_alert(2))
     lines = capsys.readouterr().out.splitlines()
     assert [orjson.loads(x)["entity"] for x in lines] == ["user1", "user2"]
 
@@ -110,54 +93,12 @@ def test_stdout_sink_writes_one_json_line_per_alert(capsys: pytest.CaptureFixtur
 # -- webhook ---------------------------------------------------------------------------------
 
 
-class _Receiver:
-    """A local HTTP endpoint answering from a script of statuses (then 200), recording bodies."""
-
-    def __init__(self, statuses: list[int], headers: dict[str, str] | None = None) -> None:
-        self.statuses = list(statuses)
-        self.headers = headers or {}
-        self.requests = 0
-        self.delivered: list[Any] = []
-        self.release = threading.Event()
-        self.release.set()
-        self.arrived = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests += 1
-                receiver.arrived.set()
-                receiver.release.wait(10)
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                if status == 200:
-                    receiver.delivered.append(orjson.loads(body))
-                self.send_response(status)
-                for key, value in receiver.headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver_factory() -> Iterator[Callable[..., _Receiver]]:
-    made: list[_Receiver] = []
+def receiver_factory() -> Iterator[Callable[..., WebhookReceiver]]:
+    made: list[WebhookReceiver] = []
 
-    def make(statuses: list[int], headers: dict[str, str] | None = None) -> _Receiver:
-        made.append(_Receiver(statuses, headers))
+    def make(statuses: list[int], headers: dict[str, str] | None = None) -> WebhookReceiver:
+        made.append(WebhookReceiver(statuses, headers))
         return made[-1]
 
     yield make
@@ -170,27 +111,27 @@ def _dead(path: Path) -> list[dict[str, Any]]:
 
 
 def test_webhook_retries_5xx_then_delivers_once(
-    tmp_path: Path, receiver_factory: Callable[..., _Receiver]
+    tmp_path: Path, receiver_factory: Callable[..., WebhookReceiver]
 ) -> None:
     receiver = receiver_factory([500, 503])
     sink = WebhookSink(receiver.url, backoff=0.01, dead_letter_path=tmp_path / "dead.jsonl", seed=1)
-    sink.write(_alert(1))
+    sink.write(make_alert(1))
     assert _wait(lambda: sink.stats()["delivered"] == 1)
     sink.close()
-    assert [a["id"] for a in receiver.delivered] == [_alert(1).id]
+    assert [a["id"] for a in receiver.delivered] == [make_alert(1).id]
     assert receiver.requests == 3
     assert sink.stats() == {"delivered": 1, "retries": 2, "dead_lettered": 0, "queue_depth": 0}
     assert not (tmp_path / "dead.jsonl").exists()
 
 
 def test_webhook_honours_retry_after_over_its_own_backoff(
-    tmp_path: Path, receiver_factory: Callable[..., _Receiver]
+    tmp_path: Path, receiver_factory: Callable[..., WebhookReceiver]
 ) -> None:
     # backoff=20 s would make the retry wait 10-20 s; the server's Retry-After: 0 wins.
     receiver = receiver_factory([429], {"Retry-After": "0"})
     sink = WebhookSink(receiver.url, backoff=20.0, dead_letter_path=tmp_path / "dead.jsonl")
     started = time.monotonic()
-    sink.write(_alert(1))
+    sink.write(make_alert(1))
     assert _wait(lambda: sink.stats()["delivered"] == 1, 5.0)
     assert time.monotonic() - started < 5.0
     sink.close()
@@ -198,17 +139,17 @@ def test_webhook_honours_retry_after_over_its_own_backoff(
 
 
 def test_webhook_does_not_retry_a_client_error(
-    tmp_path: Path, receiver_factory: Callable[..., _Receiver]
+    tmp_path: Path, receiver_factory: Callable[..., WebhookReceiver]
 ) -> None:
     receiver = receiver_factory([400])
     dead = tmp_path / "dead.jsonl"
     sink = WebhookSink(receiver.url, backoff=0.01, dead_letter_path=dead)
-    sink.write(_alert(1))
+    sink.write(make_alert(1))
     assert _wait(lambda: sink.stats()["dead_lettered"] == 1)
     sink.close()
     assert receiver.requests == 1
     [letter] = _dead(dead)
-    assert (letter["alert"]["id"], letter["attempts"]) == (_alert(1).id, 1)
+    assert (letter["alert"]["id"], letter["attempts"]) == (make_alert(1).id, 1)
     assert letter["error"].startswith("HTTP 400")
 
 
@@ -223,52 +164,52 @@ def test_webhook_dead_letters_after_max_attempts(tmp_path: Path) -> None:
     dead = tmp_path / "dead.jsonl"
     url = f"http://127.0.0.1:{_dead_port()}/alerts"
     sink = WebhookSink(url, max_attempts=3, backoff=0.01, dead_letter_path=dead)
-    sink.write(_alert(1))
-    sink.write(_alert(2))
+    sink.write(make_alert(1))
+    sink.write(make_alert(2))
     assert _wait(lambda: sink.stats()["dead_lettered"] == 2)
     sink.close()
     letters = _dead(dead)
     assert [(x["alert"]["id"], x["attempts"]) for x in letters] == [
-        (_alert(1).id, 3),
-        (_alert(2).id, 3),
+        (make_alert(1).id, 3),
+        (make_alert(2).id, 3),
     ]
     assert "ConnectionRefusedError" in letters[0]["error"]
     assert sink.stats() == {"delivered": 0, "retries": 4, "dead_lettered": 2, "queue_depth": 0}
 
 
 def test_webhook_queue_full_dead_letters_and_pending_lists_what_waits(
-    tmp_path: Path, receiver_factory: Callable[..., _Receiver]
+    tmp_path: Path, receiver_factory: Callable[..., WebhookReceiver]
 ) -> None:
     receiver = receiver_factory([])
     receiver.release.clear()  # hold the first request
     dead = tmp_path / "dead.jsonl"
     sink = WebhookSink(receiver.url, max_queue=1, dead_letter_path=dead)
-    sink.write(_alert(1))
+    sink.write(make_alert(1))
     assert receiver.arrived.wait(5)
-    sink.write(_alert(2))  # queued: the queue is now full
-    sink.write(_alert(3))  # dead-lettered at once
-    assert [a["id"] for a in sink.pending()] == [_alert(1).id, _alert(2).id]
+    sink.write(make_alert(2))  # queued: the queue is now full
+    sink.write(make_alert(3))  # dead-lettered at once
+    assert [a["id"] for a in sink.pending()] == [make_alert(1).id, make_alert(2).id]
     assert sink.queue_depth == 2
     [letter] = _dead(dead)
-    assert (letter["alert"]["id"], letter["attempts"]) == (_alert(3).id, 0)
+    assert (letter["alert"]["id"], letter["attempts"]) == (make_alert(3).id, 0)
     assert letter["error"] == "queue full (1 alerts waiting)"
     receiver.release.set()
     assert _wait(lambda: sink.stats()["delivered"] == 2)
     sink.close()
-    assert [a["id"] for a in receiver.delivered] == [_alert(1).id, _alert(2).id]
+    assert [a["id"] for a in receiver.delivered] == [make_alert(1).id, make_alert(2).id]
     assert sink.pending() == []
 
 
 def test_webhook_batches_are_json_arrays(
-    tmp_path: Path, receiver_factory: Callable[..., _Receiver]
+    tmp_path: Path, receiver_factory: Callable[..., WebhookReceiver]
 ) -> None:
     receiver = receiver_factory([])
     receiver.release.clear()
     sink = WebhookSink(receiver.url, batch_size=3, dead_letter_path=tmp_path / "dead.jsonl")
-    sink.write(_alert(0))
+    sink.write(make_alert(0))
     assert receiver.arrived.wait(5)
     for n in range(1, 5):
-        sink.write(_alert(n))
+        sink.write(make_alert(n))
     receiver.release.set()
     assert _wait(lambda: sink.stats()["delivered"] == 5)
     sink.close()
@@ -285,31 +226,31 @@ def test_webhook_close_waits_a_bounded_time_then_dead_letters(tmp_path: Path) ->
     sink = WebhookSink(
         url, backoff=30.0, max_backoff=30.0, drain_seconds=0.3, dead_letter_path=dead
     )
-    sink.write(_alert(1))
-    sink.write(_alert(2))
+    sink.write(make_alert(1))
+    sink.write(make_alert(2))
     assert _wait(lambda: len(sink.pending()) == 2 and sink._inflight_attempts == 1)
     started = time.monotonic()
     sink.close()
     assert time.monotonic() - started < 3.0
     letters = _dead(dead)
     assert [(x["alert"]["id"], x["attempts"]) for x in letters] == [
-        (_alert(1).id, 1),
-        (_alert(2).id, 0),
+        (make_alert(1).id, 1),
+        (make_alert(2).id, 0),
     ]
     assert letters[0]["error"].startswith("not delivered before shutdown; last error:")
-    sink.write(_alert(3))  # after close: straight to the dead letters, never lost
-    assert [x["alert"]["id"] for x in _dead(dead)][-1] == _alert(3).id
+    sink.write(make_alert(3))  # after close: straight to the dead letters, never lost
+    assert [x["alert"]["id"] for x in _dead(dead)][-1] == make_alert(3).id
 
 
 def test_webhook_restore_requeues_a_previous_runs_pending(
-    tmp_path: Path, receiver_factory: Callable[..., _Receiver]
+    tmp_path: Path, receiver_factory: Callable[..., WebhookReceiver]
 ) -> None:
     receiver = receiver_factory([])
     sink = WebhookSink(receiver.url, dead_letter_path=tmp_path / "dead.jsonl")
-    sink.restore([_alert(1).to_dict(), _alert(2).to_dict()])
+    sink.restore([make_alert(1).to_dict(), make_alert(2).to_dict()])
     assert _wait(lambda: sink.stats()["delivered"] == 2)
     sink.close()
-    assert [a["id"] for a in receiver.delivered] == [_alert(1).id, _alert(2).id]
+    assert [a["id"] for a in receiver.delivered] == [make_alert(1).id, make_alert(2).id]
 
 
 def test_retry_after_header_forms() -> None:
@@ -329,8 +270,8 @@ class _ClosedPipe(io.StringIO):
 
 def test_stdout_sink_survives_a_closed_pipe_and_counts_what_it_could_not_write() -> None:
     sink = StdoutSink(_ClosedPipe())
-    sink.write(_alert(1))
-    sink.write(_alert(2))
+    sink.write(make_alert(1))
+    sink.write(make_alert(2))
     sink.flush()
     assert sink.broken
     assert sink.stats() == {"delivered": 0, "failed": 2}

@@ -120,6 +120,18 @@ def environment() -> dict[str, Any]:
     }
 
 
+def environment_line(results: Mapping[str, Any]) -> str:
+    """The closing line of a markdown report: Python, library versions and the machine.
+
+    Examples
+    --------
+    >>> environment_line({"python": "3.11.7", "versions": {"numpy": "2.1"}, "machine": "box"})
+    'Python 3.11.7; numpy 2.1; box'
+    """
+    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+    return f"Python {results['python']}; {versions}; {results['machine']}"
+
+
 def peak_memory_mb() -> float:
     """Peak resident memory of this process (``VmHWM``, else ``ru_maxrss``), in MB.
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +35,7 @@ from detector.scan import ScanResult
 from features.batch import attrs_keys, required_columns, spec_schema_hash
 from features.catalog import default_specs
 from features.online import OnlineFeatures, WindowVector
-from features.spec import WindowConfig
+from features.spec import FeatureSpec, WindowConfig
 from models.registry import ONLINE_DETECTORS
 from streams.batch import scan_events
 from streams.event import Event
@@ -141,6 +141,26 @@ class StreamRun:
     seconds: float
 
 
+def stream_scorer(
+    settings: StreamSettings,
+    specs: Sequence[FeatureSpec],
+    config: WindowConfig,
+    expected_entities: int,
+) -> OnlineScorer:
+    """The daemon's scorer as the stream bench configures it for an organisation's size."""
+    return OnlineScorer(
+        specs,
+        detector=settings.detector,
+        budget_per_day=settings.budget_per_day,
+        windows_per_day=float(expected_entities),
+        warmup_windows=int(settings.warmup_days * expected_entities),
+        cold_start_windows=settings.cold_start_windows,
+        history=settings.history,
+        schema_hash=spec_schema_hash(specs, config),
+        seed=settings.seed,
+    )
+
+
 def replay_org(
     org: Path, manifest: dict[str, Any], settings: StreamSettings, *, expected_entities: int
 ) -> StreamRun:
@@ -152,17 +172,7 @@ def replay_org(
     read_s = time.perf_counter() - t0
     logger.info("read %d events in %.1f s", frame.height, read_s)
     features = OnlineFeatures(specs, config)
-    scorer = OnlineScorer(
-        specs,
-        detector=settings.detector,
-        budget_per_day=settings.budget_per_day,
-        windows_per_day=float(expected_entities),
-        warmup_windows=int(settings.warmup_days * expected_entities),
-        cold_start_windows=settings.cold_start_windows,
-        history=settings.history,
-        schema_hash=spec_schema_hash(specs, config),
-        seed=settings.seed,
-    )
+    scorer = stream_scorer(settings, specs, config, expected_entities)
     windows: list[ScoredWindow] = []
 
     def score(vectors: list[WindowVector]) -> None:

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import sys
-import tomllib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -244,14 +243,9 @@ _SCAN_KEYS = {
 
 def _load_config(path: Path) -> dict[str, Any]:
     """The [scan] table of a TOML config, each key checked."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read config {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config {path} is not valid TOML: {exc}") from None
+    from detector.config import read_toml
+
+    data = read_toml(path)
     unknown_tables = sorted(set(data) - {"scan"})
     if unknown_tables:
         raise UsageError(f"config {path}: unknown table [{unknown_tables[0]}] (expected [scan])")

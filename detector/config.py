@@ -523,6 +523,26 @@ def parse_config(data: Mapping[str, Any], base: Path = Path()) -> DaemonConfig:
     return DaemonConfig(**settings, sources=sources, sinks=sinks)
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML config file's tables; a missing, unreadable or malformed file is one UsageError.
+
+    Examples
+    --------
+    >>> read_toml(Path("no-such.toml"))
+    Traceback (most recent call last):
+    ...
+    detector.errors.UsageError: config file not found: no-such.toml
+    """
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config {path} is not valid TOML: {exc}") from None
+
+
 def load_config(path: Path) -> DaemonConfig:
     """Read and validate a daemon config file; relative paths are relative to the file.
 
@@ -531,14 +551,7 @@ def load_config(path: Path) -> DaemonConfig:
     UsageError
         The file is missing, not TOML, or a key is wrong (the message names it).
     """
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UsageError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read config {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config {path} is not valid TOML: {exc}") from None
+    data = read_toml(Path(path))
     try:
         return parse_config(data, Path(path).parent)
     except UsageError as exc:

@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -48,7 +48,15 @@ _Condition = tuple[str, tuple[str, ...]]
 _FilterKey = tuple[_Condition, ...]
 
 
-def _field_expr(name: str, attrs_struct: bool = False) -> pl.Expr:
+def field_expr(name: str, attrs_struct: bool = False) -> pl.Expr:
+    """An Event field as an expression; ``attrs.<key>`` reads the JSON text (or the struct).
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"attrs": ['{"size": "3"}']})
+    >>> frame.select(field_expr("attrs.size")).item()
+    '3'
+    """
     if name.startswith("attrs."):
         key = name[len("attrs.") :]
         if attrs_struct:
@@ -103,17 +111,36 @@ def _filter_key(spec: FeatureSpec) -> _FilterKey:
     return tuple(sorted(conditions))
 
 
-def _mask_expr(key: _FilterKey, attrs_struct: bool = False) -> pl.Expr:
-    if not key:
-        return pl.lit(True)
+def mask_expr(key: Iterable[tuple[str, Collection[str]]], attrs_struct: bool = False) -> pl.Expr:
+    """Whether a row matches a filter key: every ``(field, allowed values)`` condition holds.
+
+    A field ending in ``~`` holds one case-insensitive regular expression instead of values.
+    The batch evaluator and the online evaluator's micro-batches both filter with this.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"action": ["logon", "http_visit"], "target": [None, "Job.com"]})
+    >>> frame.select(mask_expr([("action", ("http_visit",)), ("target~", ("job",))])).to_series()
+    shape: (2,)
+    Series: 'action' [bool]
+    [
+        false
+        true
+    ]
+    """
     parts = []
     patterns: list[tuple[pl.Expr, str]] = []
     for name, values in key:
         if name.endswith("~"):
-            patterns.append((_field_expr(name[:-1], attrs_struct).cast(pl.String), values[0]))
+            patterns.append(
+                (field_expr(name[:-1], attrs_struct).cast(pl.String), next(iter(values)))
+            )
             continue
-        column = _field_expr(name, attrs_struct).cast(pl.String)
-        parts.append(column == values[0] if len(values) == 1 else column.is_in(list(values)))
+        column = field_expr(name, attrs_struct).cast(pl.String)
+        wanted = sorted(values)
+        parts.append(column == wanted[0] if len(wanted) == 1 else column.is_in(wanted))
+    if not parts and not patterns:
+        return pl.lit(True)
     exact = pl.all_horizontal(parts) if parts else pl.lit(True)
     if patterns:
         # The regular expressions only see the rows the exact conditions keep: a null is
@@ -196,16 +223,16 @@ def _base_frame(events: pl.LazyFrame, plan: _Plan, config: WindowConfig) -> pl.L
         pl.col("ts"),
     ]
     in_struct = plan.attrs_struct
-    columns += [_mask_expr(key, in_struct).alias(name) for key, name in plan.masks.items()]
+    columns += [mask_expr(key, in_struct).alias(name) for key, name in plan.masks.items()]
     columns += [
-        _field_expr(f, in_struct).cast(pl.Float64, strict=False).fill_null(0.0).alias(name)
+        field_expr(f, in_struct).cast(pl.Float64, strict=False).fill_null(0.0).alias(name)
         for f, name in plan.numbers.items()
     ]
     # Split and counted only where the spec's filter holds (null elsewhere is skipped):
     # splitting every event's field would cost more than all the other columns together.
     columns += [
         _n_values_expr(
-            pl.when(_mask_expr(key, in_struct)).then(_field_expr(f, in_struct)), split
+            pl.when(mask_expr(key, in_struct)).then(field_expr(f, in_struct)), split
         ).alias(name)
         for (f, split, key), name in plan.n_values.items()
     ]
@@ -230,7 +257,7 @@ def _matching(
     columns: Sequence[pl.Expr],
 ) -> pl.LazyFrame:
     """The events matching one filter (entity set), keyed, with just ``columns`` besides."""
-    matches = pl.col(config.entity).is_not_null() & _mask_expr(key, plan.attrs_struct)
+    matches = pl.col(config.entity).is_not_null() & mask_expr(key, plan.attrs_struct)
     return events.filter(matches).select(
         pl.col(config.entity).hash().alias(_KEY),
         pl.col("ts").dt.truncate(config.window).alias(WINDOW),
@@ -284,7 +311,7 @@ def _source_values(
 ) -> pl.LazyFrame:
     """The (entity, window, value hash[, ts]) rows of one value source: one per value touched."""
     field_name, key, split = source
-    value = _field_expr(field_name, plan.attrs_struct).cast(pl.String).alias(_VALUE)
+    value = field_expr(field_name, plan.attrs_struct).cast(pl.String).alias(_VALUE)
     values = _matching(events, plan, config, key, [value, pl.col("ts")] if with_ts else [value])
     if split:
         values = (

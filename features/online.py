@@ -61,6 +61,7 @@ from typing import Any, Final, NamedTuple, cast
 import numpy as np
 import polars as pl
 
+from features.batch import field_expr, mask_expr
 from features.spec import FeatureSpec, WindowConfig
 from streams.batch import events_from_frame
 from streams.event import Event
@@ -1348,41 +1349,11 @@ def _rows(frame: pl.DataFrame, *names: str) -> Iterable[tuple[Any, ...]]:
     return zip(*(frame.get_column(name).to_list() for name in names), strict=True)
 
 
-def _field_expr(name: str) -> pl.Expr:
-    """A field as the batch evaluator reads it (``attrs`` holds JSON object text)."""
-    if name.startswith("attrs."):
-        key = name[len("attrs.") :].replace("\\", "\\\\").replace("'", "\\'")
-        return pl.col("attrs").str.json_path_match(f"$['{key}']")
-    return pl.col(name)
-
-
-def _mask_expr(key: _FilterKey) -> pl.Expr:
-    """Whether a row matches a filter, as :func:`features.batch.evaluate_batch` decides it."""
-    if not key:
-        return pl.lit(True)
-    parts: list[pl.Expr] = []
-    patterns: list[tuple[pl.Expr, str]] = []
-    for name, values in key:
-        if name.endswith("~"):
-            patterns.append((_field_expr(name[:-1]).cast(pl.String), next(iter(values))))
-            continue
-        column = _field_expr(name).cast(pl.String)
-        wanted = sorted(values)
-        parts.append(column == wanted[0] if len(wanted) == 1 else column.is_in(wanted))
-    exact = pl.all_horizontal(parts) if parts else pl.lit(True)
-    if patterns:
-        matches = [
-            pl.when(exact).then(text).str.contains(f"(?i){pattern}") for text, pattern in patterns
-        ]
-        exact = pl.all_horizontal([exact, *matches])
-    return exact.fill_null(False)
-
-
 def _value_rows(
     lazy: pl.LazyFrame, mask: int, source: _ValueSource, index: int, timed: bool
 ) -> pl.LazyFrame:
     """The (piece, window, entity, source, value[, us]) rows of one value source."""
-    value = _field_expr(source.field).cast(pl.String)
+    value = field_expr(source.field).cast(pl.String)
     if source.split:
         value = value.str.split(source.split)
     selected = [
@@ -1431,12 +1402,12 @@ class _FramePlan(NamedTuple):
                 expr = (matching & pl.col("__weekend")).sum()
             elif spec.kind == "sum":
                 assert spec.field is not None
-                number = _field_expr(spec.field).cast(pl.Float64, strict=False).fill_null(0.0)
+                number = field_expr(spec.field).cast(pl.Float64, strict=False).fill_null(0.0)
                 expr = pl.when(matching).then(number).otherwise(0.0).sum()
             else:  # max_split
                 assert spec.field is not None
                 max_slots.add(slot)
-                text = _field_expr(spec.field).cast(pl.String)
+                text = field_expr(spec.field).cast(pl.String)
                 part = pl.element().str.strip_chars()
                 split = str(spec.param("split", ";"))
                 n_values = (
@@ -1449,7 +1420,7 @@ class _FramePlan(NamedTuple):
         masks_of_sources = [mask(source.filter_key) for source in online._sources]
         masks_of_hours = [(slot, mask(key)) for key, slot in online._hour_keys.items()]
         return cls(
-            [_mask_expr(key) for key in mask_of],
+            [mask_expr(key) for key in mask_of],
             [accumulators[slot] for slot in sorted(accumulators)],
             frozenset(max_slots),
             masks_of_sources,

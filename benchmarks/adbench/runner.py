@@ -30,6 +30,7 @@ from benchmarks.results import (
     PeakMemory,
     Throughput,
     environment,
+    environment_line,
     load_anchors,
     progress_bar,
     reset_peak_memory,
@@ -509,6 +510,5 @@ def render_markdown(results: Mapping[str, Any]) -> str:
             f"- {anchor['dataset']} {anchor['metric']} {anchor['value']} "
             f"({anchor['setting']}; {anchor['source']})"
         )
-    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
-    lines += ["", f"Python {results['python']}; {versions}; {results['machine']}", ""]
+    lines += ["", environment_line(results), ""]
     return "\n".join(lines)

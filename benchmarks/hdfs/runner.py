@@ -35,6 +35,7 @@ from benchmarks.results import (
     PeakMemory,
     Throughput,
     environment,
+    environment_line,
     load_anchors,
     progress_bar,
     reset_peak_memory,
@@ -437,8 +438,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
                     f"- published: {anchor['metric']} {anchor['value']} ({anchor['setting']}; "
                     f"{anchor['source']})"
                 )
-    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
-    lines += ["", f"Python {results['python']}; {versions}; {results['machine']}", ""]
+    lines += ["", environment_line(results), ""]
     return "\n".join(lines)
 
 
@@ -573,6 +573,5 @@ def render_hdfs_v1_markdown(results: Mapping[str, Any]) -> str:
             "HDFS_v1 (deep-loglizer's seeded 80/20 session split",
         ),
     ]
-    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
-    lines += ["", f"Python {results['python']}; {versions}; {results['machine']}", ""]
+    lines += ["", environment_line(results), ""]
     return "\n".join(lines)

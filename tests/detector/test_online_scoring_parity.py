@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 
 from benchmarks.orgcache import ensure_org
-from benchmarks.stream_quality import StreamSettings, iter_events, read_events
+from benchmarks.stream_quality import StreamSettings, iter_events, read_events, stream_scorer
 from detector.alerts import Alert
-from detector.online_scoring import OnlineScorer, ScoredWindow
-from features.batch import spec_schema_hash
+from detector.online_scoring import ScoredWindow
 from features.catalog import default_specs
 from features.online import OnlineFeatures, WindowVector
 from features.spec import WindowConfig
@@ -39,17 +38,7 @@ def replay_payload(out: Path) -> dict[str, Any]:
     specs = default_specs("user")
     config = WindowConfig(entity="user", window="1d")
     features = OnlineFeatures(specs, config)
-    scorer = OnlineScorer(
-        specs,
-        detector=settings.detector,
-        budget_per_day=settings.budget_per_day,
-        windows_per_day=float(USERS),
-        warmup_windows=int(settings.warmup_days * USERS),
-        cold_start_windows=settings.cold_start_windows,
-        history=settings.history,
-        schema_hash=spec_schema_hash(specs, config),
-        seed=settings.seed,
-    )
+    scorer = stream_scorer(settings, specs, config, USERS)
     windows: list[ScoredWindow] = []
     alerts: list[Alert] = []
 

@@ -54,9 +54,24 @@ _SOURCE_TYPE_KEYS: dict[str, frozenset[str]] = {
     "glob": frozenset({"path"}),
     "stdin": frozenset(),
     "syslog_udp": frozenset({"listen", "max_queue"}),
-    "syslog_tcp": frozenset({"listen", "max_queue", "max_message"}),
-    "http": frozenset({"listen", "max_queue", "max_body", "path"}),
+    "syslog_tcp": frozenset(
+        {"listen", "max_queue", "max_message", "max_connections", "idle_timeout"}
+    ),
+    "http": frozenset(
+        {
+            "listen",
+            "max_queue",
+            "max_body",
+            "path",
+            "max_connections",
+            "request_timeout",
+            "idle_timeout",
+        }
+    ),
 }
+#: A network source's keyword options: counts (ints >= 1), then durations (seconds > 0).
+_NETWORK_COUNT_KEYS = ("max_queue", "max_message", "max_body", "max_connections")
+_NETWORK_SECONDS_KEYS = ("request_timeout", "idle_timeout")
 _SOURCE_TYPES = tuple(_SOURCE_TYPE_KEYS)
 _NETWORK_SOURCE_TYPES = ("syslog_udp", "syslog_tcp", "http")
 #: Keys each sink type takes besides ``type``.
@@ -99,7 +114,8 @@ class SourceConfig:
     listen: tuple[str, int] | None = None
     """Host and port a network source (syslog_udp, syslog_tcp, http) binds."""
     options: Mapping[str, Any] = field(default_factory=dict)
-    """A network source's own keyword options (max_queue, max_message, max_body, path)."""
+    """A network source's own keyword options (max_queue, max_message, max_body, path,
+    max_connections, request_timeout, idle_timeout), as its constructor takes them."""
 
 
 @dataclass(frozen=True)
@@ -266,9 +282,15 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def _network_options(kind: str, table: Mapping[str, Any], where: str) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    for key in ("max_queue", "max_message", "max_body"):
+    for key in _NETWORK_COUNT_KEYS:
         if key in table:
             options[key] = _number(table, key, where, minimum=1, integer=True)
+    for key in _NETWORK_SECONDS_KEYS:
+        if key in table:
+            seconds = _number(table, key, where, minimum=0, integer=False)
+            if not seconds > 0:
+                raise UsageError(f"{where}.{key}: must be > 0 seconds, got {seconds!r}")
+            options[key] = seconds
     if kind == "http" and "path" in table:
         url_path = _get(table, "path", str, where)
         if not url_path.startswith("/") or any(c.isspace() for c in url_path):

@@ -31,10 +31,19 @@ class QueuedSource:
     dropped ones included) and ``dropped`` (not queued because the queue was full), and
     the read-only ``lag_bytes`` (message bytes queued, not yet read) and ``queued``.
 
+    Positions are the record sequence of this source: the n-th message handed on by
+    :meth:`read` is ``RawRecord.line == n`` (``offset`` is always 0: a socket has none), and
+    :meth:`snapshot` is the count handed on so far. Built with that count as
+    ``resume_state``, a restarted source goes on numbering after it, so dead letters'
+    positions never repeat across restarts. A socket cannot be re-read: what was queued but
+    not handed on when the process stopped is the senders' to resend.
+
     Parameters
     ----------
     max_queue
         Most messages held at once.
+    resume_state
+        The :meth:`snapshot` of a previous run (messages it handed on), or None to start at 0.
 
     Examples
     --------
@@ -45,11 +54,22 @@ class QueuedSource:
     (3, 1, 2)
     >>> [(r.text, r.line) for r in source.read()], source.snapshot(), source.lag_bytes
     ([('a', 1), ('b', 2)], 2, 0)
+    >>> restarted = QueuedSource(max_queue=2, resume_state=source.snapshot())
+    >>> restarted._offer("d", "test")
+    True
+    >>> [(r.text, r.line) for r in restarted.read()], restarted.snapshot()
+    ([('d', 3)], 3)
     """
 
-    def __init__(self, max_queue: int) -> None:
+    def __init__(self, max_queue: int, *, resume_state: int | None = None) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, not {max_queue}")
+        if resume_state is not None and (
+            isinstance(resume_state, bool) or not isinstance(resume_state, int)
+        ):
+            raise TypeError(f"resume_state must be a count of records, not {resume_state!r}")
+        if resume_state is not None and resume_state < 0:
+            raise ValueError(f"resume_state must be at least 0, not {resume_state}")
         self.max_queue = max_queue
         self.received = 0
         self.dropped = 0
@@ -60,7 +80,7 @@ class QueuedSource:
         self._lock = threading.Lock()
         self._bytes_in = 0
         self._bytes_out = 0
-        self._line = 0
+        self._line = resume_state or 0
 
     @property
     def lag_bytes(self) -> int:
@@ -105,5 +125,9 @@ class QueuedSource:
             yield RawRecord(text, origin, self._line, 0)
 
     def snapshot(self) -> int:
-        """The count of messages handed on; not a position (a socket cannot be re-read)."""
+        """The count of messages handed on, this run and the runs it resumed, for ``resume_state``.
+
+        The line number of the last record handed on; a socket cannot be re-read, so it
+        numbers records rather than locating them.
+        """
         return self._line

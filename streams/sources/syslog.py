@@ -5,9 +5,15 @@ arrived with :meth:`~QueuedSource.read`, exactly like a file tail. These sources
 each message is handed on whole, ``<PRI>`` header included, for the syslog parsers to read.
 
 Network sources are not resumable by position: nothing can be re-read from a socket after a
-restart. ``snapshot()`` is the count of messages handed on (for the record); recovery is the
-sender's retry (TCP senders such as rsyslog and syslog-ng resend what was not acknowledged by
-the transport; UDP loses what arrives while nobody listens).
+restart. ``snapshot()`` is the count of messages handed on, and a source built with it as
+``resume_state`` numbers its records after it (``RawRecord.line`` is the record sequence of
+the source, across restarts); recovery is the sender's retry (TCP senders such as rsyslog
+and syslog-ng resend what was not acknowledged by the transport; UDP loses what arrives while
+nobody listens).
+
+The TCP source bounds what senders can hold: at most ``max_connections`` connections at once
+(more are accepted and closed at once, counted in ``connections_refused``), and a connection
+silent for ``idle_timeout`` seconds is closed (counted in ``idle_timeouts``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 import selectors
 import socket
 import threading
+import time
 from typing import Self
 
 from streams.sources.queued import QueuedSource, format_hostport
@@ -33,6 +40,10 @@ _FULL_WAIT = 0.005
 #: An octet count longer than this many digits (>= 1 GB) is a broken frame, not a message.
 _MAX_COUNT_DIGITS = 9
 _JOIN_TIMEOUT = 5.0
+#: Most seconds between two looks for idle TCP connections (less for a short idle timeout).
+_IDLE_CHECK_EVERY = 1.0
+#: Seconds between two warnings about refused connections (each one is counted).
+_REFUSAL_LOG_EVERY = 60.0
 _DIGITS = frozenset(b"0123456789")
 _SPACE = 0x20
 _LF = 0x0A
@@ -58,8 +69,8 @@ def _text(raw: bytes | bytearray, start: int, end: int) -> str:
 class _Listener(QueuedSource):
     """A selector loop in a background thread, woken up by a socket pair to stop."""
 
-    def __init__(self, max_queue: int, name: str) -> None:
-        super().__init__(max_queue)
+    def __init__(self, max_queue: int, name: str, resume_state: int | None) -> None:
+        super().__init__(max_queue, resume_state=resume_state)
         self._selector = selectors.DefaultSelector()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
@@ -109,8 +120,8 @@ class SyslogUdpSource(_Listener):
     relays batch them) gives one message per non-empty line. Nothing pushes back on a UDP
     sender: when the queue is full, new messages are dropped and counted in ``dropped``.
 
-    Not resumable: ``snapshot()`` is the count of messages handed on, and what arrives while
-    the daemon is down is lost (use TCP or HTTP where that matters).
+    Not resumable by position: ``snapshot()`` is the count of messages handed on, and what
+    arrives while the daemon is down is lost (use TCP or HTTP where that matters).
 
     Parameters
     ----------
@@ -118,6 +129,9 @@ class SyslogUdpSource(_Listener):
         Where to listen; port 0 picks a free port (see :attr:`address`). Bound at once.
     max_queue
         Most messages queued between the network thread and :meth:`read`.
+    resume_state
+        A previous run's :meth:`snapshot`: records are numbered after it
+        (``RawRecord.line`` is the record sequence of this source, across restarts).
 
     Attributes
     ----------
@@ -139,8 +153,10 @@ class SyslogUdpSource(_Listener):
     >>> sender.close(); source.close()
     """
 
-    def __init__(self, host: str, port: int, *, max_queue: int = 100_000) -> None:
-        super().__init__(max_queue, name=f"syslog-udp {format_hostport(host, port)}")
+    def __init__(
+        self, host: str, port: int, *, max_queue: int = 100_000, resume_state: int | None = None
+    ) -> None:
+        super().__init__(max_queue, f"syslog-udp {format_hostport(host, port)}", resume_state)
         self._socket = socket.socket(_family(host), socket.SOCK_DGRAM)
         try:
             # A smaller buffer than asked for only means earlier kernel drops under bursts.
@@ -320,13 +336,14 @@ class _Framer:
 
 
 class _Connection:
-    __slots__ = ("eof", "framer", "origin", "sock")
+    __slots__ = ("eof", "framer", "last_active", "origin", "sock")
 
     def __init__(self, sock: socket.socket, origin: str, max_message: int) -> None:
         self.sock = sock
         self.origin = origin
         self.framer = _Framer(origin, max_message)
         self.eof = False
+        self.last_active = time.monotonic()
 
 
 class SyslogTcpSource(_Listener):
@@ -343,8 +360,15 @@ class SyslogTcpSource(_Listener):
     When the queue is full the thread stops reading from the sockets (nothing is dropped):
     the kernel buffers fill and TCP flow control slows the senders down.
 
-    Not resumable: ``snapshot()`` is the count of messages handed on. Senders' own queues
-    and retries (rsyslog, syslog-ng, Vector) cover a restart.
+    Resources are bounded: beyond ``max_connections`` open at once, a new connection is
+    accepted and closed at once (counted in ``connections_refused``; a sender retries later),
+    and a connection that sends nothing for ``idle_timeout`` seconds is closed (counted in
+    ``idle_timeouts``; a last unterminated line it sent is handed on, as when the sender
+    closes). Time the thread spends holding back because the queue is full does not count
+    as idle.
+
+    Not resumable by position: ``snapshot()`` is the count of messages handed on. Senders'
+    own queues and retries (rsyslog, syslog-ng, Vector) cover a restart.
 
     Parameters
     ----------
@@ -354,13 +378,23 @@ class SyslogTcpSource(_Listener):
         Most messages queued between the network thread and :meth:`read`.
     max_message
         Longest message kept, in bytes.
+    max_connections
+        Most connections open at once.
+    idle_timeout
+        Seconds a connection may send nothing before it is closed.
+    resume_state
+        A previous run's :meth:`snapshot`: records are numbered after it
+        (``RawRecord.line`` is the record sequence of this source, across restarts).
 
     Attributes
     ----------
     connections
-        Connections accepted so far (int).
+        Connections accepted and kept so far (int).
     oversize, framing_errors
         Messages cut, streams broken (ints).
+    connections_refused, idle_timeouts
+        Connections closed at once as ``max_connections`` were open, connections closed
+        as idle (ints).
 
     Examples
     --------
@@ -384,14 +418,30 @@ class SyslogTcpSource(_Listener):
         *,
         max_queue: int = 100_000,
         max_message: int = 65536,
+        max_connections: int = 256,
+        idle_timeout: float = 300.0,
+        resume_state: int | None = None,
     ) -> None:
         if max_message < 1:
             raise ValueError(f"max_message must be at least 1, not {max_message}")
-        super().__init__(max_queue, name=f"syslog-tcp {format_hostport(host, port)}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections}")
+        if not idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be > 0 seconds, not {idle_timeout}")
+        super().__init__(max_queue, f"syslog-tcp {format_hostport(host, port)}", resume_state)
         self.max_message = max_message
+        self.max_connections = max_connections
+        self.idle_timeout = float(idle_timeout)
         self.oversize = 0
         self.framing_errors = 0
         self.connections = 0
+        self.connections_refused = 0
+        self.idle_timeouts = 0
+        self._idle_check_every = min(_IDLE_CHECK_EVERY, self.idle_timeout / 4)
+        self._next_idle_check = 0.0
+        # Set while the queue is full: the thread reads no socket then, so nobody is idle.
+        self._stalled = False
+        self._refusal_logged_at = -_REFUSAL_LOG_EVERY
         self._connections: dict[socket.socket, _Connection] = {}
         # Connections holding complete frames that did not fit in the queue.
         self._backlog: dict[_Connection, None] = {}
@@ -423,14 +473,21 @@ class SyslogTcpSource(_Listener):
     def _run(self) -> None:
         while not self._stopping.is_set():
             if self._room() <= 0:
+                self._stalled = True
                 self._stopping.wait(_FULL_WAIT)
                 continue
             for connection in list(self._backlog):
                 self._frame(connection)
             if self._room() <= 0:
                 continue
-            # Frames left in the backlog (the reader made room meanwhile): only a quick look.
-            timeout = 0 if self._backlog else None
+            timeout: float | None = None
+            if self._connections:
+                now = time.monotonic()
+                if now >= self._next_idle_check:
+                    self._close_idle(now)
+                timeout = max(0.0, self._next_idle_check - now)
+            if self._backlog:
+                timeout = 0  # frames left (the reader made room meanwhile): a quick look
             for key, _ in self._selector.select(timeout):
                 if key.data is None:
                     return  # woken up by close()
@@ -451,12 +508,62 @@ class SyslogTcpSource(_Listener):
                 logger.warning("syslog-tcp %s: accept failed: %s", self._address, error)
                 self._stopping.wait(0.1)
                 return
+            if len(self._connections) >= self.max_connections:
+                self._refuse(sock, peer)
+                continue
             sock.setblocking(False)
             origin = f"syslog-tcp://{format_hostport(str(peer[0]), int(peer[1]))}"
             connection = _Connection(sock, origin, self.max_message)
+            self.connections += 1
             self._connections[sock] = connection
             self._selector.register(sock, selectors.EVENT_READ, connection)
-            self.connections += 1
+
+    def _refuse(self, sock: socket.socket, peer: tuple[object, ...]) -> None:
+        """Close a connection beyond ``max_connections`` at once (counted, warned now and then)."""
+        self.connections_refused += 1  # before the close, which the sender can see at once
+        sock.close()
+        now = time.monotonic()
+        if now - self._refusal_logged_at >= _REFUSAL_LOG_EVERY:
+            self._refusal_logged_at = now
+            logger.warning(
+                "syslog-tcp %s: %d connections open (max_connections); closed one from %s"
+                " (%d refused so far)",
+                format_hostport(*self._address),
+                len(self._connections),
+                peer[0],
+                self.connections_refused,
+            )
+
+    def _close_idle(self, now: float) -> None:
+        """Close the connections that sent nothing for ``idle_timeout`` seconds."""
+        self._next_idle_check = now + self._idle_check_every
+        if self._stalled:
+            # The sockets were not read while the queue was full: silence proves nothing.
+            self._stalled = False
+            for connection in self._connections.values():
+                connection.last_active = now
+            return
+        cutoff = now - self.idle_timeout
+        idle = [
+            connection
+            for connection in self._connections.values()
+            if connection.last_active <= cutoff and not connection.eof
+        ]
+        for connection in idle:
+            # Bytes waiting in the socket mean this thread was late, not the sender silent.
+            self._receive(connection)
+            if connection.eof or connection.last_active > cutoff:
+                continue
+            self.idle_timeouts += 1
+            logger.info(
+                "%s: nothing received for %g s; closing the connection",
+                connection.origin,
+                self.idle_timeout,
+            )
+            # As if the sender had closed: a last unterminated line is handed on.
+            connection.eof = True
+            self._selector.unregister(connection.sock)
+            self._frame(connection)
 
     def _receive(self, connection: _Connection) -> None:
         try:
@@ -466,6 +573,7 @@ class SyslogTcpSource(_Listener):
         except OSError as error:
             logger.info("%s: %s", connection.origin, error)
             data = b""
+        connection.last_active = time.monotonic()
         if data:
             connection.framer.buffer += data
         else:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from detector.cli import main
 from detector.config import load_config, parse_config, parse_duration
 from detector.errors import UsageError
 
@@ -53,8 +54,20 @@ def test_every_commented_key_of_the_example_is_valid(tmp_path: Path) -> None:
     path.write_text(uncommented)
     config = load_config(path)
     http = config.sources[4]
-    assert http.options == {"path": "/ingest", "max_body": 10485760, "max_queue": 100000}
-    assert config.sources[3].options == {"max_queue": 100000, "max_message": 65536}
+    assert http.options == {
+        "path": "/ingest",
+        "max_body": 10485760,
+        "max_queue": 100000,
+        "max_connections": 64,
+        "request_timeout": 30.0,
+        "idle_timeout": 30.0,
+    }
+    assert config.sources[3].options == {
+        "max_queue": 100000,
+        "max_message": 65536,
+        "max_connections": 256,
+        "idle_timeout": 300.0,
+    }
     jsonl, _, webhook = config.sinks
     assert (jsonl.max_bytes, jsonl.keep) == (104857600, 5)
     assert webhook.url == "https://soar.example.org/hooks/baseliner"
@@ -80,6 +93,46 @@ def test_network_sources_and_sinks(tmp_path: Path) -> None:
     assert (webhook.batch_size, webhook.max_attempts) == (20, 5)
     # Without dead_letter the undeliverable alerts go next to the checkpoint.
     assert webhook.dead_letter == tmp_path / "state" / "sink2-dead-letters.jsonl"
+
+
+def test_network_limits_reach_the_source_options(tmp_path: Path) -> None:
+    doc = _doc()
+    doc["source"] = [
+        {
+            "type": "syslog_tcp",
+            "listen": "127.0.0.1:0",
+            "parser": "syslog",
+            "max_connections": 8,
+            "idle_timeout": 2,
+        },
+        {
+            "type": "http",
+            "listen": "127.0.0.1:0",
+            "parser": "jsonl",
+            "max_connections": 4,
+            "request_timeout": 1.5,
+            "idle_timeout": 10,
+        },
+    ]
+    tcp, http = parse_config(doc, tmp_path).sources
+    assert tcp.options == {"max_connections": 8, "idle_timeout": 2.0}
+    assert http.options == {"max_connections": 4, "request_timeout": 1.5, "idle_timeout": 10.0}
+    assert isinstance(tcp.options["idle_timeout"], float)
+
+
+def test_wrong_network_limit_is_one_line_and_exit_2_from_check_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "baseliner.toml"
+    config.write_text(
+        '[daemon]\nstate_dir = "state"\n'
+        '[[source]]\ntype = "http"\nlisten = "127.0.0.1:0"\nparser = "jsonl"\n'
+        'max_connections = "many"\n'
+    )
+    assert main(["run", "--config", str(config), "--check-config"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "source[1].max_connections: must be an int, got 'many'" in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
 def test_defaults_and_relative_paths(tmp_path: Path) -> None:
@@ -132,6 +185,34 @@ def test_defaults_and_relative_paths(tmp_path: Path) -> None:
             "source[1].max_message: not a key of a syslog_udp source",
         ),
         (lambda d: d["source"].__setitem__(0, _udp(max_queue=0)), "source[1].max_queue: must be"),
+        (
+            lambda d: d["source"].__setitem__(0, _udp(max_connections=5)),
+            "source[1].max_connections: not a key of a syslog_udp source",
+        ),
+        (
+            lambda d: d["source"].__setitem__(0, _udp(type="syslog_tcp", request_timeout=5)),
+            "source[1].request_timeout: not a key of a syslog_tcp source",
+        ),
+        (
+            lambda d: d["source"].__setitem__(0, _udp(type="syslog_tcp", max_connections="64")),
+            "source[1].max_connections: must be an int, got '64'",
+        ),
+        (
+            lambda d: d["source"].__setitem__(0, _udp(type="syslog_tcp", max_connections=0)),
+            "source[1].max_connections: must be >= 1, got 0",
+        ),
+        (
+            lambda d: d["source"].__setitem__(0, _udp(type="syslog_tcp", idle_timeout="5m")),
+            "source[1].idle_timeout: must be an int or float, got '5m'",
+        ),
+        (
+            lambda d: d["source"].__setitem__(0, _udp(type="http", request_timeout=0)),
+            "source[1].request_timeout: must be > 0 seconds, got 0.0",
+        ),
+        (
+            lambda d: d["source"].__setitem__(0, _udp(type="http", idle_timeout=True)),
+            "source[1].idle_timeout: must be an int or float, got True",
+        ),
         (
             lambda d: d["source"].__setitem__(0, _udp(type="http", path="ingest")),
             "source[1].path: 'ingest' is not a URL path",

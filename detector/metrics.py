@@ -112,7 +112,8 @@ class DaemonGauges:
     """Instantaneous values the collector reads at scrape time (set by the daemon).
 
     ``sources`` maps a source name to its counters (``received``, ``dropped``, ``oversize``,
-    ``framing_errors``, ``rejected_too_large``, ``rejected_busy``, ``queue_depth``: those it
+    ``framing_errors``, ``connections_refused``, ``idle_timeouts``, ``rejected_too_large``,
+    ``rejected_busy``, ``rejected_overloaded``, ``rejected_timeout``, ``queue_depth``: those it
     has); ``sinks`` maps a sink label to its type and :meth:`~detector.sinks.AlertSink.stats`;
     ``state_bytes`` maps a part of the state (``features``, ``detectors``) to its estimate.
     """
@@ -136,6 +137,8 @@ _SOURCE_COUNTERS = {
     "dropped": "Messages dropped by a network source (queue full)",
     "oversize": "Messages cut at the maximum message size",
     "framing_errors": "Broken frames (connection closed)",
+    "connections_refused": "Connections closed at once because max_connections were open",
+    "idle_timeouts": "Connections closed after idle_timeout seconds without a byte",
 }
 #: Sink counters exported as ``baseliner_sink_<name>_total``.
 _SINK_COUNTERS = {
@@ -286,11 +289,12 @@ def _source_families(sources: dict[str, dict[str, int]]) -> Iterator[Metric]:
         yield family
     family = CounterMetricFamily(
         "baseliner_source_rejected",
-        "Requests an HTTP source refused (body too large, queue busy)",
+        "Requests an HTTP source refused (body too large, queue busy, too many connections, "
+        "request deadline passed)",
         labels=["source", "reason"],
     )
     for name, values in sorted(sources.items()):
-        for reason in ("too_large", "busy"):
+        for reason in ("too_large", "busy", "overloaded", "timeout"):
             if f"rejected_{reason}" in values:
                 family.add_metric([name, reason], values[f"rejected_{reason}"])
     yield family

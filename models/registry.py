@@ -34,6 +34,7 @@ ONLINE_DETECTORS: dict[str, str] = {
     "context": "models.online.context:ContextSequenceDetector",
     "refractory": "models.online.refractory:RefractoryDetector",
     "robust_window": "models.online.robust_window:RobustWindowDetector",
+    "cad": "models.online.cad:ContextualAnomalyDetector",
 }
 """Online detectors (``learn_one``/``score_one`` on feature dicts; ``"__ts"`` is reserved)."""
 
@@ -47,7 +48,7 @@ class UnknownDetectorError(KeyError):
     ...     create("nope")
     ... except UnknownDetectorError as error:
     ...     print(error)
-    unknown detector 'nope'; valid names: context, copod, count_tail, ecod, ensemble, hbos, ...,
+    unknown detector 'nope'; valid names: cad, context, copod, count_tail, ecod, ensemble, ...,
     tabular, tail
     """
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from models.online._common import RESERVED_PREFIX, TIMESTAMP_KEY, WindowedECDF, feature_items
 
 if TYPE_CHECKING:
+    from models.online.cad import ContextualAnomalyDetector
     from models.online.context import ContextSequenceDetector
     from models.online.count_tail import CountTailDetector
     from models.online.ensemble import OnlineRankEnsemble
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "AnomalyLikelihoodDetector": "models.online.likelihood",
     "ContextSequenceDetector": "models.online.context",
+    "ContextualAnomalyDetector": "models.online.cad",
     "CountTailDetector": "models.online.count_tail",
     "HSTDetector": "models.online.river_models",
     "OneClassSVMDetector": "models.online.river_models",
@@ -55,6 +57,7 @@ __all__ = [
     "TIMESTAMP_KEY",
     "AnomalyLikelihoodDetector",
     "ContextSequenceDetector",
+    "ContextualAnomalyDetector",
     "CountTailDetector",
     "HSTDetector",
     "OneClassSVMDetector",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from models.online._common import TIMESTAMP_KEY, feature_items
 from models.params import ParamsMixin
@@ -27,7 +27,7 @@ from models.params import ParamsMixin
 class _FeatureContext:
     """The grid, recent bins and transition memory of one feature."""
 
-    __slots__ = ("bins", "history", "memory", "origin", "span", "steps_since_check")
+    __slots__ = ("bins", "fixed", "history", "memory", "origin", "span", "steps_since_check")
 
     def __init__(self) -> None:
         self.origin = 0.0
@@ -36,6 +36,7 @@ class _FeatureContext:
         self.bins: deque[tuple[int, ...]] = deque()
         self.memory: dict[tuple[int, int, tuple[int, ...]], set[int]] = {}
         self.steps_since_check = 0
+        self.fixed = False
 
     def __getstate__(self) -> tuple[object, ...]:
         return (
@@ -45,9 +46,12 @@ class _FeatureContext:
             self.bins,
             self.memory,
             self.steps_since_check,
+            self.fixed,
         )
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
+        # States pickled before ``fixed`` existed have six fields: their grids were learnt.
+        self.fixed = bool(state[6]) if len(state) > 6 else False
         (
             self.origin,
             self.span,
@@ -55,7 +59,7 @@ class _FeatureContext:
             self.bins,
             self.memory,
             self.steps_since_check,
-        ) = state  # type: ignore[assignment]
+        ) = state[:6]  # type: ignore[assignment]
 
 
 class ContextSequenceDetector(ParamsMixin):
@@ -89,6 +93,13 @@ class ContextSequenceDetector(ParamsMixin):
         (0 disables).
     slot_seconds : float
         Width of one time slot of the period.
+    tie_break : float
+        Weight in [0, 1] of a continuous twin of the score: each missed fact counts by how far
+        the value lies outside the nearest bin its context reached before, in fractional bins
+        (``1 - 1 / (gap + 1)``). A small weight only orders scores that would tie.
+    ranges : mapping of str to (low, high), optional
+        Value ranges known up front, per feature: that feature's grid is the range from its
+        first value on, never rebuilt (values beyond it still get bins of their own).
     seed : int | None
         Accepted for the contract; the detector is deterministic.
 
@@ -114,6 +125,8 @@ class ContextSequenceDetector(ParamsMixin):
         graded: bool = False,
         period_seconds: float = 0.0,
         slot_seconds: float = 3600.0,
+        tie_break: float = 0.0,
+        ranges: Mapping[str, Sequence[float]] | None = None,
         seed: int | None = 0,
     ) -> None:
         if resolutions < 1 or order < 1 or warmup < 1:
@@ -130,6 +143,14 @@ class ContextSequenceDetector(ParamsMixin):
         self.graded = graded
         self.period_seconds = period_seconds
         self.slot_seconds = slot_seconds
+        for name, bounds in (ranges or {}).items():
+            low, high = (float(b) for b in bounds)
+            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+                raise ValueError(f"range of {name!r} must be finite (low, high), got {bounds!r}")
+        self.ranges = ranges
+        if not 0.0 <= tie_break <= 1.0:
+            raise ValueError(f"tie_break must be in [0, 1], got {tie_break}")
+        self.tie_break = tie_break
         self.seed = seed
         self.features_: dict[str, _FeatureContext] = {}
 
@@ -159,13 +180,17 @@ class ContextSequenceDetector(ParamsMixin):
             facts.extend(((0, r, (slot,)), current) for r, current in enumerate(bins))
         return facts
 
-    def _novelty(self, state: _FeatureContext, bins: tuple[int, ...], slot: int) -> float:
+    def _novelty(
+        self, state: _FeatureContext, bins: tuple[int, ...], slot: int, offset: float
+    ) -> float:
         facts = self._facts(state, bins, slot)
         novel = 0.0
+        near = 0.0
         for key, current in facts:
             successors = state.memory.get(key)
             if not successors:
                 novel += 1.0
+                near += 1.0
             elif current not in successors:
                 if self.graded:
                     # A miss by one bin (jitter across a boundary) counts half, a miss by
@@ -174,7 +199,17 @@ class ContextSequenceDetector(ParamsMixin):
                     novel += 1.0 - 1.0 / (distance + 1)
                 else:
                     novel += 1.0
-        return novel / len(facts) if facts else 0.0
+                if self.tie_break > 0.0:
+                    # The same in fractional bins: how far the value itself lies outside the
+                    # nearest bin reached before, so equal fractions still rank by distance.
+                    position = offset * (1 << (key[1] + 1))
+                    gap = min(
+                        max(known - position, position - known - 1, 0.0) for known in successors
+                    )
+                    near += 1.0 - 1.0 / (gap + 1.0)
+        if not facts:
+            return 0.0
+        return ((1.0 - self.tie_break) * novel + self.tie_break * near) / len(facts)
 
     def _memorise(self, state: _FeatureContext, bins: tuple[int, ...], slot: int) -> None:
         for key, current in self._facts(state, bins, slot):
@@ -199,10 +234,14 @@ class ContextSequenceDetector(ParamsMixin):
         slot = self._slot(x)
         for name, value in feature_items(x).items():
             state = self.features_.get(name)
-            if state is None or len(state.history) < self.warmup or state.span <= 0.0:
+            if state is None or state.span <= 0.0:
                 scores[name] = 0.0
                 continue
-            scores[name] = self._novelty(state, self._quantise(state, value), slot)
+            if not state.fixed and len(state.history) < self.warmup:
+                scores[name] = 0.0
+                continue
+            offset = (value - state.origin) / state.span
+            scores[name] = self._novelty(state, self._quantise(state, value), slot, offset)
         return scores
 
     def score_one(self, x: Mapping[str, float]) -> float:
@@ -214,7 +253,17 @@ class ContextSequenceDetector(ParamsMixin):
         """Remember each feature's transition into its current bins; rebuild the grid if due."""
         slot = self._slot(x)
         for name, value in feature_items(x).items():
-            state = self.features_.setdefault(name, _FeatureContext())
+            state = self.features_.get(name)
+            if state is None:
+                state = self.features_[name] = _FeatureContext()
+                known = (self.ranges or {}).get(name)
+                if known is not None:
+                    low, high = (float(b) for b in known)
+                    state.origin, state.span, state.fixed = (
+                        low,
+                        max(high - low, self.min_span),
+                        True,
+                    )
             state.history.append((value, slot))
             if len(state.history) > self.history:
                 state.history.popleft()
@@ -224,7 +273,7 @@ class ContextSequenceDetector(ParamsMixin):
                 continue
             self._memorise(state, self._quantise(state, value), slot)
             state.steps_since_check += 1
-            if state.steps_since_check >= self.check_every:
+            if not state.fixed and state.steps_since_check >= self.check_every:
                 state.steps_since_check = 0
                 values = [value for value, _ in state.history]
                 recent_span = max(max(values) - min(values), self.min_span)

@@ -67,6 +67,25 @@ class RefractoryDetector(ParamsMixin):
         self.n_learnt_ = 0
         self.silent_until_ = 0
         self.trigger_score_ = 0.0
+        self._last_score: tuple[int, tuple[tuple[str, float], ...], float] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_last_score"] = None  # a cache of the member's last score, not state
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def _member_score(self, x: Mapping[str, float]) -> float:
+        # learn_one needs the score that score_one just computed for the same step: reuse it
+        # rather than scoring the member twice (the member has not learnt in between).
+        key = tuple(x.items())
+        if self._last_score is not None and self._last_score[:2] == (self.n_learnt_, key):
+            return self._last_score[2]
+        score = self.member_.score_one(x)
+        self._last_score = (self.n_learnt_, key, score)
+        return score
 
     def _passes(self, score: float) -> bool:
         if self.n_learnt_ >= self.silent_until_:
@@ -79,12 +98,12 @@ class RefractoryDetector(ParamsMixin):
 
     def score_one(self, x: Mapping[str, float]) -> float:
         """The member's score, or 0 while silenced; higher = more anomalous."""
-        score = self.member_.score_one(x)
+        score = self._member_score(x)
         return score if self._passes(score) else 0.0
 
     def learn_one(self, x: Mapping[str, float]) -> None:
         """Start a silence if this step's score gets through and reaches ``level``, then learn."""
-        score = self.member_.score_one(x)
+        score = self._member_score(x)
         if self.steps > 0 and score >= self.level and self._passes(score):
             self.silent_until_ = self.n_learnt_ + 1 + self.steps
             self.trigger_score_ = score

@@ -9,6 +9,10 @@ polars hash (two different strings sharing a hash is vanishingly unlikely at the
 cardinalities, and it makes every group_by, sort and join numeric). Intermediate tables are
 proportional to the number of (entity, window, value) cells, not to the number of events.
 The definitions implemented here are those of :mod:`features.spec`.
+
+The value and hour tables can also take history carried from earlier time slices
+(:class:`features.sliced.SlicedFeatures`): rows of a window before every real window that
+count as history and are never output, so slice-by-slice evaluation runs this same code.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -38,6 +43,15 @@ _OFF = "__off_hours"
 _WEEKEND = "__weekend"
 _CELL = "__cell"
 _PAIR = "__pair"
+
+# Columns of carried history (features.sliced): whether the cell's (entity, value) pair was
+# seen before the slice, how many entities had the value before the slice, whether the
+# entity had any value before the slice.
+SEEN = "__seen"
+K_BEFORE_SLICE = "__k_hist"
+IN_POPULATION = "__in_pop"
+# The window of carried history rows: before any real window, and never output.
+HISTORY_WINDOW = datetime(1, 1, 1, tzinfo=UTC)
 
 _VALUE_KINDS = frozenset(
     {"distinct", "first_seen", "rarity", "rare_count", "periodicity", "max_per_target"}
@@ -179,9 +193,18 @@ class _Plan:
     needs_off_hours: bool = False
     needs_weekend: bool = False
     attrs_struct: bool = False
+    # Carried history (features.sliced): the events carry their entity key in this column,
+    # and the values of sources with history are keyed by this stable hash.
+    key_column: str | None = None
+    stable_hash: Callable[[pl.Expr], pl.Expr] | None = None
 
     def mask(self, key: _FilterKey) -> str:
         return self.masks.setdefault(key, f"__mask{len(self.masks)}")
+
+    def entity_key(self, entity: str) -> pl.Expr:
+        if self.key_column is not None:
+            return pl.col(self.key_column)
+        return pl.col(entity).hash()
 
 
 def _make_plan(specs: Sequence[FeatureSpec], attrs_struct: bool = False) -> _Plan:
@@ -218,7 +241,7 @@ def _base_frame(events: pl.LazyFrame, plan: _Plan, config: WindowConfig) -> pl.L
     """
     columns: list[pl.Expr] = [
         pl.col(config.entity).alias(ENTITY),
-        pl.col(config.entity).hash().alias(_KEY),
+        plan.entity_key(config.entity).alias(_KEY),
         pl.col("ts").dt.truncate(config.window).alias(WINDOW),
         pl.col("ts"),
     ]
@@ -259,7 +282,7 @@ def _matching(
     """The events matching one filter (entity set), keyed, with just ``columns`` besides."""
     matches = pl.col(config.entity).is_not_null() & mask_expr(key, plan.attrs_struct)
     return events.filter(matches).select(
-        pl.col(config.entity).hash().alias(_KEY),
+        plan.entity_key(config.entity).alias(_KEY),
         pl.col("ts").dt.truncate(config.window).alias(WINDOW),
         *columns,
     )
@@ -308,8 +331,13 @@ def _source_values(
     config: WindowConfig,
     source: tuple[str, _FilterKey, str],
     with_ts: bool,
+    stable: bool = False,
 ) -> pl.LazyFrame:
-    """The (entity, window, value hash[, ts]) rows of one value source: one per value touched."""
+    """The (entity, window, value hash[, ts]) rows of one value source: one per value touched.
+
+    ``stable``: hash the values with ``plan.stable_hash`` (carried history outlives the
+    process; polars' own hash does not promise that) instead of polars' hash.
+    """
     field_name, key, split = source
     value = field_expr(field_name, plan.attrs_struct).cast(pl.String).alias(_VALUE)
     values = _matching(events, plan, config, key, [value, pl.col("ts")] if with_ts else [value])
@@ -320,7 +348,24 @@ def _source_values(
             .with_columns(pl.col(_VALUE).str.strip_chars())
         )
     values = values.filter(pl.col(_VALUE).is_not_null() & (pl.col(_VALUE) != ""))
+    if stable and plan.stable_hash is not None:
+        return values.with_columns(plan.stable_hash(pl.col(_VALUE)))
     return values.with_columns(pl.col(_VALUE).hash())
+
+
+def _value_cells(
+    events: pl.LazyFrame,
+    plan: _Plan,
+    config: WindowConfig,
+    source: tuple[str, _FilterKey, str],
+    stable: bool = False,
+) -> pl.LazyFrame:
+    """The cell table of one value source: (entity, window, value hash, event count)."""
+    return (
+        _source_values(events, plan, config, source, with_ts=False, stable=stable)
+        .group_by(_KEY, WINDOW, _VALUE)
+        .agg(pl.len().alias("__n"))
+    )
 
 
 def _value_features(
@@ -329,8 +374,17 @@ def _value_features(
     config: WindowConfig,
     source: tuple[str, _FilterKey, str],
     specs: Sequence[FeatureSpec],
+    cells: pl.LazyFrame | None = None,
+    population_before: int | None = None,
+    stable: bool = False,
 ) -> pl.LazyFrame:
     """Per (entity, window) columns of the specs that read the values of one field.
+
+    ``cells`` (default: :func:`_value_cells` of the events) may carry history from earlier
+    slices (``population_before`` is then the number of entities with any value before the
+    slice): columns :data:`SEEN`, :data:`K_BEFORE_SLICE` and :data:`IN_POPULATION` count it
+    as if it came in a window before every window of the events. ``stable``: the values are
+    (to be) keyed by ``plan.stable_hash`` (see :func:`_source_values`).
 
     Everything is derived from the cell table, one row per (entity, window, value) with its
     event count, which is a few times smaller than the events: the events are read again
@@ -343,53 +397,55 @@ def _value_features(
     kinds = {spec.kind for spec in specs}
     with_gaps = "periodicity" in kinds
     with_rarity = bool(kinds & {"rarity", "rare_count"})
-    cells = (
-        _source_values(events, plan, config, source, with_ts=False)
-        .group_by(_KEY, WINDOW, _VALUE)
-        .agg(pl.len().alias("__n"))
-    )
+    carried = population_before is not None
+    if cells is None:
+        cells = _value_cells(events, plan, config, source, stable)
     if "first_seen" in kinds or with_rarity:
         # A value is new in the window of the entity's first touch of it.
         first = pl.col(WINDOW).min().over(pl.struct(_KEY, _VALUE).hash())
-        cells = cells.with_columns((pl.col(WINDOW) == first).alias("__is_new"))
+        is_new = pl.col(WINDOW) == first
+        if carried:
+            is_new = is_new & ~pl.col(SEEN)
+        cells = cells.with_columns(is_new.alias("__is_new"))
     cells = cells.cache()
     if with_rarity:
         # k_before: entities (the current one included) whose first touch of the value came
         # in an earlier window: per value, the running count of first touches over its
         # windows in order, less the window's own. One row per (value, window), far fewer
         # than cells (a value is shared by many entities).
+        touches = pl.col("__touches")
+        k_before_expr = touches.cum_sum().over(_VALUE) - touches
+        if carried:
+            k_before_expr = k_before_expr + pl.col(K_BEFORE_SLICE)
         k_before = (
             cells.group_by(pl.struct(_VALUE, WINDOW).hash().alias(_PAIR))
             .agg(
                 pl.col(_VALUE).first(),
                 pl.col(WINDOW).first(),
                 pl.col("__is_new").sum().cast(pl.Int64).alias("__touches"),
+                *([pl.col(K_BEFORE_SLICE).first()] if carried else []),
             )
             .sort(_VALUE, WINDOW)
-            .select(
-                _PAIR,
-                (pl.col("__touches").cum_sum().over(_VALUE) - pl.col("__touches")).alias(
-                    "__k_before"
-                ),
-            )
+            .select(_PAIR, k_before_expr.alias("__k_before"))
         )
         # N: entities with any value of this field (under this filter) in earlier windows.
         joiners = (
-            cells.group_by(_KEY)
+            (cells.filter(~pl.col(IN_POPULATION)) if carried else cells)
+            .group_by(_KEY)
             .agg(pl.col(WINDOW).min())
             .group_by(WINDOW)
             .agg(pl.len().cast(pl.Int64).alias("__joiners"))
         )
+        joined_before = pl.col("__joiners").cum_sum() - pl.col("__joiners")
+        if carried:
+            joined_before = joined_before.cast(pl.Int64) + population_before
         population = (
             cells.select(WINDOW)
             .unique()
             .join(joiners, on=WINDOW, how="left")
             .with_columns(pl.col("__joiners").fill_null(0))
             .sort(WINDOW)
-            .select(
-                WINDOW,
-                (pl.col("__joiners").cum_sum() - pl.col("__joiners")).alias("__population"),
-            )
+            .select(WINDOW, joined_before.alias("__population"))
         )
         # k: OTHER entities with the value before; the entity itself is among k_before
         # exactly when its first touch came in an earlier window.
@@ -407,7 +463,7 @@ def _value_features(
         )
         cells = cells.with_columns(pl.struct(_KEY, WINDOW, _VALUE).hash().alias(_CELL))
         busy = cells.filter(pl.col("__n") >= max(min_events, 2)).select(_CELL)
-        values = _source_values(events, plan, config, source, with_ts=True)
+        values = _source_values(events, plan, config, source, with_ts=True, stable=stable)
         cells = cells.join(_gap_stats(values, busy), on=_CELL, how="left")
 
     aggs: list[pl.Expr] = []
@@ -436,59 +492,108 @@ def _value_features(
     return cells.group_by(_KEY, WINDOW).agg(aggs)
 
 
+#: Columns of the per-hour counts of an hour source's cells (and of its carried history).
+HOUR_COUNTS = tuple(f"__c{h}" for h in range(24))
+_HOURS_BEFORE = tuple(f"__b{h}" for h in range(24))
+# The hour angles' sines and cosines as Python computes them (the online evaluator's
+# constants), summed below in hour order: the same floats whatever the row order.
+_ANGLE = 2.0 * math.pi / 24.0
+_SIN = tuple(math.sin(h * _ANGLE) for h in range(24))
+_COS = tuple(math.cos(h * _ANGLE) for h in range(24))
+
+
+def _hour_cells(
+    events: pl.LazyFrame, plan: _Plan, config: WindowConfig, key: _FilterKey
+) -> pl.LazyFrame:
+    """(entity, window, matching events at each hour ``__c0`` .. ``__c23``) of one hour source."""
+    hour = pl.col("ts").dt.hour()
+    return (
+        _matching(events, plan, config, key, [hour.alias(_HOUR)])
+        .group_by(_KEY, WINDOW)
+        .agg((pl.col(_HOUR) == h).sum().cast(pl.Int64).alias(HOUR_COUNTS[h]) for h in range(24))
+    )
+
+
+def _hour_history(cells: pl.LazyFrame, carried: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """The hour cells with the entity's matching events per hour in earlier windows.
+
+    Adds ``__b0`` .. ``__b23``. Counts are integers, so the history is exact in any order;
+    carried history (features.sliced) enters as a row of :data:`HISTORY_WINDOW` per entity
+    holding its counts so far.
+    """
+    if carried is not None:
+        cells = pl.concat([carried, cells], how="vertical")
+    # Running sums over the whole sorted table less their value at each entity's first row:
+    # one pass per column, where 24 window functions over the entities cost ~20x more.
+    cells = cells.sort(_KEY, WINDOW).with_columns(
+        (pl.col(_KEY) != pl.col(_KEY).shift(1)).fill_null(True).alias("__entity_start")
+    )
+    running = [pl.col(now).cum_sum() - pl.col(now) for now in HOUR_COUNTS]
+    cells = cells.with_columns(
+        (sums - pl.when(pl.col("__entity_start")).then(sums).forward_fill()).alias(before)
+        for sums, before in zip(running, _HOURS_BEFORE, strict=True)
+    ).drop("__entity_start")
+    if carried is not None:
+        cells = cells.filter(pl.col(WINDOW) != HISTORY_WINDOW)
+    return cells
+
+
 def _hour_features(
     events: pl.LazyFrame,
     plan: _Plan,
     config: WindowConfig,
     key: _FilterKey,
     specs: Sequence[FeatureSpec],
+    hours: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """Per (entity, window) columns of the specs comparing event hours with own history."""
-    hour = pl.col("ts").dt.hour().cast(pl.Int32).alias(_HOUR)
-    hours = (
-        _matching(events, plan, config, key, [hour])
-        .group_by(_KEY, WINDOW, _HOUR)
-        .agg(pl.len().cast(pl.Int64).alias("__c"))
-        .sort(_KEY, _HOUR, WINDOW)
-        .with_columns((pl.col("__c").cum_sum().over(_KEY, _HOUR) - pl.col("__c")).alias("__h"))
-        .cache()
-    )
-    angle = pl.col(_HOUR).cast(pl.Float64) * (2.0 * math.pi / 24.0)
-    totals = (
-        hours.group_by(_KEY, WINDOW)
-        .agg(
-            pl.col("__c").sum().alias("__t"),
-            (pl.col("__c") * angle.sin()).sum().alias("__sin"),
-            (pl.col("__c") * angle.cos()).sum().alias("__cos"),
-        )
-        .sort(_KEY, WINDOW)
-        .with_columns(
-            (pl.col(c).cum_sum().over(_KEY) - pl.col(c)).alias(c + "_before")
-            for c in ("__t", "__sin", "__cos")
-        )
-        .select(_KEY, WINDOW, "__t_before", "__sin_before", "__cos_before")
-    )
-    hours = hours.join(totals, on=[_KEY, WINDOW], how="left")
+    """Per (entity, window) columns of the specs comparing event hours with own history.
+
+    ``hours``: :func:`_hour_history` of the cells when it carries history; by default that
+    of the events alone. Sums over hours run in hour order from 0 (as the online evaluator
+    does), so a value never depends on how rows were ordered or grouped.
+    """
+    if hours is None:
+        hours = _hour_history(_hour_cells(events, plan, config, key))
+    now = [pl.col(name) for name in HOUR_COUNTS]
+    before = [pl.col(name) for name in _HOURS_BEFORE]
+    # In steps of plain columns: one expression holding every sum would repeat the sums in
+    # each hour's term, and planning it would cost more than computing it.
     history = pl.col("__t_before")
-    aggs: list[pl.Expr] = []
+    hours = hours.with_columns(pl.sum_horizontal(before).alias("__t_before"))
+    if any(spec.kind == "hour_deviation" for spec in specs):
+        s = c = pl.lit(0.0)
+        for h in range(24):
+            s = s + before[h].cast(pl.Float64) * _SIN[h]
+            c = c + before[h].cast(pl.Float64) * _COS[h]
+        hours = hours.with_columns(s.alias("__sin_before"), c.alias("__cos_before"))
+        s, c = pl.col("__sin_before"), pl.col("__cos_before")
+        hours = hours.with_columns(
+            (pl.arctan2(s, c) * (24.0 / (2.0 * math.pi))).alias("__mean_hour"),
+            ((s * s + c * c).sqrt() > 1e-9).alias("__has_mean"),
+        )
+        weighted = pl.lit(0.0)
+        for h in range(24):
+            gap = (h - pl.col("__mean_hour")).abs() % 24.0
+            weighted = weighted + now[h].cast(pl.Float64) * pl.min_horizontal(gap, 24.0 - gap)
+        hours = hours.with_columns(
+            (weighted / pl.sum_horizontal(now).cast(pl.Float64)).alias("__deviation")
+        )
+    outputs: list[pl.Expr] = []
     for spec in specs:
         min_events = int(spec.number("min_events"))
         if spec.kind == "unusual_hour":
-            min_share = spec.number("min_share")
-            unusual = (history >= min_events) & (pl.col("__h") < min_share * history)
-            expr = pl.when(unusual).then(pl.col("__c")).otherwise(0).sum()
+            limit = spec.number("min_share") * history
+            unusual = pl.sum_horizontal(
+                pl.when(b < limit).then(c).otherwise(0) for b, c in zip(before, now, strict=True)
+            )
+            expr = pl.when(history >= min_events).then(unusual).otherwise(0)
         elif spec.kind == "hour_deviation":
-            s, c = pl.col("__sin_before"), pl.col("__cos_before")
-            mean_hour = pl.arctan2(s, c) * (24.0 / (2.0 * math.pi))
-            gap = (pl.col(_HOUR).cast(pl.Float64) - mean_hour).abs() % 24.0
-            distance = pl.min_horizontal(gap, 24.0 - gap)
-            trusted = (history >= min_events) & ((s * s + c * c).sqrt() > 1e-9)
-            weighted = pl.when(trusted).then(pl.col("__c") * distance).otherwise(0.0)
-            expr = weighted.sum() / pl.col("__c").sum()
+            trusted = (history >= min_events) & pl.col("__has_mean")
+            expr = pl.when(trusted).then(pl.col("__deviation")).otherwise(0.0)
         else:  # pragma: no cover
             raise AssertionError(spec.kind)
-        aggs.append(expr.cast(pl.Float64).alias(spec.name))
-    return hours.group_by(_KEY, WINDOW).agg(aggs)
+        outputs.append(expr.cast(pl.Float64).alias(spec.name))
+    return hours.select(_KEY, WINDOW, *outputs)
 
 
 def evaluate_batch(
@@ -533,6 +638,22 @@ def evaluate_batch(
     >>> evaluate_batch(specs, events).collect().row(0)[2:]
     (2, 2.0, 1.0, 2.0)
     """
+    plan = _checked_plan(specs, events, config)
+    value_tables = {
+        source: _value_features(events, plan, config, source, source_specs)
+        for source, source_specs in plan.value_sources.items()
+    }
+    hour_tables = {
+        key: _hour_features(events, plan, config, key, key_specs)
+        for key, key_specs in plan.hour_sources.items()
+    }
+    return _assemble(specs, events, config, plan, value_tables, hour_tables)
+
+
+def _checked_plan(
+    specs: Sequence[FeatureSpec], events: pl.LazyFrame, config: WindowConfig
+) -> _Plan:
+    """The plan of ``specs`` over ``events``; ValueError on duplicate names, missing columns."""
     names = [spec.name for spec in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -543,24 +664,40 @@ def evaluate_batch(
     plan = _make_plan(specs, "attrs" in needed and isinstance(schema.get("attrs"), pl.Struct))
     if missing:
         raise ValueError(f"events lack the columns {missing} that the feature specs read")
+    return plan
 
+
+def _assemble(
+    specs: Sequence[FeatureSpec],
+    events: pl.LazyFrame,
+    config: WindowConfig,
+    plan: _Plan,
+    value_tables: Mapping[tuple[str, _FilterKey, str], pl.LazyFrame],
+    hour_tables: Mapping[_FilterKey, pl.LazyFrame],
+    known_entities: pl.Series | None = None,
+) -> pl.LazyFrame:
+    """The output table: simple kinds, the derived tables joined, first windows zeroed.
+
+    ``known_entities``: keys of entities that had a window before these events (carried
+    history), whose first window here is not their first.
+    """
     base = _base_frame(events, plan, config)
     simple = [_simple_agg(s, plan) for s in specs if s.kind not in _VALUE_KINDS | _HOUR_KINDS]
     table = base.group_by(_KEY, WINDOW).agg(
         pl.col(ENTITY).first(), pl.len().cast(pl.Int64).alias(N_EVENTS), *simple
     )
-    for source, source_specs in plan.value_sources.items():
-        derived = _value_features(events, plan, config, source, source_specs)
-        table = table.join(derived, on=[_KEY, WINDOW], how="left")
-    for key, key_specs in plan.hour_sources.items():
-        derived = _hour_features(events, plan, config, key, key_specs)
-        table = table.join(derived, on=[_KEY, WINDOW], how="left")
+    for source in plan.value_sources:
+        table = table.join(value_tables[source], on=[_KEY, WINDOW], how="left")
+    for key in plan.hour_sources:
+        table = table.join(hour_tables[key], on=[_KEY, WINDOW], how="left")
 
     if any(spec.kind == "first_seen" for spec in specs):
         table = table.cache()
         first_windows = table.group_by(_KEY).agg(pl.col(WINDOW).min().alias("__entity_first"))
         table = table.join(first_windows, on=_KEY, how="left")
     entity_first_window = pl.col(WINDOW) == pl.col("__entity_first")
+    if known_entities is not None:
+        entity_first_window = entity_first_window & ~pl.col(_KEY).is_in(known_entities.implode())
     outputs: list[pl.Expr] = []
     for spec in specs:
         value = pl.col(spec.name).fill_null(0.0)

@@ -1,0 +1,577 @@
+"""Time-sliced columnar evaluation of feature specs, carrying compact history between slices.
+
+:class:`SlicedFeatures` evaluates the same specs as :func:`features.batch.evaluate_batch`,
+with the same polars code, over one *slice* of events at a time: every event of a set of
+windows, all later than any window evaluated before. What the earlier slices leave behind is
+the carried history, kept columnar in sorted numpy arrays:
+
+* per value source (field + filter + split) read by ``first_seen``, ``rarity`` or
+  ``rare_count``: the (entity, value) pairs seen; for the population kinds also, per value,
+  the number of entities that had it (``k``), and the entities that had any value (``N``);
+* per hour source (filter) read by ``unusual_hour`` or ``hour_deviation``: per entity its
+  matching events at each of the 24 hours (integers: the features sum them in hour order, so
+  the values are bit-identical however the events were sliced);
+* the entities that have had a window (``first_seen`` counts 0 in an entity's first window).
+
+The carried rows enter the batch internals as if they came in one window before every real
+window, so the one implementation in :mod:`features.batch` counts them as history and emits
+nothing for them. Concatenating the results of consecutive slices gives exactly what
+``evaluate_batch`` gives over all the events at once.
+
+Keys
+----
+Entities and values are keyed by a 64-bit BLAKE2b hash of their UTF-8 text (the same
+function as :func:`features.online.stable_hash`): polars' own ``hash`` may change between
+polars versions, and the history outlives the process (:meth:`SlicedFeatures.state`). Only
+the distinct strings of a slice are hashed, through a bounded memo, so the cost per slice is
+a dictionary lookup per distinct entity and value. (Keeping the strings instead would cost
+several times the memory of the history and string joins against all of it per slice.)
+(entity, value) pairs are looked up by a 64-bit mix of the two hashes.
+
+Forgetting an entity (:meth:`SlicedFeatures.forget`) drops all of its history like
+``OnlineFeatures`` does on eviction or idle expiry: its next window is its first again, and
+its contribution to the population counts is withdrawn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import struct
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from io import BytesIO
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from features import batch
+from features.spec import FeatureSpec, WindowConfig
+
+logger = logging.getLogger(__name__)
+
+#: Version of the bytes of :meth:`SlicedFeatures.state`.
+FORMAT_VERSION: Final = 1
+_MAGIC: Final = b"BLSLICED"
+_KEY_COLUMN: Final = "__entity_stable"
+_MAX_MEMO: Final = 1 << 20
+_SEEN_KINDS: Final = frozenset({"first_seen", "rarity", "rare_count"})
+_POPULATION_KINDS: Final = frozenset({"rarity", "rare_count"})
+_DATETIME: Final = pl.Datetime("us", "UTC")
+
+_U64 = npt.NDArray[np.uint64]
+_I64 = npt.NDArray[np.int64]
+
+_EMPTY_U64: Final[_U64] = np.zeros(0, dtype=np.uint64)
+
+
+def _blake(text: str) -> int:
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def stable_hashes(values: pl.Series, memo: dict[str, int] | None = None) -> pl.Series:
+    """Each string's 64-bit BLAKE2b hash (UInt64; null stays null), stable across processes.
+
+    Only the distinct values are hashed; ``memo`` (bounded by the caller's use) skips the
+    ones hashed before.
+
+    Examples
+    --------
+    >>> from features.online import stable_hash
+    >>> hashes = stable_hashes(pl.Series(["a.com", None, "a.com"]))
+    >>> hashes.to_list() == [stable_hash("a.com"), None, stable_hash("a.com")]
+    True
+    """
+    uniques = values.drop_nulls().unique()
+    texts: list[str] = uniques.to_list()
+    if memo is None:
+        codes = [_blake(text) for text in texts]
+    else:
+        if len(memo) + len(texts) > _MAX_MEMO:
+            memo.clear()
+        get = memo.get
+        codes = []
+        for text in texts:
+            code = get(text)
+            if code is None:
+                code = memo[text] = _blake(text)
+            codes.append(code)
+    return values.replace_strict(
+        uniques, pl.Series(codes, dtype=pl.UInt64), default=None, return_dtype=pl.UInt64
+    )
+
+
+def _mix(z: _U64) -> _U64:
+    """splitmix64's finaliser (wrapping uint64 arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _pair_keys(entities: _U64, values: _U64) -> _U64:
+    with np.errstate(over="ignore"):
+        return _mix(entities ^ _mix(values))
+
+
+def _lookup(sorted_keys: _U64, keys: _U64) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """Positions of ``keys`` in ``sorted_keys`` and whether each is there."""
+    if sorted_keys.size == 0:
+        return np.zeros(keys.size, dtype=np.intp), np.zeros(keys.size, dtype=np.bool_)
+    # Searching in key order walks the table once (cache friendly): several times faster
+    # than random probes into a table of millions, the sort included.
+    order = np.argsort(keys)
+    index = np.empty(keys.size, dtype=np.intp)
+    index[order] = np.searchsorted(sorted_keys, keys[order])
+    clipped = np.minimum(index, sorted_keys.size - 1)
+    return clipped, sorted_keys[clipped] == keys
+
+
+def _u64(series: pl.Series) -> _U64:
+    return series.cast(pl.UInt64).to_numpy().astype(np.uint64, copy=False)
+
+
+@dataclass
+class _SeenValues:
+    """History of one value source: the pairs seen, and the population counts from them."""
+
+    population_kinds: bool
+    pair: _U64  # sorted
+    entity: _U64  # aligned with ``pair``
+    value: _U64
+    counted: _U64  # sorted values; population kinds only
+    counts: _I64  # entities that had each counted value
+    members: _U64  # sorted entities with any value; population kinds only
+
+    @classmethod
+    def empty(cls, population_kinds: bool) -> _SeenValues:
+        return cls(
+            population_kinds,
+            _EMPTY_U64,
+            _EMPTY_U64,
+            _EMPTY_U64,
+            _EMPTY_U64,
+            np.zeros(0, dtype=np.int64),
+            _EMPTY_U64,
+        )
+
+    @classmethod
+    def from_pairs(cls, population_kinds: bool, entity: _U64, value: _U64) -> _SeenValues:
+        pair = _pair_keys(entity, value)
+        order = np.argsort(pair, kind="stable")
+        seen = cls.empty(population_kinds)
+        seen.pair, seen.entity, seen.value = pair[order], entity[order], value[order]
+        if population_kinds:
+            seen.counted, counts = np.unique(seen.value, return_counts=True)
+            seen.counts = counts.astype(np.int64)
+            seen.members = np.unique(seen.entity)
+        return seen
+
+    def annotate(self, cells: pl.DataFrame) -> tuple[pl.DataFrame, _U64, _U64]:
+        """Cells with their history columns, and the entities and values of the new pairs."""
+        entity, value = _u64(cells.get_column(batch._KEY)), _u64(cells.get_column(batch._VALUE))
+        pair = _pair_keys(entity, value)
+        _, seen = _lookup(self.pair, pair)
+        columns = [pl.Series(batch.SEEN, seen)]
+        if self.population_kinds:
+            where, known = _lookup(self.counted, value)
+            k = np.where(known, self.counts[where] if self.counts.size else 0, 0)
+            _, in_population = _lookup(self.members, entity)
+            columns += [
+                pl.Series(batch.K_BEFORE_SLICE, k.astype(np.int64)),
+                pl.Series(batch.IN_POPULATION, in_population),
+            ]
+        unseen = ~seen
+        _, first = np.unique(pair[unseen], return_index=True)
+        return cells.with_columns(columns), entity[unseen][first], value[unseen][first]
+
+    def add(self, entity: _U64, value: _U64) -> None:
+        """Add new pairs (distinct, none seen before)."""
+        if entity.size == 0:
+            return
+        pair = _pair_keys(entity, value)
+        order = np.argsort(pair, kind="stable")
+        pair, entity, value = pair[order], entity[order], value[order]
+        at = np.searchsorted(self.pair, pair)
+        self.pair = np.insert(self.pair, at, pair)
+        self.entity = np.insert(self.entity, at, entity)
+        self.value = np.insert(self.value, at, value)
+        if not self.population_kinds:
+            return
+        values, counts = np.unique(value, return_counts=True)
+        where, known = _lookup(self.counted, values)
+        self.counts[where[known]] += counts[known]
+        at = np.searchsorted(self.counted, values[~known])
+        self.counted = np.insert(self.counted, at, values[~known])
+        self.counts = np.insert(self.counts, at, counts[~known].astype(np.int64))
+        joiners = np.unique(entity)
+        _, member = _lookup(self.members, joiners)
+        joiners = joiners[~member]
+        self.members = np.insert(self.members, np.searchsorted(self.members, joiners), joiners)
+
+    def forget(self, entities: _U64) -> None:
+        drop = np.isin(self.entity, entities)
+        if not drop.any():
+            return
+        dropped = self.value[drop]
+        keep = ~drop
+        self.pair, self.entity, self.value = self.pair[keep], self.entity[keep], self.value[keep]
+        if not self.population_kinds:
+            return
+        values, counts = np.unique(dropped, return_counts=True)
+        where = np.searchsorted(self.counted, values)
+        self.counts[where] -= counts
+        left = self.counts > 0
+        self.counted, self.counts = self.counted[left], self.counts[left]
+        self.members = self.members[~np.isin(self.members, entities)]
+
+    @property
+    def population(self) -> int:
+        return int(self.members.size)
+
+    def nbytes(self) -> int:
+        arrays = (self.pair, self.entity, self.value, self.counted, self.counts, self.members)
+        return sum(a.nbytes for a in arrays)
+
+
+@dataclass
+class _HourHistory:
+    """History of one hour source: per entity (sorted keys) its matching events per hour."""
+
+    keys: _U64
+    counts: _I64  # (entities, 24)
+
+    @classmethod
+    def empty(cls) -> _HourHistory:
+        return cls(_EMPTY_U64, np.zeros((0, 24), dtype=np.int64))
+
+    def carried(self, cells: pl.DataFrame) -> pl.DataFrame:
+        """History rows (entity, :data:`HISTORY_WINDOW`, counts) of the entities of ``cells``."""
+        entities = np.unique(_u64(cells.get_column(batch._KEY)))
+        where, known = _lookup(self.keys, entities)
+        counts = self.counts[where[known]]
+        return pl.DataFrame(
+            {
+                batch._KEY: pl.Series(entities[known], dtype=pl.UInt64),
+                batch.WINDOW: pl.Series([batch.HISTORY_WINDOW], dtype=_DATETIME).new_from_index(
+                    0, int(known.sum())
+                ),
+                **{
+                    name: pl.Series(counts[:, hour], dtype=pl.Int64)
+                    for hour, name in enumerate(batch.HOUR_COUNTS)
+                },
+            }
+        )
+
+    def update(self, cells: pl.DataFrame) -> None:
+        """Fold the hour cells of a slice in."""
+        sums = cells.group_by(batch._KEY).agg(pl.col(batch.HOUR_COUNTS).sum())
+        keys = _u64(sums.get_column(batch._KEY))
+        _, known = _lookup(self.keys, keys)
+        new = np.sort(keys[~known])
+        at = np.searchsorted(self.keys, new)
+        self.keys = np.insert(self.keys, at, new)
+        self.counts = np.insert(self.counts, at, 0, axis=0)
+        where, _ = _lookup(self.keys, keys)
+        self.counts[where] += sums.select(batch.HOUR_COUNTS).to_numpy().astype(np.int64)
+
+    def forget(self, entities: _U64) -> None:
+        keep = ~np.isin(self.keys, entities)
+        self.keys, self.counts = self.keys[keep], self.counts[keep]
+
+    def nbytes(self) -> int:
+        return self.keys.nbytes + self.counts.nbytes
+
+
+class SlicedFeatures:
+    """Evaluate feature specs one time slice at a time, carrying compact history.
+
+    Parameters
+    ----------
+    specs
+        The features (unique names); definitions in :mod:`features.spec`.
+    config
+        Entity field, window length and calendar, as for
+        :func:`features.batch.evaluate_batch`.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> from streams.event import POLARS_EVENT_SCHEMA
+    >>> def visits(day, *hosts):
+    ...     return pl.DataFrame(
+    ...         {"ts": [datetime(2024, 1, day, 9, tzinfo=UTC)] * len(hosts), "source": "x",
+    ...          "action": "http_visit", "user": "ann", "host": None, "target": list(hosts),
+    ...          "bytes": None, "outcome": None, "attrs": None}, schema=POLARS_EVENT_SCHEMA)
+    >>> spec = FeatureSpec(name="new_sites", kind="first_seen", field="target")
+    >>> sliced = SlicedFeatures([spec], WindowConfig())
+    >>> sliced.evaluate(visits(1, "a.com")).row(0)[2:]  # the first window counts 0
+    (1, 0.0)
+    >>> sliced.evaluate(visits(2, "a.com", "b.com")).row(0)[2:]
+    (2, 1.0)
+    >>> restored = SlicedFeatures([spec], WindowConfig())
+    >>> restored.restore(sliced.state())
+    >>> restored.evaluate(visits(3, "b.com", "c.com")).row(0)[2:], restored.entities()
+    ((2, 1.0), ['ann'])
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[FeatureSpec],
+        config: WindowConfig = WindowConfig(),  # noqa: B008 - frozen, so a shared default is safe
+    ) -> None:
+        names = [spec.name for spec in specs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate feature names: {duplicates}")
+        self.specs = tuple(specs)
+        self.config = config
+        self.schema_hash = batch.spec_schema_hash(self.specs, config)
+        plan = batch._make_plan(self.specs)
+        self._value_sources = [
+            source
+            for source, group in plan.value_sources.items()
+            if {spec.kind for spec in group} & _SEEN_KINDS
+        ]
+        self._population_kinds = [
+            bool({spec.kind for spec in plan.value_sources[source]} & _POPULATION_KINDS)
+            for source in self._value_sources
+        ]
+        self._hour_sources = list(plan.hour_sources)
+        self._memo: dict[str, int] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        self._last_window: datetime | None = None
+        self._known = _EMPTY_U64
+        self._names: npt.NDArray[np.object_] = np.zeros(0, dtype=object)
+        self._seen = [_SeenValues.empty(p) for p in self._population_kinds]
+        self._hours = [_HourHistory.empty() for _ in self._hour_sources]
+
+    @property
+    def last_window(self) -> datetime | None:
+        """Start of the latest window evaluated so far (``None`` before the first slice)."""
+        return self._last_window
+
+    def _stable(self, expr: pl.Expr) -> pl.Expr:
+        memo = self._memo
+        return expr.map_batches(lambda s: stable_hashes(s, memo), return_dtype=pl.UInt64)
+
+    def evaluate(self, events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+        """Evaluate one slice: every event of some windows, all later than any evaluated before.
+
+        Parameters
+        ----------
+        events
+            Events as for :func:`features.batch.evaluate_batch`.
+
+        Returns
+        -------
+        pl.DataFrame
+            Exactly the rows and columns ``evaluate_batch`` returns for these windows when
+            run over all events so far (forgotten entities' earlier events left out).
+
+        Raises
+        ------
+        ValueError
+            An event (with an entity) falls in or before a window already evaluated; the
+            history is unchanged then.
+        """
+        frame = events.collect() if isinstance(events, pl.LazyFrame) else events
+        plan = batch._checked_plan(self.specs, frame.lazy(), self.config)
+        entity = self.config.entity
+        frame = frame.filter(pl.col(entity).is_not_null())
+        if frame.height == 0:
+            return batch.evaluate_batch(self.specs, frame.lazy(), self.config).collect()
+        windows = frame.get_column("ts").dt.truncate(self.config.window)
+        first, last = windows.min(), windows.max()
+        assert isinstance(first, datetime) and isinstance(last, datetime)
+        if self._last_window is not None and first <= self._last_window:
+            raise ValueError(
+                f"an event falls in window {first.isoformat()}, at or before the last window "
+                f"already evaluated ({self._last_window.isoformat()})"
+            )
+        frame = frame.with_columns(
+            stable_hashes(frame.get_column(entity), self._memo).alias(_KEY_COLUMN)
+        )
+        plan.key_column = _KEY_COLUMN
+        plan.stable_hash = self._stable
+        lazy = frame.lazy()
+        config = self.config
+
+        value_tables: dict[tuple[str, batch._FilterKey, str], pl.LazyFrame] = {}
+        new_pairs: list[tuple[_U64, _U64]] = []
+        for source, group in plan.value_sources.items():
+            if source not in self._value_sources:
+                value_tables[source] = batch._value_features(lazy, plan, config, source, group)
+                continue
+            seen = self._seen[self._value_sources.index(source)]
+            cells = batch._value_cells(lazy, plan, config, source, stable=True).collect()
+            annotated, new_entities, new_values = seen.annotate(cells)
+            new_pairs.append((new_entities, new_values))
+            value_tables[source] = batch._value_features(
+                lazy, plan, config, source, group, annotated.lazy(), seen.population, stable=True
+            )
+        hour_tables: dict[batch._FilterKey, pl.LazyFrame] = {}
+        hour_cells: list[pl.DataFrame] = []
+        for index, key in enumerate(self._hour_sources):
+            cells = batch._hour_cells(lazy, plan, config, key).collect()
+            carried = self._hours[index].carried(cells)
+            hours = batch._hour_history(cells.lazy(), carried.lazy())
+            hour_cells.append(cells)
+            hour_tables[key] = batch._hour_features(
+                lazy, plan, config, key, plan.hour_sources[key], hours
+            )
+        names = frame.select(pl.col(_KEY_COLUMN), pl.col(entity)).unique(_KEY_COLUMN)
+        keys = _u64(names.get_column(_KEY_COLUMN))
+        _, known = _lookup(self._known, keys)
+        known_keys = pl.Series(keys[known], dtype=pl.UInt64)
+        table = batch._assemble(
+            self.specs, lazy, config, plan, value_tables, hour_tables, known_keys
+        ).collect()
+
+        # Commit only now: a failure above leaves the history as it was.
+        for seen, (new_entities, new_values) in zip(self._seen, new_pairs, strict=True):
+            seen.add(new_entities, new_values)
+        for hour_history, cells in zip(self._hours, hour_cells, strict=True):
+            hour_history.update(cells)
+        new = ~known
+        if new.any():
+            new_keys = keys[new]
+            new_names = np.asarray(names.get_column(entity).to_numpy()[new], dtype=object)
+            order = np.argsort(new_keys)
+            at = np.searchsorted(self._known, new_keys[order])
+            self._known = np.insert(self._known, at, new_keys[order])
+            self._names = np.insert(self._names, at, new_names[order])
+        self._last_window = last
+        logger.debug("slice %s..%s: %d events, %d rows", first, last, frame.height, table.height)
+        return table
+
+    def forget(self, entities: Collection[str]) -> None:
+        """Drop all history of these entities (eviction, idle expiry); unknown ones are ignored.
+
+        An entity's next window is then its first again, and its values no longer count in
+        the population of ``rarity`` and ``rare_count``.
+        """
+        if not entities:
+            return
+        keys = np.unique(_u64(stable_hashes(pl.Series(list(entities), dtype=pl.String))))
+        for seen in self._seen:
+            seen.forget(keys)
+        for hours in self._hours:
+            hours.forget(keys)
+        keep = ~np.isin(self._known, keys)
+        self._known, self._names = self._known[keep], self._names[keep]
+
+    def entities(self) -> list[str]:
+        """The entities with history (that have had a window and were not forgotten), sorted."""
+        return sorted(str(name) for name in self._names)
+
+    def state_bytes(self) -> int:
+        """Memory of the carried history in bytes (arrays, and the entity names)."""
+        size = self._known.nbytes + self._names.nbytes
+        size += sum(len(name) + 49 for name in self._names)
+        size += sum(seen.nbytes() for seen in self._seen)
+        return size + sum(hours.nbytes() for hours in self._hours)
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def state(self) -> bytes:
+        """The carried history as bytes (deterministic: equal histories give equal bytes).
+
+        A header (format version, :func:`features.batch.spec_schema_hash` of the specs and
+        config, last window) and Arrow IPC tables: entities, the pairs of each value source,
+        the hour history of each hour source.
+        """
+        tables: list[tuple[str, pl.DataFrame]] = [
+            (
+                "entities",
+                pl.DataFrame(
+                    {
+                        "key": pl.Series(self._known, dtype=pl.UInt64),
+                        "entity": pl.Series(self._names.tolist(), dtype=pl.String),
+                    }
+                ),
+            )
+        ]
+        for index, seen in enumerate(self._seen):
+            pairs = pl.DataFrame(
+                {
+                    "entity": pl.Series(seen.entity, dtype=pl.UInt64),
+                    "value": pl.Series(seen.value, dtype=pl.UInt64),
+                }
+            )
+            tables.append((f"values{index}", pairs))
+        for index, hours in enumerate(self._hours):
+            frame = pl.DataFrame(
+                {
+                    "key": pl.Series(hours.keys, dtype=pl.UInt64),
+                    **{
+                        f"h{hour:02d}": pl.Series(hours.counts[:, hour], dtype=pl.Int64)
+                        for hour in range(24)
+                    },
+                }
+            )
+            tables.append((f"hours{index}", frame))
+        blobs = []
+        for _, frame in tables:
+            buffer = BytesIO()
+            frame.write_ipc(buffer, compression="uncompressed")
+            blobs.append(buffer.getvalue())
+        header = {
+            "format": FORMAT_VERSION,
+            "spec_schema_hash": self.schema_hash,
+            "last_window": None if self._last_window is None else self._last_window.isoformat(),
+            "tables": [[name, len(blob)] for (name, _), blob in zip(tables, blobs, strict=True)],
+        }
+        text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        return b"".join([_MAGIC, struct.pack("<I", len(text)), text, *blobs])
+
+    def restore(self, data: bytes) -> None:
+        """Replace the history with one saved by :meth:`state` of the same specs and config.
+
+        Raises
+        ------
+        ValueError
+            Not such bytes, another format version, or other specs or config.
+        """
+        if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 4:
+            raise ValueError("not the state of SlicedFeatures")
+        (length,) = struct.unpack_from("<I", data, len(_MAGIC))
+        offset = len(_MAGIC) + 4
+        try:
+            header = json.loads(data[offset : offset + length])
+        except ValueError:
+            raise ValueError("not the state of SlicedFeatures (bad header)") from None
+        if header.get("format") != FORMAT_VERSION:
+            raise ValueError(
+                f"SlicedFeatures state format {header.get('format')!r}, "
+                f"this version reads {FORMAT_VERSION}"
+            )
+        if header.get("spec_schema_hash") != self.schema_hash:
+            raise ValueError("SlicedFeatures state is of other feature specs or window config")
+        offset += length
+        frames: dict[str, pl.DataFrame] = {}
+        for name, size in header["tables"]:
+            frames[name] = pl.read_ipc(BytesIO(data[offset : offset + size]))
+            offset += size
+        self._reset()
+        last = header["last_window"]
+        self._last_window = None if last is None else datetime.fromisoformat(last)
+        entities = frames["entities"]
+        self._known = _u64(entities.get_column("key"))
+        self._names = np.asarray(entities.get_column("entity").to_list(), dtype=object)
+        for index, population_kinds in enumerate(self._population_kinds):
+            pairs = frames[f"values{index}"]
+            self._seen[index] = _SeenValues.from_pairs(
+                population_kinds, _u64(pairs.get_column("entity")), _u64(pairs.get_column("value"))
+            )
+        for index in range(len(self._hour_sources)):
+            frame = frames[f"hours{index}"]
+            columns = [f"h{hour:02d}" for hour in range(24)]
+            counts = frame.select(columns).to_numpy().astype(np.int64).reshape(frame.height, 24)
+            self._hours[index] = _HourHistory(_u64(frame.get_column("key")), counts)

@@ -4,7 +4,9 @@ Each stage runs in a fresh child process so that its peak memory (max RSS) is it
 baseline, measured in the same run on the same files, is a plain polars ``scan_csv`` and
 group-by count per file: the floor cost of touching every line. We report our ratio to it.
 Memory is measured on the full period and on its first third: flat memory means the scan's
-footprint does not grow with the number of days.
+footprint does not grow with the number of days. Each stage also reports its CPU seconds (all
+threads): on a machine shared with other work the wall clock stretches with the load, while
+events per CPU second, and their ratio to the baseline's, move much less.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,28 +47,35 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system, every thread) this process has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _stage_baseline(org: Path) -> dict[str, Any]:
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_s()
     rows = 0
     for name in CERT_FILES:
         path = org / name
         if path.is_file():
             counts = pl.scan_csv(path, infer_schema=False).group_by("user").len().collect()
             rows += int(counts["len"].sum())
-    return {"seconds": time.perf_counter() - t0, "events": rows}
+    return {"seconds": time.perf_counter() - t0, "cpu_s": _cpu_s() - cpu0, "events": rows}
 
 
 def _stage_features(org: Path, out: Path) -> dict[str, Any]:
     from detector.scan import ScanOptions, read_vectors
 
     opts = ScanOptions(inputs=(("cert", org),), out=out, progress=False)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_s()
     try:
         vectors, n_events, rejects, timings = read_vectors(opts, out / ".spool")
     finally:
         shutil.rmtree(out / ".spool", ignore_errors=True)  # as run_scan does
     return {
         "seconds": time.perf_counter() - t0,
+        "cpu_s": _cpu_s() - cpu0,
         "events": n_events,
         "windows": vectors.height,
         "rejects": rejects.height,
@@ -77,10 +87,11 @@ def _stage_alerts(org: Path, out: Path) -> dict[str, Any]:
     from detector.scan import ScanOptions, run_scan
 
     opts = ScanOptions(inputs=(("cert", org),), out=out, progress=False)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_s()
     result = run_scan(opts)
     return {
         "seconds": time.perf_counter() - t0,
+        "cpu_s": _cpu_s() - cpu0,
         "events": result.events,
         "alerts": len(result.scored.alerts),
         "timings": result.timings,
@@ -121,47 +132,92 @@ def run_throughput_bench(out: Path, *, users: int, days: int, seed: int) -> str:
     alerts = _child("alerts", org, out / "work")
     features_short = _child("features", short, out / "work")
 
-    def rate(stage: dict[str, Any]) -> float:
-        return float(stage["events"]) / float(stage["seconds"])
+    payload, text = summarise(
+        {"users": users, "days": days, "seed": seed},
+        baseline=baseline,
+        features=features,
+        alerts=alerts,
+        features_short=features_short,
+        short_days=short_days,
+    )
+    write_results(out, payload)
+    return f"{text}\nresults: {out / 'results.json'}"
 
-    payload = {
+
+def _rate(stage: Mapping[str, Any], clock: str) -> float:
+    return float(stage["events"]) / float(stage[clock])
+
+
+def summarise(
+    run: Mapping[str, Any],
+    *,
+    baseline: Mapping[str, Any],
+    features: Mapping[str, Any],
+    alerts: Mapping[str, Any],
+    features_short: Mapping[str, Any],
+    short_days: int,
+) -> tuple[dict[str, Any], str]:
+    """The results payload and the printed summary of one run, from its stages' measurements.
+
+    Each stage maps ``events``, ``seconds`` (wall), ``cpu_s`` and ``peak_rss_mb``. Rates are
+    events per wall second and per CPU second; ratios divide ours by the baseline's.
+
+    Examples
+    --------
+    >>> base = {"events": 100, "seconds": 1.0, "cpu_s": 2.0, "peak_rss_mb": 50.0}
+    >>> ours = {"events": 100, "seconds": 4.0, "cpu_s": 5.0, "peak_rss_mb": 80.0}
+    >>> payload, text = summarise({"users": 1, "days": 3, "seed": 7}, baseline=base,
+    ...     features=ours, alerts=ours, features_short=ours, short_days=14)
+    >>> payload["ratio_to_baseline"]["to_features"], payload["ratio_to_baseline_cpu"]["to_features"]
+    (0.25, 0.4)
+    """
+    users, days, seed = run["users"], run["days"], run["seed"]
+    stages = {"baseline_groupby_count": baseline, "to_features": features, "to_alerts": alerts}
+    wall = {name: _rate(stage, "seconds") for name, stage in stages.items()}
+    cpu = {name: _rate(stage, "cpu_s") for name, stage in stages.items()}
+    payload: dict[str, Any] = {
         "benchmark": "throughput",
         "mode": "scan",
-        "users": users,
-        "days": days,
-        "seed": seed,
-        "baseline_groupby_count": baseline,
-        "to_features": features,
-        "to_alerts": alerts,
-        f"to_features_{short_days}_days": features_short,
-        "events_per_s": {
-            "baseline_groupby_count": rate(baseline),
-            "to_features": rate(features),
-            "to_alerts": rate(alerts),
-        },
+        **run,
+        "baseline_groupby_count": dict(baseline),
+        "to_features": dict(features),
+        "to_alerts": dict(alerts),
+        f"to_features_{short_days}_days": dict(features_short),
+        "events_per_s": wall,
+        "events_per_cpu_s": cpu,
         "ratio_to_baseline": {
-            "to_features": rate(features) / rate(baseline),
-            "to_alerts": rate(alerts) / rate(baseline),
+            name: wall[name] / wall["baseline_groupby_count"]
+            for name in ("to_features", "to_alerts")
+        },
+        "ratio_to_baseline_cpu": {
+            name: cpu[name] / cpu["baseline_groupby_count"] for name in ("to_features", "to_alerts")
         },
     }
-    write_results(out, payload)
+
+    def line(label: str, name: str) -> str:
+        stage = stages[name]
+        text = (
+            f"  {label:<32}{wall[name]:>12,.0f} events/s  ({stage['seconds']:.2f} s, "
+            f"{stage['cpu_s']:.2f} CPU s, peak {stage['peak_rss_mb']:.0f} MB)"
+        )
+        if name != "baseline_groupby_count":
+            text += (
+                f"  ratio to baseline {payload['ratio_to_baseline'][name]:.2f} "
+                f"(per CPU s {payload['ratio_to_baseline_cpu'][name]:.2f})"
+            )
+        return text
+
     lines = [
         f"throughput (scan mode): {users} users x {days} days, seed {seed}, "
         f"{features['events']:,} CERT events",
-        f"  baseline polars group-by count: {rate(baseline):>12,.0f} events/s  "
-        f"({baseline['seconds']:.2f} s, peak {baseline['peak_rss_mb']:.0f} MB)",
-        f"  CSV -> feature vectors:         {rate(features):>12,.0f} events/s  "
-        f"({features['seconds']:.2f} s, peak {features['peak_rss_mb']:.0f} MB)  "
-        f"ratio to baseline {rate(features) / rate(baseline):.2f}",
-        f"  CSV -> alerts (whole scan):     {rate(alerts):>12,.0f} events/s  "
-        f"({alerts['seconds']:.2f} s, peak {alerts['peak_rss_mb']:.0f} MB)  "
-        f"ratio to baseline {rate(alerts) / rate(baseline):.2f}",
+        line("baseline polars group-by count:", "baseline_groupby_count"),
+        line("CSV -> feature vectors:", "to_features"),
+        line("CSV -> alerts (whole scan):", "to_alerts"),
         f"  memory vs days: features peak {features_short['peak_rss_mb']:.0f} MB over "
         f"{short_days} days ({features_short['events']:,} events), "
         f"{features['peak_rss_mb']:.0f} MB over {days} days",
-        f"results: {out / 'results.json'}",
     ]
-    return "\n".join(lines)
+    return payload, "\n".join(lines)
 
 
 def _main() -> None:

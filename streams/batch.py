@@ -12,13 +12,15 @@ reads only a few attributes asks for them with ``attrs_keys``: ``attrs`` is then
 just those keys (String fields), which costs a fraction of building and re-parsing JSON.
 
 Each file is read once: :attr:`BatchScan.judged` holds every line that is an event or a reject
-(with its ``reason``), so a caller that spools it gets both from a single pass.
+(with its ``reason``), so a caller that spools it gets both from a single pass. A big CERT or
+LANL file can be read one :class:`LinePiece` at a time (:func:`line_pieces`): the polars pass
+over a whole file holds memory proportional to the file, a piece only to the piece.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,19 +111,61 @@ class BatchScan:
     judged: pl.LazyFrame | None = None
 
 
+@dataclass(frozen=True)
+class LinePiece:
+    """Whole lines of a file, read into memory, and the 1-based number of the first one.
+
+    Examples
+    --------
+    >>> piece = LinePiece(b"a,b\\n", first_line=7)
+    >>> piece.first_line, piece.data.count(b"\\n")
+    (7, 1)
+    """
+
+    data: bytes
+    first_line: int
+
+
+def line_pieces(path: Path, size: int) -> Iterator[LinePiece]:
+    """The lines of ``path`` in pieces of about ``size`` bytes, each ending at a line end.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
+    >>> _ = path.write_bytes(b"aaaa\\nbb\\ncc\\nd")
+    >>> [(p.data, p.first_line) for p in line_pieces(path, 4)]
+    [(b'aaaa\\n', 1), (b'bb\\ncc\\n', 2), (b'd', 4)]
+    """
+    if size < 1:
+        raise ValueError(f"piece size {size}: must be positive")
+    first_line = 1
+    with open(path, "rb") as handle:
+        while True:
+            data = handle.read(size)
+            if not data:
+                return
+            if not data.endswith(b"\n"):
+                data += handle.readline()
+            yield LinePiece(data, first_line)
+            first_line += data.count(b"\n")
+
+
 def _concat(frames: list[pl.LazyFrame], schema: Mapping[str, pl.DataType]) -> pl.LazyFrame:
     if not frames:
         return pl.LazyFrame(schema=dict(schema))
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
 
 
-def _scan_lines(path: Path, lossy_utf8: bool) -> pl.LazyFrame:
-    """Lines of a file with their 1-based numbers (``line``) and text (``raw``)."""
+def _scan_lines(path: Path, lossy_utf8: bool, piece: LinePiece | None = None) -> pl.LazyFrame:
+    """Lines of a file or a piece of it: 1-based numbers (``line``) and text (``raw``)."""
+    source: Path | bytes = path if piece is None else piece.data
+    first_line = 1 if piece is None else piece.first_line
     if lossy_utf8:
         # A CSV reader with a separator that never occurs and no quoting reads whole
         # lines, and can replace invalid UTF-8; it is about twice as slow as scan_lines.
         frame = pl.scan_csv(
-            path,
+            source,
             has_header=False,
             separator="\x00",
             quote_char=None,
@@ -130,10 +174,10 @@ def _scan_lines(path: Path, lossy_utf8: bool) -> pl.LazyFrame:
             truncate_ragged_lines=True,
             empty_string_is_null=False,
             row_index_name=_LINE,
-            row_index_offset=1,
+            row_index_offset=first_line,
         ).with_columns(pl.col(_RAW).fill_null(""))
     else:
-        frame = pl.scan_lines(path, name=_RAW, row_index_name=_LINE, row_index_offset=1)
+        frame = pl.scan_lines(source, name=_RAW, row_index_name=_LINE, row_index_offset=first_line)
     return frame.with_columns(pl.col(_LINE).cast(pl.Int64()))
 
 
@@ -261,10 +305,12 @@ def _finish(
     return _Frames(events, rejects, judged)
 
 
-#: A lower-case host right after an ``http(s)://`` scheme and before a ``/`` or the end: where
-#: it matches, ``URL_HOST_PATTERN`` captures the same text (no user info, port, query or
-#: fragment can precede the first ``/``), already lower case.
-_PLAIN_URL_HOST_PATTERN = r"^https?://([a-z0-9.\-]*)(?:/|$)"
+#: A lower-case host right after an ``http(s)://`` scheme and before a ``/`` or the end, less
+#: one leading ``www.``: where it matches, ``URL_HOST_PATTERN`` captures the same text (no user
+#: info, port, query or fragment can precede the first ``/``), already lower case. Dropping the
+#: ``www.`` inside the match saves a pass over every host; the optional group takes the
+#: ``www.`` whenever there is one, as ``strip_prefix`` would.
+_PLAIN_URL_HOST_PATTERN = r"^https?://(?:www\.)?([a-z0-9.\-]*)(?:/|$)"
 _PLAIN_HOST = "__plain_host"
 
 
@@ -274,20 +320,30 @@ def _with_url_host(frame: pl.LazyFrame, url: pl.Expr, name: str) -> pl.LazyFrame
     The host is what ``URL_HOST_PATTERN`` captures. Nearly every proxy log URL is plain,
     ``http://host/...`` with a lower-case host, and a pattern that only accepts those is five
     times cheaper; the general one then reads only the other URLs (a null input is skipped).
-    Both steps are materialised columns because a polars expression used twice is computed
-    twice.
+    The plain host is a materialised column because a polars expression used twice is
+    computed twice.
     """
     plain = pl.col(_PLAIN_HOST)
-    other = pl.when(plain.is_null()).then(url).str.extract(URL_HOST_PATTERN, 1).str.to_lowercase()
+    other = (
+        pl.when(plain.is_null())
+        .then(url)
+        .str.extract(URL_HOST_PATTERN, 1)
+        .str.to_lowercase()
+        .str.strip_prefix("www.")
+    )
     return (
         frame.with_columns(url.str.extract(_PLAIN_URL_HOST_PATTERN, 1).alias(_PLAIN_HOST))
-        .with_columns(pl.coalesce(plain, other).str.strip_prefix("www.").alias(name))
+        .with_columns(pl.coalesce(plain, other).alias(name))
         .drop(_PLAIN_HOST)
     )
 
 
 def _cert_frames(
-    path: Path, kind: str, lossy_utf8: bool, attrs_keys: Collection[str] | None
+    path: Path,
+    kind: str,
+    lossy_utf8: bool,
+    attrs_keys: Collection[str] | None,
+    piece: LinePiece | None = None,
 ) -> _Frames:
     first = _first_line(path)
     has_header = looks_like_header(first.split(",", 1)[0])
@@ -300,7 +356,7 @@ def _cert_frames(
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     logger.info("reading %s as CERT %s (%s layout)", path, kind, layout.release)
-    frame = _scan_lines(path, lossy_utf8)
+    frame = _scan_lines(path, lossy_utf8, piece)
     if has_header:
         frame = frame.filter(pl.col(_LINE) > 1)
     split, count_ok = _split(layout.header, exact=not layout.content_last)
@@ -310,7 +366,9 @@ def _cert_frames(
         return pl.col(f"c_{name}")
 
     date = c("date")
-    ts = date.str.strptime(pl.Datetime("us", "UTC"), CERT_DATE_FORMAT, strict=False)
+    # No cache: nearly every timestamp is distinct, and hashing each one into a cache costs
+    # more than parsing it.
+    ts = date.str.strptime(pl.Datetime("us", "UTC"), CERT_DATE_FORMAT, strict=False, cache=False)
     frame = frame.with_columns(ts.alias("__ts"))
     checks: list[tuple[pl.Expr, str]] = [
         (~count_ok, "wrong_field_count"),
@@ -417,10 +475,14 @@ def _cert_frames(
 
 
 def _lanl_frames(
-    path: Path, epoch: datetime, lossy_utf8: bool, attrs_keys: Collection[str] | None
+    path: Path,
+    epoch: datetime,
+    lossy_utf8: bool,
+    attrs_keys: Collection[str] | None,
+    piece: LinePiece | None = None,
 ) -> _Frames:
     split, count_ok = _split(LANL_AUTH_COLUMNS, exact=True)
-    frame = _scan_lines(path, lossy_utf8).with_columns(split).unnest("__fields")
+    frame = _scan_lines(path, lossy_utf8, piece).with_columns(split).unnest("__fields")
 
     def c(name: str) -> pl.Expr:
         return pl.col(f"c_{name}")
@@ -577,6 +639,7 @@ def scan_events(
     jsonl_mapping: Mapping[str, str | Sequence[str]] | None = None,
     lossy_utf8: bool = False,
     attrs_keys: Collection[str] | None = None,
+    piece: LinePiece | None = None,
 ) -> BatchScan:
     """Read log files into a lazy frame of events plus a lazy frame of rejected lines.
 
@@ -601,6 +664,10 @@ def scan_events(
         otherwise ``attrs`` is a struct of exactly these keys (dtype :func:`attrs_dtype`),
         null where an event lacks one, and the other attributes are never built. An empty
         collection gives a null String ``attrs``.
+    piece
+        Read only these lines of the one CERT or LANL file in ``paths`` (from
+        :func:`line_pieces`), numbered from ``piece.first_line``; a CERT file's layout still
+        comes from its first line, and its header line is still skipped.
 
     Returns
     -------
@@ -626,18 +693,20 @@ def scan_events(
             raise FileNotFoundError(f"{path}: no such file or directory")
     pairs: list[_Frames] = []
     files: list[Path] = []
+    if piece is not None and (fmt not in ("cert", "lanl") or len(resolved) != 1):
+        raise ValueError(f"a piece of a file is read from one CERT or LANL file, not {fmt} {paths}")
     if fmt == "cert":
         for path, kind in _cert_files(resolved):
             files.append(path)
             if path.stat().st_size:
-                pairs.append(_cert_frames(path, kind, lossy_utf8, attrs_keys))
+                pairs.append(_cert_frames(path, kind, lossy_utf8, attrs_keys, piece))
     elif fmt == "lanl":
         for path in _plain_files(
             resolved, lambda d: [d / "auth.txt"] if (d / "auth.txt").is_file() else []
         ):
             files.append(path)
             if path.stat().st_size:
-                pairs.append(_lanl_frames(path, lanl_epoch, lossy_utf8, attrs_keys))
+                pairs.append(_lanl_frames(path, lanl_epoch, lossy_utf8, attrs_keys, piece))
     elif fmt == "jsonl":
         parser = JsonLinesParser(jsonl_mapping)
         for path in _plain_files(

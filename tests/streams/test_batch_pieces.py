@@ -1,0 +1,97 @@
+"""Reading a CERT or LANL file one piece at a time gives what reading it whole gives."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from streams.batch import LinePiece, line_pieces, scan_events
+
+_LOGON = (
+    "id,date,user,pc,activity\n"
+    "{A},01/02/2010 06:49:00,NGF0157,PC-6056,Logon\n"
+    "{B},01/02/2010 06:50:00,NGF0157,PC-6056,Reboot\n"
+    "\n"
+    "{C},01/02/2010 07:00:00,ABC0001,PC-0001,Logoff\r\n"
+    "id,date,user,pc,activity\n"
+    "{D},13/45/2010 07:00:00,ABC0001,PC-0001,Logon\n"
+    "{E},01/03/2010 08:00:00,ABC0001,PC-0002,Logon"
+)
+
+
+def _pieced(path: Path, fmt: str, size: int, **options: object) -> tuple[pl.DataFrame, ...]:
+    scans = [
+        scan_events([path], fmt, piece=piece, **options)  # type: ignore[arg-type]
+        for piece in line_pieces(path, size)
+    ]
+    return (
+        pl.concat([s.events.collect() for s in scans]),
+        pl.concat([s.rejects.collect() for s in scans]),
+    )
+
+
+def test_line_pieces_cover_every_byte_once_and_number_lines(tmp_path: Path) -> None:
+    path = tmp_path / "logon.csv"
+    path.write_text(_LOGON)
+    for size in (1, 7, 60, 10_000):
+        pieces = list(line_pieces(path, size))
+        assert b"".join(p.data for p in pieces) == path.read_bytes()
+        assert all(p.data.endswith(b"\n") for p in pieces[:-1])
+        assert pieces[0].first_line == 1
+        for before, after in itertools.pairwise(pieces):
+            assert after.first_line == before.first_line + before.data.count(b"\n")
+    # One line per piece when the size is smaller than any line.
+    assert [p.first_line for p in line_pieces(path, 1)] == list(range(1, 9))
+    assert list(line_pieces(tmp_path / "logon.csv", 10_000)) == [LinePiece(path.read_bytes(), 1)]
+
+
+@pytest.mark.parametrize("size", [1, 50, 120])
+def test_cert_pieces_give_the_events_and_rejects_of_the_whole_file(
+    tmp_path: Path, size: int
+) -> None:
+    path = tmp_path / "logon.csv"
+    path.write_text(_LOGON)
+    whole = scan_events([path], "cert")
+    events, rejects = _pieced(path, "cert", size)
+    assert_frame_equal(events, whole.events.collect())
+    assert_frame_equal(rejects, whole.rejects.collect())
+    # The header is skipped only as line 1 or as a repeated header; blank lines are no rejects.
+    assert events["user"].to_list() == ["NGF0157", "ABC0001", "ABC0001"]
+    assert rejects.select("line", "reason").rows() == [(3, "unknown_value"), (7, "bad_timestamp")]
+
+
+def test_lanl_pieces_give_the_events_and_rejects_of_the_whole_file(
+    fixtures: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "auth.txt"
+    lines = (fixtures / "lanl" / "auth.txt").read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:3]) + "oops,1,2\n" + "".join(lines[3:]))
+    whole = scan_events([path], "lanl")
+    events, rejects = _pieced(path, "lanl", 40)
+    assert events.height > 3
+    assert_frame_equal(events, whole.events.collect())
+    assert rejects.select("line", "reason").rows() == [(4, "wrong_field_count")]
+
+
+def test_lossy_pieces_number_lines_like_the_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "logon.csv"
+    path.write_bytes(_LOGON.encode().replace(b"Reboot", b"Reb\xffoot"))
+    whole = scan_events([path], "cert", lossy_utf8=True)
+    events, rejects = _pieced(path, "cert", 50, lossy_utf8=True)
+    assert_frame_equal(events, whole.events.collect())
+    assert_frame_equal(rejects, whole.rejects.collect())
+    assert rejects["line"].to_list() == [3, 7]
+
+
+def test_a_piece_is_refused_for_several_files_or_other_formats(tmp_path: Path) -> None:
+    piece = LinePiece(b"x\n", 1)
+    (tmp_path / "logon.csv").write_text(_LOGON)
+    with pytest.raises(ValueError, match="one CERT or LANL file"):
+        scan_events([tmp_path], "jsonl", piece=piece)
+    (tmp_path / "device.csv").write_text("id,date,user,pc,file_tree,activity\n")
+    with pytest.raises(ValueError, match="one CERT or LANL file"):
+        scan_events([tmp_path / "logon.csv", tmp_path / "device.csv"], "cert", piece=piece)

@@ -175,6 +175,24 @@ class RobustWindowDetector(ParamsMixin):
         if self.stale_:
             self.refresh()
 
+    def set_columns(self, names: Sequence[str]) -> None:
+        """Give a detector that learnt nothing yet its columns (what its first push would).
+
+        Examples
+        --------
+        >>> detector = RobustWindowDetector(window=4)
+        >>> detector.set_columns(["logons", "usb"])
+        >>> detector.buffer_.shape, detector.columns_["usb"]
+        ((4, 2), 1)
+        """
+        if self.features_:
+            raise ValueError("the detector has columns already")
+        self.features_ = list(names)
+        self.columns_ = {name: j for j, name in enumerate(self.features_)}
+        self.buffer_ = np.zeros((self.window, len(self.features_)), dtype=np.float32)
+        self.median_ = np.zeros(len(self.features_))
+        self.scale_ = np.zeros(len(self.features_))
+
     def _add_columns(self, names: Sequence[str]) -> None:
         # A feature that appears late was 0 in every earlier vector.
         for name in names:
@@ -249,11 +267,34 @@ def refresh_all(detectors: Sequence[RobustWindowDetector]) -> None:
         if len(members) == 1:
             members[0].refresh()
             continue
-        kept = np.stack([d.history() for d in members]).astype(np.float64)
-        median = np.median(kept, axis=1)
-        scale = MAD_TO_SIGMA * np.median(np.abs(kept - median[:, None, :]), axis=1)
+        median, scale = _median_and_scale(np.stack([d.history() for d in members]))
         for detector, m, sc in zip(members, median, scale, strict=True):
             # Copies, not views: a view would keep the whole stack alive (and pinned by any
             # one member until it learns again).
             detector.median_, detector.scale_ = m.copy(), sc.copy()
             detector.stale_ = False
+
+
+def _median_and_scale(kept: Float32Array) -> tuple[Float64Array, Float64Array]:
+    """Median and ``1.4826 * MAD`` over axis 1 of a stack of histories (float32 values).
+
+    The numbers of ``np.median`` on the float64 values, sooner: the float32 values sort in
+    the same order, so one sort in float32 gives the middle values, and only the absolute
+    deviations need float64.
+
+    Examples
+    --------
+    >>> kept = np.array([[[1.0], [9.0], [2.0], [4.0]]], dtype=np.float32)
+    >>> median, scale = _median_and_scale(kept)
+    >>> float(median[0, 0]), float(scale[0, 0]) == MAD_TO_SIGMA * 1.5
+    (3.0, True)
+    """
+    ordered = np.sort(kept, axis=1)
+    middle = ordered.shape[1] // 2
+    if ordered.shape[1] % 2:
+        median = ordered[:, middle].astype(np.float64)
+    else:
+        median = np.mean(ordered[:, middle - 1 : middle + 1].astype(np.float64), axis=1)
+    deviations = np.abs(ordered.astype(np.float64) - median[:, None, :])
+    scale = MAD_TO_SIGMA * np.median(deviations, axis=1, overwrite_input=True)
+    return median, scale

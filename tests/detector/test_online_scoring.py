@@ -11,9 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detector.online_scoring import COLD_BASIS, OWN_BASIS, OnlineScorer, _Ring, tail_surprise
+from detector.online_scoring import (
+    COLD_BASIS,
+    OWN_BASIS,
+    OnlineScorer,
+    _Ring,
+    _ScoreWindow,
+    tail_surprise,
+)
 from features.online import OnlineFeatures, WindowVector
 from features.spec import FeatureSpec, WindowConfig
+from models.online._common import WindowedECDF
 from streams.event import Event
 
 DAY0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -280,3 +288,46 @@ def test_an_empty_scorer_checkpoints_small_and_a_ring_restores_its_capacity() ->
     revived.__setstate__({"rows": np.zeros((5, 1), dtype=np.float32), "n": 0})
     revived.push_many(np.arange(6.0).reshape(6, 1))
     assert revived.size == 5 and sorted(revived.kept()[:, 0].tolist()) == [1, 2, 3, 4, 5]
+
+
+def test_the_array_score_window_is_the_list_window_pushed_a_call_at_once() -> None:
+    rng = np.random.default_rng(5)
+    listed, arrays = WindowedECDF(size=50), _ScoreWindow(size=50)
+    # Calls of 0 to 80 scores with ties: partly, wholly and more than wholly replacing.
+    for size in [0, 3, 49, 1, 50, 7, 80, 20, 0, 33]:
+        values = np.round(rng.exponential(2.0, size=size), 1)
+        for value in values:
+            listed.push(float(value))
+        arrays.push_many(values)
+        assert arrays.ordered.tolist() == listed._sorted
+        assert arrays.order.tolist() == list(listed._order)
+        probes = [-1.0, 0.0, 0.5, 1.0, 2.3, 100.0]
+        assert arrays.ranks(np.array(probes)).tolist() == [listed.rank(p) for p in probes]
+        assert [arrays.quantile(q) for q in (0.0, 0.1, 0.5, 0.99, 1.0)] == [
+            listed.quantile(q) for q in (0.0, 0.1, 0.5, 0.99, 1.0)
+        ]
+    assert len(arrays) == 50
+
+
+def test_a_checkpoint_with_list_score_windows_restores_array_ones() -> None:
+    # Checkpoints written before the array windows hold WindowedECDF objects.
+    scorer = _scorer()
+    _warm(scorer, days=6)
+    old_style = pickle.loads(pickle.dumps(scorer))
+    for name in ("_ordinary",):
+        listed = WindowedECDF(getattr(scorer, name).size)
+        for value in getattr(scorer, name).order.tolist():
+            listed.push(value)
+        setattr(old_style, name, listed)
+    calibration = WindowedECDF(scorer.calibrator.recent_.size)
+    for value in scorer.calibrator.recent_.order.tolist():  # type: ignore[attr-defined]
+        calibration.push(value)
+    old_style.calibrator.recent_ = calibration
+    restored = pickle.loads(pickle.dumps(old_style))
+    assert isinstance(restored._ordinary, _ScoreWindow)
+    assert isinstance(restored.calibrator.recent_, _ScoreWindow)
+    day = _ordinary_day(6)
+    day[4] = _vector("u04", 6, usb=40.0)
+    assert (
+        [a.entity for a in restored.score(day)] == [a.entity for a in scorer.score(day)] == ["u04"]
+    )

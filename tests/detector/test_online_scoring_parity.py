@@ -21,12 +21,28 @@ from benchmarks.orgcache import ensure_org
 from benchmarks.stream_quality import StreamSettings, iter_events, read_events, stream_scorer
 from detector.alerts import Alert
 from detector.online_scoring import ScoredWindow
-from features.catalog import default_specs
 from features.online import OnlineFeatures, WindowVector
-from features.spec import WindowConfig
+from features.spec import FeatureSpec, WindowConfig
 
 USERS, DAYS, SEED = 40, 30, 11
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "online_scoring" / "stream_u40_d30_s11.json"
+#: The catalogue's user specs when the fixture was written (the catalogue grows since).
+SPECS = Path(__file__).parents[1] / "fixtures" / "online_scoring" / "user_specs_44.json"
+
+
+def fixture_specs() -> list[FeatureSpec]:
+    """The frozen spec list the fixture was written with."""
+    return [
+        FeatureSpec(
+            **{
+                **spec,
+                "where": {
+                    k: tuple(v) if isinstance(v, list) else v for k, v in spec["where"].items()
+                },
+            }
+        )
+        for spec in json.loads(SPECS.read_text())
+    ]
 
 
 def replay_payload(out: Path) -> dict[str, Any]:
@@ -35,7 +51,7 @@ def replay_payload(out: Path) -> dict[str, Any]:
     manifest = ensure_org(org, users=USERS, days=DAYS, seed=SEED)
     settings = StreamSettings(budget_per_day=2.0, warmup_days=5.0, seed=SEED)
     # The replay of benchmarks.stream_quality.replay_org, keeping the alerts too.
-    specs = default_specs("user")
+    specs = fixture_specs()
     config = WindowConfig(entity="user", window="1d")
     features = OnlineFeatures(specs, config)
     scorer = stream_scorer(settings, specs, config, USERS)

@@ -145,3 +145,22 @@ def test_a_detector_pickled_before_push_array_existed_is_fresh() -> None:
     del detector.__dict__["stale_"]  # as unpickled from an older checkpoint
     restored = pickle.loads(pickle.dumps(detector))
     assert restored.stale_ is False and restored.typical() == {"x": 2.0}
+
+
+def test_refresh_all_matches_refresh_for_odd_and_even_histories_of_any_values() -> None:
+    # Continuous values of both signs with ties, histories of 1 to 7 rows (odd and even
+    # middles), several detectors per shape: the float32 sort must give np.median's numbers.
+    rng = np.random.default_rng(11)
+    names = ["a", "b"]
+    batched = [RobustWindowDetector(window=7, log1p=False) for _ in range(21)]
+    for index, detector in enumerate(batched):
+        for _ in range(1 + index % 7):
+            row = np.round(rng.normal(0.0, 3.0, size=2), 1 + index % 3)
+            detector.push_array(row, names)
+    refresh_all(batched)
+    for detector in batched:
+        kept = detector.history().astype(np.float64)
+        assert np.array_equal(detector.median_, np.median(kept, axis=0))
+        mad = np.median(np.abs(kept - np.median(kept, axis=0)), axis=0)
+        assert np.array_equal(detector.scale_, 1.4826 * mad)
+    assert {len(d.history()) for d in batched} == set(range(1, 8))

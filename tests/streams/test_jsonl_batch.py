@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,6 +76,13 @@ def line_by_line(
 
 
 def assert_same_as_parse(parser: JsonLinesParser, lines: list[str]) -> None:
+    """Both batch paths (columnar from one line on, and row-wise) give parse()'s outcome."""
+    for min_lines in (1, 10**9):
+        parser.columnar_min_lines = min_lines
+        _assert_batch_is_parse(parser, lines)
+
+
+def _assert_batch_is_parse(parser: JsonLinesParser, lines: list[str]) -> None:
     frame, dead = parser.parse_batch(records_of(lines))
     events, errors = line_by_line(parser, lines)
     assert events_from_frame(frame) == events
@@ -92,8 +100,11 @@ def test_golden_lines_equal_parse() -> None:
     assert_same_as_parse(JsonLinesParser(), GOLDEN)
 
 
-def test_golden_values_and_reasons() -> None:
-    frame, dead = JsonLinesParser().parse_batch(records_of(GOLDEN))
+@pytest.mark.parametrize("min_lines", [1, 10**9], ids=["columnar", "row-wise"])
+def test_golden_values_and_reasons(min_lines: int) -> None:
+    parser = JsonLinesParser()
+    parser.columnar_min_lines = min_lines
+    frame, dead = parser.parse_batch(records_of(GOLDEN))
     first = frame.row(0, named=True)
     assert first["ts"] == datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC)
     assert (first["user"], first["host"], first["target"], first["bytes"]) == (
@@ -132,6 +143,40 @@ def test_a_custom_mapping_and_source() -> None:
     frame, _ = parser.parse_batch(records_of(lines))
     assert frame.select("source", "user").row(0) == ("app", "ann")
 
+
+_OK = '"@timestamp": "2024-05-01T10:00:00Z", "event.action": "a"'
+#: Lines that Arrow's reader and orjson might read differently, or that span or share lines.
+JUNK = [
+    "",
+    " ",
+    "{",
+    "[]",
+    "3",
+    '"x"',
+    "null",
+    "{}",
+    "{" + _OK + ', "x": NaN}',
+    "{" + _OK + ', "x": -Infinity}',
+    "{" + _OK + ', "x": Inf}',
+    "{" + _OK + "} {" + _OK + "}",
+    "{" + _OK + ",",
+    '"user.name": "ann"}',
+    "\ufeff{" + _OK + "}",
+    " {" + _OK + "} ",
+    "{" + _OK + "}\t",
+    "{" + _OK + ', "x": ' + "[" * 1100 + "]" * 1100 + "}",
+    "{" + _OK + ', "x": ' + "[" * 600 + "]" * 600 + "}",
+    "{" + _OK + ', "event.action": "b"}',
+    '{"@timestamp": "2024-05-01T10:00:00Z", "event": {"action": "a"}, "event": {"action": "b"}}',
+    "{" + _OK + ', "user\\u002ename": null, "user": {"name": "eve"}}',
+    "{" + _OK + ', "user.name": null, "user": {"name": "eve"}}',
+    "{" + _OK + ', "source.bytes": 4.0}',
+    "{" + _OK + ', "source": {"bytes": "12"}}',
+    "{" + _OK + ', "host": "ws1"}',
+    "{" + _OK + ', "event": {"dataset": ["a", 1]}}',
+    "{" + _OK + ', "x": "\\u00e9"}',
+    "{" + _OK + "\x00}",
+]
 
 _TEXT = st.one_of(
     st.none(),
@@ -178,7 +223,7 @@ _PATHS = {
 def _json_lines(draw: st.DrawFn) -> str:
     kind = draw(st.sampled_from(["object", "object", "object", "junk"]))
     if kind == "junk":
-        return draw(st.sampled_from(["", " ", "{", "[]", "3", '"x"', "null", "{}"]))
+        return draw(st.sampled_from(JUNK))
     flat: dict[str, object] = {}
     nested: dict[str, dict[str, object]] = {}
     for path, values in _PATHS.items():
@@ -197,6 +242,97 @@ def _json_lines(draw: st.DrawFn) -> str:
 @given(lines=st.lists(_json_lines(), min_size=1, max_size=12))
 def test_any_batch_equals_parse_line_by_line(lines: list[str]) -> None:
     assert_same_as_parse(JsonLinesParser(), lines)
+
+
+def test_a_mixed_batch_keeps_record_order_and_only_bad_lines_go_row_wise() -> None:
+    # Good lines of both spellings around every kind of bad line, many times over: the Arrow
+    # reads fail, are split at the named row or in halves, and the rest is read columnar.
+    good = [
+        f'{{"@timestamp": "2024-05-01T10:00:{i % 60:02d}.5Z", "user": {{"name": "u{i}"}},'
+        f' "event": {{"action": "logon", "dataset": "d"}}, "source": {{"bytes": {i}}}}}'
+        if i % 2
+        else f'{{"@timestamp": "2024-05-01 10:01:{i % 60:02d}", "user.name": "u{i}",'
+        f' "event.action": "x", "url.domain": "d{i}.example"}}'
+        for i in range(400)
+    ]
+    lines = list(good)
+    for slot, junk in zip(range(7, 400, 29), itertools.cycle(JUNK + GOLDEN), strict=False):
+        lines[slot] = junk
+    assert_same_as_parse(JsonLinesParser(), lines)
+    frame, _ = JsonLinesParser().parse_batch(records_of(lines), attrs_keys=["event.dataset"])
+    assert frame.get_column("attrs").to_list()[:2] == [None, '{"event.dataset":"d"}']
+    assert frame.get_column("record").is_sorted()
+
+
+def test_columnar_values_of_both_spellings() -> None:
+    lines = [
+        '{"@timestamp": "2024-05-01T10:00:00Z", "user": {"name": "ann"}, "host.name": "ws1",'
+        ' "event": {"action": "logon", "outcome": ""}, "destination": {"address": "dc1"},'
+        ' "source": {"bytes": 42}, "event.dataset": "x\\"y"}',
+        '{"@timestamp": "2024-05-01 10:00:01.25", "user.name": "bob", "event.action": "auth",'
+        ' "destination.address": "", "url.domain": "u.example", "network.bytes": 7}',
+    ]
+    parser = JsonLinesParser(source="app")
+    parser.columnar_min_lines = 1
+    frame, dead = parser.parse_batch(records_of(lines))
+    assert dead == []
+    assert frame.rows() == [
+        (
+            datetime(2024, 5, 1, 10, tzinfo=UTC),
+            "app",
+            "logon",
+            "ann",
+            "ws1",
+            "dc1",
+            42,
+            None,
+            '{"event.dataset":"x\\"y"}',
+            0,
+        ),
+        # An empty first candidate is the value (no target), as parse() has it.
+        (
+            datetime(2024, 5, 1, 10, 0, 1, 250000, tzinfo=UTC),
+            "app",
+            "auth",
+            "bob",
+            None,
+            None,
+            7,
+            None,
+            None,
+            1,
+        ),
+    ]
+
+
+def test_a_batch_of_wrong_types_goes_row_wise_within_a_bounded_number_of_reads() -> None:
+    # Every line has a number where the schema has text: each Arrow read fails at once; after
+    # a few the rest of the batch goes row-wise, with parse()'s outcome.
+    lines = [
+        f'{{"@timestamp": "2024-05-01T10:00:00Z", "event.action": "a", "user.name": {i}}}'
+        for i in range(300)
+    ]
+    assert_same_as_parse(JsonLinesParser(), lines)
+
+
+def test_json_keys_named_like_the_batch_columns_are_read_as_any_key() -> None:
+    parser = JsonLinesParser({"user": "line", "host": "record", "target": "__json0"})
+    lines = [
+        '{"@timestamp": "2024-05-01T10:00:00Z", "event.action": "a", "line": "ann",'
+        f' "record": "h{i}", "__json0": "t"}}'
+        for i in range(40)
+    ]
+    assert_same_as_parse(parser, lines)
+    frame, _ = parser.parse_batch(records_of(lines))
+    assert frame.select("user", "host", "target").row(3) == ("ann", "h3", "t")
+
+
+def test_a_mapping_that_is_not_one_schema_reads_row_wise() -> None:
+    # "host" is both a value (the host) and an object (host.name for the user): no schema.
+    parser = JsonLinesParser({"host": "host", "user": "host.name"})
+    lines = ['{"@timestamp": "2024-05-01T10:00:00Z", "event.action": "a", "host": "h"}'] * 40
+    assert_same_as_parse(parser, lines)
+    assert parser.parse_batch(records_of(lines))[0].get_column("host").to_list() == ["h"] * 40
 
 
 # -- the file tail's batch reader (the daemon's fast path reads with it) ---------------------

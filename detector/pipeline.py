@@ -67,21 +67,33 @@ class Budget:
         return f"{self.per_day:g}/day"
 
 
+#: Nines of surprise a window's score must exceed before it counts as entity risk evidence
+#: in the batch pipeline: beyond one in 100,000 training windows. The window surprise resolves
+#: ``log10(n_train + 1)`` nines (4.85 with 60 training days of 1000 users) and is extrapolated
+#: beyond the largest training score, so below 100,000 training windows only scores past
+#: everything training saw earn evidence. A lower floor lets two or three merely rare windows
+#: (one night's work split by midnight into two user-days) outweigh one window far beyond
+#: anything in training, such as a mass email from a manager's account.
+BATCH_SURPRISE_FLOOR = 5.0
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Everything that decides how vectors become alerts.
 
     Examples
     --------
-    >>> PipelineConfig().detector
-    'tail'
+    >>> PipelineConfig().detector, PipelineConfig().risk.surprise_floor
+    ('tail', 5.0)
     """
 
     detector: str = "tail"
     detector_params: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 7
     budget: Budget = field(default_factory=Budget)
-    risk: RiskConfig = field(default_factory=RiskConfig)
+    risk: RiskConfig = field(
+        default_factory=lambda: RiskConfig(surprise_floor=BATCH_SURPRISE_FLOOR)
+    )
     z_min: float = 2.0
     min_history: int = 5
     entity_type: str = "user"
@@ -222,12 +234,29 @@ class Pipeline:
         base[beyond] = cap + (scores[beyond] - top) * slope
         return base
 
+    def evidence(
+        self, scores: NDArray[np.float64], percentile: NDArray[np.float64] | None = None
+    ) -> NDArray[np.float64]:
+        """Entity-risk evidence of each score: its surprise above the risk floor, else 0.
+
+        Examples
+        --------
+        >>> pipe = Pipeline([FeatureSpec(name="n", kind="count")])
+        >>> pipe.reference_ = np.arange(1.0, 100_000.0)  # resolves 5 nines
+        >>> # 9 of 99,999 training scores lie above 99,990.5: 4.05 nines, under the floor;
+        >>> # 1000 beyond the largest, along the tail's slope: 8 nines, 3 above the floor
+        >>> pipe.evidence(np.array([99_990.5, 100_999.0])).round(2).tolist()
+        [0.0, 3.0]
+        """
+        floor = self.config.risk.surprise_floor
+        return np.maximum(self.surprise(scores, percentile) - floor, 0.0)
+
     def process(self, frame: pl.DataFrame) -> ScoredWindows:
         """Score windows, calibrate to the budget, explain the alerts, accumulate risk."""
         assert self.profile_ is not None and self.reference_ is not None
         scores = self.score(frame)
         pct = self.percentile(scores)
-        evidence = np.maximum(self.surprise(scores, pct) - self.config.risk.surprise_floor, 0.0)
+        evidence = self.evidence(scores, pct)
         span_days = _span_days(frame, self.config.window)
         n_alerts = self.config.budget.alerts_for(windows=frame.height, days=span_days)
         calibrator = BudgetCalibrator()

@@ -101,6 +101,17 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         technique="T1052.001",
     ),
     FeatureSpec(
+        name="new_usb_hosts",
+        kind="first_seen",
+        field="host",
+        where=_USB,
+        doc="Machines on which the account connected removable media for the first time (a "
+        "stick plugged into someone else's PC).",
+        explain="removable media connected on {observed:g} machines never used for it before "
+        "(typical {typical})",
+        technique="T1052.001",
+    ),
+    FeatureSpec(
         name="usb_file_copies",
         kind="count",
         where=_COPY,
@@ -226,6 +237,15 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         explain="downloads from {observed:g} domains almost nobody else uses (typical {typical})",
         technique="T1105",
     ),
+    FeatureSpec(
+        name="hacking_tool_downloads",
+        kind="count",
+        where={"action": (a.HTTP_VISIT, a.HTTP_DOWNLOAD), "attrs.url~": HACKING_TOOLS_PATTERN},
+        doc="Web requests whose URL names an offensive tool (a keylogger or credential dumper "
+        "fetched from the web).",
+        explain="{observed:g} web requests for hacking tools (typical {typical})",
+        technique="T1105",
+    ),
     # Mail
     FeatureSpec(
         name="emails_sent",
@@ -278,22 +298,15 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         doc="Attachments of sent email.",
         explain="{observed:g} attachments sent by email (typical {typical})",
     ),
-    # Network authentication (LANL-style)
+    # Network authentication (LANL-style). No plain count of distinct destinations: an admin's
+    # maintenance night touches dozens of servers the account always uses; lateral movement
+    # shows in the destinations that are new to it.
     FeatureSpec(
         name="auths",
         kind="count",
         where=_AUTH,
         doc="Network authentications.",
         explain="{observed:g} network authentications (typical {typical})",
-    ),
-    FeatureSpec(
-        name="auth_destinations",
-        kind="distinct",
-        field="target",
-        where=_AUTH,
-        doc="Distinct hosts authenticated to.",
-        explain="authenticated to {observed:g} hosts (typical {typical})",
-        technique="T1021",
     ),
     FeatureSpec(
         name="new_auth_destinations",

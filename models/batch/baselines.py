@@ -113,6 +113,7 @@ class _ZScoreBaseline(ParamsMixin):
     two_sided: bool
     combine: str
     tail_reference_: FloatArray | None = None
+    cold_reference_: FloatArray | None = None
 
     def _fit_tails(self, matrix: FloatArray, entities: Any, groups: Any) -> None:
         """Keep each feature's sorted training deviations, for ``combine="tail"``."""
@@ -387,7 +388,59 @@ class RobustBaselineDetector(_ZScoreBaseline):
         else:
             self.entity_index_, self.medians_, self.scales_ = self._fit_table(matrix, entities)
         self._fit_tails(matrix, entities, groups)
+        self._fit_cold_tails(matrix, entities, groups)
         return self
+
+    def _fit_cold_tails(self, matrix: FloatArray, entities: Any, groups: Any) -> None:
+        """Training deviations from the group (or population) baseline, for cold entities.
+
+        An entity without a baseline of its own is compared with its peer group's, and a
+        row deviates more from a group than from its own history: judged against the tail of
+        own-history deviations, a new hire's ordinary days would all look surprising. So its
+        deviations are weighed against how far training rows deviate from their group.
+        """
+        if self.tail_reference_ is None:
+            self.cold_reference_ = None
+            return
+        median, scale = self._group_baseline(matrix.shape[0], groups, entities)
+        z = (matrix - median) / scale
+        magnitude = np.abs(z) if self.two_sided else np.maximum(z, 0.0)
+        self.cold_reference_ = np.sort(magnitude, axis=0)
+
+    def decision_function(self, X: FloatArray, **context: Any) -> FloatArray:
+        """Score rows, as the base class does; cold entities' rows use the cold reference.
+
+        With ``combine="tail"``, rows of entities without a baseline of their own are weighed
+        against the training rows' deviations from their groups (see ``_fit_cold_tails``).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_rows, n_features)
+            Rows to score.
+        **context
+            ``entities`` and ``groups`` (arrays of str aligned with the rows), both optional.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            float64 scores, >= 0; higher = more anomalous.
+        """
+        cold_reference = self.cold_reference_
+        if self.tail_reference_ is None or cold_reference is None:
+            return super().decision_function(X, **context)
+        z = self.deviations(X, context.get("entities"), context.get("groups"))
+        surprise = self._tail_surprise(z)
+        labels = as_labels(context.get("entities"), z.shape[0], "entities")
+        cold = (
+            np.ones(z.shape[0], dtype=bool)
+            if labels is None
+            else _lookup(labels, self.entity_index_) < 0
+        )
+        if cold.any():
+            surprise[cold] = self._tail_surprise(z[cold], cold_reference)
+        k = max(1, min(self.top_k, surprise.shape[1]))
+        scores: FloatArray = np.sort(surprise, axis=1)[:, -k:].sum(axis=1)
+        return scores
 
     def _baseline(
         self, matrix: FloatArray, entities: LabelArray | None, groups: LabelArray | None
@@ -410,6 +463,9 @@ class TailBaselineDetector(RobustBaselineDetector):
     sum of its ``top_k`` largest surprises. So a deviation that many users show on ordinary
     days (a first USB connect by someone who rarely uses USB) weighs little, and one that no
     training window ever showed (a beacon's regularity, a keylogger on disk) weighs the most.
+    A row of an entity without its own baseline (a new hire) is compared with its peer group,
+    and its deviations are weighed against how far training rows deviate from their groups, so
+    a cold start is not surprising merely for being measured against a wider baseline.
 
     Parameters are those of :class:`RobustBaselineDetector`, with ``combine="tail"`` and
     ``top_k=2`` by default.

@@ -49,3 +49,24 @@ def test_risk_now_decays_to_the_end_of_the_period() -> None:
 def test_surprise_is_capped_by_reference_size() -> None:
     out = surprise(np.array([0.99, 0.9999999]), n_reference=99)
     assert out.round(6).tolist() == [2.0, 2.0]
+
+
+def test_batch_evidence_starts_beyond_five_nines() -> None:
+    from detector.pipeline import Pipeline, PipelineConfig
+    from features.spec import FeatureSpec
+
+    specs = [FeatureSpec(name="n", kind="count")]
+    scores = np.array([99_990.5, 100_999.0])
+    batch = Pipeline(specs)
+    # 99,999 training scores resolve 5 nines; q99 = 98,999.02 and the largest is 99,999, so
+    # beyond it the surprise grows by 3 nines per 999.98 of score.
+    batch.reference_ = np.arange(1.0, 100_000.0)
+    surprises = batch.surprise(scores)
+    np.testing.assert_allclose(surprises, [np.log10(99_999 / 9), 5.0 + 3000 / 999.98])
+    # A window rarer than all but 9 of 99,999 training days (4.05 nines) earns nothing; one
+    # far beyond everything training saw earns what lies above 5 nines.
+    np.testing.assert_allclose(batch.evidence(scores), [0.0, 3000 / 999.98])
+    # The online scorer's RiskConfig default (2 nines) would have counted the first one.
+    lenient = Pipeline(specs, PipelineConfig(risk=RiskConfig()))
+    lenient.reference_ = batch.reference_
+    np.testing.assert_allclose(lenient.evidence(scores)[0], np.log10(99_999 / 9) - 2.0)

@@ -7,8 +7,10 @@ import re
 import pytest
 
 from features import DEFAULT_SPECS, FeatureSpec, WindowConfig, default_specs
+from features.online import replay
 from features.spec import KIND_PARAMS
-from tests.features._events import at, ev, table
+from streams.batch import events_from_frame
+from tests.features._events import at, ev, frame, table
 
 
 def test_spec_is_frozen_hashable_and_copies_its_mappings() -> None:
@@ -73,6 +75,8 @@ def test_catalogue_is_complete_and_documented() -> None:
     assert techniques["new_auth_destinations"] == "T1021"
     assert techniques["failed_auths"] == "T1110"
     assert techniques["max_email_recipients"] == "T1534"
+    assert techniques["hacking_tool_downloads"] == "T1105"
+    assert techniques["new_usb_hosts"] == "T1052.001"
 
 
 def test_host_catalogue_swaps_logon_hosts_for_users() -> None:
@@ -147,3 +151,38 @@ def test_host_logon_and_privilege_features_on_a_small_day() -> None:
     assert [day1[n] for n in names] == [2.0, 1.0, 0.0, 0.0, 0.0, 2.0]
     # Day 2: root was used before (sudo on day 1), postgres is new; cmd.exe ran before.
     assert [day2[n] for n in names] == [0.0, 2.0, 1.0, 1.0, 2.0, 0.0]
+
+
+def test_keylogger_story_features_batch_and_online() -> None:
+    """CERT scenario 3: a tool fetched from the web, then a USB stick in someone else's PC."""
+    tool_url = '{"url": "http://tail-site.example/download/KeyLogger_setup.exe"}'
+    rows = [
+        ev(at(1, 9), "usb_connect", host="pc-own"),
+        ev(at(1, 10), "http_visit", target="tail-site.example", attrs='{"url": "x/tools"}'),
+        ev(at(2, 9), "http_download", target="tail-site.example", attrs=tool_url),
+        ev(at(2, 9, 1), "http_download", target="tail-site.example", attrs=tool_url),
+        ev(at(2, 9, 5), "http_visit", target="news.example", attrs='{"url": "news/today"}'),
+        ev(at(2, 9, 30), "usb_connect", host="pc-own"),
+        ev(at(3, 18), "usb_connect", host="pc-boss"),
+        ev(at(3, 18, 5), "usb_connect", host="pc-own"),
+        ev(at(4, 9), "usb_connect", host="pc-boss"),
+    ]
+    names = ("hacking_tool_downloads", "new_usb_hosts")
+    got = table(rows, DEFAULT_SPECS)
+    # Day 1 is the account's first window: nothing in it is new. Day 2: the two keylogger
+    # downloads match by URL (case-insensitive), the news visit does not; pc-own is known.
+    # Day 3: pc-boss is a new USB host, pc-own is not. Day 4: pc-boss is known by now.
+    expected = {1: [0.0, 0.0], 2: [2.0, 0.0], 3: [0.0, 1.0], 4: [0.0, 0.0]}
+    assert {d: [got[("a", at(d, 0))][n] for n in names] for d in expected} == expected
+
+    events = events_from_frame(frame(rows).collect())
+    online = {v.window_start.day: v.values for v in replay(DEFAULT_SPECS, events, WindowConfig())}
+    assert {d: [online[d][n] for n in names] for d in expected} == expected
+
+
+def test_no_plain_count_of_auth_destinations() -> None:
+    # Known servers touched in bulk (an admin's night of maintenance) are not lateral movement;
+    # the catalogue measures new destinations instead.
+    names = {s.name for s in DEFAULT_SPECS}
+    assert "auth_destinations" not in names
+    assert "new_auth_destinations" in names

@@ -3,10 +3,14 @@
 One loop, single-threaded (the metrics server runs on its own thread and only reads):
 
 1. Poll every source for the complete lines written since the last poll.
-2. Parse each line; a :class:`~streams.errors.ParseError` becomes a dead letter (JSON line in
-   ``state_dir/dead_letters.jsonl`` with source, file, line, reason, raw) and a metric.
-3. :meth:`OnlineFeatures.update`; events whose window had already closed are dead-lettered
-   with reason ``late``.
+2. Parse the lines of the poll into one frame of events (at once where the parser has
+   ``parse_batch``, else line by line); a :class:`~streams.errors.ParseError` becomes a dead
+   letter (JSON line in ``state_dir/dead_letters.jsonl`` with source, file, line, reason,
+   raw) and a metric.
+3. :meth:`ColumnarOnline.update_columns <features.columnar.ColumnarOnline.update_columns>`
+   windows the frame by event time; events whose window had already closed are
+   dead-lettered with reason ``late``. When the watermark closes windows, their events are
+   evaluated together, columnar.
 4. The closed windows go to :class:`~detector.online_scoring.OnlineScorer`: each is scored
    against its entity's own robust baseline (the population's on cold start), weighed by how
    rare such a deviation is across the population, decided at the alert budget (nothing
@@ -50,6 +54,7 @@ from types import FrameType
 from typing import Any, Protocol
 
 import orjson
+import polars as pl
 from prometheus_client import CollectorRegistry
 
 from detector import __version__
@@ -63,9 +68,9 @@ from detector.online_scoring import EntityBaseline, OnlineScorer  # noqa: F401
 from detector.risk import RiskConfig
 from detector.sinks import AlertSink, sink_from_config
 from detector.suppression import Allowlist
-from features.batch import spec_schema_hash
+from features.batch import attrs_keys, spec_schema_hash
 from features.catalog import default_specs
-from features.online import OnlineFeatures, WindowVector
+from features.columnar import ColumnarOnline
 from features.spec import FeatureSpec, WindowConfig
 from models.store import (
     CorruptModelError,
@@ -74,7 +79,9 @@ from models.store import (
     read_header,
     save_model,
 )
+from streams.batch import events_to_frame
 from streams.errors import DeadLetter, ParseError
+from streams.event import Event
 from streams.parsers import PARSERS, Parser
 from streams.sources import (
     FileTailSource,
@@ -89,6 +96,9 @@ from streams.sources import (
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.bin"
+#: The layout of the state a checkpoint holds (in its header): 2 since the features are a
+#: :class:`~features.columnar.ColumnarOnline`. A checkpoint of another layout is refused.
+CHECKPOINT_LAYOUT = 2
 DEAD_LETTER_NAME = "dead_letters.jsonl"
 #: Entity risk ranking, rewritten at every checkpoint.
 ENTITIES_NAME = "entities.csv"
@@ -108,6 +118,10 @@ _SOURCE_STATS = (
     "framing_errors",
     "rejected_too_large",
     "rejected_busy",
+    "rejected_overloaded",
+    "rejected_timeout",
+    "connections_refused",
+    "idle_timeouts",
 )
 _NETWORK_TYPES = ("syslog_udp", "syslog_tcp", "http")
 
@@ -125,23 +139,28 @@ def _build_source(config: SourceConfig, resume: Any) -> _Source:
     if config.type == "stdin":
         return StdinSource()
     if config.type in _NETWORK_TYPES:
-        return _listen(config)
+        return _listen(config, resume)
     assert config.path is not None
     if config.type == "glob":
         return GlobTailSource(str(config.path), resume_state=resume or None)
     return FileTailSource(config.path, resume_state=resume)
 
 
-def _listen(config: SourceConfig) -> _Source:
-    """Bind a network source (not resumable: the senders' retries are the recovery)."""
+def _listen(config: SourceConfig, resume: Any = None) -> _Source:
+    """Bind a network source; ``resume``, its last snapshot (a count), continues its numbering.
+
+    Not resumable by position: the senders' retries are the recovery.
+    """
     assert config.listen is not None
     host, port = config.listen
+    # Anything but a count (a file source's position saved under the same name) starts afresh.
+    count = resume if type(resume) is int and resume >= 0 else None
     kinds = {"syslog_udp": SyslogUdpSource, "syslog_tcp": SyslogTcpSource}
     try:
         if config.type == "http":
-            source: _Source = HttpIngestSource(host, port, **config.options)
+            source: _Source = HttpIngestSource(host, port, resume_state=count, **config.options)
         else:
-            source = kinds[config.type](host, port, **config.options)
+            source = kinds[config.type](host, port, resume_state=count, **config.options)
     except OSError as exc:
         raise UsageError(
             f"source {config.name}: cannot listen on {host}:{port}: {exc.strerror or exc}"
@@ -233,7 +252,7 @@ class Daemon:
         state = self._load_state()
         self.parsers: dict[str, Parser] = self._restore_parsers(state.get("parsers", {}))
         resume: dict[str, Any] = state.get("sources", {})
-        self.features: OnlineFeatures = state.get("features") or OnlineFeatures(
+        self.features: ColumnarOnline = state.get("features") or ColumnarOnline(
             self.specs,
             self.window_config,
             allowed_lateness=config.allowed_lateness,
@@ -301,6 +320,13 @@ class Daemon:
             raise CheckpointError(
                 f"checkpoint {path} was written by baseliner {written} but this is baseliner"
                 f" {__version__} (another major version); {advice}"
+            )
+        # Checkpoints without a layout hold the per-cell OnlineFeatures of layout 1.
+        layout = metadata.get("state_layout", 1)
+        if layout != CHECKPOINT_LAYOUT:
+            raise CheckpointError(
+                f"checkpoint {path} holds daemon state layout {layout} (baseliner {written}) but"
+                f" this build reads layout {CHECKPOINT_LAYOUT}; {advice}"
             )
         stored_hash = str(header.get("schema_hash"))
         if stored_hash != self.schema_hash:
@@ -390,7 +416,11 @@ class Daemon:
                     self.checkpoint_path,
                     state,
                     schema_hash=self.schema_hash,
-                    metadata={"kind": "daemon-checkpoint", "baseliner_version": __version__},
+                    metadata={
+                        "kind": "daemon-checkpoint",
+                        "baseliner_version": __version__,
+                        "state_layout": CHECKPOINT_LAYOUT,
+                    },
                 )
                 self.gauges.checkpoint_bytes = self.checkpoint_path.stat().st_size
                 self.scorer.write_entities(self.config.state_dir / ENTITIES_NAME)
@@ -434,96 +464,80 @@ class Daemon:
     def poll_once(self) -> int:
         """Read and process what every source has now (bounded per source); records handled.
 
-        A source whose parser has ``parse_batch`` takes the micro-batched path: its records
-        are read as one list, parsed at once into a frame and folded into the features with
-        :meth:`OnlineFeatures.update_frame` (no per-event object); the numbers, alerts and
-        dead letters are those of the per-record path. Other parsers go record by record.
+        Each source's records of the poll are parsed into one frame of events (at once where
+        the parser has ``parse_batch``, line by line elsewhere) and windowed by
+        :meth:`ColumnarOnline.update_columns`: one features stage for every parser.
         """
         handled = 0
         for name, source in self.sources.items():
             parser = self.parsers[name]
             with self.lock:
-                if hasattr(parser, "parse_batch"):
-                    # Larger than the per-record bound: the batch path's fixed cost per call
-                    # (a few polars plans) is spread over more events.
-                    limit = 4 * _BATCH
-                    read_batch = getattr(source, "read_batch", None)
-                    records: list[RawRecord] = (
-                        read_batch(limit)
-                        if read_batch is not None
-                        else list(itertools.islice(source.read(), limit))
-                    )
-                    self._batch_arrival = time.monotonic()
-                    if records:
-                        self._handle(name, parser, records)
-                    handled += len(records)
-                else:
-                    self._batch_arrival = time.monotonic()
-                    for count, record in enumerate(source.read(), start=1):
-                        self._handle(name, parser, record)
-                        handled += 1
-                        if count >= _BATCH:
-                            break
+                # Larger for batch parsers: the fixed cost per call (a few polars plans) is
+                # spread over more events. Per-line parsers are slower per line.
+                limit = 4 * _BATCH if hasattr(parser, "parse_batch") else _BATCH
+                read_batch = getattr(source, "read_batch", None)
+                records: list[RawRecord] = (
+                    read_batch(limit)
+                    if read_batch is not None
+                    else list(itertools.islice(source.read(), limit))
+                )
+                self._batch_arrival = time.monotonic()
+                if records:
+                    self._handle(name, parser, records)
+                handled += len(records)
                 self.gauges.lag_bytes[name] = int(getattr(source, "lag_bytes", 0))
                 self.gauges.entities = self.features.entities
                 self.gauges.evictions = self.features.evictions
         return handled
 
-    def _handle(self, name: str, parser: Parser, record: RawRecord | list[RawRecord]) -> None:
-        if isinstance(record, list):
-            from features.batch import attrs_keys
-
+    def _handle(self, name: str, parser: Parser, records: list[RawRecord]) -> None:
+        if hasattr(parser, "parse_batch"):
             frame, dead = parser.parse_batch(  # type: ignore[attr-defined]
-                record, attrs_keys=attrs_keys(self.specs)
+                records, attrs_keys=attrs_keys(self.specs)
             )
             for letter in dead:
                 self._dead_letter(name, letter)
-            if not frame.height:
-                return
-            self.totals.events[name] += frame.height
-            late_rows: list[int] = []
-            # Scored at each closing step, as the per-record path does (the scorer and the
-            # eviction hook see the same state).
-            self.features.update_frame(frame, late_rows=late_rows, on_close=self._score)
-            if late_rows:
-                late = frame[late_rows].select("record", "ts").rows()
-                for index, ts in late:
-                    self.totals.late_events += 1
-                    raw = record[index]
-                    self._dead_letter(
-                        name, DeadLetter(raw.origin, raw.line, "late", raw.text, str(ts))
-                    )
+        else:
+            frame = self._parse_each(name, parser, records)
+        if not frame.height:
             return
-        try:
-            event = parser.parse(record.text)
-        except ParseError as error:
-            self._dead_letter(
-                name,
-                DeadLetter(record.origin, record.line, error.reason, record.text, error.detail),
-            )
-            return
-        if event is None:
-            return
-        self.totals.events[name] += 1
-        vectors = self.features.update(event)
-        if self.features.late:
-            for late in self.features.late:
+        self.totals.events[name] += frame.height
+        late_rows: list[int] = []
+        # Scored at each closing step, as event by event (the scorer and the eviction hook
+        # see the same state).
+        self.features.update_columns(frame, late_rows=late_rows, on_close=self._score)
+        if late_rows:
+            late = frame[late_rows].select("record", "ts").rows()
+            for index, ts in late:
                 self.totals.late_events += 1
+                raw = records[index]
+                self._dead_letter(name, DeadLetter(raw.origin, raw.line, "late", raw.text, str(ts)))
+
+    def _parse_each(self, name: str, parser: Parser, records: list[RawRecord]) -> pl.DataFrame:
+        """The events of a per-line parser as a frame, with ``record`` (index in ``records``)."""
+        events: list[Event] = []
+        indices: list[int] = []
+        for index, record in enumerate(records):
+            try:
+                event = parser.parse(record.text)
+            except ParseError as error:
                 self._dead_letter(
                     name,
-                    DeadLetter(record.origin, record.line, "late", record.text, str(late.ts)),
+                    DeadLetter(record.origin, record.line, error.reason, record.text, error.detail),
                 )
-            self.features.late.clear()
-        if vectors:
-            self._score(vectors)
+                continue
+            if event is not None:
+                events.append(event)
+                indices.append(index)
+        return events_to_frame(events).with_columns(pl.Series("record", indices, pl.Int64))
 
     def _dead_letter(self, name: str, letter: DeadLetter) -> None:
         self.totals.dead_letters[name, letter.reason] += 1
         self._dead_handle.write(orjson.dumps({"source": name, **letter.to_dict()}) + b"\n")
 
-    def _score(self, vectors: Sequence[WindowVector]) -> None:
-        self.totals.windows_closed += len(vectors)
-        alerts = self.scorer.score(vectors)
+    def _score(self, vectors: pl.DataFrame) -> None:
+        self.totals.windows_closed += vectors.height
+        alerts = self.scorer.score_frame(vectors)
         # After scoring: an entity evicted when its window closed was still scored.
         for entity in self.features.evicted:
             self.scorer.forget(entity)

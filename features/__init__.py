@@ -8,12 +8,14 @@ carried history (flat memory for long scans, whole closed windows for the daemon
 
 from features.batch import evaluate_batch, spec_schema_hash
 from features.catalog import DEFAULT_SPECS, default_specs
+from features.columnar import ColumnarOnline
 from features.online import OnlineFeatures, WindowVector
 from features.sliced import SlicedFeatures
 from features.spec import FeatureSpec, WindowConfig
 
 __all__ = [
     "DEFAULT_SPECS",
+    "ColumnarOnline",
     "FeatureSpec",
     "OnlineFeatures",
     "SlicedFeatures",

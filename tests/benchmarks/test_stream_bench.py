@@ -52,12 +52,19 @@ def test_stream_bench_reports_every_number(tmp_path: Path) -> None:
         "feature_state_bytes_per_entity",
         "checkpoint_bytes_per_entity",
         "peak_rss_mb",
+        "features_evaluator_seconds",
     ):
         assert key in daemon
     assert daemon["feature_state_bytes_per_entity"] > 0
+    assert daemon["cpu_seconds"] > 0 and daemon["events_per_cpu_s"] > 0
+    stages = daemon["seconds_by_stage"]
+    assert set(stages) == {"parse", "features", "scoring", "sinks", "other"}
+    assert all(seconds >= 0 for name, seconds in stages.items() if name != "other")
+    assert 0 < daemon["features_evaluator_seconds"] <= stages["features"]
     assert results["daemon_per_record_prefix"]["events"] >= 300
     assert results["naive_river_hst_prefix"]["events"] == 300
     assert results["ratio_to_naive"] > 0 and results["gain_over_per_record"] > 0
+    assert results["cpu_ratio_to_naive"] > 0
     assert "events/s" in table and (tmp_path / "results.md").is_file()
 
 

@@ -306,6 +306,25 @@ def test_a_checkpoint_of_another_major_version_stops_run(
     ]
 
 
+def test_a_checkpoint_of_the_per_cell_feature_state_stops_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checkpoints before the columnar features carry no state layout: layout 1."""
+    config = _cli_config(tmp_path, "1d")
+    schema = spec_schema_hash(default_specs("user"), WindowConfig(entity="user", window="1d"))
+    path = tmp_path / "state/checkpoint.bin"
+    path.parent.mkdir()
+    metadata = {"kind": "daemon-checkpoint", "baseliner_version": __version__}
+    save_model(path, {}, schema_hash=schema, metadata=metadata)
+    code, err = _run_cli(config, capsys)
+    assert code == 2
+    assert err == [
+        f"baseliner: error: checkpoint {path} holds daemon state layout 1 (baseliner"
+        f" {__version__}) but this build reads layout 2;"
+        " move it away or start with a new state_dir"
+    ]
+
+
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [

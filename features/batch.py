@@ -377,6 +377,7 @@ def _value_features(
     cells: pl.LazyFrame | None = None,
     population_before: int | None = None,
     stable: bool = False,
+    single_window: bool = False,
 ) -> pl.LazyFrame:
     """Per (entity, window) columns of the specs that read the values of one field.
 
@@ -393,6 +394,10 @@ def _value_features(
     before a window per (value, window). Pairs, (value, window)s and cells are joined and
     grouped on one 64-bit hash of their columns (single-key hashing is several times
     cheaper; a collision among a few million keys is as unlikely as among the strings).
+
+    ``single_window``: the events (and carried ``cells``) hold one window only, so the
+    history before it is the carried history alone and no window functions are needed; the
+    table is then keyed by the entity alone.
     """
     kinds = {spec.kind for spec in specs}
     with_gaps = "periodicity" in kinds
@@ -400,15 +405,27 @@ def _value_features(
     carried = population_before is not None
     if cells is None:
         cells = _value_cells(events, plan, config, source, stable)
-    if "first_seen" in kinds or with_rarity:
+    if carried and single_window:
+        assert population_before is not None
+        # One window: a pair is new unless carried, k counts the carried entities with the
+        # value but the entity itself, and N is the carried population.
+        if "first_seen" in kinds or with_rarity:
+            cells = cells.with_columns((~pl.col(SEEN)).alias("__is_new"))
+        if with_rarity:
+            cells = cells.with_columns(
+                pl.lit(population_before, dtype=pl.Int64).alias("__population"),
+                (pl.col(K_BEFORE_SLICE) - pl.col(SEEN).cast(pl.Int64)).alias("__k"),
+            )
+    elif "first_seen" in kinds or with_rarity:
         # A value is new in the window of the entity's first touch of it.
         first = pl.col(WINDOW).min().over(pl.struct(_KEY, _VALUE).hash())
         is_new = pl.col(WINDOW) == first
         if carried:
             is_new = is_new & ~pl.col(SEEN)
         cells = cells.with_columns(is_new.alias("__is_new"))
-    cells = cells.cache()
-    if with_rarity:
+    if not (carried and single_window):
+        cells = cells.cache()
+    if with_rarity and not (carried and single_window):
         # k_before: entities (the current one included) whose first touch of the value came
         # in an earlier window: per value, the running count of first touches over its
         # windows in order, less the window's own. One row per (value, window), far fewer
@@ -489,6 +506,9 @@ def _value_features(
         else:  # pragma: no cover
             raise AssertionError(spec.kind)
         aggs.append(expr.cast(pl.Float64).alias(spec.name))
+    if single_window:
+        # Keyed by entity alone (no window column): :func:`_assemble` joins on it.
+        return cells.group_by(_KEY).agg(aggs)
     return cells.group_by(_KEY, WINDOW).agg(aggs)
 
 
@@ -514,13 +534,23 @@ def _hour_cells(
     )
 
 
-def _hour_history(cells: pl.LazyFrame, carried: pl.LazyFrame | None = None) -> pl.LazyFrame:
+def _hour_history(
+    cells: pl.LazyFrame, carried: pl.LazyFrame | None = None, single_window: bool = False
+) -> pl.LazyFrame:
     """The hour cells with the entity's matching events per hour in earlier windows.
 
     Adds ``__b0`` .. ``__b23``. Counts are integers, so the history is exact in any order;
     carried history (features.sliced) enters as a row of :data:`HISTORY_WINDOW` per entity
-    holding its counts so far.
+    holding its counts so far. ``single_window``: the cells hold one window, so the history
+    before it is the carried row alone (a join, no sort).
     """
+    if carried is not None and single_window:
+        before = carried.select(
+            _KEY, *(pl.col(now).alias(b) for now, b in zip(HOUR_COUNTS, _HOURS_BEFORE, strict=True))
+        )
+        return cells.join(before, on=_KEY, how="left").with_columns(
+            pl.col(b).fill_null(0) for b in _HOURS_BEFORE
+        )
     if carried is not None:
         cells = pl.concat([carried, cells], how="vertical")
     # Running sums over the whole sorted table less their value at each entity's first row:
@@ -675,23 +705,38 @@ def _assemble(
     value_tables: Mapping[tuple[str, _FilterKey, str], pl.LazyFrame],
     hour_tables: Mapping[_FilterKey, pl.LazyFrame],
     known_entities: pl.Series | None = None,
+    single_window: bool = False,
 ) -> pl.LazyFrame:
     """The output table: simple kinds, the derived tables joined, first windows zeroed.
 
     ``known_entities``: keys of entities that had a window before these events (carried
-    history), whose first window here is not their first.
+    history), whose first window here is not their first. ``single_window``: the events
+    hold one window, every entity's first here (the value tables may lack the window).
     """
     base = _base_frame(events, plan, config)
     simple = [_simple_agg(s, plan) for s in specs if s.kind not in _VALUE_KINDS | _HOUR_KINDS]
-    table = base.group_by(_KEY, WINDOW).agg(
-        pl.col(ENTITY).first(), pl.len().cast(pl.Int64).alias(N_EVENTS), *simple
+    # One window: grouping and joining on the entity alone is cheaper than on two keys.
+    keys = [_KEY] if single_window else [_KEY, WINDOW]
+    table = base.group_by(keys).agg(
+        *([pl.col(WINDOW).first()] if single_window else []),
+        pl.col(ENTITY).first(),
+        pl.len().cast(pl.Int64).alias(N_EVENTS),
+        *simple,
     )
     for source in plan.value_sources:
-        table = table.join(value_tables[source], on=[_KEY, WINDOW], how="left")
+        values = value_tables[source]
+        if single_window:
+            values = values.drop(WINDOW, strict=False)
+        table = table.join(values, on=keys, how="left")
     for key in plan.hour_sources:
-        table = table.join(hour_tables[key], on=[_KEY, WINDOW], how="left")
+        hours = hour_tables[key]
+        if single_window:
+            hours = hours.drop(WINDOW, strict=False)
+        table = table.join(hours, on=keys, how="left")
 
-    if any(spec.kind == "first_seen" for spec in specs):
+    if single_window:
+        table = table.with_columns(pl.col(WINDOW).alias("__entity_first"))
+    elif any(spec.kind == "first_seen" for spec in specs):
         table = table.cache()
         first_windows = table.group_by(_KEY).agg(pl.col(WINDOW).min().alias("__entity_first"))
         table = table.join(first_windows, on=_KEY, how="left")

@@ -22,10 +22,11 @@ Keys
 ----
 Entities and values are keyed by a 64-bit BLAKE2b hash of their UTF-8 text (the same
 function as :func:`features.online.stable_hash`): polars' own ``hash`` may change between
-polars versions, and the history outlives the process (:meth:`SlicedFeatures.state`). Only
-the distinct strings of a slice are hashed, through a bounded memo, so the cost per slice is
-a dictionary lookup per distinct entity and value. (Keeping the strings instead would cost
-several times the memory of the history and string joins against all of it per slice.)
+polars versions, and the history outlives the process (:meth:`SlicedFeatures.state`). Each
+string is hashed once, through a bounded memo keyed by polars' own (in-process) hash of it,
+so the cost per slice is a polars hash per event and a lookup per distinct entity and value.
+(Keeping the strings instead would cost several times the memory of the history and string
+joins against all of it per slice.)
 (entity, value) pairs are looked up by a 64-bit mix of the two hashes.
 
 Forgetting an entity (:meth:`SlicedFeatures.forget`) drops all of its history like
@@ -104,6 +105,53 @@ def stable_hashes(values: pl.Series, memo: dict[str, int] | None = None) -> pl.S
     return values.replace_strict(
         uniques, pl.Series(codes, dtype=pl.UInt64), default=None, return_dtype=pl.UInt64
     )
+
+
+class _StableMemo:
+    """:func:`stable_hashes` through a bounded memo keyed by polars' own hash of the strings.
+
+    polars hashes a column in well under a millisecond, where finding its distinct strings
+    and mapping them back costs many: so the distinct *polars hashes* are looked up in the
+    memo (sorted arrays), and only the strings of the ones missing are BLAKE2b-hashed. The
+    polars hash never leaves the process (the memo is not saved). Two strings sharing one
+    would share a stable hash too: detected among the strings new to the memo (the exact
+    path is taken then), not against those already in it, which is as unlikely as any of
+    the 64-bit collisions the evaluators already rule out.
+    """
+
+    def __init__(self) -> None:
+        self.quick = _EMPTY_U64  # sorted polars hashes
+        self.stable = _EMPTY_U64  # their strings' BLAKE2b hashes
+
+    def hashes(self, values: pl.Series) -> pl.Series:
+        """``stable_hashes(values)`` (UInt64, null stays null), BLAKE2b-hashing new strings only."""
+        quick = values.hash()
+        if values.has_nulls():
+            quick = pl.select(pl.when(values.is_not_null()).then(quick)).to_series()
+        distinct = quick.unique().drop_nulls()
+        keys = _u64(distinct)
+        where, found = _lookup(self.quick, keys)
+        if not found.all():
+            missing = pl.Series(keys[~found], dtype=pl.UInt64)
+            texts = values.filter(quick.is_in(missing.implode())).unique()
+            new_quick = _u64(texts.hash())
+            if np.unique(new_quick).size != new_quick.size:
+                return stable_hashes(values)
+            if self.quick.size + new_quick.size > _MAX_MEMO:
+                self.quick, self.stable = _EMPTY_U64, _EMPTY_U64
+                return self.hashes(values)
+            codes = np.fromiter((_blake(text) for text in texts.to_list()), dtype=np.uint64)
+            order = np.argsort(new_quick)
+            at = np.searchsorted(self.quick, new_quick[order])
+            self.quick = np.insert(self.quick, at, new_quick[order])
+            self.stable = np.insert(self.stable, at, codes[order])
+            where, found = _lookup(self.quick, keys)
+        return quick.replace_strict(
+            distinct,
+            pl.Series(self.stable[where], dtype=pl.UInt64),
+            default=None,
+            return_dtype=pl.UInt64,
+        )
 
 
 def _mix(z: _U64) -> _U64:
@@ -342,7 +390,7 @@ class SlicedFeatures:
             for source in self._value_sources
         ]
         self._hour_sources = list(plan.hour_sources)
-        self._memo: dict[str, int] = {}
+        self._memo = _StableMemo()
         self._reset()
 
     def _reset(self) -> None:
@@ -359,7 +407,7 @@ class SlicedFeatures:
 
     def _stable(self, expr: pl.Expr) -> pl.Expr:
         memo = self._memo
-        return expr.map_batches(lambda s: stable_hashes(s, memo), return_dtype=pl.UInt64)
+        return expr.map_batches(memo.hashes, return_dtype=pl.UInt64)
 
     def evaluate(self, events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         """Evaluate one slice: every event of some windows, all later than any evaluated before.
@@ -395,43 +443,52 @@ class SlicedFeatures:
                 f"an event falls in window {first.isoformat()}, at or before the last window "
                 f"already evaluated ({self._last_window.isoformat()})"
             )
-        frame = frame.with_columns(
-            stable_hashes(frame.get_column(entity), self._memo).alias(_KEY_COLUMN)
-        )
+        frame = frame.with_columns(self._memo.hashes(frame.get_column(entity)).alias(_KEY_COLUMN))
         plan.key_column = _KEY_COLUMN
         plan.stable_hash = self._stable
         lazy = frame.lazy()
         config = self.config
+        # A slice of one window (the daemon's case) needs no window functions over windows.
+        single = first == last
 
         value_tables: dict[tuple[str, batch._FilterKey, str], pl.LazyFrame] = {}
         new_pairs: list[tuple[_U64, _U64]] = []
         for source, group in plan.value_sources.items():
             if source not in self._value_sources:
-                value_tables[source] = batch._value_features(lazy, plan, config, source, group)
+                value_tables[source] = batch._value_features(
+                    lazy, plan, config, source, group, single_window=single
+                )
                 continue
             seen = self._seen[self._value_sources.index(source)]
             cells = batch._value_cells(lazy, plan, config, source, stable=True).collect()
             annotated, new_entities, new_values = seen.annotate(cells)
             new_pairs.append((new_entities, new_values))
             value_tables[source] = batch._value_features(
-                lazy, plan, config, source, group, annotated.lazy(), seen.population, stable=True
+                lazy,
+                plan,
+                config,
+                source,
+                group,
+                annotated.lazy(),
+                seen.population,
+                stable=True,
+                single_window=single,
             )
         hour_tables: dict[batch._FilterKey, pl.LazyFrame] = {}
         hour_cells: list[pl.DataFrame] = []
         for index, key in enumerate(self._hour_sources):
             cells = batch._hour_cells(lazy, plan, config, key).collect()
             carried = self._hours[index].carried(cells)
-            hours = batch._hour_history(cells.lazy(), carried.lazy())
+            hours = batch._hour_history(cells.lazy(), carried.lazy(), single_window=single)
             hour_cells.append(cells)
             hour_tables[key] = batch._hour_features(
                 lazy, plan, config, key, plan.hour_sources[key], hours
             )
-        names = frame.select(pl.col(_KEY_COLUMN), pl.col(entity)).unique(_KEY_COLUMN)
-        keys = _u64(names.get_column(_KEY_COLUMN))
+        keys = _u64(frame.get_column(_KEY_COLUMN).unique())
         _, known = _lookup(self._known, keys)
         known_keys = pl.Series(keys[known], dtype=pl.UInt64)
         table = batch._assemble(
-            self.specs, lazy, config, plan, value_tables, hour_tables, known_keys
+            self.specs, lazy, config, plan, value_tables, hour_tables, known_keys, single
         ).collect()
 
         # Commit only now: a failure above leaves the history as it was.
@@ -441,8 +498,15 @@ class SlicedFeatures:
             hour_history.update(cells)
         new = ~known
         if new.any():
-            new_keys = keys[new]
-            new_names = np.asarray(names.get_column(entity).to_numpy()[new], dtype=object)
+            # Names only of the new entities: the known ones' are kept already.
+            new_series = pl.Series(keys[new], dtype=pl.UInt64)
+            names = (
+                frame.select(pl.col(_KEY_COLUMN), pl.col(entity))
+                .filter(pl.col(_KEY_COLUMN).is_in(new_series.implode()))
+                .unique(_KEY_COLUMN)
+            )
+            new_keys = _u64(names.get_column(_KEY_COLUMN))
+            new_names = np.asarray(names.get_column(entity).to_numpy(), dtype=object)
             order = np.argsort(new_keys)
             at = np.searchsorted(self._known, new_keys[order])
             self._known = np.insert(self._known, at, new_keys[order])

@@ -10,13 +10,15 @@ import json
 import math
 from datetime import datetime
 
+import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
 from benchmarks.synthetic import generate
 from features import FeatureSpec, WindowConfig, default_specs, evaluate_batch
-from features.online import replay
+from features import sliced as sliced_module
+from features.online import replay, stable_hash
 from features.sliced import SlicedFeatures
 from streams.batch import events_from_frame, scan_events
 from streams.event import POLARS_EVENT_SCHEMA
@@ -291,3 +293,30 @@ def test_state_grows_with_history_and_shrinks_with_forget() -> None:
     assert both > empty + 100 * 16  # at least the 100 (entity, value) pairs
     sliced.forget(["a"])
     assert sliced.entities() == ["b"] and empty < sliced.state_bytes() < both
+
+
+# -- the stable hashes' memo --------------------------------------------------------------------
+
+
+def test_the_memo_gives_the_blake2b_hashes_and_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    memo = sliced_module._StableMemo()
+    first = pl.Series(["a.com", None, "b.com", "a.com", "é"])
+    expected = [stable_hash("a.com"), None, stable_hash("b.com"), stable_hash("a.com")]
+    expected.append(stable_hash("é"))
+    assert memo.hashes(first).to_list() == expected
+    assert memo.quick.size == 3 and np.all(np.diff(memo.quick.astype(np.float64)) >= 0)
+    # Known strings come from the memo, new ones join it.
+    assert memo.hashes(pl.Series(["c.com", "b.com"])).to_list() == [
+        stable_hash("c.com"),
+        stable_hash("b.com"),
+    ]
+    assert memo.quick.size == 4
+    assert memo.hashes(pl.Series([None], dtype=pl.String)).to_list() == [None]
+    # Full: it starts again from the strings at hand.
+    monkeypatch.setattr(sliced_module, "_MAX_MEMO", 5)
+    again = memo.hashes(pl.Series(["d.com", "e.com", "a.com"]))
+    assert again.to_list() == [stable_hash("d.com"), stable_hash("e.com"), stable_hash("a.com")]
+    assert memo.quick.size == 3
+    assert sorted(memo.stable.tolist()) == sorted(again.to_list())

@@ -36,17 +36,18 @@ windows (sooner while the buffers fill), so all windows of one call see the same
 
 Cost: the windows of one call are scored together (array operations over all of them), and
 the entities that learnt a window have their median and MAD refreshed together at the end of
-the call (:func:`~models.online.robust_window.refresh_all`: one float32 sort per history
-length), with the same numbers as window by window. The score windows behind the threshold
-and the evidence are sorted arrays that take a whole call's scores in one merge, and the
-population statistics come from one sort per column. :meth:`OnlineScorer.score_frame` takes
-the columnar evaluator's frame directly.
+the call, with the same numbers as window by window: every entity's history is a row of one
+array (entity x feature x window slot, :class:`_EntityRings`), so that is one float32 sort
+per history length plus a binary search for each MAD, written back in one assignment. The
+score windows behind the threshold and the evidence are sorted arrays that take a whole
+call's scores in one merge, and the population statistics come from one sort per column.
+:meth:`OnlineScorer.score_frame` takes the columnar evaluator's frame directly.
 
-Memory: per entity ``history x n_features`` float32 (60 x 40: under 10 kB; a checkpoint holds
-only the rows learnt), plus a registry detector if one is configured; for the population three
-buffers of up to ``reference_size x n_features`` float32 that grow with the windows learnt
-(an empty scorer holds, and checkpoints, none of it), and the sorted score windows of the
-calibrator and the evidence.
+Memory: per entity ``history x n_features`` float32 (60 x 40: under 10 kB; the rings grow by
+a quarter at a time; a checkpoint holds only the slots filled), plus a registry detector if
+one is configured; for the population three buffers of up to ``reference_size x n_features``
+float32 that grow with the windows learnt (an empty scorer holds, and checkpoints, none of
+it), and the sorted score windows of the calibrator and the evidence.
 """
 
 from __future__ import annotations
@@ -75,7 +76,12 @@ from features.spec import FeatureSpec
 from models.base import OnlineDetector
 from models.calibration import StreamingCalibrator
 from models.online._common import WindowedECDF
-from models.online.robust_window import MAD_TO_SIGMA, RobustWindowDetector, refresh_all
+from models.online.robust_window import (
+    MAD_TO_SIGMA,
+    RobustWindowDetector,
+    median_and_mad_of_sorted,
+    refresh_all,
+)
 from models.registry import create
 
 logger = logging.getLogger(__name__)
@@ -200,8 +206,130 @@ class _Ring:
     def sorted_columns(self) -> FloatMatrix:
         """:meth:`kept` with each column sorted (sorted along memory, then seen transposed,
         so a column is contiguous: what the tail look-ups read)."""
-        kept = self.rows[: min(self.n, self.size)]
-        return np.sort(np.asarray(kept.T, dtype=np.float64, order="C"), axis=1).T
+        # Sorted as float32 (half the bytes), then widened: the same order and values.
+        return self.sorted_columns32().astype(np.float64).T
+
+    def sorted_columns32(self) -> NDArray[np.float32]:
+        """The kept rows' columns as rows (feature x row, float32), each sorted."""
+        columns = np.ascontiguousarray(self.rows[: min(self.n, self.size)].T)
+        columns.sort(axis=1)
+        return columns
+
+
+class _EntityRings:
+    """Every entity's window history in one array, with its median and scale beside it.
+
+    Row ``r`` of :attr:`values` (feature x window slot, float32) is an entity's ring; its
+    :class:`~models.online.robust_window.RobustWindowDetector` reads and writes it through
+    views (``buffer_`` is ``values[r].T``, ``median_`` and ``scale_`` rows of
+    :attr:`median` and :attr:`scale`), so a whole call's refresh is one sort per history
+    length, written back in one assignment. Each series is contiguous (the sort's axis).
+    Rows of forgotten entities are reused; capacity grows by a quarter when full. Checkpoints
+    hold the detectors (only their filled slots), not this: it is rebuilt on load.
+
+    Examples
+    --------
+    >>> rings = _EntityRings(window=3, width=1)
+    >>> detector = RobustWindowDetector(window=3, log1p=False)
+    >>> detector.set_columns(["x"])
+    >>> row = rings.bind(detector)
+    >>> for value in (5.0, 1.0, 2.0):
+    ...     detector.buffer_[detector.n_learnt_ % 3] = value
+    ...     detector.n_learnt_ += 1
+    >>> rings.refresh({row: detector})
+    >>> rings.values[row].tolist(), float(detector.median_[0]), detector.stale_
+    ([[5.0, 1.0, 2.0]], 2.0, False)
+    """
+
+    def __init__(self, window: int, width: int, capacity: int = 0) -> None:
+        self.window = window
+        self.width = width
+        self.values = np.zeros((capacity, width, window), dtype=np.float32)
+        self.median = np.zeros((capacity, width))
+        self.scale = np.zeros((capacity, width))
+        self.owners: list[RobustWindowDetector | None] = []
+        self.free: list[int] = []
+
+    def fits(self, detector: RobustWindowDetector) -> bool:
+        """Whether the detector's history has this ring's shape (else it keeps its own)."""
+        return detector.window == self.window and detector.buffer_.shape == (
+            self.window,
+            self.width,
+        )
+
+    def bind(self, detector: RobustWindowDetector) -> int:
+        """Move the detector's state into a row (a free one first) and view it; the row."""
+        if self.free:
+            row = self.free.pop()
+            self.owners[row] = detector
+        else:
+            row = len(self.owners)
+            self.owners.append(detector)
+            if row >= self.values.shape[0]:
+                # By a quarter: the rings are most of a large deployment's memory.
+                self._grow(max(64, self.values.shape[0] + self.values.shape[0] // 4))
+        self.values[row] = detector.buffer_.T
+        self.median[row] = detector.median_
+        self.scale[row] = detector.scale_
+        self._view(row, detector)
+        return row
+
+    def reserve(self, extra: int) -> None:
+        """Make room for ``extra`` more detectors at once (one copy, not one per growth)."""
+        needed = len(self.owners) - len(self.free) + extra
+        if needed > self.values.shape[0]:
+            self._grow(max(needed, 64, self.values.shape[0] + self.values.shape[0] // 4))
+
+    def release(self, row: int) -> None:
+        """Free the row; its detector keeps copies of its state (nothing else writes it)."""
+        detector = self.owners[row]
+        if detector is not None:
+            detector.buffer_ = detector.buffer_.copy()
+            detector.median_, detector.scale_ = detector.median_.copy(), detector.scale_.copy()
+        self.owners[row] = None
+        self.free.append(row)
+
+    def _view(self, row: int, detector: RobustWindowDetector) -> None:
+        detector.buffer_ = self.values[row].T
+        detector.median_ = self.median[row]
+        detector.scale_ = self.scale[row]
+
+    def _grow(self, capacity: int) -> None:
+        extra = capacity - self.values.shape[0]
+        self.values = np.concatenate(
+            [self.values, np.zeros((extra, self.width, self.window), dtype=np.float32)]
+        )
+        self.median = np.concatenate([self.median, np.zeros((extra, self.width))])
+        self.scale = np.concatenate([self.scale, np.zeros((extra, self.width))])
+        for row, detector in enumerate(self.owners):
+            if detector is not None:
+                self._view(row, detector)
+
+    def refresh(self, detectors: Mapping[int, RobustWindowDetector]) -> None:
+        """Recompute the median and scale of these rows (numbers of ``refresh()`` on each)."""
+        if not detectors:
+            return
+        rows = np.fromiter(detectors, dtype=np.intp, count=len(detectors))
+        kept = np.fromiter(
+            (min(d.n_learnt_, self.window) for d in detectors.values()),
+            dtype=np.intp,
+            count=len(detectors),
+        )
+        for length in np.unique(kept).tolist():
+            members = rows[kept == length]
+            if length == 0:
+                continue
+            # Slots fill in order, so a young entity's history is its first `length` slots.
+            block = (
+                self.values[members] if length == self.window else self.values[members, :, :length]
+            )
+            block = np.ascontiguousarray(block)
+            block.sort(axis=2)
+            median, mad = median_and_mad_of_sorted(block.reshape(-1, length))
+            self.median[members] = median.reshape(-1, self.width)
+            self.scale[members] = MAD_TO_SIGMA * mad.reshape(-1, self.width)
+        for detector in detectors.values():
+            detector.stale_ = False
 
 
 class _RowValues(Mapping[str, float]):
@@ -357,6 +485,8 @@ class EntityBaseline:
     """The configured registry detector when it is not the built-in one."""
     scored: int = 0
     """Windows scored (alerted ones included; ``robust.n_learnt_`` counts the learnt ones)."""
+    row: int = -1
+    """The scorer's ring row holding ``robust``'s state (-1: it holds its own arrays)."""
 
 
 @dataclass
@@ -564,6 +694,7 @@ class OnlineScorer:
         # Population scores of cold-start windows (quantile mapping for registry detectors).
         self._cold_scores: list[float] = []
         self.baselines: dict[str, EntityBaseline] = {}
+        self._rings = _EntityRings(history, width)
         self.risks: dict[str, EntityRisk] = {}
         self.alerts_per_day: dict[date, int] = {}
         self.windows_scored = 0
@@ -571,11 +702,22 @@ class OnlineScorer:
         self.capped = 0
         self.last_day = 0.0
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The rings are rebuilt from the detectors on load (each pickles its filled slots).
+        state = dict(self.__dict__)
+        state.pop("_rings", None)
+        return state
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Checkpoints written before the score windows were arrays hold the list version.
         self.__dict__.update(state)
         self._ordinary = _ScoreWindow.of(self._ordinary)
         self.calibrator.recent_ = _ScoreWindow.of(self.calibrator.recent_)
+        # Checkpoints of any version: every baseline of the right shape moves into a row.
+        self._rings = _EntityRings(self.history, len(self.features), len(self.baselines))
+        for baseline in self.baselines.values():
+            fits = self._rings.fits(baseline.robust)
+            baseline.row = self._rings.bind(baseline.robust) if fits else -1
 
     # -- public -----------------------------------------------------------------------------
 
@@ -592,7 +734,13 @@ class OnlineScorer:
         risk = self.risks.get(entity)
         if risk is not None and risk.peak == 0.0:
             del self.risks[entity]
-        return self.baselines.pop(entity, None) is not None
+        baseline = self.baselines.pop(entity, None)
+        if baseline is None:
+            return False
+        if baseline.row >= 0:
+            self._rings.release(baseline.row)
+            baseline.row = -1
+        return True
 
     def top_entities(self, n: int | None = None) -> list[EntityRisk]:
         """Entities by peak risk (then name), the ``n`` riskiest (all when ``None``)."""
@@ -681,13 +829,20 @@ class OnlineScorer:
         else:
             population_z = (scaled - population.median) / population.scale
         own_z = np.zeros_like(scaled)
+        arriving = {vector.entity for vector in vectors}.difference(self.baselines)
+        if arriving:
+            self._rings.reserve(len(arriving))
         baselines = [self._baseline(vector.entity) for vector in vectors]
         cold_start = self.cold_start_windows
         own = np.array([b.robust.n_learnt_ >= cold_start for b in baselines], dtype=bool)
         if own.any():
-            robusts = [baselines[i].robust for i in np.flatnonzero(own).tolist()]
-            median = np.stack([robust.median_ for robust in robusts])
-            scale = np.stack([robust.scale_ for robust in robusts])
+            owners = [baselines[i] for i in np.flatnonzero(own).tolist()]
+            rows = np.array([baseline.row for baseline in owners], dtype=np.intp)
+            if (rows >= 0).all():
+                median, scale = self._rings.median[rows], self._rings.scale[rows]
+            else:
+                median = np.stack([baseline.robust.median_ for baseline in owners])
+                scale = np.stack([baseline.robust.scale_ for baseline in owners])
             own_z[own] = (scaled[own] - median) / np.maximum(scale, floor)
         own_positive = np.maximum(own_z, 0.0)
         population_positive = np.maximum(population_z, 0.0)
@@ -774,6 +929,7 @@ class OnlineScorer:
                 params = {"seed": self.seed, **self.detector_params}
                 detector = create(self.detector, **params)  # type: ignore[assignment]
             baseline = self.baselines[entity] = EntityBaseline(robust, detector)
+            baseline.row = self._rings.bind(robust)
         return baseline
 
     def _detector_input(self, vector: WindowVector) -> dict[str, float]:
@@ -885,7 +1041,16 @@ class OnlineScorer:
         """Refresh the baselines of the learnt windows and push them to the population rings."""
         if not learnt:
             return
-        refresh_all([baselines[i].robust for i in learnt])
+        in_rings: dict[int, RobustWindowDetector] = {}
+        own_arrays: list[RobustWindowDetector] = []
+        for i in learnt:
+            baseline = baselines[i]
+            if baseline.row >= 0:
+                in_rings[baseline.row] = baseline.robust
+            else:
+                own_arrays.append(baseline.robust)
+        self._rings.refresh(in_rings)
+        refresh_all(own_arrays)
         rows = np.asarray(learnt)
         self._values.push_many(scaled[rows])
         self._population_z.push_many(np.maximum(population_z[rows], 0.0))
@@ -902,24 +1067,19 @@ class OnlineScorer:
         due = min(self.refresh_every, max(self._values.n - learnt, 1))
         if self._population is not None and learnt < due:
             return
-        values = self._values.kept()
-        # One sort of each column gives the median and both quantiles (the values of
-        # np.median and np.quantile's "lower"/"higher" methods, at a fraction of the cost).
-        ordered = self._values.sorted_columns()
-        n = ordered.shape[0]
-        middle = n // 2
-        if n % 2:
-            median = ordered[middle].copy()
-        else:
-            median = np.mean(ordered[middle - 1 : middle + 1], axis=0)
-        robust = MAD_TO_SIGMA * np.median(np.abs(ordered.T - median[:, None]), axis=1)
+        # One sort of each column gives the median, the MAD and both quantiles (the values
+        # of np.median and np.quantile's "lower"/"higher" methods, at a fraction of the cost).
+        columns = self._values.sorted_columns32()
+        n = columns.shape[1]
+        median, mad = median_and_mad_of_sorted(columns)
+        robust = MAD_TO_SIGMA * mad
         spread = robust
         if not (robust > 0.0).all():
-            spread = np.where(robust > 0.0, robust, values.std(axis=0))
+            spread = np.where(robust > 0.0, robust, self._values.kept().std(axis=0))
         floor = np.maximum(self.alpha * spread, self.min_scale)
         positions = np.arange(n)
-        low = ordered[int(np.quantile(positions, 0.1, method="lower"))].copy()
-        high = ordered[int(np.quantile(positions, 0.9, method="higher"))].copy()
+        low = columns[:, int(np.quantile(positions, 0.1, method="lower"))].astype(np.float64)
+        high = columns[:, int(np.quantile(positions, 0.9, method="higher"))].astype(np.float64)
         self._population = _Population(
             median=median,
             scale=np.maximum(spread, floor),

@@ -167,8 +167,18 @@ class RobustWindowDetector(ParamsMixin):
     def refresh(self) -> None:
         """Recompute the median and scale over the kept vectors (after :meth:`push_array`)."""
         kept = self.history().astype(np.float64)
-        self.median_ = np.median(kept, axis=0)
-        self.scale_ = MAD_TO_SIGMA * np.median(np.abs(kept - self.median_), axis=0)
+        median = np.median(kept, axis=0)
+        scale = MAD_TO_SIGMA * np.median(np.abs(kept - median), axis=0)
+        self._set_baseline(median, scale)
+
+    def _set_baseline(self, median: Float64Array, scale: Float64Array) -> None:
+        if self.median_.shape == median.shape and self.scale_.shape == scale.shape:
+            # In place: the arrays may be views into a store shared by many series (the
+            # daemon's scorer keeps every entity's median in one array).
+            self.median_[...] = median
+            self.scale_[...] = scale
+        else:
+            self.median_, self.scale_ = median.copy(), scale.copy()
         self.stale_ = False
 
     def _fresh(self) -> None:
@@ -269,18 +279,19 @@ def refresh_all(detectors: Sequence[RobustWindowDetector]) -> None:
             continue
         median, scale = _median_and_scale(np.stack([d.history() for d in members]))
         for detector, m, sc in zip(members, median, scale, strict=True):
-            # Copies, not views: a view would keep the whole stack alive (and pinned by any
-            # one member until it learns again).
-            detector.median_, detector.scale_ = m.copy(), sc.copy()
-            detector.stale_ = False
+            # Written into the detector's own arrays (or copied), never views of the stack:
+            # a view would keep the whole stack alive (pinned by any one member).
+            detector._set_baseline(m, sc)
 
 
 def _median_and_scale(kept: Float32Array) -> tuple[Float64Array, Float64Array]:
     """Median and ``1.4826 * MAD`` over axis 1 of a stack of histories (float32 values).
 
     The numbers of ``np.median`` on the float64 values, sooner: the float32 values sort in
-    the same order, so one sort in float32 gives the middle values, and only the absolute
-    deviations need float64.
+    the same order, so one sort in float32 (each series contiguous) gives the middle values;
+    and the absolute deviations from the median are two sorted runs (below it, read
+    backwards, and above it), so their middle is found by a binary search over how many of
+    the smallest come from each run (a few look-ups per series, no second sort).
 
     Examples
     --------
@@ -289,12 +300,73 @@ def _median_and_scale(kept: Float32Array) -> tuple[Float64Array, Float64Array]:
     >>> float(median[0, 0]), float(scale[0, 0]) == MAD_TO_SIGMA * 1.5
     (3.0, True)
     """
-    ordered = np.sort(kept, axis=1)
-    middle = ordered.shape[1] // 2
-    if ordered.shape[1] % 2:
-        median = ordered[:, middle].astype(np.float64)
+    count, length, width = kept.shape
+    series = np.ascontiguousarray(np.swapaxes(kept, 1, 2)).reshape(count * width, length)
+    series.sort(axis=1)
+    median, mad = median_and_mad_of_sorted(series)
+    return median.reshape(count, width), (MAD_TO_SIGMA * mad).reshape(count, width)
+
+
+def median_and_mad_of_sorted(ordered: Float32Array) -> tuple[Float64Array, Float64Array]:
+    """Median and MAD (unscaled) of each row of ``ordered`` (rows sorted ascending).
+
+    Examples
+    --------
+    >>> ordered = np.array([[1.0, 2.0, 4.0, 9.0], [0.0, 0.0, 5.0, 6.0]], dtype=np.float32)
+    >>> median, mad = median_and_mad_of_sorted(ordered)
+    >>> median.tolist(), mad.tolist()
+    ([3.0, 2.5], [1.5, 2.5])
+    """
+    rows, length = ordered.shape
+    half = length // 2
+    if length % 2:
+        median = ordered[:, half].astype(np.float64)
     else:
-        median = np.mean(ordered[:, middle - 1 : middle + 1].astype(np.float64), axis=1)
-    deviations = np.abs(ordered.astype(np.float64) - median[:, None, :])
-    scale = MAD_TO_SIGMA * np.median(deviations, axis=1, overwrite_input=True)
-    return median, scale
+        median = (ordered[:, half - 1].astype(np.float64) + ordered[:, half]) / 2.0
+    # Deviations: below[j] = median - ordered[half - 1 - j] (j < half) and
+    # above[j] = ordered[half + j] - median (j < length - half), each ascending in j, and
+    # exactly np.abs(ordered - median) in float64 (rounding is symmetric in sign).
+    below_size, above_size = half, length - half
+    rank = (length - 1) // 2  # the (lower) middle of the sorted deviations, 0-based
+    taken = rank + 1
+    flat = np.ascontiguousarray(ordered).ravel()
+    # Look-ups by flat position (np.take): much cheaper than two-axis fancy indexing.
+    first_below = np.arange(rows, dtype=np.intp) * length + (half - 1)
+    first_above = first_below + 1
+    last_slot = flat.size - 1
+
+    def below(j: NDArray[np.intp]) -> Float64Array:
+        slots = np.clip(first_below - j, 0, last_slot)
+        return np.asarray(median - flat.take(slots).astype(np.float64), dtype=np.float64)
+
+    def above(j: NDArray[np.intp]) -> Float64Array:
+        slots = np.clip(first_above + j, 0, last_slot)
+        return np.asarray(flat.take(slots).astype(np.float64) - median, dtype=np.float64)
+
+    # The smallest count `low` taken from `below` (the rest, taken - low, from `above`) such
+    # that the last one taken from `above` is no larger than the next one of `below`.
+    low = np.full(rows, max(0, taken - above_size), dtype=np.intp)
+    high = np.full(rows, min(taken, below_size), dtype=np.intp)
+    while True:
+        open_rows = low < high
+        if not open_rows.any():
+            break
+        middle = (low + high) // 2
+        from_above = taken - middle
+        enough = (
+            (middle >= below_size) | (from_above <= 0) | (above(from_above - 1) <= below(middle))
+        )
+        high = np.where(open_rows & enough, middle, high)
+        low = np.where(open_rows & ~enough, middle + 1, low)
+    from_above = taken - low
+    last = np.maximum(
+        np.where(low > 0, below(low - 1), -np.inf),
+        np.where(from_above > 0, above(from_above - 1), -np.inf),
+    )
+    if length % 2:
+        return median, last
+    following = np.minimum(
+        np.where(low < below_size, below(low), np.inf),
+        np.where(from_above < above_size, above(from_above), np.inf),
+    )
+    return median, (last + following) / 2.0

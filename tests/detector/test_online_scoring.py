@@ -22,6 +22,7 @@ from detector.online_scoring import (
 from features.online import OnlineFeatures, WindowVector
 from features.spec import FeatureSpec, WindowConfig
 from models.online._common import WindowedECDF
+from models.online.robust_window import RobustWindowDetector
 from streams.event import Event
 
 DAY0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -331,3 +332,97 @@ def test_a_checkpoint_with_list_score_windows_restores_array_ones() -> None:
     assert (
         [a.entity for a in restored.score(day)] == [a.entity for a in scorer.score(day)] == ["u04"]
     )
+
+
+def _histories_match_their_baselines(scorer: OnlineScorer) -> None:
+    for baseline in scorer.baselines.values():
+        kept = baseline.robust.history().astype(np.float64)
+        median = np.median(kept, axis=0)
+        assert np.array_equal(baseline.robust.median_, median)
+        assert np.array_equal(
+            baseline.robust.scale_, 1.4826 * np.median(np.abs(kept - median), axis=0)
+        )
+        if baseline.row >= 0:
+            assert np.array_equal(scorer._rings.median[baseline.row], median)
+            assert np.array_equal(scorer._rings.values[baseline.row].T[: len(kept)], kept)
+
+
+def test_the_entity_rings_refresh_what_each_entity_would_and_reuse_forgotten_rows() -> None:
+    # Entities of every age (1 to 9 windows, history 6: partial and wrapped rings, odd and
+    # even lengths), a forgotten one whose row a newcomer takes over from zeros.
+    scorer = _scorer(history=6, cold_start_windows=2)
+    rng = np.random.default_rng(5)
+    for day in range(9):
+        vectors = [
+            _vector(f"u{u:02d}", day, logons=float(rng.integers(0, 9)), hosts=float(u % 4))
+            for u in range(12)
+            if day >= u % 9
+        ]
+        scorer.score(vectors)
+        _histories_match_their_baselines(scorer)
+    row = scorer.baselines["u01"].row
+    assert scorer.forget("u01") and row in scorer._rings.free
+    scorer.score([_vector("new", 9, logons=7.0, hosts=2.0)])
+    newcomer = scorer.baselines["new"]
+    assert newcomer.row == row and newcomer.robust.n_learnt_ == 1
+    first = np.array([math.log1p(7.0), 0.0, math.log1p(2.0)], dtype=np.float32)  # as kept
+    assert scorer._rings.values[row].T[:1].tolist() == [first.tolist()]
+    assert not scorer._rings.values[row][:, 1:].any()  # u01's old windows are gone
+    _histories_match_their_baselines(scorer)
+
+
+def test_a_checkpoint_holds_only_filled_slots_and_one_without_rings_loads_the_same() -> None:
+    scorer = _scorer(history=60)
+    _warm(scorer, days=3)  # 3 of 60 slots filled per entity
+    checkpoint = pickle.dumps(scorer)
+    # 20 entities x 60 slots x 3 features of float32 would be 14.4 kB of rings alone.
+    assert len(checkpoint) < len(pickle.dumps(_scorer(history=60))) + 14_400
+    # A checkpoint from before the rings: baselines own their arrays, no row, no "_rings".
+    old_style = pickle.loads(checkpoint)
+    for baseline in old_style.baselines.values():
+        baseline.robust.buffer_ = baseline.robust.buffer_.copy()
+        del baseline.__dict__["row"]
+    state = old_style.__getstate__()
+    assert "_rings" not in state
+    restored = OnlineScorer.__new__(OnlineScorer)
+    restored.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert sorted(b.row for b in restored.baselines.values()) == list(range(20))
+    for day in range(3, 9):
+        vectors = _ordinary_day(day)
+        vectors[day] = _vector(f"u{day:02d}", day, usb=30.0 + day)
+        expected = scorer.score_windows(vectors)
+        assert restored.score_windows(vectors) == expected
+    _histories_match_their_baselines(restored)
+
+
+def test_a_baseline_of_another_shape_keeps_its_own_arrays_and_still_scores() -> None:
+    scorer = _scorer(cold_start_windows=2)
+    _warm(scorer, days=3)
+    # As restored from a checkpoint whose detector kept a shorter history than the scorer's.
+    short = RobustWindowDetector(window=2, min_history=2, log1p=False)
+    for vector in (_vector("u03", 0), _vector("u03", 1, logons=6.0), _vector("u03", 2)):
+        short.learn_array(
+            np.log1p([vector.values[name] for name in scorer.features]), scorer.features
+        )
+    scorer.baselines["u03"].robust = short
+    state = scorer.__getstate__()
+    restored = OnlineScorer.__new__(OnlineScorer)
+    restored.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert restored.baselines["u03"].row == -1 and restored.baselines["u04"].row >= 0
+    restored.score([_vector("u03", 3, logons=8.0), _vector("u04", 3)])
+    robust = restored.baselines["u03"].robust
+    assert robust.n_learnt_ == 4 and not robust.stale_
+    # The last two windows: logons 4 and 8, on the log1p scale.
+    assert robust.median_[0] == pytest.approx((math.log1p(4.0) + math.log1p(8.0)) / 2, abs=1e-6)
+
+
+def test_the_rings_grow_once_per_call_for_the_entities_arriving_in_it() -> None:
+    scorer = _scorer()
+    scorer.score([_vector(f"n{k:03d}", 0) for k in range(100)])
+    assert scorer._rings.values.shape == (100, 3, 60)
+    scorer.score([_vector(f"n{k:03d}", 1) for k in range(100)])  # all known: no growth
+    assert scorer._rings.values.shape[0] == 100
+    scorer.forget("n007")
+    scorer.score([_vector("late", 2), _vector("later", 2)])  # one free row, one new
+    assert scorer._rings.values.shape[0] == 125 and len(scorer.baselines) == 101
+    assert all(scorer.baselines[e].robust.n_learnt_ == 2 for e in ("n000", "n099"))

@@ -8,7 +8,11 @@ import pickle
 import numpy as np
 import pytest
 
-from models.online.robust_window import RobustWindowDetector, refresh_all
+from models.online.robust_window import (
+    RobustWindowDetector,
+    median_and_mad_of_sorted,
+    refresh_all,
+)
 from models.registry import create
 
 
@@ -164,3 +168,33 @@ def test_refresh_all_matches_refresh_for_odd_and_even_histories_of_any_values() 
         mad = np.median(np.abs(kept - np.median(kept, axis=0)), axis=0)
         assert np.array_equal(detector.scale_, 1.4826 * mad)
     assert {len(d.history()) for d in batched} == set(range(1, 8))
+
+
+def test_median_and_mad_of_sorted_rows_are_np_median_s_for_any_length_and_values() -> None:
+    # Lengths 1 to 61 (odd and even), ties, both signs, wide magnitudes: the binary search
+    # over the two runs of deviations must pick exactly np.median's middle.
+    rng = np.random.default_rng(17)
+    for length in range(1, 62):
+        rows = np.concatenate(
+            [
+                np.log1p(rng.poisson(rng.uniform(0.0, 4.0), size=(20, length))),
+                np.round(rng.normal(0.0, 3.0, size=(20, length)), 1),
+                rng.normal(0.0, 1.0, size=(20, length)) * 10.0 ** rng.uniform(-6, 6, (20, 1)),
+            ]
+        ).astype(np.float32)
+        median, mad = median_and_mad_of_sorted(np.sort(rows, axis=1))
+        wide = rows.astype(np.float64)
+        expected = np.median(wide, axis=1)
+        assert np.array_equal(median, expected)
+        assert np.array_equal(mad, np.median(np.abs(wide - expected[:, None]), axis=1))
+
+
+def test_refresh_writes_into_shared_arrays_rather_than_replacing_them() -> None:
+    store = np.zeros((2, 1))
+    detector = RobustWindowDetector(window=3, log1p=False)
+    detector.set_columns(["x"])
+    detector.median_, detector.scale_ = store[0], store[1]
+    for value in (1.0, 5.0, 2.0):
+        detector.learn_array([value], ["x"])
+    assert store.tolist() == [[2.0], [1.4826]]
+    assert detector.median_.base is store

@@ -32,7 +32,13 @@ from benchmarks.orgcache import ensure_org
 from benchmarks.results import write_results
 from benchmarks.synthetic_bench import SyntheticQuality, evaluate, format_quality, org_inputs
 from detector.errors import UsageError
-from detector.online_scoring import BUILTIN_DETECTOR, OnlineScorer, ScoredWindow
+from detector.online_scoring import (
+    BUILTIN_DETECTOR,
+    COLD_START_EVIDENCE_WEIGHT,
+    OnlineScorer,
+    ScoredWindow,
+)
+from detector.risk import STREAM_SURPRISE_FLOOR, RiskConfig
 from detector.scan import ScanResult
 from features.batch import attrs_keys, required_columns, spec_schema_hash
 from features.catalog import default_specs
@@ -92,6 +98,10 @@ class StreamSettings:
     """Nothing alerts during the first two weeks of expected windows."""
     cold_start_windows: int = 5
     history: int = 60
+    surprise_floor: float = STREAM_SURPRISE_FLOOR
+    """Nines of surprise beyond which a window is risk evidence (the daemon's default)."""
+    cold_start_evidence: float = COLD_START_EVIDENCE_WEIGHT
+    """Weight of a cold-start window's risk evidence (the daemon's default)."""
     seed: int = 7
 
 
@@ -162,6 +172,8 @@ def stream_scorer(
         warmup_windows=int(settings.warmup_days * expected_entities),
         cold_start_windows=settings.cold_start_windows,
         history=settings.history,
+        risk=RiskConfig(surprise_floor=settings.surprise_floor),
+        cold_start_evidence=settings.cold_start_evidence,
         schema_hash=spec_schema_hash(specs, config),
         seed=settings.seed,
     )

@@ -13,12 +13,14 @@ import pytest
 
 from detector.online_scoring import (
     COLD_BASIS,
+    COLD_START_EVIDENCE_WEIGHT,
     OWN_BASIS,
     OnlineScorer,
     _Ring,
     _ScoreWindow,
     tail_surprise,
 )
+from detector.risk import STREAM_SURPRISE_FLOOR, RiskConfig
 from features.online import OnlineFeatures, WindowVector
 from features.spec import FeatureSpec, WindowConfig
 from models.online._common import WindowedECDF
@@ -55,6 +57,10 @@ def _scorer(**overrides: object) -> OnlineScorer:
         "warmup_windows": 100,
         "refresh_every": 20,
         "schema_hash": "test",
+        # These tests were written with the original 2-nines floor (their small ordinary
+        # distributions resolve too few nines for the stream default).
+        "risk": RiskConfig(surprise_floor=2.0),
+        "cold_start_evidence": 1.0,
     }
     params.update(overrides)
     return OnlineScorer(SPECS, **params)  # type: ignore[arg-type]
@@ -426,3 +432,51 @@ def test_the_rings_grow_once_per_call_for_the_entities_arriving_in_it() -> None:
     scorer.score([_vector("late", 2), _vector("later", 2)])  # one free row, one new
     assert scorer._rings.values.shape[0] == 125 and len(scorer.baselines) == 101
     assert all(scorer.baselines[e].robust.n_learnt_ == 2 for e in ("n000", "n099"))
+
+
+def test_default_risk_counts_evidence_only_beyond_five_nines() -> None:
+    default = OnlineScorer(SPECS, windows_per_day=20.0, evidence_days=5000.0)
+    lenient = OnlineScorer(
+        SPECS, windows_per_day=20.0, evidence_days=5000.0, risk=RiskConfig(surprise_floor=2.0)
+    )
+    assert default.risk_config.surprise_floor == STREAM_SURPRISE_FLOOR == 5.0
+    for scorer in (default, lenient):
+        # 99,999 ordinary scores 1..99,999: they resolve 5 nines; q99 = 98,999.02, so beyond
+        # the largest the surprise grows by 3 nines per 999.98 of score.
+        scorer._ordinary_window().push_many(np.arange(1.0, 100_000.0))
+        scorer.calibrator.n_seen_ = scorer.calibrator.min_scores
+    scores = np.array([99_990.0, 100_999.0])
+    # 99,990 is beaten by 10 of 99,999 ordinary scores: log10(99,999 / 10) = 4.0 nines, no
+    # evidence above 5; 1,000 beyond the largest is 5 + 3000 / 999.98 nines.
+    np.testing.assert_allclose(default._evidence(scores), [0.0, 3000 / 999.98])
+    np.testing.assert_allclose(
+        lenient._evidence(scores), [np.log10(99_999 / 10) - 2.0, 3.0 + 3000 / 999.98]
+    )
+
+
+def test_cold_start_windows_count_half_their_risk_evidence() -> None:
+    assert OnlineScorer(SPECS).cold_start_evidence == COLD_START_EVIDENCE_WEIGHT == 0.5
+    full, half = _scorer(), _scorer(cold_start_evidence=0.5)
+    day = [*_ordinary_day(10), _vector("newcomer", 10, usb=30.0)]
+    results = []
+    for scorer in (full, half):
+        _warm(scorer)
+        results.append(scorer.score_windows(day)[0])
+    by_full, by_half = results
+    newcomer_full, newcomer_half = by_full[-1], by_half[-1]
+    assert newcomer_full.basis == newcomer_half.basis == COLD_BASIS
+    assert newcomer_full.evidence > 0.0
+    assert newcomer_half.evidence == pytest.approx(0.5 * newcomer_full.evidence)
+    assert half.risks["newcomer"].peak == pytest.approx(0.5 * full.risks["newcomer"].peak)
+    # Windows with an own baseline are not touched.
+    assert [w.evidence for w in by_half[:-1]] == [w.evidence for w in by_full[:-1]]
+    assert {w.basis for w in by_half[:-1]} == {OWN_BASIS}
+
+
+def test_checkpoints_from_before_the_cold_start_weight_keep_full_weight() -> None:
+    state = _scorer(cold_start_evidence=0.5).__getstate__()
+    del state["cold_start_evidence"]
+    restored = OnlineScorer.__new__(OnlineScorer)
+    restored.__setstate__(state)
+    assert restored.cold_start_evidence == 1.0
+    assert restored.risk_config.surprise_floor == 2.0  # the floor it was written with

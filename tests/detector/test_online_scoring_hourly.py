@@ -25,6 +25,7 @@ import polars as pl
 import pytest
 
 from detector.online_scoring import OnlineScorer
+from detector.risk import RiskConfig
 from features.online import WindowVector
 from features.spec import FeatureSpec
 from tests.detector.test_online_scoring_parity import _assert_close
@@ -85,6 +86,9 @@ def _scorer() -> OnlineScorer:
         evidence_days=2.0,
         window=timedelta(hours=1),
         schema_hash="fixture",
+        # The fixture's risk rule (before the 5-nines floor and the cold-start weight).
+        risk=RiskConfig(surprise_floor=2.0),
+        cold_start_evidence=1.0,
     )
 
 

@@ -49,7 +49,14 @@ def replay_payload(out: Path) -> dict[str, Any]:
     """Every scored window, alert and entity risk of the replay (plain JSON values)."""
     org = out / f"org-u{USERS}-d{DAYS}-s{SEED}"
     manifest = ensure_org(org, users=USERS, days=DAYS, seed=SEED)
-    settings = StreamSettings(budget_per_day=2.0, warmup_days=5.0, seed=SEED)
+    # The fixture's risk rule (written before the 5-nines floor and the cold-start weight).
+    settings = StreamSettings(
+        budget_per_day=2.0,
+        warmup_days=5.0,
+        surprise_floor=2.0,
+        cold_start_evidence=1.0,
+        seed=SEED,
+    )
     # The replay of benchmarks.stream_quality.replay_org, keeping the alerts too.
     specs = fixture_specs()
     config = WindowConfig(entity="user", window="1d")

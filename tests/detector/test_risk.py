@@ -66,7 +66,7 @@ def test_batch_evidence_starts_beyond_five_nines() -> None:
     # A window rarer than all but 9 of 99,999 training days (4.05 nines) earns nothing; one
     # far beyond everything training saw earns what lies above 5 nines.
     np.testing.assert_allclose(batch.evidence(scores), [0.0, 3000 / 999.98])
-    # The online scorer's RiskConfig default (2 nines) would have counted the first one.
-    lenient = Pipeline(specs, PipelineConfig(risk=RiskConfig()))
+    # The online scorer's old floor (2 nines) would have counted the first one.
+    lenient = Pipeline(specs, PipelineConfig(risk=RiskConfig(surprise_floor=2.0)))
     lenient.reference_ = batch.reference_
     np.testing.assert_allclose(lenient.evidence(scores)[0], np.log10(99_999 / 9) - 2.0)

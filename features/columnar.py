@@ -34,7 +34,15 @@ import numpy as np
 import polars as pl
 
 from features.batch import ENTITY, N_EVENTS, WINDOW, evaluate_batch, required_columns
-from features.online import OnlineFeatures, WindowVector, _event_fields, _event_from_fields
+from features.online import (
+    _NEVER,
+    _ONE_US,
+    OnlineFeatures,
+    WindowVector,
+    _event_fields,
+    _event_from_fields,
+    check_stream_settings,
+)
 from features.sliced import SlicedFeatures
 from features.spec import FeatureSpec, WindowConfig
 from streams.batch import events_from_frame, events_to_frame
@@ -43,11 +51,6 @@ from streams.event import POLARS_EVENT_SCHEMA, Event
 logger = logging.getLogger(__name__)
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US: Final = timedelta(microseconds=1)
-_HOUR_US: Final = 3_600_000_000
-_WINDOW_US: Final = {"1d": 24 * _HOUR_US, "1h": _HOUR_US}
-# Far enough in the past for any event, small enough to stay a machine-sized int.
-_NEVER: Final = -(2**62)
 
 _ROW: Final = "__row"
 _US: Final = "__us"
@@ -282,20 +285,9 @@ class ColumnarOnline:
         max_entities: int | None = None,
         evaluator: EvaluatorFactory | None = None,
     ) -> None:
-        names = [spec.name for spec in specs]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate feature names: {duplicates}")
-        window_us = _WINDOW_US[config.window]
-        if allowed_lateness < timedelta(0):
-            raise ValueError(f"allowed_lateness must be >= 0, not {allowed_lateness}")
-        if idle_expiry is not None and idle_expiry // _ONE_US < window_us:
-            raise ValueError(
-                f"idle_expiry {idle_expiry} is shorter than a window ({config.window}): "
-                "entities would be forgotten between their own events"
-            )
-        if max_entities is not None and max_entities < 1:
-            raise ValueError(f"max_entities must be >= 1, not {max_entities}")
+        window_us = check_stream_settings(
+            specs, config, allowed_lateness, idle_expiry, max_entities
+        )
         self.specs = tuple(specs)
         self.config = config
         self.allowed_lateness = allowed_lateness

@@ -36,20 +36,27 @@ Population statistics and references are refreshed from ring buffers of the last
 ``reference_size`` learnt windows at the start of a call, every ``refresh_every`` learnt
 windows (sooner while the buffers fill), so all windows of one call see the same references.
 
-Cost: the windows of one call are scored together (array operations over all of them), and
-the entities that learnt a window have their median and MAD refreshed together at the end of
-the call, with the same numbers as window by window: every entity's history is a row of one
-array (entity x feature x window slot, :class:`_EntityRings`), so that is one float32 sort
-per history length plus a binary search for each MAD, written back in one assignment. The
-score windows behind the threshold and the evidence are sorted arrays that take a whole
-call's scores in one merge, and the population statistics come from one sort per column.
-:meth:`OnlineScorer.score_frame` takes the columnar evaluator's frame directly.
+Cost: the windows of one call are scored, decided, learnt and weighed for risk together, as
+array work over the call; Python runs per alert (its explanation), per entity seen for the first
+time (a row in the tables) and, for a registry detector, per window. Every entity's history is
+a row of one array (entity x feature x window slot, :class:`_EntityRings`), its risk a row of
+:class:`_RiskTable`; learning writes a call's windows into their slots in one assignment, and
+the median and MAD of the series that changed are refreshed together at the end of the call
+(one float32 sort per history length plus a binary search for each MAD; a series that stays
+constant, such as a feature an entity never uses, is not touched), with the same numbers as
+window by window. An entity with several windows in one call has them handled in order: its
+n-th windows of the call after its (n-1)-th. The score windows behind the threshold and the
+evidence are sorted arrays that take a whole call's scores in one merge, and the population
+statistics come from one sort per column. :meth:`OnlineScorer.score_frame` takes the columnar
+evaluator's frame directly.
 
-Memory: per entity ``history x n_features`` float32 (60 x 40: under 10 kB; the rings grow by
-a quarter at a time; a checkpoint holds only the slots filled), plus a registry detector if
-one is configured; for the population three buffers of up to ``reference_size x n_features``
-float32 that grow with the windows learnt (an empty scorer holds, and checkpoints, none of
-it), and the sorted score windows of the calibrator and the evidence.
+Memory: per entity ``history x n_features`` float32 (60 x 40: under 10 kB) and a few numbers
+per feature (median, scale, flags); the tables double when full (rows not yet used are not
+resident) and a checkpoint holds only the live entities' filled slots. Plus a registry
+detector per entity if one is configured; for the population three buffers of up to
+``reference_size x n_features`` float32 that grow with the windows learnt (an empty scorer
+holds, and checkpoints, none of it), and the sorted score windows of the calibrator and the
+evidence.
 """
 
 from __future__ import annotations
@@ -59,11 +66,11 @@ import csv
 import logging
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -82,7 +89,7 @@ from models.online.robust_window import (
     MAD_TO_SIGMA,
     RobustWindowDetector,
     median_and_mad_of_sorted,
-    refresh_all,
+    median_and_scale_of_series,
 )
 from models.registry import create
 
@@ -145,21 +152,25 @@ def tail_surprise(magnitude: FloatMatrix, reference: FloatMatrix) -> FloatMatrix
         return surprise
     cap = math.log10(n + 1.0)
     q99_row = min(n - 1, max(0, math.ceil(0.99 * n) - 1))
+    # Most magnitudes are 0 (a window rarely deviates upwards): only the others are looked up.
+    by_column = np.ascontiguousarray(magnitude.T)
     for j in range(magnitude.shape[1]):
+        rows = np.flatnonzero(~(by_column[j] <= 0.0))
+        if not rows.size:
+            continue
         column = reference[:, j]
-        values = magnitude[:, j]
+        values = by_column[j, rows]
         at_least = n - np.searchsorted(column, values, side="left")
-        surprise[:, j] = -np.log10((at_least + 1.0) / (n + 1.0))
+        found = -np.log10((at_least + 1.0) / (n + 1.0))
         top, q99 = float(column[-1]), float(column[q99_row])
         beyond = values > top
-        if not beyond.any():
-            continue
-        if top <= 0.0:
-            surprise[beyond, j] = 2.0 * cap
-        elif cap > 2.0 and top > q99:
-            slope = (cap - 2.0) / (top - q99)
-            surprise[beyond, j] = np.minimum(cap + (values[beyond] - top) * slope, 2.0 * cap)
-    surprise[magnitude <= 0.0] = 0.0
+        if beyond.any():
+            if top <= 0.0:
+                found[beyond] = 2.0 * cap
+            elif cap > 2.0 and top > q99:
+                slope = (cap - 2.0) / (top - q99)
+                found[beyond] = np.minimum(cap + (values[beyond] - top) * slope, 2.0 * cap)
+        surprise[rows, j] = found
     return surprise
 
 
@@ -226,139 +237,363 @@ class _Ring:
         return columns
 
 
-class _EntityRings:
+class _EntityIndex:
+    """Rows of per-entity arrays: which entity holds which row, and the rows free for reuse.
+
+    Subclasses keep one array (or more) with a row per entity; rows of forgotten entities are
+    reused (the last freed first) and capacity doubles when full (fresh zeros are not
+    resident until written), so a call's arriving entities cost one copy at most.
+    """
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.entities: list[str | None] = []
+        self.free: list[int] = []
+
+    def rows_of(self, entities: Sequence[str]) -> NDArray[np.intp]:
+        """Each entity's row, binding a row to each one not seen (in order of appearance)."""
+        get = self.index.get
+        rows = np.array([get(entity, -1) for entity in entities], dtype=np.intp)
+        missing = np.flatnonzero(rows < 0)
+        if missing.size:
+            arriving = list(dict.fromkeys(entities[i] for i in missing.tolist()))
+            self._reserve(len(self.index) + len(arriving))
+            bound = self._bind(arriving)
+            rows[missing] = [bound[entities[i]] for i in missing.tolist()]
+        return rows
+
+    def row(self, entity: str) -> int | None:
+        return self.index.get(entity)
+
+    def release(self, entity: str) -> bool:
+        """Free the entity's row (its numbers are cleared when the row is bound again)."""
+        row = self.index.pop(entity, None)
+        if row is None:
+            return False
+        self.entities[row] = None
+        self.free.append(row)
+        return True
+
+    def live(self) -> list[int]:
+        """The rows in use, in row order."""
+        return [row for row, entity in enumerate(self.entities) if entity is not None]
+
+    def _bind(self, arriving: list[str]) -> dict[str, int]:
+        """Rows for these new entities: freed ones first (the last freed first), then fresh."""
+        reused = min(len(arriving), len(self.free))
+        rows = self.free[len(self.free) - reused :][::-1]
+        del self.free[len(self.free) - reused :]
+        first = len(self.entities)
+        rows.extend(range(first, first + len(arriving) - reused))
+        self.entities.extend(arriving[reused:])
+        for row, entity in zip(rows[:reused], arriving[:reused], strict=True):
+            self.entities[row] = entity
+        bound = dict(zip(arriving, rows, strict=True))
+        self.index.update(bound)
+        if reused:
+            # Fresh rows are zeros already; reused ones still hold a forgotten entity's.
+            self._clear(np.array(rows[:reused], dtype=np.intp))
+        return bound
+
+    def _reserve(self, rows: int) -> None:
+        capacity = self._capacity()
+        if rows > capacity:
+            self._grow(max(rows, 2 * capacity, 64))
+
+    def _capacity(self) -> int:
+        raise NotImplementedError
+
+    def _grow(self, capacity: int) -> None:
+        raise NotImplementedError
+
+    def _clear(self, rows: NDArray[np.intp]) -> None:
+        raise NotImplementedError
+
+
+def _grown(array: NDArray[Any], capacity: int) -> NDArray[Any]:
+    """``array`` with ``capacity`` rows, the new ones zeros."""
+    grown = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+    grown[: array.shape[0]] = array
+    return grown
+
+
+class _EntityRings(_EntityIndex):
     """Every entity's window history in one array, with its median and scale beside it.
 
-    Row ``r`` of :attr:`values` (feature x window slot, float32) is an entity's ring; its
-    :class:`~models.online.robust_window.RobustWindowDetector` reads and writes it through
-    views (``buffer_`` is ``values[r].T``, ``median_`` and ``scale_`` rows of
-    :attr:`median` and :attr:`scale`), so a whole call's refresh is one sort per history
-    length, written back in one assignment. Each series is contiguous (the sort's axis).
-    Rows of forgotten entities are reused; capacity grows by a quarter when full. Checkpoints
-    hold the detectors (only their filled slots), not this: it is rebuilt on load.
+    Row ``r`` of :attr:`values` (feature x window slot, float32, each series contiguous) is
+    an entity's ring: :attr:`learnt` ``[r]`` windows learnt, the next one goes to slot
+    ``learnt % window``, so a young entity's history is its first slots. :attr:`median` and
+    :attr:`scale` (``1.4826 * MAD``) are refreshed for many rows at once
+    (:func:`~models.online.robust_window.median_and_scale_of_rings`); :attr:`stale` marks
+    rows that learnt since. A registry detector per row, when one is configured, sits in
+    :attr:`detectors`. Checkpoints hold the live rows' filled slots only; the median and
+    scale are recomputed on load (the same numbers).
 
     Examples
     --------
     >>> rings = _EntityRings(window=3, width=1)
-    >>> detector = RobustWindowDetector(window=3, log1p=False)
-    >>> detector.set_columns(["x"])
-    >>> row = rings.bind(detector)
-    >>> for value in (5.0, 1.0, 2.0):
-    ...     detector.buffer_[detector.n_learnt_ % 3] = value
-    ...     detector.n_learnt_ += 1
-    >>> rings.refresh({row: detector})
-    >>> rings.values[row].tolist(), float(detector.median_[0]), detector.stale_
-    ([[5.0, 1.0, 2.0]], 2.0, False)
+    >>> rows = rings.rows_of(["ann", "bob", "ann"])
+    >>> rows.tolist()
+    [0, 1, 0]
+    >>> rings.learn(rows, np.array([[5.0], [7.0], [1.0]]))
+    >>> rings.learn(rows[:1], np.array([[2.0]]))
+    >>> rings.refresh(np.array([0, 1]))
+    >>> rings.values[0].tolist(), float(rings.median[0, 0]), int(rings.learnt[0])
+    ([[5.0, 1.0, 2.0]], 2.0, 3)
+    >>> rings.history(1).tolist(), bool(rings.stale.any())
+    ([[7.0]], False)
     """
 
-    def __init__(self, window: int, width: int, capacity: int = 0) -> None:
+    def __init__(self, window: int, width: int) -> None:
+        super().__init__()
         self.window = window
         self.width = width
-        self.values = np.zeros((capacity, width, window), dtype=np.float32)
-        self.median = np.zeros((capacity, width))
-        self.scale = np.zeros((capacity, width))
-        self.owners: list[RobustWindowDetector | None] = []
-        self.free: list[int] = []
+        self.values = np.zeros((0, width, window), dtype=np.float32)
+        self.median = np.zeros((0, width))
+        self.scale = np.zeros((0, width))
+        self.learnt = np.zeros(0, dtype=np.int64)
+        self.stale = np.zeros(0, dtype=bool)
+        self.constant = np.zeros((0, width), dtype=bool)
+        self.dirty = np.zeros((0, width), dtype=bool)
+        self.detectors: list[OnlineDetector | None] = []
 
-    def fits(self, detector: RobustWindowDetector) -> bool:
-        """Whether the detector's history has this ring's shape (else it keeps its own)."""
-        return detector.window == self.window and detector.buffer_.shape == (
-            self.window,
-            self.width,
-        )
+    def __getstate__(self) -> dict[str, Any]:
+        # Live rows only, and of each only the slots filled: a young deployment is small.
+        live = np.array(self.live(), dtype=np.intp)
+        learnt = self.learnt[live]
+        kept = np.minimum(learnt, self.window)
+        filled = np.arange(self.window) < kept[:, None, None]
+        values = self.values[live]
+        detectors = [self.detectors[row] for row in live.tolist()]
+        return {
+            "window": self.window,
+            "width": self.width,
+            "entities": [self.entities[row] for row in live.tolist()],
+            "learnt": learnt,
+            "filled": values[np.broadcast_to(filled, values.shape)],
+            "detectors": detectors if any(d is not None for d in detectors) else None,
+        }
 
-    def bind(self, detector: RobustWindowDetector) -> int:
-        """Move the detector's state into a row (a free one first) and view it; the row."""
-        if self.free:
-            row = self.free.pop()
-            self.owners[row] = detector
-        else:
-            row = len(self.owners)
-            self.owners.append(detector)
-            if row >= self.values.shape[0]:
-                # By a quarter: the rings are most of a large deployment's memory.
-                self._grow(max(64, self.values.shape[0] + self.values.shape[0] // 4))
-        self.values[row] = detector.buffer_.T
-        self.median[row] = detector.median_
-        self.scale[row] = detector.scale_
-        self._view(row, detector)
-        return row
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["window"], state["width"])  # type: ignore[misc]
+        entities: list[str] = state["entities"]
+        rows = self.rows_of(entities)
+        self.learnt[rows] = state["learnt"]
+        kept = np.minimum(self.learnt[rows], self.window)
+        filled = np.arange(self.window) < kept[:, None, None]
+        block = self.values[rows]
+        block[np.broadcast_to(filled, block.shape)] = state["filled"]
+        self.values[rows] = block
+        if state["detectors"] is not None:
+            for row, detector in zip(rows.tolist(), state["detectors"], strict=True):
+                self.detectors[row] = detector
+        self.dirty[rows] = True
+        self.refresh(rows)
 
-    def reserve(self, extra: int) -> None:
-        """Make room for ``extra`` more detectors at once (one copy, not one per growth)."""
-        needed = len(self.owners) - len(self.free) + extra
-        if needed > self.values.shape[0]:
-            self._grow(max(needed, 64, self.values.shape[0] + self.values.shape[0] // 4))
-
-    def release(self, row: int) -> None:
-        """Free the row; its detector keeps copies of its state (nothing else writes it)."""
-        detector = self.owners[row]
-        if detector is not None:
-            detector.buffer_ = detector.buffer_.copy()
-            detector.median_, detector.scale_ = detector.median_.copy(), detector.scale_.copy()
-        self.owners[row] = None
-        self.free.append(row)
-
-    def _view(self, row: int, detector: RobustWindowDetector) -> None:
-        detector.buffer_ = self.values[row].T
-        detector.median_ = self.median[row]
-        detector.scale_ = self.scale[row]
+    def _capacity(self) -> int:
+        return int(self.values.shape[0])
 
     def _grow(self, capacity: int) -> None:
-        extra = capacity - self.values.shape[0]
-        self.values = np.concatenate(
-            [self.values, np.zeros((extra, self.width, self.window), dtype=np.float32)]
-        )
-        self.median = np.concatenate([self.median, np.zeros((extra, self.width))])
-        self.scale = np.concatenate([self.scale, np.zeros((extra, self.width))])
-        for row, detector in enumerate(self.owners):
-            if detector is not None:
-                self._view(row, detector)
+        self.values = _grown(self.values, capacity)
+        self.median = _grown(self.median, capacity)
+        self.scale = _grown(self.scale, capacity)
+        self.learnt = _grown(self.learnt, capacity)
+        self.stale = _grown(self.stale, capacity)
+        self.constant = _grown(self.constant, capacity)
+        self.dirty = _grown(self.dirty, capacity)
+        self.detectors.extend([None] * (capacity - len(self.detectors)))
 
-    def refresh(self, detectors: Mapping[int, RobustWindowDetector]) -> None:
-        """Recompute the median and scale of these rows (numbers of ``refresh()`` on each)."""
-        if not detectors:
+    def _clear(self, rows: NDArray[np.intp]) -> None:
+        self.values[rows] = 0.0
+        self.median[rows] = 0.0
+        self.scale[rows] = 0.0
+        self.learnt[rows] = 0
+        self.stale[rows] = False
+        self.constant[rows] = False
+        self.dirty[rows] = False
+        for row in rows.tolist():
+            self.detectors[row] = None
+
+    def history(self, row: int) -> NDArray[np.float32]:
+        """The row's kept windows (window x feature), in slot order."""
+        return self.values[row, :, : min(int(self.learnt[row]), self.window)].T
+
+    def learn(self, rows: NDArray[np.intp], scaled: FloatMatrix) -> None:
+        """Write these windows (rows in order; an entity may repeat) into their rings."""
+        if not rows.size:
             return
-        rows = np.fromiter(detectors, dtype=np.intp, count=len(detectors))
-        kept = np.fromiter(
-            (min(d.n_learnt_, self.window) for d in detectors.values()),
-            dtype=np.intp,
-            count=len(detectors),
+        rank = _occurrence(rows)
+        slots = (self.learnt[rows] + rank) % self.window
+        repeats = bool(rank.max())
+        if repeats:
+            np.add.at(self.learnt, rows, 1)
+        else:
+            self.learnt[rows] += 1
+        self.stale[rows] = True
+        # A constant series (an unused feature: zeros throughout) given its own value again
+        # keeps its median and MAD of 0: only the others need refreshing.
+        same = self.constant[rows] & (scaled.astype(np.float32) == self.median[rows])
+        if repeats:
+            np.logical_or.at(self.dirty, rows, ~same)
+        else:
+            self.dirty[rows] |= ~same
+        if rank.max() >= self.window:
+            # More windows of an entity than its ring holds: only the last ones stay.
+            counts = np.bincount(rows)[rows]
+            staying = rank >= counts - self.window
+            rows, scaled, slots = rows[staying], scaled[staying], slots[staying]
+        self.values[rows, :, slots] = scaled
+
+    def refresh(self, rows: NDArray[np.intp]) -> None:
+        """Recompute the median and scale of these rows (unique), then not stale."""
+        self.stale[rows] = False
+        rows = rows[self.learnt[rows] > 0]
+        if not rows.size:
+            return
+        # Series by number: row r's feature j is series r * width + j (the same memory).
+        which, feature = np.nonzero(self.dirty[rows])
+        if not which.size:
+            return
+        ids = rows[which] * self.width + feature
+        kept = np.minimum(self.learnt[rows[which]], self.window)
+        series = self.values.reshape(-1, self.window)
+        median, scale, constant = median_and_scale_of_series(series, ids, kept)
+        self.median.reshape(-1)[ids] = median
+        self.scale.reshape(-1)[ids] = scale
+        self.constant.reshape(-1)[ids] = constant
+        self.dirty.reshape(-1)[ids] = False
+
+
+def _occurrence(rows: NDArray[np.intp]) -> NDArray[np.intp]:
+    """How many earlier positions hold the same value, at each position.
+
+    Examples
+    --------
+    >>> _occurrence(np.array([4, 2, 4, 4, 2])).tolist()
+    [0, 0, 1, 2, 1]
+    """
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    position = np.arange(rows.size)
+    first = np.r_[True, ordered[1:] != ordered[:-1]] if rows.size else np.zeros(0, dtype=bool)
+    group_start = np.maximum.accumulate(np.where(first, position, 0))
+    rank = np.empty(rows.size, dtype=np.intp)
+    rank[order] = position - group_start
+    return rank
+
+
+_NO_PEAK = np.iinfo(np.int64).min
+
+
+class _RiskTable(_EntityIndex):
+    """Every entity's :class:`EntityRisk`, one array per field (rows as in :class:`_EntityIndex`).
+
+    Examples
+    --------
+    >>> table = _RiskTable()
+    >>> rows = table.rows_of(["ann"])
+    >>> table.add(rows, np.array([2.0]), np.array([0.0]), np.array([0]), 7.0).tolist()
+    [2.0]
+    >>> table.add(rows, np.array([2.0]), np.array([7.0]), np.array([7 * 86_400_000_000]), 7.0)
+    array([3.])
+    >>> record = table.record(0)
+    >>> record.risk, record.peak, record.peak_window.day, record.windows
+    (3.0, 3.0, 8, 2)
+    """
+
+    _FIELDS = ("risk", "day", "peak", "peak_us", "alerts", "windows", "evidence_windows")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.risk = np.zeros(0)
+        self.day = np.zeros(0)
+        self.peak = np.zeros(0)
+        self.peak_us = np.zeros(0, dtype=np.int64)
+        self.alerts = np.zeros(0, dtype=np.int64)
+        self.windows = np.zeros(0, dtype=np.int64)
+        self.evidence_windows = np.zeros(0, dtype=np.int64)
+
+    @classmethod
+    def of(cls, records: Iterable[EntityRisk]) -> _RiskTable:
+        """The table of these records (from a checkpoint written before the table)."""
+        table = cls()
+        for record in records:
+            [row] = table.rows_of([record.entity]).tolist()
+            table.risk[row], table.day[row], table.peak[row] = record.risk, record.day, record.peak
+            if record.peak_window is not None:
+                table.peak_us[row] = (record.peak_window - _EPOCH) // timedelta(microseconds=1)
+            table.alerts[row] = record.alerts
+            table.windows[row] = record.windows
+            table.evidence_windows[row] = record.evidence_windows
+        return table
+
+    def __getstate__(self) -> dict[str, Any]:
+        live = np.array(self.live(), dtype=np.intp)
+        state: dict[str, Any] = {name: getattr(self, name)[live] for name in self._FIELDS}
+        state["entities"] = [self.entities[row] for row in live.tolist()]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+        rows = self.rows_of(state["entities"])
+        for name in self._FIELDS:
+            getattr(self, name)[rows] = state[name]
+
+    def _capacity(self) -> int:
+        return int(self.risk.shape[0])
+
+    def _clear(self, rows: NDArray[np.intp]) -> None:
+        for name in self._FIELDS:
+            getattr(self, name)[rows] = 0
+        self.peak_us[rows] = _NO_PEAK
+
+    def _grow(self, capacity: int) -> None:
+        fresh = self._capacity()
+        for name in self._FIELDS:
+            setattr(self, name, _grown(getattr(self, name), capacity))
+        self.peak_us[fresh:] = _NO_PEAK
+
+    def add(
+        self,
+        rows: NDArray[np.intp],
+        evidence: FloatMatrix,
+        day: FloatMatrix,
+        start_us: NDArray[np.int64],
+        half_life_days: float,
+    ) -> FloatMatrix:
+        """:meth:`EntityRisk.add` on each row (unique); the risks after."""
+        seen = self.windows[rows] > 0
+        last_day = self.day[rows]
+        decays = seen & (day > last_day)
+        exponent = np.where(decays, (day - last_day) / half_life_days, 0.0)
+        risk = self.risk[rows] * 0.5**exponent
+        self.day[rows] = np.where(seen, np.maximum(last_day, day), day)
+        self.windows[rows] += 1
+        positive = evidence > 0.0
+        risk = np.where(positive, risk + evidence, risk)
+        self.risk[rows] = risk
+        self.evidence_windows[rows] += positive
+        peak = self.peak[rows]
+        rising = positive & (risk > peak)
+        self.peak[rows] = np.where(rising, risk, peak)
+        self.peak_us[rows] = np.where(rising, start_us, self.peak_us[rows])
+        return risk
+
+    def record(self, row: int) -> EntityRisk:
+        """The row as an :class:`EntityRisk`."""
+        peak_us = int(self.peak_us[row])
+        entity = self.entities[row]
+        assert entity is not None
+        return EntityRisk(
+            entity,
+            risk=float(self.risk[row]),
+            day=float(self.day[row]),
+            peak=float(self.peak[row]),
+            peak_window=None if peak_us == _NO_PEAK else _EPOCH + timedelta(microseconds=peak_us),
+            alerts=int(self.alerts[row]),
+            windows=int(self.windows[row]),
+            evidence_windows=int(self.evidence_windows[row]),
         )
-        for length in np.unique(kept).tolist():
-            members = rows[kept == length]
-            if length == 0:
-                continue
-            # Slots fill in order, so a young entity's history is its first `length` slots.
-            block = (
-                self.values[members] if length == self.window else self.values[members, :, :length]
-            )
-            block = np.ascontiguousarray(block)
-            block.sort(axis=2)
-            median, mad = median_and_mad_of_sorted(block.reshape(-1, length))
-            self.median[members] = median.reshape(-1, self.width)
-            self.scale[members] = MAD_TO_SIGMA * mad.reshape(-1, self.width)
-        for detector in detectors.values():
-            detector.stale_ = False
-
-
-class _RowValues(Mapping[str, float]):
-    """One row of a value matrix seen as a window's ``values`` (read only when asked)."""
-
-    __slots__ = ("_columns", "_row")
-
-    def __init__(self, columns: Mapping[str, int], row: FloatMatrix) -> None:
-        self._columns = columns
-        self._row = row
-
-    def __getitem__(self, name: str) -> float:
-        return float(self._row[self._columns[name]])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._columns)
-
-    def __len__(self) -> int:
-        return len(self._columns)
 
 
 class _ScoreWindow(WindowedECDF):
@@ -479,7 +714,9 @@ def _calibrate(calibrator: StreamingCalibrator, scores: FloatMatrix) -> None:
 
 @dataclass
 class EntityBaseline:
-    """One entity's state: its robust window baseline and, optionally, its own detector.
+    """One entity's state as checkpoints before :class:`_EntityRings` held it (read on load).
+
+    Its robust window baseline and, optionally, its own detector.
 
     Examples
     --------
@@ -562,6 +799,39 @@ class _Population:
     high: FloatMatrix
     own_reference: FloatMatrix
     population_reference: FloatMatrix
+
+
+_ONE_US = timedelta(microseconds=1)
+
+
+@dataclass
+class _Windows:
+    """A call's windows, column-wise (what :meth:`OnlineScorer._score_matrix` reads)."""
+
+    entities: list[str]
+    start_us: NDArray[np.int64]
+    """Window starts, microseconds since the epoch."""
+    n_events: Sequence[Any]
+    raw: FloatMatrix
+    """The values as given (spec order; a null is NaN)."""
+    starts: Sequence[datetime] | None = None
+    """The starts as given (else made from :attr:`start_us` when an alert needs one)."""
+    values: Sequence[Mapping[str, float]] | None = None
+    """Each window's values as given (else rows of :attr:`raw`), for registry detectors."""
+
+    def start(self, i: int) -> datetime:
+        if self.starts is not None:
+            return self.starts[i]
+        return _EPOCH + timedelta(microseconds=int(self.start_us[i]))
+
+    def detector_input(self, i: int, features: Sequence[str]) -> dict[str, float]:
+        """A registry detector's input: the values and the window start (``__ts``, s)."""
+        if self.values is not None:
+            values = dict(self.values[i])
+        else:
+            values = dict(zip(features, self.raw[i].tolist(), strict=True))
+        values["__ts"] = int(self.start_us[i]) / 1e6
+        return values
 
 
 class OnlineScorer:
@@ -711,9 +981,8 @@ class OnlineScorer:
         self._population: _Population | None = None
         # Population scores of cold-start windows (quantile mapping for registry detectors).
         self._cold_scores: list[float] = []
-        self.baselines: dict[str, EntityBaseline] = {}
         self._rings = _EntityRings(history, width)
-        self.risks: dict[str, EntityRisk] = {}
+        self._risks = _RiskTable()
         self.alerts_per_day: dict[date, int] = {}
         self.windows_scored = 0
         self.alerts_raised = 0
@@ -721,24 +990,57 @@ class OnlineScorer:
         self.last_day = 0.0
 
     def __getstate__(self) -> dict[str, Any]:
-        # The rings are rebuilt from the detectors on load (each pickles its filled slots).
-        state = dict(self.__dict__)
-        state.pop("_rings", None)
-        return state
+        return dict(self.__dict__)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Checkpoints written before the score windows were arrays hold the list version.
         # Checkpoints written before cold-start evidence was weighed counted it in full (and
         # keep the risk floor they were written with).
         state.setdefault("cold_start_evidence", 1.0)
+        # Checkpoints written before the entity tables hold an object per entity.
+        baselines: dict[str, EntityBaseline] | None = state.pop("baselines", None)
+        risks: dict[str, EntityRisk] | None = state.pop("risks", None)
         self.__dict__.update(state)
         self._ordinary = _ScoreWindow.of(self._ordinary)
         self.calibrator.recent_ = _ScoreWindow.of(self.calibrator.recent_)
-        # Checkpoints of any version: every baseline of the right shape moves into a row.
-        self._rings = _EntityRings(self.history, len(self.features), len(self.baselines))
-        for baseline in self.baselines.values():
-            fits = self._rings.fits(baseline.robust)
-            baseline.row = self._rings.bind(baseline.robust) if fits else -1
+        if baselines is not None:
+            self._rings = self._rings_of(baselines)
+        if risks is not None:
+            self._risks = _RiskTable.of(risks.values())
+
+    def _rings_of(self, baselines: Mapping[str, EntityBaseline]) -> _EntityRings:
+        """The rings holding what these (checkpointed) per-entity baselines held."""
+        rings = _EntityRings(self.history, len(self.features))
+        rows = rings.rows_of(list(baselines))
+        for row, baseline in zip(rows.tolist(), baselines.values(), strict=True):
+            robust = baseline.robust
+            rings.detectors[row] = baseline.detector
+            learnt = robust.n_learnt_
+            columns = [robust.columns_.get(name, -1) for name in self.features]
+            buffer = np.column_stack(
+                [
+                    robust.buffer_[:, j] if j >= 0 else np.zeros(robust.window, np.float32)
+                    for j in columns
+                ]
+            )
+            if robust.window == self.history:
+                rings.values[row] = buffer.T
+                rings.learnt[row] = learnt
+                continue
+            # Written with another history length: its last windows, oldest first.
+            kept = min(learnt, robust.window, self.history)
+            slots = [(learnt - kept + k) % robust.window for k in range(kept)]
+            rings.values[row, :, :kept] = buffer[slots].T
+            rings.learnt[row] = kept
+            logger.warning(
+                "entity %r: a baseline of %d windows restored into rings of %d",
+                rings.entities[row],
+                robust.window,
+                self.history,
+            )
+        rings.dirty[rows] = True
+        rings.refresh(rows)
+        return rings
 
     # -- public -----------------------------------------------------------------------------
 
@@ -752,21 +1054,35 @@ class OnlineScorer:
         Its risk record stays while it carries risk, so a returning entity keeps its history
         of evidence; a record without any is dropped too.
         """
-        risk = self.risks.get(entity)
-        if risk is not None and risk.peak == 0.0:
-            del self.risks[entity]
-        baseline = self.baselines.pop(entity, None)
-        if baseline is None:
-            return False
-        if baseline.row >= 0:
-            self._rings.release(baseline.row)
-            baseline.row = -1
-        return True
+        row = self._risks.row(entity)
+        if row is not None and self._risks.peak[row] == 0.0:
+            self._risks.release(entity)
+        return self._rings.release(entity)
+
+    def learnt_windows(self, entity: str) -> int:
+        """Windows the entity's baseline learnt (0 for an entity without one)."""
+        row = self._rings.row(entity)
+        return 0 if row is None else int(self._rings.learnt[row])
+
+    def history_of(self, entity: str) -> NDArray[np.float32]:
+        """The entity's kept windows (window x feature, comparison scale; empty if none)."""
+        row = self._rings.row(entity)
+        if row is None:
+            return np.zeros((0, len(self.features)), dtype=np.float32)
+        return self._rings.history(row)
+
+    @property
+    def risks(self) -> dict[str, EntityRisk]:
+        """Every entity's risk record, by entity (a snapshot)."""
+        table = self._risks
+        return {entity: table.record(row) for entity, row in table.index.items()}
 
     def top_entities(self, n: int | None = None) -> list[EntityRisk]:
         """Entities by peak risk (then name), the ``n`` riskiest (all when ``None``)."""
-        ranked = sorted(self.risks.values(), key=lambda r: (-r.peak, r.entity))
-        return ranked if n is None else ranked[:n]
+        table = self._risks
+        ranked = sorted(table.index.items(), key=lambda item: (-table.peak[item[1]], item[0]))
+        chosen = ranked if n is None else ranked[:n]
+        return [table.record(row) for _, row in chosen]
 
     def write_entities(self, path: Path) -> int:
         """Write ``rank,entity,risk,risk_now,peak_window,alerts,windows`` atomically; rows."""
@@ -806,10 +1122,24 @@ class OnlineScorer:
             [[float(v.values.get(name, 0.0)) for name in self.features] for v in vectors],
             dtype=np.float64,
         )
-        return self._score_matrix(vectors, raw)
+        windows = _Windows(
+            entities=[v.entity for v in vectors],
+            start_us=np.array([(v.window_start - _EPOCH) // _ONE_US for v in vectors]),
+            n_events=[v.n_events for v in vectors],
+            raw=raw,
+            starts=[v.window_start for v in vectors],
+            values=[v.values for v in vectors],
+        )
+        scored, alerts = self._score_matrix(windows)
+        return [
+            ScoredWindow(entity, start, score, alert, basis, evidence)
+            for entity, start, score, alert, basis, evidence in zip(
+                windows.entities, windows.starts or [], *scored, strict=True
+            )
+        ], alerts
 
     def score_frame(self, vectors: pl.DataFrame) -> list[Alert]:
-        """:meth:`score` of the columnar evaluator's output, without per-window objects' dicts.
+        """:meth:`score` of the columnar evaluator's output, without per-window objects.
 
         ``vectors`` has the columns ``entity``, ``window_start`` (UTC), ``n_events`` and one
         number per spec, named as the spec (a missing or null one counts as 0, as a missing
@@ -822,49 +1152,46 @@ class OnlineScorer:
             (pl.col(name) if name in present else pl.lit(None)).cast(pl.Float64()).alias(name)
             for name in self.features
         ).to_numpy()
-        columns = {name: j for j, name in enumerate(self.features)}
-        # The values are read only by a registry detector: a view of the row, not a dict each
-        # (WindowVector states a dict; every reader here takes any mapping).
-        windows = [
-            WindowVector(
-                entity, start, n_events, cast(dict[str, float], _RowValues(columns, raw[i]))
-            )
-            for i, (entity, start, n_events) in enumerate(
-                vectors.select("entity", "window_start", "n_events").iter_rows()
-            )
-        ]
-        return self._score_matrix(windows, raw)[1]
+        windows = _Windows(
+            entities=vectors.get_column("entity").to_list(),
+            start_us=vectors.get_column("window_start").dt.epoch("us").to_numpy(),
+            n_events=vectors.get_column("n_events").to_list(),
+            raw=raw,
+        )
+        return self._score_matrix(windows)[1]
 
     def _score_matrix(
-        self, vectors: Sequence[WindowVector], raw: FloatMatrix
-    ) -> tuple[list[ScoredWindow], list[Alert]]:
-        """Score the windows whose raw values (spec order) are the rows of ``raw``."""
+        self, windows: _Windows
+    ) -> tuple[tuple[list[float], list[bool], list[str], list[float]], list[Alert]]:
+        """Score, decide, explain and learn a call's windows, all as array work.
+
+        Returns each window's score, alert, basis and evidence (as lists), and the alerts.
+        """
         self._refresh()
         population = self._population
-        raw = np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0)
+        raw = np.nan_to_num(windows.raw, nan=0.0, posinf=0.0, neginf=0.0)
         scaled = scale_matrix(self.specs, raw)
-        width = len(self.features)
+        count, width = scaled.shape
         floor = np.full(width, self.min_scale) if population is None else population.floor
         if population is None:
             population_z = np.zeros_like(scaled)
         else:
             population_z = (scaled - population.median) / population.scale
+        rings = self._rings
+        rows = rings.rows_of(windows.entities)
+        if self.detector != BUILTIN_DETECTOR:
+            for row in rows.tolist():
+                if rings.detectors[row] is None:
+                    params = {"seed": self.seed, **self.detector_params}
+                    rings.detectors[row] = create(self.detector, **params)  # type: ignore[assignment]
+        # Every window of the call is judged by its entity's baseline as the call found it.
+        own = rings.learnt[rows] >= self.cold_start_windows
         own_z = np.zeros_like(scaled)
-        arriving = {vector.entity for vector in vectors}.difference(self.baselines)
-        if arriving:
-            self._rings.reserve(len(arriving))
-        baselines = [self._baseline(vector.entity) for vector in vectors]
-        cold_start = self.cold_start_windows
-        own = np.array([b.robust.n_learnt_ >= cold_start for b in baselines], dtype=bool)
         if own.any():
-            owners = [baselines[i] for i in np.flatnonzero(own).tolist()]
-            rows = np.array([baseline.row for baseline in owners], dtype=np.intp)
-            if (rows >= 0).all():
-                median, scale = self._rings.median[rows], self._rings.scale[rows]
-            else:
-                median = np.stack([baseline.robust.median_ for baseline in owners])
-                scale = np.stack([baseline.robust.scale_ for baseline in owners])
-            own_z[own] = (scaled[own] - median) / np.maximum(scale, floor)
+            own_rows = rows[own]
+            own_z[own] = (scaled[own] - rings.median[own_rows]) / np.maximum(
+                rings.scale[own_rows], floor
+            )
         own_positive = np.maximum(own_z, 0.0)
         population_positive = np.maximum(population_z, 0.0)
         surprise = np.zeros_like(scaled)
@@ -877,104 +1204,123 @@ class OnlineScorer:
                 )
         k = max(1, min(self.top_k, width))
         tail_scores = np.sort(surprise, axis=1)[:, -k:].sum(axis=1)
-        scores = self._detector_scores(vectors, baselines, own, tail_scores)
+        scores = self._detector_scores(windows, rows, own, tail_scores)
 
         # Decide against the threshold in force at the start of the call.
         threshold = float(self.calibrator.threshold_)
         evidence = self._evidence(scores)
         evidence[~own] *= self.cold_start_evidence
         scores = np.asarray(scores, dtype=np.float64)
-        candidates = np.flatnonzero(scores > threshold).tolist()
-        flagged = self._apply_cap(vectors, scores, candidates)
+        flagged = self._apply_cap(windows, scores, np.flatnonzero(scores > threshold))
         _calibrate(self.calibrator, scores)
-        self.windows_scored += len(vectors)
+        self.windows_scored += count
 
-        results: list[ScoredWindow] = []
-        alerts: list[Alert] = []
-        learnt: list[int] = []
+        # Risk, explanations and learning follow the windows' order for an entity with
+        # several windows in the call: its n-th windows are handled together, after its
+        # (n-1)-th ones (an explanation sees the windows learnt before it).
+        day = (windows.start_us / 1e6) / 86_400.0
+        self.last_day = max(self.last_day, float(day.max()))
+        risk_rows = self._risks.rows_of(windows.entities)
+        learns = np.ones(count, dtype=bool) if self.learn_flagged else ~flagged
+        occurrence = _occurrence(rows)
         half_life = self.risk_config.half_life_days
-        score_list, evidence_list, own_list = scores.tolist(), evidence.tolist(), own.tolist()
-        days: dict[datetime, float] = {}  # the windows of a call mostly share one start
-        risks = self.risks
-        for i, vector in enumerate(vectors):
-            start = vector.window_start
-            day = days.get(start)
-            if day is None:
-                day = days[start] = (start - _EPOCH).total_seconds() / 86_400.0
-                self.last_day = max(self.last_day, day)
-            risk = risks.get(vector.entity)
-            if risk is None:
-                risk = risks[vector.entity] = EntityRisk(vector.entity)
-            risk.add(evidence_list[i], day, start, half_life_days=half_life)
-            alert = i in flagged
-            basis = OWN_BASIS if own_list[i] else COLD_BASIS
-            if alert:
-                risk.alerts += 1
-                alerts.append(
-                    self._alert(
-                        vector,
-                        float(scores[i]),
-                        threshold,
-                        basis,
-                        raw[i],
-                        own_z[i] if own[i] else population_z[i],
-                        baselines[i],
-                        risk.risk,
+        alerts: list[tuple[int, Alert]] = []
+        z: FloatMatrix | None = None  # each window's z on its basis, made if one alerts
+        single = not occurrence.any()
+        for rank in range(int(occurrence.max()) + 1):
+            members = np.arange(count) if single else np.flatnonzero(occurrence == rank)
+            risk = self._risks.add(
+                risk_rows[members],
+                evidence[members],
+                day[members],
+                windows.start_us[members],
+                half_life,
+            )
+            raised = flagged[members]
+            if raised.any():
+                self._risks.alerts[risk_rows[members[raised]]] += 1
+                if z is None:
+                    z = np.where(own[:, None], own_z, population_z)
+                alerts.extend(
+                    self._alerts(
+                        windows, members[raised], risk[raised], rows, own, scores, raw, z, threshold
                     )
                 )
-            results.append(
-                ScoredWindow(vector.entity, start, score_list[i], alert, basis, evidence_list[i])
-            )
-            baselines[i].scored += 1
-            if alert and not self.learn_flagged:
-                continue
-            self._learn(vector, baselines[i], scaled[i])
-            learnt.append(i)
-        if learnt:
+            learning = members[learns[members]]
+            rings.learn(rows[learning], scaled[learning])
+            if self.detector != BUILTIN_DETECTOR:
+                for i in learning.tolist():
+                    detector = rings.detectors[int(rows[i])]
+                    assert detector is not None
+                    detector.learn_one(windows.detector_input(i, self.features))
+        learnt = np.flatnonzero(learns)
+        if learnt.size:
             self._ordinary_window().push_many(scores[learnt])
-        self._learn_population(learnt, baselines, scaled, own, own_positive, population_z)
+        self._learn_population(learnt, rows, scaled, own, own_positive, population_z)
         self.alerts_raised += len(alerts)
-        alerts.sort(key=lambda a: (-a.score, a.entity))
-        return results, alerts
+        alerts.sort(key=lambda item: (-item[1].score, item[1].entity, item[0]))
+        basis = np.where(own, OWN_BASIS, COLD_BASIS)
+        outcome = (scores.tolist(), flagged.tolist(), basis.tolist(), evidence.tolist())
+        return outcome, [alert for _, alert in alerts]
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _baseline(self, entity: str) -> EntityBaseline:
-        baseline = self.baselines.get(entity)
-        if baseline is None:
-            robust = RobustWindowDetector(
-                window=self.history, min_history=self.cold_start_windows, log1p=False
+    def _alerts(
+        self,
+        windows: _Windows,
+        raised: NDArray[np.intp],
+        risk: FloatMatrix,
+        rows: NDArray[np.intp],
+        own: NDArray[np.bool_],
+        scores: FloatMatrix,
+        raw: FloatMatrix,
+        z: FloatMatrix,
+        threshold: float,
+    ) -> list[tuple[int, Alert]]:
+        """The alerts of these windows (of distinct entities), with their explanations."""
+        rings = self._rings
+        owned = rows[raised[own[raised]]]
+        stale = owned[rings.stale[owned]]
+        if stale.size:
+            # Windows of the same entity earlier in this call were learnt already.
+            rings.refresh(stale)
+        found: list[tuple[int, Alert]] = []
+        for i, entity_risk in zip(raised.tolist(), risk.tolist(), strict=True):
+            basis = OWN_BASIS if own[i] else COLD_BASIS
+            start = windows.start(i)
+            alert = Alert.build(
+                entity=windows.entities[i],
+                window_start=start,
+                window_end=start + self.window,
+                detector=self.detector,
+                score=float(scores[i]),
+                threshold=threshold,
+                severity=severity_of(float(scores[i]), threshold),
+                schema_hash=self.schema_hash,
+                deviations=self._explain(basis, raw[i], z[i], int(rows[i])),
+                entity_type=self.entity_type,
+                baseline=basis,
+                context={"events": str(windows.n_events[i]), "risk": f"{entity_risk:.3f}"},
             )
-            robust.set_columns(self.features)
-            detector: OnlineDetector | None = None
-            if self.detector != BUILTIN_DETECTOR:
-                params = {"seed": self.seed, **self.detector_params}
-                detector = create(self.detector, **params)  # type: ignore[assignment]
-            baseline = self.baselines[entity] = EntityBaseline(robust, detector)
-            baseline.row = self._rings.bind(robust)
-        return baseline
-
-    def _detector_input(self, vector: WindowVector) -> dict[str, float]:
-        values = dict(vector.values)
-        values["__ts"] = (vector.window_start - _EPOCH).total_seconds()
-        return values
+            found.append((i, alert))
+        return found
 
     def _detector_scores(
         self,
-        vectors: Sequence[WindowVector],
-        baselines: list[EntityBaseline],
+        windows: _Windows,
+        rows: NDArray[np.intp],
         own: NDArray[np.bool_],
         tail_scores: FloatMatrix,
     ) -> FloatMatrix:
         if self.detector == BUILTIN_DETECTOR:
             return np.nan_to_num(tail_scores, nan=0.0, posinf=0.0, neginf=0.0)
-        scores = np.zeros(len(vectors))
+        scores = np.zeros(len(rows))
         recent = self.calibrator.recent_
         cold_sorted = self._cold_scores
-        for i, vector in enumerate(vectors):
-            baseline = baselines[i]
-            if own[i] and baseline.detector is not None:
-                value = float(baseline.detector.score_one(self._detector_input(vector)))
+        for i, row in enumerate(rows.tolist()):
+            detector = self._rings.detectors[row]
+            if own[i] and detector is not None:
+                value = float(detector.score_one(windows.detector_input(i, self.features)))
             elif len(recent) and cold_sorted:
                 # Quantile mapping: the cold window's population score, by its rank among
                 # recent cold-start scores, onto the detector's recent score distribution.
@@ -1017,67 +1363,45 @@ class OnlineScorer:
         return window
 
     def _apply_cap(
-        self, vectors: Sequence[WindowVector], scores: FloatMatrix, candidates: list[int]
-    ) -> set[int]:
-        """The candidates that fit in their day's budget, highest scores first."""
+        self, windows: _Windows, scores: FloatMatrix, candidates: NDArray[np.intp]
+    ) -> NDArray[np.bool_]:
+        """Which windows alert: the candidates that fit in their day's budget, highest first."""
+        flagged = np.zeros(len(scores), dtype=bool)
+        if not candidates.size:
+            return flagged
         by_day: dict[date, list[int]] = {}
-        for i in candidates:
-            by_day.setdefault(vectors[i].window_start.date(), []).append(i)
-        kept: set[int] = set()
+        for i in candidates.tolist():
+            by_day.setdefault(windows.start(i).date(), []).append(i)
         for day, members in by_day.items():
-            members.sort(key=lambda i: (-scores[i], vectors[i].entity))
+            members.sort(key=lambda i: (-scores[i], windows.entities[i]))
             room = max(self.daily_cap - self.alerts_per_day.get(day, 0), 0)
-            kept.update(members[:room])
+            flagged[members[:room]] = True
             self.capped += max(len(members) - room, 0)
             self.alerts_per_day[day] = self.alerts_per_day.get(day, 0) + min(room, len(members))
         if len(self.alerts_per_day) > 8:
             # Only the days still open matter; windows arrive in time order.
             for day in sorted(self.alerts_per_day)[:-8]:
                 del self.alerts_per_day[day]
-        return kept
-
-    def _learn(self, vector: WindowVector, baseline: EntityBaseline, scaled: FloatMatrix) -> None:
-        # The window goes into the entity's ring now; its median and scale are refreshed for
-        # all entities at once at the end of the call (or sooner, if an alert reads them).
-        robust = baseline.robust
-        if len(robust.features_) == len(self.features) and robust.features_ == self.features:
-            # The usual case, push_array's work without its checks: the columns are ours and
-            # the comparison scale is already applied (log1p=False), the values finite.
-            robust.buffer_[robust.n_learnt_ % robust.window] = scaled
-            robust.n_learnt_ += 1
-            robust.stale_ = True
-        else:
-            robust.push_array(scaled, self.features)
-        if baseline.detector is not None:
-            baseline.detector.learn_one(self._detector_input(vector))
+        return flagged
 
     def _learn_population(
         self,
-        learnt: list[int],
-        baselines: list[EntityBaseline],
+        learnt: NDArray[np.intp],
+        rows: NDArray[np.intp],
         scaled: FloatMatrix,
         own: NDArray[np.bool_],
         own_positive: FloatMatrix,
         population_z: FloatMatrix,
     ) -> None:
-        """Refresh the baselines of the learnt windows and push them to the population rings."""
-        if not learnt:
+        """Refresh the baselines that learnt and push the learnt windows to the population."""
+        if not learnt.size:
             return
-        in_rings: dict[int, RobustWindowDetector] = {}
-        own_arrays: list[RobustWindowDetector] = []
-        for i in learnt:
-            baseline = baselines[i]
-            if baseline.row >= 0:
-                in_rings[baseline.row] = baseline.robust
-            else:
-                own_arrays.append(baseline.robust)
-        self._rings.refresh(in_rings)
-        refresh_all(own_arrays)
-        rows = np.asarray(learnt)
-        self._values.push_many(scaled[rows])
-        self._population_z.push_many(np.maximum(population_z[rows], 0.0))
-        self._own_z.push_many(own_positive[rows[own[rows]]])
-        self._learnt_since_refresh += len(learnt)
+        learning = np.unique(rows[learnt])
+        self._rings.refresh(learning[self._rings.stale[learning]])
+        self._values.push_many(scaled[learnt])
+        self._population_z.push_many(np.maximum(population_z[learnt], 0.0))
+        self._own_z.push_many(own_positive[learnt[own[learnt]]])
+        self._learnt_since_refresh += int(learnt.size)
 
     def _refresh(self) -> None:
         """Recompute the population statistics and references when enough was learnt."""
@@ -1120,45 +1444,16 @@ class OnlineScorer:
         readable = np.round(np.where(self.regularity, regular, counts), 2)
         return np.asarray(readable, dtype=np.float64)
 
-    def _alert(
-        self,
-        vector: WindowVector,
-        score: float,
-        threshold: float,
-        basis: str,
-        raw: FloatMatrix,
-        z: FloatMatrix,
-        baseline: EntityBaseline,
-        risk: float,
-    ) -> Alert:
-        return Alert.build(
-            entity=vector.entity,
-            window_start=vector.window_start,
-            window_end=vector.window_start + self.window,
-            detector=self.detector,
-            score=score,
-            threshold=threshold,
-            severity=severity_of(score, threshold),
-            schema_hash=self.schema_hash,
-            deviations=self._explain(basis, raw, z, baseline),
-            entity_type=self.entity_type,
-            baseline=basis,
-            context={"events": str(vector.n_events), "risk": f"{risk:.3f}"},
-        )
-
     def _explain(
-        self, basis: str, raw: FloatMatrix, z: FloatMatrix, baseline: EntityBaseline
+        self, basis: str, raw: FloatMatrix, z: FloatMatrix, row: int
     ) -> tuple[Deviation, ...]:
         """Deviating features, rarest across the population first (as the batch explains)."""
         population = self._population
         if population is None:
             return ()
         if basis == OWN_BASIS:
-            if baseline.robust.stale_:
-                # An earlier window of the same entity in this call was learnt already.
-                baseline.robust.refresh()
-            kept = baseline.robust.history().astype(np.float64)
-            median = self._raw(baseline.robust.median_)
+            kept = self._rings.history(row).astype(np.float64)
+            median = self._raw(self._rings.median[row])
             low = self._raw(np.quantile(kept, 0.1, axis=0, method="lower"))
             high = self._raw(np.quantile(kept, 0.9, axis=0, method="higher"))
             reference = population.own_reference

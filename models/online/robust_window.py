@@ -370,3 +370,41 @@ def median_and_mad_of_sorted(ordered: Float32Array) -> tuple[Float64Array, Float
         np.where(from_above < above_size, above(from_above), np.inf),
     )
     return median, (last + following) / 2.0
+
+
+def median_and_scale_of_series(
+    series: Float32Array, ids: NDArray[np.intp], kept: NDArray[np.intp]
+) -> tuple[Float64Array, Float64Array, NDArray[np.bool_]]:
+    """Median, ``1.4826 * MAD`` and constancy of many series of ring buffers at once.
+
+    ``series`` holds one series per row (float32, slots contiguous); series ``ids[i]``'s
+    history is its first ``kept[i]`` slots (slots fill in order; at least one). The numbers of
+    :meth:`RobustWindowDetector.refresh` on each: one float32 sort per history length, then
+    the median and MAD of the series that vary; a constant one (a feature an entity never
+    used is zeros throughout) has its value and a MAD of 0.
+
+    Examples
+    --------
+    >>> series = np.array([[5.0, 1.0, 2.0], [3.0, 3.0, 0.0]], dtype=np.float32)
+    >>> median, scale, constant = median_and_scale_of_series(
+    ...     series, np.array([0, 1]), np.array([3, 2]))
+    >>> median.tolist(), (scale / MAD_TO_SIGMA).tolist(), constant.tolist()
+    ([2.0, 3.0], [1.0, 0.0], [False, True])
+    """
+    median = np.zeros(len(ids))
+    scale = np.zeros(len(ids))
+    constant = np.zeros(len(ids), dtype=bool)
+    for length in np.unique(kept).tolist():
+        members = np.flatnonzero(kept == length)
+        ordered = series[ids[members], :length]
+        ordered.sort(axis=1)
+        series_median = ordered[:, 0].astype(np.float64)  # right for the constant ones
+        series_mad = np.zeros(ordered.shape[0])
+        same = ordered[:, 0] == ordered[:, -1]
+        varying = np.flatnonzero(~same)
+        if varying.size:
+            series_median[varying], series_mad[varying] = median_and_mad_of_sorted(ordered[varying])
+        median[members] = series_median
+        scale[members] = MAD_TO_SIGMA * series_mad
+        constant[members] = same
+    return median, scale, constant

@@ -15,6 +15,7 @@ from detector.online_scoring import (
     COLD_BASIS,
     COLD_START_EVIDENCE_WEIGHT,
     OWN_BASIS,
+    EntityBaseline,
     OnlineScorer,
     _Ring,
     _ScoreWindow,
@@ -114,8 +115,8 @@ def test_an_alerted_window_does_not_teach_the_baseline_unless_configured() -> No
         day = _ordinary_day(10)
         day[7] = _vector("u07", 10, usb=30.0)
         assert [a.entity for a in scorer.score(day)] == ["u07"]
-        assert scorer.baselines["u07"].robust.n_learnt_ == expected
-        assert scorer.baselines["u08"].robust.n_learnt_ == 11
+        assert scorer.learnt_windows("u07") == expected
+        assert scorer.learnt_windows("u08") == 11
 
 
 def test_the_daily_budget_is_a_hard_cap_and_the_highest_scores_win() -> None:
@@ -152,7 +153,7 @@ def test_no_alert_storm_when_many_new_entities_arrive_at_once() -> None:
     assert all(a.baseline == COLD_BASIS for a in alerts)
     assert scorer.capped >= 1
     # Only the alerted windows are kept from learning: the capped candidates are learnt.
-    learnt = sum(scorer.baselines[f"n{k:03d}"].robust.n_learnt_ for k in range(200))
+    learnt = sum(scorer.learnt_windows(f"n{k:03d}") for k in range(200))
     assert learnt == 200 - len(alerts)
 
 
@@ -176,7 +177,7 @@ def test_forget_drops_the_baseline_and_the_entity_restarts_cold() -> None:
     _warm(scorer)
     assert scorer.forget("u04") is True
     assert scorer.forget("u04") is False
-    assert "u04" not in scorer.baselines
+    assert scorer.learnt_windows("u04") == 0 and scorer.history_of("u04").shape == (0, 3)
     windows, _ = scorer.score_windows(_ordinary_day(10))
     assert {w.entity: w.basis for w in windows}["u04"] == COLD_BASIS
     assert {w.entity: w.basis for w in windows}["u05"] == OWN_BASIS
@@ -341,16 +342,15 @@ def test_a_checkpoint_with_list_score_windows_restores_array_ones() -> None:
 
 
 def _histories_match_their_baselines(scorer: OnlineScorer) -> None:
-    for baseline in scorer.baselines.values():
-        kept = baseline.robust.history().astype(np.float64)
+    rings = scorer._rings
+    assert sorted(rings.index.values()) == rings.live()
+    for entity, row in rings.index.items():
+        kept = scorer.history_of(entity).astype(np.float64)
+        assert kept.shape == (min(scorer.learnt_windows(entity), scorer.history), 3)
         median = np.median(kept, axis=0)
-        assert np.array_equal(baseline.robust.median_, median)
-        assert np.array_equal(
-            baseline.robust.scale_, 1.4826 * np.median(np.abs(kept - median), axis=0)
-        )
-        if baseline.row >= 0:
-            assert np.array_equal(scorer._rings.median[baseline.row], median)
-            assert np.array_equal(scorer._rings.values[baseline.row].T[: len(kept)], kept)
+        assert np.array_equal(rings.median[row], median)
+        assert np.array_equal(rings.scale[row], 1.4826 * np.median(np.abs(kept - median), axis=0))
+        assert not rings.stale[row]
 
 
 def test_the_entity_rings_refresh_what_each_entity_would_and_reuse_forgotten_rows() -> None:
@@ -366,72 +366,105 @@ def test_the_entity_rings_refresh_what_each_entity_would_and_reuse_forgotten_row
         ]
         scorer.score(vectors)
         _histories_match_their_baselines(scorer)
-    row = scorer.baselines["u01"].row
+    row = scorer._rings.row("u01")
     assert scorer.forget("u01") and row in scorer._rings.free
     scorer.score([_vector("new", 9, logons=7.0, hosts=2.0)])
-    newcomer = scorer.baselines["new"]
-    assert newcomer.row == row and newcomer.robust.n_learnt_ == 1
+    assert scorer._rings.row("new") == row and scorer.learnt_windows("new") == 1
     first = np.array([math.log1p(7.0), 0.0, math.log1p(2.0)], dtype=np.float32)  # as kept
     assert scorer._rings.values[row].T[:1].tolist() == [first.tolist()]
     assert not scorer._rings.values[row][:, 1:].any()  # u01's old windows are gone
     _histories_match_their_baselines(scorer)
 
 
-def test_a_checkpoint_holds_only_filled_slots_and_one_without_rings_loads_the_same() -> None:
+def test_several_windows_of_an_entity_in_one_call_fill_its_ring_in_order() -> None:
+    # History 4, cold start 2: six windows of "ann" in one call wrap her ring (the last four
+    # stay, in the slots window by window learning gives), all judged as the call found her.
+    scorer = _scorer(history=4, cold_start_windows=2)
+    logons = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    windows, _ = scorer.score_windows(
+        [_vector("ann", day, logons=n) for day, n in enumerate(logons)]
+    )
+    assert {w.basis for w in windows} == {COLD_BASIS}
+    assert scorer.learnt_windows("ann") == 6
+    # Window w (from 0) went to slot w % 4: slots hold windows 4, 5, 2, 3.
+    kept = scorer.history_of("ann")[:, 0]
+    assert kept.tolist() == np.float32(np.log1p([5.0, 6.0, 3.0, 4.0])).tolist()
+    _histories_match_their_baselines(scorer)
+    assert scorer.risks["ann"].windows == 6
+
+
+def _legacy_state(scorer: OnlineScorer) -> dict[str, object]:
+    """The scorer's state as checkpoints before the entity tables held it (one object each)."""
+    state = dict(scorer.__getstate__())
+    rings = state.pop("_rings")
+    state.pop("_risks")
+    baselines = {}
+    for entity, row in rings.index.items():
+        robust = RobustWindowDetector(window=scorer.history, min_history=5, log1p=False)
+        robust.set_columns(scorer.features)
+        robust.buffer_ = rings.values[row].T.copy()
+        robust.median_, robust.scale_ = rings.median[row].copy(), rings.scale[row].copy()
+        robust.n_learnt_ = int(rings.learnt[row])
+        baselines[entity] = EntityBaseline(robust, scored=robust.n_learnt_)
+    state["baselines"] = baselines
+    state["risks"] = scorer.risks
+    return state
+
+
+def test_a_checkpoint_holds_only_filled_slots_and_a_legacy_one_loads_the_same() -> None:
     scorer = _scorer(history=60)
     _warm(scorer, days=3)  # 3 of 60 slots filled per entity
     checkpoint = pickle.dumps(scorer)
     # 20 entities x 60 slots x 3 features of float32 would be 14.4 kB of rings alone.
     assert len(checkpoint) < len(pickle.dumps(_scorer(history=60))) + 14_400
-    # A checkpoint from before the rings: baselines own their arrays, no row, no "_rings".
-    old_style = pickle.loads(checkpoint)
-    for baseline in old_style.baselines.values():
-        baseline.robust.buffer_ = baseline.robust.buffer_.copy()
-        del baseline.__dict__["row"]
-    state = old_style.__getstate__()
-    assert "_rings" not in state
-    restored = OnlineScorer.__new__(OnlineScorer)
-    restored.__setstate__(pickle.loads(pickle.dumps(state)))
-    assert sorted(b.row for b in restored.baselines.values()) == list(range(20))
+    # The rings' filled slots: 20 x 3 x 3 float32 (720 bytes), names and counts.
+    assert len(pickle.dumps(scorer._rings)) < 720 + 800
+    restored = pickle.loads(checkpoint)
+    _histories_match_their_baselines(restored)
+    legacy = OnlineScorer.__new__(OnlineScorer)
+    legacy.__setstate__(pickle.loads(pickle.dumps(_legacy_state(scorer))))
+    assert legacy.top_entities() == scorer.top_entities()
     for day in range(3, 9):
         vectors = _ordinary_day(day)
         vectors[day] = _vector(f"u{day:02d}", day, usb=30.0 + day)
         expected = scorer.score_windows(vectors)
         assert restored.score_windows(vectors) == expected
-    _histories_match_their_baselines(restored)
+        assert legacy.score_windows(vectors) == expected
+    assert legacy.top_entities() == scorer.top_entities()
+    _histories_match_their_baselines(legacy)
 
 
-def test_a_baseline_of_another_shape_keeps_its_own_arrays_and_still_scores() -> None:
+def test_a_legacy_baseline_of_another_length_keeps_its_last_windows() -> None:
     scorer = _scorer(cold_start_windows=2)
     _warm(scorer, days=3)
-    # As restored from a checkpoint whose detector kept a shorter history than the scorer's.
+    state = _legacy_state(scorer)
+    # As a checkpoint whose detector kept a shorter history than the scorer's.
     short = RobustWindowDetector(window=2, min_history=2, log1p=False)
     for vector in (_vector("u03", 0), _vector("u03", 1, logons=6.0), _vector("u03", 2)):
         short.learn_array(
             np.log1p([vector.values[name] for name in scorer.features]), scorer.features
         )
-    scorer.baselines["u03"].robust = short
-    state = scorer.__getstate__()
+    state["baselines"]["u03"].robust = short  # type: ignore[index]
     restored = OnlineScorer.__new__(OnlineScorer)
     restored.__setstate__(pickle.loads(pickle.dumps(state)))
-    assert restored.baselines["u03"].row == -1 and restored.baselines["u04"].row >= 0
+    # Its last two windows (logons 6, then 4), oldest first, in a ring of the scorer's length.
+    assert restored.learnt_windows("u03") == 2
+    assert restored.history_of("u03")[:, 0].tolist() == np.float32(np.log1p([6.0, 4.0])).tolist()
     restored.score([_vector("u03", 3, logons=8.0), _vector("u04", 3)])
-    robust = restored.baselines["u03"].robust
-    assert robust.n_learnt_ == 4 and not robust.stale_
-    # The last two windows: logons 4 and 8, on the log1p scale.
-    assert robust.median_[0] == pytest.approx((math.log1p(4.0) + math.log1p(8.0)) / 2, abs=1e-6)
+    assert restored.learnt_windows("u03") == 3 and restored.learnt_windows("u04") == 4
+    _histories_match_their_baselines(restored)
 
 
 def test_the_rings_grow_once_per_call_for_the_entities_arriving_in_it() -> None:
     scorer = _scorer()
     scorer.score([_vector(f"n{k:03d}", 0) for k in range(100)])
-    assert scorer._rings.values.shape == (100, 3, 60)
+    assert scorer._rings.values.shape == (100, 3, 60)  # sized for the call's newcomers
     scorer.score([_vector(f"n{k:03d}", 1) for k in range(100)])  # all known: no growth
     assert scorer._rings.values.shape[0] == 100
     scorer.forget("n007")
-    scorer.score([_vector("late", 2), _vector("later", 2)])  # one free row, one new
-    assert scorer._rings.values.shape[0] == 125 and len(scorer.baselines) == 101
-    assert all(scorer.baselines[e].robust.n_learnt_ == 2 for e in ("n000", "n099"))
+    scorer.score([_vector("late", 2), _vector("later", 2)])  # one free row, one new: doubled
+    assert scorer._rings.values.shape[0] == 200 and len(scorer._rings.index) == 101
+    assert all(scorer.learnt_windows(e) == 2 for e in ("n000", "n099"))
 
 
 def test_default_risk_counts_evidence_only_beyond_five_nines() -> None:

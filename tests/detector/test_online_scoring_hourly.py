@@ -221,7 +221,5 @@ def test_score_frame_reads_missing_and_null_columns_as_zero() -> None:
     ]
     first, second = _scorer(), _scorer()
     assert first.score_frame(frame) == second.score(zeroed) == []
-    assert first.baselines["e000"].robust.history().tolist() == (
-        second.baselines["e000"].robust.history().tolist()
-    )
+    assert first.history_of("e000").tolist() == second.history_of("e000").tolist()
     assert first.score_frame(frame.clear()) == []

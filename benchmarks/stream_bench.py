@@ -8,8 +8,9 @@ detector and features, a JSON-lines alert sink) polls the file until it is consu
 child process of its own so that its peak memory is its own. Measured:
 
 * events/s of the micro-batched path (``parse_batch`` + ``ColumnarOnline.update_columns``)
-  over the whole file, and the seconds spent in each stage: parse, features (windowing and
-  the evaluation of closed windows, the evaluator's share also on its own), scoring, sinks;
+  over the whole file, and the seconds (wall and CPU) spent in each stage: reading the file
+  (``read_blocks``), parse, features (windowing and the evaluation of closed windows, the
+  evaluator's share also on its own), scoring, sinks;
 * the same daemon forced to parse line by line over a prefix (what the batch parse gains);
 * p50 / p99 latency from the poll that read the batch closing a window to its alert written;
 * bytes of state per entity (feature state, and the whole checkpoint file);
@@ -208,7 +209,7 @@ def _stage_daemon(
         latencies.append(time.monotonic() - daemon._batch_arrival)
 
     daemon._emit = timed_emit  # type: ignore[method-assign]
-    spent, evaluator_seconds, unwrap = _time_stages(daemon, per_record)
+    spent, cpu_spent, evaluator_seconds, unwrap = _time_stages(daemon, per_record)
     records = 0
     t0, cpu0 = time.perf_counter(), time.process_time()
     while handled := daemon.poll_once():
@@ -222,8 +223,9 @@ def _stage_daemon(
     entities = max(daemon.features.entities, 1)
     unwrap()
     # Scoring runs inside update_columns (at each closing step), the sinks inside scoring.
-    spent["features"] -= spent["scoring"]
-    spent["scoring"] -= spent["sinks"]
+    for totals in (spent, cpu_spent):
+        totals["features"] -= totals["scoring"]
+        totals["scoring"] -= totals["sinks"]
     feature_bytes = daemon.features.state_bytes()
     daemon.checkpoint()
     checkpoint_bytes = daemon.checkpoint_path.stat().st_size
@@ -245,40 +247,52 @@ def _stage_daemon(
         "latency_p99_ms": 1000 * _quantile(ordered, 0.99),
         "entities": daemon.features.entities,
         "seconds_by_stage": {**spent, "other": seconds - sum(spent.values())},
+        "cpu_seconds_by_stage": {**cpu_spent, "other": cpu_seconds - sum(cpu_spent.values())},
         "features_evaluator_seconds": evaluator_seconds[0],
         "feature_state_bytes_per_entity": feature_bytes / entities,
         "checkpoint_bytes_per_entity": checkpoint_bytes / entities,
     }
 
 
-def _timed(spent: dict[str, float], stage: str, call: Callable[..., Any]) -> Callable[..., Any]:
+def _timed(
+    spent: dict[str, float],
+    stage: str,
+    call: Callable[..., Any],
+    cpu_spent: dict[str, float] | None = None,
+) -> Callable[..., Any]:
     def timed(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         try:
             return call(*args, **kwargs)
         finally:
             spent[stage] += time.perf_counter() - t0
+            if cpu_spent is not None:
+                cpu_spent[stage] += time.process_time() - cpu0
 
     return timed
 
 
 def _time_stages(
     daemon: Any, per_record: bool
-) -> tuple[dict[str, float], list[float], Callable[[], None]]:
-    """Wrap the daemon's parse, feature, scoring and sink calls to add up the time each takes.
+) -> tuple[dict[str, float], dict[str, float], list[float], Callable[[], None]]:
+    """Wrap the daemon's read, parse, feature, scoring and sink calls to add up the wall and
+    CPU seconds each takes.
 
     The features stage (``update_columns``) includes the scoring of the windows it closes and
-    scoring includes the sinks: the caller subtracts. Returns the totals, the seconds of the
-    evaluator of closed windows (part of features), and a function that removes the wrappers
-    (before a checkpoint: the parser and the features are pickled, the wrappers would not be).
+    scoring includes the sinks: the caller subtracts. Returns the wall and CPU totals, the
+    seconds of the evaluator of closed windows (part of features), and a function that
+    removes the wrappers (before a checkpoint: the parser and the features are pickled, the
+    wrappers would not be).
     """
-    spent = {"parse": 0.0, "features": 0.0, "scoring": 0.0, "sinks": 0.0}
+    spent = {"read": 0.0, "parse": 0.0, "features": 0.0, "scoring": 0.0, "sinks": 0.0}
+    cpu_spent = dict.fromkeys(spent, 0.0)
     evaluator_spent = {"evaluator": 0.0}
     parse_owner, parse_name = (
         (daemon, "_parse_each") if per_record else (daemon.parsers["bench"], "parse_batch")
     )
     evaluator = daemon.features.evaluator
     wrapped = [
+        (daemon.sources["bench"], "read_blocks", spent, "read"),
         (parse_owner, parse_name, spent, "parse"),
         (daemon.features, "update_columns", spent, "features"),
         (daemon, "_score", spent, "scoring"),
@@ -286,7 +300,8 @@ def _time_stages(
         (evaluator, "evaluate", evaluator_spent, "evaluator"),
     ]
     for owner, name, totals, stage in wrapped:
-        setattr(owner, name, _timed(totals, stage, getattr(owner, name)))
+        cpu = cpu_spent if totals is spent else None
+        setattr(owner, name, _timed(totals, stage, getattr(owner, name), cpu))
     seconds = [0.0]
 
     def unwrap() -> None:
@@ -294,7 +309,7 @@ def _time_stages(
             delattr(owner, name)
         seconds[0] = evaluator_spent["evaluator"]
 
-    return spent, seconds, unwrap
+    return spent, cpu_spent, seconds, unwrap
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -420,6 +435,10 @@ def run_stream_throughput_bench(
         + ", ".join(
             f"{stage} {secs / best['seconds']:.0%}"
             for stage, secs in best["seconds_by_stage"].items()
+        ),
+        "  CPU by stage (micro-batched): "
+        + ", ".join(
+            f"{stage} {secs:.1f} s" for stage, secs in best.get("cpu_seconds_by_stage", {}).items()
         ),
         f"  of which features: evaluating closed windows "
         f"{best['features_evaluator_seconds'] / best['seconds']:.0%}, windowing the rest",

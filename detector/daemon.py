@@ -170,6 +170,19 @@ def _listen(config: SourceConfig, resume: Any = None) -> _Source:
     return source
 
 
+def _read(source: _Source, limit: int) -> list[Sequence[RawRecord]]:
+    """Up to ``limit`` records of ``source``, in pieces: whole blocks where the source reads
+    them (a file tail), a bounded batch or a slice of :meth:`read` elsewhere."""
+    read_blocks = getattr(source, "read_blocks", None)
+    if read_blocks is not None:
+        pieces: list[Sequence[RawRecord]] = read_blocks(limit)
+        return pieces
+    read_batch = getattr(source, "read_batch", None)
+    if read_batch is not None:
+        return [read_batch(limit)]
+    return [list(itertools.islice(source.read(), limit))]
+
+
 def _close(source: _Source) -> None:
     close = getattr(source, "close", None)
     if close is not None:
@@ -475,22 +488,18 @@ class Daemon:
                 # Larger for batch parsers: the fixed cost per call (a few polars plans) is
                 # spread over more events. Per-line parsers are slower per line.
                 limit = 4 * _BATCH if hasattr(parser, "parse_batch") else _BATCH
-                read_batch = getattr(source, "read_batch", None)
-                records: list[RawRecord] = (
-                    read_batch(limit)
-                    if read_batch is not None
-                    else list(itertools.islice(source.read(), limit))
-                )
+                pieces = _read(source, limit)
                 self._batch_arrival = time.monotonic()
-                if records:
-                    self._handle(name, parser, records)
-                handled += len(records)
+                for records in pieces:
+                    if records:
+                        self._handle(name, parser, records)
+                        handled += len(records)
                 self.gauges.lag_bytes[name] = int(getattr(source, "lag_bytes", 0))
                 self.gauges.entities = self.features.entities
                 self.gauges.evictions = self.features.evictions
         return handled
 
-    def _handle(self, name: str, parser: Parser, records: list[RawRecord]) -> None:
+    def _handle(self, name: str, parser: Parser, records: Sequence[RawRecord]) -> None:
         if hasattr(parser, "parse_batch"):
             frame, dead = parser.parse_batch(  # type: ignore[attr-defined]
                 records, attrs_keys=attrs_keys(self.specs)
@@ -513,7 +522,7 @@ class Daemon:
                 raw = records[index]
                 self._dead_letter(name, DeadLetter(raw.origin, raw.line, "late", raw.text, str(ts)))
 
-    def _parse_each(self, name: str, parser: Parser, records: list[RawRecord]) -> pl.DataFrame:
+    def _parse_each(self, name: str, parser: Parser, records: Sequence[RawRecord]) -> pl.DataFrame:
         """The events of a per-line parser as a frame, with ``record`` (index in ``records``)."""
         events: list[Event] = []
         indices: list[int] = []

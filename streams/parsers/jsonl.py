@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -9,15 +10,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from streams.errors import DeadLetter, ParseError
 from streams.event import EVENT_COLUMNS, POLARS_EVENT_SCHEMA, Event
 from streams.parsers.base import BLANK_CHARS
 from streams.sources.base import RawRecord
+from streams.sources.blocks import RecordBlock
 
 #: Event field <- candidate JSON paths (first present wins). Dotted paths resolve both
 #: nested (``{"user": {"name": ...}}``) and flat (``{"user.name": ...}``) objects.
@@ -54,15 +59,20 @@ _MAX_COLUMNAR_PARTS: Final = 5
 #: orjson refuses objects nested deeper than 1024; Arrow does not. A line shorter than
 #: ``2 * _MAX_FAST_NESTING`` bytes cannot nest that deep; longer ones are counted.
 _MAX_FAST_NESTING: Final = 512
-#: Text that Arrow's reader accepts and orjson refuses (NaN and infinities, which Arrow also
-#: spells Inf), or that would split or end a line in the joined buffer: such lines go row-wise.
-_NOT_COLUMNAR: Final = r"[\n\r\x00]|NaN|Inf"
 #: Compiled per-mapping state, rebuilt on first use (closures and Arrow options do not pickle).
 _CACHED: Final = frozenset({"_getters", "_getters_of", "_plan", "_plan_of"})
 #: A \\u escape (after an even number of backslashes, so not C:\\\\users).
 _UNICODE_ESCAPE: Final = r"(?:^|[^\\])(?:\\\\)*\\u"
 _JSON_COLUMN: Final = "__json"
 _ROW_HINT: Final = re.compile(r"in row (\d+)")
+_NEWLINE: Final = 0x0A
+_CR: Final = 0x0D
+_OPEN: Final = 0x7B
+_CLOSE: Final = 0x7D
+_BACKSLASH: Final = 0x5C
+_LETTER_U: Final = 0x75
+#: The characters a Rust regular expression reads as syntax.
+_REGEX_META: Final = frozenset("\\.+*?()|[]{}^$#&-~")
 _Getter = Callable[[dict[str, Any]], Any]
 
 
@@ -326,10 +336,16 @@ class JsonLinesParser:
         wanted = None if attrs_keys is None else frozenset(attrs_keys)
         plan = self._columnar_plan() if len(records) >= self.columnar_min_lines else None
         if plan is not None:
-            try:
-                return self._parse_columnar(plan, records, wanted)
-            except UnicodeEncodeError:
-                pass  # text that is not UTF-8 (lone surrogates): the row-wise path replaces it
+            lines = None
+            if isinstance(records, RecordBlock):
+                # Its bytes as they are; invalid UTF-8 (replaced in the texts) goes by text.
+                lines = _LineBuffer.of_block(records)
+            if lines is None:
+                # Text that is not UTF-8 (lone surrogates): the row-wise path replaces it.
+                with contextlib.suppress(UnicodeEncodeError):
+                    lines = _LineBuffer.of_texts(records)
+            if lines is not None:
+                return self._parse_columnar(plan, records, lines, wanted)
         frame, errors = self._parse_rows(records, range(len(records)), wanted)
         return frame, _dead_letters(records, errors)
 
@@ -434,18 +450,22 @@ class JsonLinesParser:
         return plan
 
     def _parse_columnar(
-        self, plan: _ColumnarPlan, records: Sequence[RawRecord], wanted: frozenset[str] | None
+        self,
+        plan: _ColumnarPlan,
+        records: Sequence[RawRecord],
+        lines: _LineBuffer,
+        wanted: frozenset[str] | None,
     ) -> tuple[pl.DataFrame, list[DeadLetter]]:
         """:meth:`parse_batch` through Arrow's reader; the lines it cannot vouch for row-wise."""
-        text_list = [record.text for record in records]
-        texts = pl.Series("line", text_list, dtype=pl.String())
-        row_wise: list[int] = []
-        positions = _columnar_lines(texts, row_wise)
-        if len(positions) == len(records):
-            fast_list = text_list
+        ok = lines.columnar()
+        row_wise: list[int] = np.flatnonzero(~ok).tolist()
+        if row_wise:
+            positions = np.flatnonzero(ok)
+            buffer, ends = lines.select(ok)
         else:
-            fast_list = [text_list[i] for i in positions]
-        tables, read_positions = self._read_ranges(plan, fast_list, positions, row_wise)
+            positions = np.arange(len(ok), dtype=np.int64)
+            buffer, ends = lines.data, lines.ends
+        tables, read_positions = self._read_ranges(plan, buffer, ends, positions, row_wise)
         pieces: list[pl.DataFrame] = []
         if tables:
             table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
@@ -453,13 +473,9 @@ class JsonLinesParser:
                 table.rename_columns([f"{_JSON_COLUMN}{j}" for j in range(table.num_columns)])
             )
             assert isinstance(frame, pl.DataFrame)
-            # The tables come in the order their reads succeeded, not always record order.
-            whole = len(tables) == 1 and len(read_positions) == len(records)
-            frame = frame.with_columns(
-                pl.Series("record", read_positions, dtype=pl.Int64()),
-                (texts if whole else texts.gather(read_positions)).alias("line"),
-            )
-            events, slow = plan.events(frame, self.source, wanted)
+            frame = frame.with_columns(pl.Series("record", read_positions, dtype=pl.Int64()))
+            flags = lines.flags(plan, read_positions) if plan.uncertain is not None else {}
+            events, slow = plan.events(frame, self.source, wanted, flags=flags)
             if slow:
                 row_wise.extend(slow)
                 events = events.filter(~pl.col("record").is_in(slow))
@@ -476,29 +492,27 @@ class JsonLinesParser:
 
     @staticmethod
     def _read_ranges(
-        plan: _ColumnarPlan, texts: list[str], positions: list[int], row_wise: list[int]
-    ) -> tuple[list[pa.Table], list[int]]:
+        plan: _ColumnarPlan,
+        buffer: bytes,
+        ends: npt.NDArray[np.int64],
+        positions: npt.NDArray[np.int64],
+        row_wise: list[int],
+    ) -> tuple[list[pa.Table], npt.NDArray[np.int64]]:
         """Arrow tables of the lines it reads, their record indices; the others to ``row_wise``.
 
-        A failed read is split at the row Arrow names (the line before it too: Arrow counts
-        text after a complete object as the next row) or else in halves, and each part is
-        read again, a bounded number of times per batch.
+        ``buffer`` holds the lines of records ``positions``, line ``i`` ending (newline
+        included) at ``ends[i]``. A failed read is split at the row Arrow names (the line
+        before it too: Arrow counts text after a complete object as the next row) or else in
+        halves, and each part is read again, a bounded number of times per batch.
         """
-        buffer = "\n".join(texts).encode("utf-8")
         tables: list[pa.Table] = []
-        read: list[int] = []
-        pending = [(0, len(positions))] if positions else []
-        ends: list[int] = []
+        read: list[npt.NDArray[np.int64]] = []
+        pending = [(0, len(positions))] if len(positions) else []
         failures = 0
         while pending:
             lo, hi = pending.pop()
-            if lo == 0 and hi == len(positions):
-                chunk = memoryview(buffer)
-            else:
-                if not ends:
-                    lengths = pl.Series(texts, dtype=pl.String()).str.len_bytes() + 1
-                    ends = lengths.cast(pl.Int64()).cum_sum().to_list()
-                chunk = memoryview(buffer)[ends[lo - 1] if lo else 0 : ends[hi - 1] - 1]
+            begin = int(ends[lo - 1]) if lo else 0
+            chunk = memoryview(buffer)[begin : int(ends[hi - 1])]
             try:
                 table = pa_json.read_json(
                     pa.BufferReader(chunk),
@@ -510,22 +524,24 @@ class JsonLinesParser:
                 hint = None
                 if table.num_rows == hi - lo:
                     tables.append(table)
-                    read.extend(positions[lo:hi])
+                    read.append(positions[lo:hi])
                     continue
             except (pa.ArrowException, ValueError) as error:
                 found = _ROW_HINT.search(str(error))
                 hint = int(found.group(1)) if found else None
             failures += 1
             if failures > _MAX_FAILED_READS or hi - lo <= 2:
-                row_wise.extend(positions[lo:hi])
+                row_wise.extend(positions[lo:hi].tolist())
             elif hint is not None and 0 <= hint < hi - lo:
                 first, after = lo + max(hint - 1, 0), lo + hint + 1
-                row_wise.extend(positions[first:after])
+                row_wise.extend(positions[first:after].tolist())
                 pending.extend(part for part in ((lo, first), (after, hi)) if part[0] < part[1])
             else:
                 middle = (lo + hi) // 2
                 pending.extend([(lo, middle), (middle, hi)])
-        return tables, read
+        if len(read) == 1:
+            return tables, read[0]
+        return tables, np.concatenate(read) if read else np.empty(0, dtype=np.int64)
 
     def _settle_timestamps(
         self,
@@ -603,10 +619,8 @@ def _frame(
         if name != "ts"
     }
     text = pl.col("__ts_text")
-    stamp = _timestamp_expr(text)
-    frame = pl.DataFrame(
-        {"__ts_text": pl.Series(columns["ts"], dtype=pl.String()), **data}
-    ).with_columns(stamp.alias("ts"))
+    texts = pl.Series(columns["ts"], dtype=pl.String())
+    frame = pl.DataFrame({"__ts_text": texts, **data}).with_columns(_timestamps(texts).alias("ts"))
     unread = (
         frame.select(pl.arg_where(pl.col("ts").is_null() & text.is_not_null()))
         .to_series()
@@ -619,31 +633,151 @@ def _frame(
 def _dead_letters(
     records: Sequence[RawRecord], errors: list[tuple[int, ParseError]]
 ) -> list[DeadLetter]:
-    return [
-        DeadLetter(records[i].origin, records[i].line, error.reason, records[i].text, error.detail)
-        for i, error in errors
-    ]
+    letters: list[DeadLetter] = []
+    for index, error in errors:
+        record = records[index]
+        letters.append(
+            DeadLetter(record.origin, record.line, error.reason, record.text, error.detail)
+        )
+    return letters
 
 
-def _columnar_lines(texts: pl.Series, row_wise: list[int]) -> list[int]:
-    """Indices of the lines Arrow may read (one object each, as orjson reads it); the others
-    are appended to ``row_wise``."""
-    frame = texts.to_frame("line").select(
-        ok=pl.col("line").str.starts_with("{")
-        & pl.col("line").str.ends_with("}")
-        & ~pl.col("line").str.contains(_NOT_COLUMNAR),
-        long=pl.col("line").str.len_bytes() >= 2 * _MAX_FAST_NESTING,
-    )
-    ok = frame.get_column("ok")
-    if frame.get_column("long").any():
-        for index in frame.get_column("long").arg_true().to_list():
-            line = texts[index]
-            if line.count("[") + line.count("{") > _MAX_FAST_NESTING:
-                ok[index] = False
-    if ok.all():
-        return list(range(len(texts)))
-    row_wise.extend(ok.not_().arg_true().to_list())
-    return ok.arg_true().to_list()
+@dataclass(frozen=True)
+class _LineBuffer:
+    """The lines of a batch as one buffer: line ``i`` is ``data[ends[i - 1]:ends[i]]``, its
+    last byte the newline after it."""
+
+    data: bytes
+    ends: npt.NDArray[np.int64]
+    crlf: bool
+    """Whether a carriage return before a newline ends the line (a file's bytes: the record's
+    text drops it) rather than being part of the line (joined texts)."""
+    suspect: tuple[int, ...] = ()
+    """Lines whose text holds a newline of its own (joined texts only)."""
+
+    @classmethod
+    def of_block(cls, block: RecordBlock) -> _LineBuffer | None:
+        """The block's bytes, or None when they are not UTF-8 (the texts replace bytes)."""
+        data = block.data
+        if not data.isascii():
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        return cls(data, block.ends, crlf=True)
+
+    @classmethod
+    def of_texts(cls, records: Sequence[RawRecord]) -> _LineBuffer:
+        """The records' texts joined by newlines (UnicodeEncodeError if one is not UTF-8)."""
+        texts = [record.text for record in records]
+        data = ("\n".join(texts) + "\n").encode("utf-8")
+        if data.count(b"\n") == len(texts):
+            ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == _NEWLINE) + 1
+            return cls(data, ends.astype(np.int64), crlf=False)
+        lengths = np.fromiter((len(t.encode("utf-8")) + 1 for t in texts), dtype=np.int64)
+        suspect = tuple(i for i, text in enumerate(texts) if "\n" in text)
+        return cls(data, np.cumsum(lengths), crlf=False, suspect=suspect)
+
+    def _starts_stops(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Where each line's text begins, and where it stops (its terminator's first byte)."""
+        ends = self.ends
+        starts = np.zeros_like(ends)
+        starts[1:] = ends[:-1]
+        stops = ends - 1
+        if self.crlf and b"\r" in self.data:
+            view = np.frombuffer(self.data, dtype=np.uint8)
+            stops = stops - ((stops > starts) & (view[np.maximum(stops - 1, 0)] == _CR))
+        return starts, stops
+
+    def lines_of(self, offsets: npt.NDArray[np.int64] | list[int]) -> npt.NDArray[np.int64]:
+        """The lines holding these byte offsets."""
+        return np.searchsorted(self.ends, offsets, side="right").astype(np.int64)
+
+    def columnar(self) -> npt.NDArray[np.bool_]:
+        """Which lines Arrow may read (one object each, as orjson reads it).
+
+        A line must be ``{...}`` with nothing around it, without NaN or infinities (which
+        Arrow reads and orjson refuses), without a NUL, a newline or a carriage return inside
+        (Arrow ends a row at either), and too short to nest deeper than orjson allows (or its
+        brackets counted).
+        """
+        data, view = self.data, np.frombuffer(self.data, dtype=np.uint8)
+        starts, stops = self._starts_stops()
+        sizes = stops - starts
+        ok = (sizes >= 2) & (view[starts] == _OPEN) & (view[np.maximum(stops - 1, 0)] == _CLOSE)
+        if self.suspect:
+            ok[list(self.suspect)] = False
+        for needle in (b"NaN", b"Inf"):
+            # The first byte alone is a much faster search (memchr), and usually absent.
+            if needle[:1] in data and needle in data:
+                found = [match.start() for match in re.finditer(needle, data)]
+                ok[self.lines_of(found)] = False
+        for byte in (0, _CR):
+            if bytes([byte]) in data:
+                found_at = np.flatnonzero(view == byte)
+                lines = self.lines_of(found_at)
+                # A carriage return that ends its line is not inside it.
+                inside = found_at != stops[lines]
+                ok[lines[inside]] = False
+        for line in np.flatnonzero(ok & (sizes >= 2 * _MAX_FAST_NESTING)).tolist():
+            begin, stop = int(starts[line]), int(stops[line])
+            if data.count(b"[", begin, stop) + data.count(b"{", begin, stop) > _MAX_FAST_NESTING:
+                ok[line] = False
+        columnar: npt.NDArray[np.bool_] = ok
+        return columnar
+
+    def select(self, keep: npt.NDArray[np.bool_]) -> tuple[bytes, npt.NDArray[np.int64]]:
+        """The bytes of the kept lines, in order, and where each ends."""
+        lengths = np.diff(self.ends, prepend=0)
+        view = np.frombuffer(self.data, dtype=np.uint8)
+        return view[np.repeat(keep, lengths)].tobytes(), np.cumsum(lengths[keep])
+
+    def flags(
+        self, plan: _ColumnarPlan, rows: npt.NDArray[np.int64]
+    ) -> dict[str, npt.NDArray[np.bool_]]:
+        """For the lines ``rows``: which may hold the text of a hidden key (``__hidden``) and
+        which a real ``\\u`` escape (``__escape``); only the kinds some line has."""
+        found: dict[str, npt.NDArray[np.bool_]] = {}
+        if plan.hidden:
+            hidden = self.series().str.contains(plan.hidden)
+            if hidden.any():
+                found["__hidden"] = hidden.to_numpy()[rows]
+        if b"\\u" in self.data:
+            view = np.frombuffer(self.data, dtype=np.uint8)
+            candidates = np.flatnonzero((view[:-1] == _BACKSLASH) & (view[1:] == _LETTER_U))
+            escapes = _real_escapes(self.data, candidates.astype(np.int64))
+            if len(escapes):
+                mask = np.zeros(len(self.ends), dtype=np.bool_)
+                mask[self.lines_of(escapes)] = True
+                found["__escape"] = mask[rows]
+        return found
+
+    def series(self) -> pl.Series:
+        """The lines as text (each with its terminator), without copying them one by one."""
+        offsets = np.zeros(len(self.ends) + 1, dtype=np.int64)
+        offsets[1:] = self.ends
+        array = pa.LargeStringArray.from_buffers(
+            len(self.ends), pa.py_buffer(offsets), pa.py_buffer(self.data)
+        )
+        lines = pl.from_arrow(array)
+        assert isinstance(lines, pl.Series)
+        return lines
+
+
+def _real_escapes(data: bytes, candidates: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The ``\\u`` at ``candidates`` that are escapes: an odd run of backslashes before the
+    ``u`` (``\\\\u`` is an escaped backslash, then a letter u).
+    """
+    view = np.frombuffer(data, dtype=np.uint8)
+    run = np.ones(len(candidates), dtype=np.int64)
+    before = candidates - 1
+    counting = (before >= 0) & (view[np.maximum(before, 0)] == _BACKSLASH)
+    while counting.any():
+        run += counting
+        before = before - 1
+        counting &= (before >= 0) & (view[np.maximum(before, 0)] == _BACKSLASH)
+    escapes: npt.NDArray[np.int64] = candidates[run % 2 == 1]
+    return escapes
 
 
 def _empty() -> pl.DataFrame:
@@ -705,7 +839,8 @@ class _ColumnarPlan:
     uncertain: pl.Expr | None
     """A row whose reading depends on whether a key is present with ``null``."""
     hidden: str
-    """A regular expression of the JSON text of the keys that decide it."""
+    """A regular expression found in every line holding the JSON text of a key that decides
+    it (the text from the key's last dot on, which nested spellings rarely have)."""
 
     @classmethod
     def build(cls, mapping: Mapping[str, tuple[str, ...]]) -> _ColumnarPlan | None:
@@ -738,7 +873,7 @@ class _ColumnarPlan:
             fields,
             attrs,
             pl.any_horizontal(uncertain) if uncertain else None,
-            "|".join(re.escape(key) for key in hidden),
+            "|".join(sorted({_literal(key[key.rfind(".") :]) for key in hidden})),
         )
 
     @staticmethod
@@ -749,10 +884,19 @@ class _ColumnarPlan:
         return group[0].value if len(group) == 1 else pl.coalesce([c.value for c in group])
 
     def events(
-        self, frame: pl.DataFrame, source: str, wanted: frozenset[str] | None
+        self,
+        frame: pl.DataFrame,
+        source: str,
+        wanted: frozenset[str] | None,
+        *,
+        flags: Mapping[str, npt.NDArray[np.bool_]],
     ) -> tuple[pl.DataFrame, list[int]]:
-        """The Event columns of Arrow's ``frame`` (plus ``line`` and ``record``), and the
-        records that must go the row-wise way (a rule broken, or a reading uncertain)."""
+        """The Event columns of Arrow's ``frame`` (plus ``record``), and the records that must
+        go the row-wise way (a rule broken, or a reading uncertain).
+
+        ``flags`` marks the rows whose line holds a hidden key's text (``__hidden``) or a
+        real ``\\u`` escape (``__escape``), when any does.
+        """
         action = self._first(self.fields["action"])
         text = {
             field: pl.when(value != "").then(value)
@@ -775,15 +919,12 @@ class _ColumnarPlan:
         nbytes = self._first(self.fields["bytes"]).cast(pl.Int64())
         broken = action.is_null() | (action == "") | nbytes.lt(0).fill_null(False)
         helpers = [broken.alias("__broken")]
-        if self.uncertain is not None:
-            line = pl.col("line")
-            helpers += [
-                self.uncertain.alias("__uncertain"),
-                line.str.contains(self.hidden).alias("__hidden"),
-                line.str.contains("\\u", literal=True).alias("__escape"),
-            ]
-        events = frame.select(
-            _timestamp_expr(self._first(self.fields["ts"])).alias("ts"),
+        if self.uncertain is not None and flags:
+            helpers.append(self.uncertain.alias("__uncertain"))
+            helpers.extend(pl.lit(pl.Series(name, mask)) for name, mask in flags.items())
+        stamps = _timestamps(frame.select(self._first(self.fields["ts"])).to_series())
+        events = frame.with_columns(stamps.alias("__ts")).select(
+            pl.col("__ts").alias("ts"),
             text["source"].fill_null(pl.lit(source)).alias("source"),
             action.alias("action"),
             text["user"].alias("user"),
@@ -793,24 +934,28 @@ class _ColumnarPlan:
             text["outcome"].alias("outcome"),
             attrs.cast(pl.String()).alias("attrs"),
             "record",
-            "line",
             *helpers,
         )
         slow = pl.col("ts").is_null() | pl.col("__broken")
-        if self.uncertain is not None:
+        if "__hidden" in events.columns:
             slow = slow | (pl.col("__uncertain") & pl.col("__hidden"))
-            # A key may be spelt with a \u escape, which its text does not find: lines with
+        if "__escape" in events.columns:
+            # A key may be spelt with a \\u escape, which its text does not find: lines with
             # a real escape (not an escaped backslash before a u) count as uncertain too.
-            maybe = events.filter(pl.col("__uncertain") & pl.col("__escape") & ~slow)
-            escaped = [
-                record
-                for record, line in maybe.select("record", "line").iter_rows()
-                if "\\u" in line.replace("\\\\", "")
-            ]
-            if escaped:
-                slow = slow | pl.col("record").is_in(escaped)
+            slow = slow | (pl.col("__uncertain") & pl.col("__escape"))
         slow_records = events.filter(slow).get_column("record").to_list()
         return events.select(*EVENT_COLUMNS, "record"), slow_records
+
+
+def _literal(text: str) -> str:
+    """``text`` as a polars (Rust) regular expression matching it literally.
+
+    Examples
+    --------
+    >>> _literal('"a b.c#d"')
+    '"a b\\\\.c\\\\#d"'
+    """
+    return "".join(f"\\{char}" if char in _REGEX_META else char for char in text)
 
 
 def _arrow_schema(leaves: list[tuple[tuple[str, ...], pa.DataType]]) -> pa.Schema | None:
@@ -834,6 +979,35 @@ def _arrow_schema(leaves: list[tuple[tuple[str, ...], pa.DataType]]) -> pa.Schem
         ]
 
     return pa.schema(fields(root))
+
+
+def _timestamps(text: pl.Series) -> pl.Series:
+    """ISO 8601 UTC text read exactly as ``datetime.fromisoformat`` reads it; else null.
+
+    Arrow's ISO 8601 reader (several times faster than polars' ``strptime``) reads a batch
+    whose every text is of the shape both read alike, all with a UTC designator or all
+    without (it refuses a batch that mixes them, or an impossible date); polars reads the
+    others.
+
+    Examples
+    --------
+    >>> texts = pl.Series(["2024-05-01T10:00:00.5Z", "2024-05-01 10:00:01+00:00"])
+    >>> [t.isoformat() for t in _timestamps(texts)]
+    ['2024-05-01T10:00:00.500000+00:00', '2024-05-01T10:00:01+00:00']
+    >>> _timestamps(pl.Series(["2024-02-30T00:00:00Z", "10:00"])).to_list()
+    [None, None]
+    """
+    if len(text) and text.str.contains(_ISO_UTC).all(ignore_nulls=True):
+        array = text.to_arrow().cast(pa.large_string())
+        for kind in (pa.timestamp("us", "UTC"), pa.timestamp("us")):
+            try:
+                read = pl.from_arrow(pc.cast(array, kind))
+            except pa.ArrowInvalid:
+                continue
+            assert isinstance(read, pl.Series)
+            stamps = read if kind.tz else read.dt.replace_time_zone("UTC")
+            return stamps.alias(text.name)
+    return text.to_frame().select(_timestamp_expr(pl.col(text.name))).to_series()
 
 
 def _timestamp_expr(text: pl.Expr) -> pl.Expr:

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from streams.sources.base import RawRecord
+from streams.sources.blocks import RecordBlock
 
 _CHUNK = 1 << 16
 _BATCH_CHUNK = 1 << 20
+_NEWLINE = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,10 +184,8 @@ class FileTailSource:
     def read_batch(self, max_records: int) -> list[RawRecord]:
         """Up to ``max_records`` complete lines, as :meth:`read` hands them on, in one list.
 
-        The daemon's fast path: whole chunks are split at once (and decoded at once when they
-        are ASCII) instead of one generator step per line. Rotation and truncation are
-        followed as by :meth:`read`; the partial last line of a rotated-away file may make
-        the list one record longer than ``max_records``.
+        The records of :meth:`read_blocks`, one by one. Rotation and truncation are followed
+        as by :meth:`read`.
 
         Examples
         --------
@@ -194,15 +196,42 @@ class FileTailSource:
         >>> [(r.text, r.line) for r in tail.read_batch(2)], [r.text for r in tail.read_batch(5)]
         ([('one', 1), ('two', 2)], ['three'])
         """
-        records: list[RawRecord] = []
+        return [record for piece in self.read_blocks(max_records) for record in piece]
+
+    def read_blocks(self, max_records: int) -> list[Sequence[RawRecord]]:
+        """Up to ``max_records`` complete lines in a few pieces, mostly :class:`RecordBlock`.
+
+        The daemon's fast path: whole chunks of complete lines are handed on as their bytes
+        (a :class:`RecordBlock` per file read), not as one record per line. Rotation and
+        truncation are followed as by :meth:`read`: a rename gives the rest of the old file,
+        then its partial last line (a one-record list, handed on as :meth:`read` does), then
+        the new file. The position moves past every line handed on.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> log = pathlib.Path(tempfile.mkdtemp()) / "app.log"
+        >>> _ = log.write_text("one\\ntwo\\nthree\\npartial")
+        >>> tail = FileTailSource(log)
+        >>> [block.data for block in tail.read_blocks(2)], tail.snapshot().line
+        ([b'one\\ntwo\\n'], 2)
+        >>> [[r.text for r in block] for block in tail.read_blocks(5)], tail.snapshot().offset
+        ([['three']], 14)
+        """
+        pieces: list[Sequence[RawRecord]] = []
         if max_records < 1 or (self._handle is None and not self._open()):
-            return records
+            return pieces
         assert self._handle is not None
         if os.fstat(self._fileno()).st_size < self._offset:
             self.truncations += 1
             self._offset, self._line, self._pending = 0, 0, b""
-        if self._fill(records, max_records):
-            return records
+        block = self._block(max_records)
+        room = max_records
+        if block is not None:
+            pieces.append(block)
+            room -= len(block)
+            if not room:
+                return pieces
         try:
             current = os.stat(self.path).st_ino
         except FileNotFoundError:
@@ -212,47 +241,60 @@ class FileTailSource:
                 self._offset += len(self._pending)
                 self._line += 1
                 text = self._pending.decode("utf-8", errors="replace")
-                records.append(RawRecord(text, str(self.path), self._line, self._offset))
+                pieces.append([RawRecord(text, str(self.path), self._line, self._offset)])
+                room -= 1
             self._handle.close()
             self._handle = None
             self.rotations += 1
-            if self._open():
-                self._fill(records, max_records)
+            if self._open() and room > 0:
+                block = self._block(room)
+                if block is not None:
+                    pieces.append(block)
         if self._handle is not None:
             self.lag_bytes = os.fstat(self._fileno()).st_size - self._offset
-        return records
+        return pieces
 
-    def _fill(self, records: list[RawRecord], limit: int) -> bool:
-        """Append complete lines from the offset on; True if it stopped at ``limit``."""
+    def _block(self, limit: int) -> RecordBlock | None:
+        """Up to ``limit`` complete lines from the offset on (None if there are none yet).
+
+        Stopping at the end of the file, the partial last line is kept in ``_pending``.
+        """
         assert self._handle is not None
         self._pending = b""
         self._handle.seek(self._offset)
-        origin = str(self.path)
-        pending = b""
-        while len(records) < limit:
+        chunks: list[bytes] = []
+        count = 0
+        while count < limit:
             chunk = self._handle.read(_BATCH_CHUNK)
             if not chunk:
-                self._pending = pending
-                return False
-            data = pending + chunk
+                break
+            chunks.append(chunk)
+            count += chunk.count(b"\n")
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if count > limit:
+            # The cut is in the last chunk: the position of its (limit - before)-th newline.
+            last = chunks[-1]
+            before = count - last.count(b"\n")
+            newlines = np.flatnonzero(np.frombuffer(last, dtype=np.uint8) == _NEWLINE)
+            cut = len(data) - len(last) + int(newlines[limit - before - 1]) + 1
+            count = limit
+        elif count == limit:
             cut = data.rfind(b"\n") + 1
-            pending = data[cut:]
-            if data.isascii():
-                lines: list[str] | list[bytes] = data[:cut].decode("ascii").split("\n")
-            else:
-                lines = data[:cut].split(b"\n")
-            lines.pop()  # the empty string after the last newline
-            room = limit - len(records)
-            offset, number = self._offset, self._line
-            for raw in lines[:room]:
-                offset += len(raw) + 1
-                number += 1
-                text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
-                records.append(RawRecord(text.removesuffix("\r"), origin, number, offset))
-            self._offset, self._line = offset, number
-            if len(lines) > room:
-                return True
-        return True
+        else:
+            cut = data.rfind(b"\n") + 1
+            self._pending = data[cut:]
+        if not count:
+            return None
+        block = RecordBlock(
+            data[:cut] if cut < len(data) else data,
+            str(self.path),
+            first_line=self._line + 1,
+            start_offset=self._offset,
+            count=count,
+        )
+        self._offset += cut
+        self._line += count
+        return block
 
     def snapshot(self) -> FilePosition:
         """The position just after the last complete line handed on."""
@@ -295,6 +337,22 @@ class GlobTailSource:
                 self._tails[path] = FileTailSource(path)
         for tail in self._tails.values():
             yield from tail.read()
+
+    def read_blocks(self, max_records: int) -> list[Sequence[RawRecord]]:
+        """Up to ``max_records`` lines of the followed files, in the order :meth:`read` gives
+        them, as :meth:`FileTailSource.read_blocks` pieces."""
+        for path in sorted(glob.glob(self.pattern)):
+            if path not in self._tails:
+                self._tails[path] = FileTailSource(path)
+        pieces: list[Sequence[RawRecord]] = []
+        room = max_records
+        for tail in self._tails.values():
+            if room < 1:
+                break
+            read = tail.read_blocks(room)
+            pieces.extend(read)
+            room -= sum(len(piece) for piece in read)
+        return pieces
 
     def snapshot(self) -> dict[str, FilePosition]:
         return {path: tail.snapshot() for path, tail in self._tails.items()}

@@ -58,7 +58,9 @@ def test_stream_bench_reports_every_number(tmp_path: Path) -> None:
     assert daemon["feature_state_bytes_per_entity"] > 0
     assert daemon["cpu_seconds"] > 0 and daemon["events_per_cpu_s"] > 0
     stages = daemon["seconds_by_stage"]
-    assert set(stages) == {"parse", "features", "scoring", "sinks", "other"}
+    assert set(stages) == {"read", "parse", "features", "scoring", "sinks", "other"}
+    cpu_stages = daemon["cpu_seconds_by_stage"]
+    assert set(cpu_stages) == set(stages) and cpu_stages["read"] > 0 and cpu_stages["parse"] > 0
     assert all(seconds >= 0 for name, seconds in stages.items() if name != "other")
     assert 0 < daemon["features_evaluator_seconds"] <= stages["features"]
     assert results["daemon_per_record_prefix"]["events"] >= 300

@@ -38,7 +38,13 @@ from detector.online_scoring import (
     OnlineScorer,
     ScoredWindow,
 )
-from detector.risk import STREAM_SURPRISE_FLOOR, RiskConfig
+from detector.risk import (
+    STREAM_FEATURE_FLOOR_SHARE,
+    STREAM_FEATURE_WEIGHT,
+    STREAM_SURPRISE_FLOOR,
+    FeatureEvidence,
+    RiskConfig,
+)
 from detector.scan import ScanResult
 from features.batch import attrs_keys, required_columns, spec_schema_hash
 from features.catalog import default_specs
@@ -102,7 +108,15 @@ class StreamSettings:
     """Nines of surprise beyond which a window is risk evidence (the daemon's default)."""
     cold_start_evidence: float = COLD_START_EVIDENCE_WEIGHT
     """Weight of a cold-start window's risk evidence (the daemon's default)."""
+    feature_floor_share: float = STREAM_FEATURE_FLOOR_SHARE
+    """Share of the surprise cap beyond which a window's strongest feature is risk evidence."""
+    feature_weight: float = STREAM_FEATURE_WEIGHT
+    """Risk evidence per nine of that feature's surprise beyond it (0: window evidence only)."""
     seed: int = 7
+
+    def feature_evidence(self) -> FeatureEvidence:
+        """The strongest-feature term of the risk rule these settings state."""
+        return FeatureEvidence(floor_share=self.feature_floor_share, weight=self.feature_weight)
 
 
 def read_events(org: Path, manifest: dict[str, Any]) -> pl.DataFrame:
@@ -174,6 +188,7 @@ def stream_scorer(
         history=settings.history,
         risk=RiskConfig(surprise_floor=settings.surprise_floor),
         cold_start_evidence=settings.cold_start_evidence,
+        feature_evidence=settings.feature_evidence(),
         schema_hash=spec_schema_hash(specs, config),
         seed=settings.seed,
     )
@@ -334,6 +349,9 @@ def run_stream_bench(
         f"{volume['alerts_capped']} over-budget candidates held back",
         f"cold-start windows scored against the population: "
         f"{volume['cold_start_windows_scored']} ({volume['cold_start_alerts']} alerted)",
+        f"risk rule: window evidence beyond {settings.surprise_floor:g} nines (cold start x "
+        f"{settings.cold_start_evidence:g}) + {settings.feature_weight:g} x the strongest "
+        f"feature's nines beyond {settings.feature_floor_share:g} of its cap",
         f"replay: {volume['events_per_s']:,.0f} events/s end to end (read, features, scoring)",
         f"results: {results}",
     ]

@@ -28,7 +28,9 @@
    distribution (the last ``evidence_days`` of windows that did not alert) it lies beyond,
    above ``risk.surprise_floor`` (default :data:`detector.risk.STREAM_SURPRISE_FLOOR`, 5
    nines), as in :mod:`detector.risk`; a cold-start window counts ``cold_start_evidence``
-   of it (default :data:`COLD_START_EVIDENCE_WEIGHT`, half). It accumulates per entity with a
+   of it (default :data:`COLD_START_EVIDENCE_WEIGHT`, half). A window judged on its own history
+   adds the evidence of its strongest single feature beyond what the population showed
+   (:class:`detector.risk.FeatureEvidence`). Evidence accumulates per entity with a
    half-life of ``risk.half_life_days``. Every alert carries the entity's risk after it
    (``context["risk"]``); :meth:`OnlineScorer.top_entities` ranks entities by peak risk.
 
@@ -78,7 +80,7 @@ from numpy.typing import NDArray
 
 from detector.alerts import Alert, Deviation
 from detector.explain import deviation_sentence
-from detector.risk import RiskConfig
+from detector.risk import FeatureEvidence, RiskConfig
 from detector.scaling import scale_matrix
 from features.online import WindowVector
 from features.spec import FeatureSpec
@@ -871,6 +873,9 @@ class OnlineScorer:
     cold_start_evidence
         Weight of a cold-start window's risk evidence (default
         :data:`COLD_START_EVIDENCE_WEIGHT`).
+    feature_evidence
+        Extra risk evidence of a window's strongest feature surprise, for windows judged on
+        their own history (:class:`detector.risk.FeatureEvidence`; ``weight=0`` turns it off).
     z_min, max_share, max_deviations
         Which deviations an explanation lists: robust z of at least ``z_min`` that at most a
         ``max_share`` of recent windows reached, at most ``max_deviations`` of them.
@@ -924,6 +929,7 @@ class OnlineScorer:
         calibration_days: float = 14.0,
         evidence_days: float = 30.0,
         cold_start_evidence: float = COLD_START_EVIDENCE_WEIGHT,
+        feature_evidence: FeatureEvidence = FeatureEvidence(),  # noqa: B008 - frozen
         z_min: float = 2.0,
         max_share: float = 0.02,
         max_deviations: int = 5,
@@ -958,6 +964,7 @@ class OnlineScorer:
         if not 0.0 <= cold_start_evidence <= 1.0:
             raise ValueError(f"cold_start_evidence must be in [0, 1], got {cold_start_evidence}")
         self.cold_start_evidence = cold_start_evidence
+        self.feature_evidence = feature_evidence
         if detector != BUILTIN_DETECTOR:
             create(detector, **self.detector_params)  # fail now on a bad name or parameter
         self.daily_cap = max(1, math.floor(budget_per_day))
@@ -997,6 +1004,8 @@ class OnlineScorer:
         # Checkpoints written before cold-start evidence was weighed counted it in full (and
         # keep the risk floor they were written with).
         state.setdefault("cold_start_evidence", 1.0)
+        # ... and before the strongest feature earned evidence, none.
+        state.setdefault("feature_evidence", FeatureEvidence(weight=0.0))
         # Checkpoints written before the entity tables hold an object per entity.
         baselines: dict[str, EntityBaseline] | None = state.pop("baselines", None)
         risks: dict[str, EntityRisk] | None = state.pop("risks", None)
@@ -1210,6 +1219,12 @@ class OnlineScorer:
         threshold = float(self.calibrator.threshold_)
         evidence = self._evidence(scores)
         evidence[~own] *= self.cold_start_evidence
+        if population is not None and width:
+            # A behaviour beyond what the population ever showed on one feature (see
+            # detector.risk.FeatureEvidence); the surprises are the ones the score summed.
+            evidence += self.feature_evidence.evidence(
+                surprise.max(axis=1), own, population.own_reference.shape[0]
+            )
         scores = np.asarray(scores, dtype=np.float64)
         flagged = self._apply_cap(windows, scores, np.flatnonzero(scores > threshold))
         _calibrate(self.calibrator, scores)

@@ -10,8 +10,17 @@ from typing import Any
 import polars as pl
 import pytest
 
-from benchmarks.stream_quality import StreamSettings, alerts_per_day, run_stream_bench
+from benchmarks.stream_quality import (
+    StreamSettings,
+    alerts_per_day,
+    run_stream_bench,
+    stream_scorer,
+)
 from detector.cli import main
+from detector.online_scoring import OnlineScorer
+from detector.risk import FeatureEvidence
+from features.catalog import default_specs
+from features.spec import WindowConfig
 
 USERS, DAYS, SEED = 40, 30, 11
 
@@ -80,3 +89,13 @@ def test_stream_mode_refuses_a_batch_only_detector(
     code = main([*argv, "--out", str(tmp_path)])
     assert code == 2
     assert "--mode stream needs an online detector, not 'iforest'" in capsys.readouterr().err
+
+
+def test_the_bench_scores_with_the_daemon_s_risk_rule_or_the_one_its_settings_state() -> None:
+    specs, config = default_specs("user"), WindowConfig(entity="user", window="1d")
+    default = stream_scorer(StreamSettings(), specs, config, 10)
+    assert default.feature_evidence == OnlineScorer(specs).feature_evidence == FeatureEvidence()
+    off = stream_scorer(
+        StreamSettings(feature_weight=0.0, feature_floor_share=0.7), specs, config, 10
+    )
+    assert off.feature_evidence == FeatureEvidence(floor_share=0.7, weight=0.0)

@@ -21,7 +21,7 @@ from detector.online_scoring import (
     _ScoreWindow,
     tail_surprise,
 )
-from detector.risk import STREAM_SURPRISE_FLOOR, RiskConfig
+from detector.risk import STREAM_SURPRISE_FLOOR, FeatureEvidence, RiskConfig
 from features.online import OnlineFeatures, WindowVector
 from features.spec import FeatureSpec, WindowConfig
 from models.online._common import WindowedECDF
@@ -62,6 +62,7 @@ def _scorer(**overrides: object) -> OnlineScorer:
         # distributions resolve too few nines for the stream default).
         "risk": RiskConfig(surprise_floor=2.0),
         "cold_start_evidence": 1.0,
+        "feature_evidence": FeatureEvidence(weight=0.0),
     }
     params.update(overrides)
     return OnlineScorer(SPECS, **params)  # type: ignore[arg-type]
@@ -504,6 +505,35 @@ def test_cold_start_windows_count_half_their_risk_evidence() -> None:
     # Windows with an own baseline are not touched.
     assert [w.evidence for w in by_half[:-1]] == [w.evidence for w in by_full[:-1]]
     assert {w.basis for w in by_half[:-1]} == {OWN_BASIS}
+
+
+def test_a_window_beyond_anything_the_population_showed_on_one_feature_adds_risk() -> None:
+    assert OnlineScorer(SPECS).feature_evidence == FeatureEvidence()  # the daemon's default
+    plain, weighed = _scorer(), _scorer(feature_evidence=FeatureEvidence())
+    day = _ordinary_day(10)
+    day[7] = _vector("u07", 10, logons=4.0, usb=30.0)
+    results = []
+    for scorer in (plain, weighed):
+        _warm(scorer)
+        results.append(scorer.score_windows(day)[0])
+    assert weighed._population is not None
+    n = weighed._population.own_reference.shape[0]
+    # No ordinary window ever deviated on USB: u07's USB surprise is the cap, 2 log10(n + 1)
+    # nines; the term counts 3 x what lies beyond 0.8 of the cap. Ordinary windows reach at
+    # most half the cap (the reference's own largest), so they earn nothing.
+    cap = 2.0 * math.log10(n + 1.0)
+    extra = [b.evidence - a.evidence for a, b in zip(*results, strict=True)]
+    assert extra[7] == pytest.approx(3.0 * (cap - 0.8 * cap))
+    assert extra[:7] + extra[8:] == [0.0] * 19
+    assert [w.score for w in results[1]] == [w.score for w in results[0]]  # risk only
+
+
+def test_checkpoints_from_before_the_feature_term_keep_their_rule() -> None:
+    state = OnlineScorer(SPECS).__getstate__()
+    del state["feature_evidence"]
+    restored = OnlineScorer.__new__(OnlineScorer)
+    restored.__setstate__(state)
+    assert restored.feature_evidence.weight == 0.0
 
 
 def test_checkpoints_from_before_the_cold_start_weight_keep_full_weight() -> None:

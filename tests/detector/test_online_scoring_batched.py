@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.online_scoring import OnlineScorer
-from detector.risk import RiskConfig
+from detector.risk import FeatureEvidence, RiskConfig
 from features.online import WindowVector
 from tests.detector.test_online_scoring_hourly import (
     ENTITIES,
@@ -72,6 +72,8 @@ def _scorer(learn_flagged: bool) -> OnlineScorer:
         learn_flagged=learn_flagged,
         risk=RiskConfig(surprise_floor=1.5, half_life_days=2.0),
         cold_start_evidence=0.5,
+        # Written before the strongest feature earned risk evidence.
+        feature_evidence=FeatureEvidence(weight=0.0),
     )
 
 

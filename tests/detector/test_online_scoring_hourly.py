@@ -25,7 +25,7 @@ import polars as pl
 import pytest
 
 from detector.online_scoring import OnlineScorer
-from detector.risk import RiskConfig
+from detector.risk import FeatureEvidence, RiskConfig
 from features.online import WindowVector
 from features.spec import FeatureSpec
 from tests.detector.test_online_scoring_parity import _assert_close
@@ -89,6 +89,7 @@ def _scorer() -> OnlineScorer:
         # The fixture's risk rule (before the 5-nines floor and the cold-start weight).
         risk=RiskConfig(surprise_floor=2.0),
         cold_start_evidence=1.0,
+        feature_evidence=FeatureEvidence(weight=0.0),
     )
 
 

@@ -55,6 +55,7 @@ def replay_payload(out: Path) -> dict[str, Any]:
         warmup_days=5.0,
         surprise_floor=2.0,
         cold_start_evidence=1.0,
+        feature_weight=0.0,
         seed=SEED,
     )
     # The replay of benchmarks.stream_quality.replay_org, keeping the alerts too.

@@ -4,8 +4,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
+import pytest
 
-from detector.risk import RiskConfig, entity_risk, surprise
+from detector.risk import FeatureEvidence, RiskConfig, entity_risk, surprise
 
 
 def day(d: int) -> datetime:
@@ -70,3 +71,23 @@ def test_batch_evidence_starts_beyond_five_nines() -> None:
     lenient = Pipeline(specs, PipelineConfig(risk=RiskConfig(surprise_floor=2.0)))
     lenient.reference_ = batch.reference_
     np.testing.assert_allclose(lenient.evidence(scores)[0], np.log10(99_999 / 9) - 2.0)
+
+
+def test_feature_evidence_counts_the_nines_beyond_its_share_of_the_cap() -> None:
+    # 999 reference rows: cap 2 x 3 = 6 nines, floor 0.8 x 6 = 4.8 nines.
+    rule = FeatureEvidence(floor_share=0.8, weight=3.0)
+    own = np.array([True, True, True])
+    found = rule.evidence(np.array([4.8, 5.3, 6.0]), own, 999)
+    assert found.tolist() == pytest.approx([0.0, 1.5, 3.6])
+    # One reference size per window: 99 rows put the floor at 0.8 x 4 = 3.2 nines.
+    per_window = rule.evidence(np.array([4.2, 4.2]), np.array([True, True]), np.array([99, 999]))
+    assert per_window.tolist() == pytest.approx([3.0, 0.0])
+
+
+def test_feature_evidence_skips_cold_start_windows_empty_references_and_weight_zero() -> None:
+    strongest = np.array([9.0, 9.0])
+    assert FeatureEvidence().evidence(strongest, np.array([False, True]), 0).tolist() == [0, 0]
+    assert FeatureEvidence().evidence(strongest, np.array([False, False]), 999).tolist() == [0, 0]
+    off = FeatureEvidence(weight=0.0).evidence(strongest, np.array([True, True]), 999)
+    assert off.tolist() == [0.0, 0.0]
+    assert FeatureEvidence().evidence(strongest, np.array([True, False]), 999)[0] > 0.0

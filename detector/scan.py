@@ -37,7 +37,14 @@ from features.catalog import default_specs
 from features.sliced import SlicedFeatures
 from features.spec import FeatureSpec, WindowConfig
 from models.store import ModelStoreError, load_model, save_model
-from streams.batch import REJECT_SCHEMA, LinePiece, line_pieces, scan_events
+from streams.batch import (
+    JSONL_PIECE_BYTES,
+    REJECT_SCHEMA,
+    LinePiece,
+    batch_files,
+    line_pieces,
+    scan_events,
+)
 from streams.cert_meta import ldap_directory, read_ldap
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,8 @@ FORMATS = ("cert", "lanl", "jsonl", "parquet")
 MODEL_FILE = "model.bin"
 #: Bytes of a CERT or LANL file read in one polars pass (memory holds about five times this).
 PIECE_BYTES = 32 << 20
+#: Rows of an input Parquet file read in one pass (a few hundred bytes each in memory).
+PARQUET_PIECE_ROWS = 262_144
 #: Rows per Parquet row group of a spooled file: a slice reads only the row groups whose time
 #: range meets it, so in a time-ordered file it reads about its own rows and a few more.
 SPOOL_ROW_GROUP = 65_536
@@ -155,7 +164,8 @@ def _input_files(opts: ScanOptions) -> list[tuple[str, Path]]:
     files: list[tuple[str, Path]] = []
     for fmt, path in opts.inputs:
         try:
-            found = scan_events([path], fmt, lanl_epoch=opts.lanl_epoch).files  # type: ignore[arg-type]
+            # Listed, not read: reading a JSON-lines file here would parse all of it.
+            found = batch_files([path], fmt)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         files += [(fmt, f) for f in found]
@@ -181,10 +191,11 @@ def read_vectors(
     """Read every input file and evaluate the feature specs.
 
     Each file is parsed once, a CERT or LANL file one piece of :data:`PIECE_BYTES` at a
-    time: its events, reduced to the columns the specs read (and the ``attrs`` keys they
-    read), and each line's verdict are spooled to Parquet parts, so reading does not grow
-    memory with the number of days; only a piece with rejected lines is read again, for
-    their text. The features are then evaluated one slice of ``opts.slice_days`` days of
+    time, a JSON-lines file one of :data:`streams.batch.JSONL_PIECE_BYTES`: its events,
+    reduced to the columns the specs read (and the ``attrs`` keys they read), and each
+    line's verdict are spooled to Parquet parts, so reading does not grow memory with the
+    number of days; only a CERT or LANL piece with rejected lines is read again, for their
+    text. The features are then evaluated one slice of ``opts.slice_days`` days of
     windows at a time (:class:`features.sliced.SlicedFeatures`, which carries the history
     the next slices need): a slice reads from every part just the row groups of its time
     range, so memory holds one slice of events, not the whole period.
@@ -208,6 +219,7 @@ def read_vectors(
     parts: list[Path] = []
     n_events = 0
     unordered: list[Path] = []
+    time_ranges: dict[Path, tuple[datetime | None, datetime | None]] = {}
     reject_frames: list[pl.DataFrame] = []
     with tqdm(
         total=total_bytes,
@@ -218,11 +230,18 @@ def read_vectors(
         leave=False,
     ) as bar:
         for i, (fmt, path) in enumerate(files):
-            # A CERT or LANL file is read a piece at a time: a polars pass over a whole file
-            # holds memory in proportion to the file (1.7 GB for 1.35 GB of proxy log).
-            pieces: Iterable[LinePiece | None] = (
-                line_pieces(path, PIECE_BYTES) if fmt in ("cert", "lanl") else [None]
-            )
+            # Every file is read a piece at a time (lines, or a Parquet file's rows): a polars
+            # pass over a whole file holds memory in proportion to the file (1.7 GB for
+            # 1.35 GB of proxy log), and so would the JSON parser's columns.
+            pieces: Iterable[LinePiece | tuple[int, int] | None] = [None]
+            if fmt in ("cert", "lanl"):
+                pieces = line_pieces(path, PIECE_BYTES)
+            elif fmt == "jsonl":
+                pieces = line_pieces(path, JSONL_PIECE_BYTES)
+            elif fmt == "parquet":
+                ranges = _row_ranges(path, PARQUET_PIECE_ROWS)
+                rows_total = max(sum(n for _, n in ranges), 1)
+                pieces = ranges
             for j, piece in enumerate(pieces):
                 batch = scan_events(
                     [path],
@@ -230,7 +249,8 @@ def read_vectors(
                     lanl_epoch=opts.lanl_epoch,
                     jsonl_mapping=opts.jsonl_mapping,
                     attrs_keys=keys,
-                    piece=piece,
+                    piece=piece if isinstance(piece, LinePiece) else None,
+                    rows=piece if isinstance(piece, tuple) else None,
                 )
                 assert batch.judged is not None
                 part = spool / f"part-{i:04d}-{j:05d}.parquet"
@@ -243,14 +263,22 @@ def read_vectors(
                     row_group_size=SPOOL_ROW_GROUP,
                 )
                 parts.append(part)
-                bar.update(path.stat().st_size if piece is None else len(piece.data))
+                if isinstance(piece, LinePiece):
+                    bar.update(len(piece.data))
+                elif isinstance(piece, tuple):
+                    bar.update(path.stat().st_size * piece[1] // rows_total)
+                else:
+                    bar.update(path.stat().st_size)
                 event_ts = pl.col("ts").filter(pl.col("reason").is_null())
                 verdicts = pl.scan_parquet(part).select(
                     pl.col("reason").is_null().sum().alias("events"),
                     pl.col("reason").is_not_null().sum().alias("rejects"),
                     (event_ts.diff().dt.total_microseconds() < 0).any().alias("unordered"),
+                    event_ts.min().alias("first"),
+                    event_ts.max().alias("last"),
                 )
-                n_part_events, n_rejects, part_unordered = verdicts.collect().row(0)
+                n_part_events, n_rejects, part_unordered, first, last = verdicts.collect().row(0)
+                time_ranges[part] = (first, last)
                 n_events += n_part_events
                 if part_unordered and path not in unordered:
                     unordered.append(path)
@@ -281,9 +309,15 @@ def read_vectors(
         )
         vectors = _evaluate_whole_range(specs, config, parts, columns)
     else:
-        vectors = _evaluate_in_slices(specs, config, parts, columns, opts.slice_days)
+        vectors = _evaluate_in_slices(specs, config, parts, columns, opts.slice_days, time_ranges)
     timings["features_s"] = time.perf_counter() - t1
     return vectors, n_events, reject_frame, timings
+
+
+def _row_ranges(path: Path, size: int) -> list[tuple[int, int]]:
+    """(first row, number of rows) of consecutive ranges of ``size`` rows of a Parquet file."""
+    total = pl.scan_parquet(path).select(pl.len()).collect().item()
+    return [(start, min(size, total - start)) for start in range(0, total, size)] or [(0, 0)]
 
 
 def _evaluate_whole_range(
@@ -299,14 +333,18 @@ def _evaluate_in_slices(
     parts: list[Path],
     columns: list[str],
     slice_days: int,
+    time_ranges: Mapping[Path, tuple[datetime | None, datetime | None]] | None = None,
 ) -> pl.DataFrame:
     """The features of the spooled events, one slice of ``slice_days`` days at a time.
 
     Slices start at the first event's window and are whole multiples of the window (a day
     or an hour), so every window falls in exactly one slice and each slice holds every
-    event of its windows.
+    event of its windows. ``time_ranges``: each part's first and last event time (``None``
+    for a part without events); a slice then opens only the parts that reach into it, which
+    keeps the reader's buffers and its per-file work from growing with the number of parts.
     """
-    events = pl.scan_parquet(parts).filter(pl.col("reason").is_null())
+    valid = pl.col("reason").is_null()
+    events = pl.scan_parquet(parts).filter(valid)
     bounds = events.select(
         pl.col("ts").min().dt.truncate(config.window).alias("start"), pl.col("ts").max()
     )
@@ -319,9 +357,21 @@ def _evaluate_in_slices(
     while start <= hi:
         end = start + step
         in_slice = (pl.col("ts") >= start) & (pl.col("ts") < end)
-        frame = events.filter(in_slice).select(columns).collect()
-        if frame.height:
-            pieces.append(sliced.evaluate(frame))
+        reaching = parts
+        if time_ranges is not None:
+            # In reading order, so the slice's rows keep the order of a read of every part.
+            reaching = [
+                part
+                for part in parts
+                if (first := time_ranges[part][0]) is not None
+                and (last := time_ranges[part][1]) is not None
+                and first < end
+                and last >= start
+            ]
+        if reaching:
+            frame = pl.scan_parquet(reaching).filter(valid & in_slice).select(columns).collect()
+            if frame.height:
+                pieces.append(sliced.evaluate(frame))
         start = end
     log.debug("features of %d slices of %d days", len(pieces), slice_days)
     return pl.concat(pieces).sort(ENTITY, WINDOW)

@@ -12,9 +12,14 @@ reads only a few attributes asks for them with ``attrs_keys``: ``attrs`` is then
 just those keys (String fields), which costs a fraction of building and re-parsing JSON.
 
 Each file is read once: :attr:`BatchScan.judged` holds every line that is an event or a reject
-(with its ``reason``), so a caller that spools it gets both from a single pass. A big CERT or
-LANL file can be read one :class:`LinePiece` at a time (:func:`line_pieces`): the polars pass
-over a whole file holds memory proportional to the file, a piece only to the piece.
+(with its ``reason``), so a caller that spools it gets both from a single pass. A big CERT,
+LANL or JSON-lines file can be read one :class:`LinePiece` at a time (:func:`line_pieces`),
+a Parquet file one range of rows at a time: the pass over a whole file holds memory
+proportional to the file, a piece only to the piece.
+
+JSON lines are parsed columnar by :meth:`streams.parsers.JsonLinesParser.parse_batch` (Arrow's
+JSON reader, the per-line path only for the lines it cannot vouch for), with exactly the
+events and dead letters of parsing each line's bytes on its own.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import orjson
 import polars as pl
 
@@ -57,6 +63,7 @@ from streams.parsers.lanl import (
     LANL_TIME_PATTERN,
     LANL_UNKNOWN,
 )
+from streams.sources.base import RawRecord
 
 logger = logging.getLogger(__name__)
 
@@ -113,17 +120,19 @@ class BatchScan:
 
 @dataclass(frozen=True)
 class LinePiece:
-    """Whole lines of a file, read into memory, and the 1-based number of the first one.
+    """Whole lines of a file, read into memory, the 1-based number of the first one and the
+    byte offset of its start in the file.
 
     Examples
     --------
     >>> piece = LinePiece(b"a,b\\n", first_line=7)
-    >>> piece.first_line, piece.data.count(b"\\n")
-    (7, 1)
+    >>> piece.first_line, piece.data.count(b"\\n"), piece.offset
+    (7, 1, 0)
     """
 
     data: bytes
     first_line: int
+    offset: int = 0
 
 
 def line_pieces(path: Path, size: int) -> Iterator[LinePiece]:
@@ -134,12 +143,13 @@ def line_pieces(path: Path, size: int) -> Iterator[LinePiece]:
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
     >>> _ = path.write_bytes(b"aaaa\\nbb\\ncc\\nd")
-    >>> [(p.data, p.first_line) for p in line_pieces(path, 4)]
-    [(b'aaaa\\n', 1), (b'bb\\ncc\\n', 2), (b'd', 4)]
+    >>> [(p.data, p.first_line, p.offset) for p in line_pieces(path, 4)]
+    [(b'aaaa\\n', 1, 0), (b'bb\\ncc\\n', 2, 5), (b'd', 4, 11)]
     """
     if size < 1:
         raise ValueError(f"piece size {size}: must be positive")
     first_line = 1
+    offset = 0
     with open(path, "rb") as handle:
         while True:
             data = handle.read(size)
@@ -147,8 +157,9 @@ def line_pieces(path: Path, size: int) -> Iterator[LinePiece]:
                 return
             if not data.endswith(b"\n"):
                 data += handle.readline()
-            yield LinePiece(data, first_line)
+            yield LinePiece(data, first_line, offset)
             first_line += data.count(b"\n")
+            offset += len(data)
 
 
 def _concat(frames: list[pl.LazyFrame], schema: Mapping[str, pl.DataType]) -> pl.LazyFrame:
@@ -525,14 +536,21 @@ def _lanl_frames(
     return _finish(frame, checks, columns, path)
 
 
-def _parquet_frames(path: Path, attrs_keys: Collection[str] | None) -> _Frames:
+def _parquet_frames(
+    path: Path, attrs_keys: Collection[str] | None, rows: tuple[int, int] | None = None
+) -> _Frames:
     """Events already in the Event schema (what another pipeline or an export wrote).
 
     ``ts``, ``source`` and ``action`` are required columns; the others may be absent (null).
     A naive ``ts`` is taken as UTC. A row missing a required value is rejected with its
-    1-based row number and the row as JSON.
+    1-based row number and the row as JSON. ``rows``: only the rows ``[start, start + n)``
+    (0-based), which polars reads from just the row groups holding them.
     """
     frame = pl.scan_parquet(path)
+    first_row = 1
+    if rows is not None:
+        frame = frame.slice(rows[0], rows[1])
+        first_row += rows[0]
     names = frame.collect_schema().names()
     missing = [c for c in ("ts", "source", "action") if c not in names]
     if missing:
@@ -542,7 +560,7 @@ def _parquet_frames(path: Path, attrs_keys: Collection[str] | None) -> _Frames:
         ts = pl.col("ts").dt.convert_time_zone("UTC").cast(pl.Datetime("us", "UTC"))
     else:
         ts = pl.col("ts").cast(pl.Datetime("us"), strict=False).dt.replace_time_zone("UTC")
-    frame = frame.with_row_index(_LINE, offset=1).with_columns(
+    frame = frame.with_row_index(_LINE, offset=first_row).with_columns(
         pl.col(_LINE).cast(pl.Int64()),
         ts.alias("__ts"),
         pl.struct(pl.all()).struct.json_encode().alias(_RAW),
@@ -568,41 +586,114 @@ def _parquet_frames(path: Path, attrs_keys: Collection[str] | None) -> _Frames:
     return _finish(frame, checks, columns, path)
 
 
-def _jsonl_frames(
-    path: Path, parser: JsonLinesParser, attrs_keys: Collection[str] | None
-) -> _Frames:
-    events: list[Event] = []
-    rejects: dict[str, list[object]] = {name: [] for name in REJECT_SCHEMA}
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.rstrip(b"\r\n")
+#: Bytes of a JSON-lines file parsed at once when no piece is given: the parser holds a few
+#: copies of its lines (text, the joined buffer, Arrow's columns), so memory is a small
+#: multiple of this, whatever the size of the file.
+JSONL_PIECE_BYTES = 8 << 20
+
+
+def _jsonl_piece(
+    path: Path, parser: JsonLinesParser, attrs_keys: Collection[str] | None, piece: LinePiece
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The events (with their ``line``) and the rejected lines of one piece of a JSON-lines file.
+
+    The lines go to :meth:`JsonLinesParser.parse_batch` as UTF-8 text; a line that is not valid
+    UTF-8 is judged by :meth:`JsonLinesParser.parse_bytes` on its bytes, as a line-by-line
+    read would (text with replacement characters might parse, its bytes never do).
+    """
+    origin = str(path)
+    lines = piece.data.split(b"\n")
+    if piece.data.endswith(b"\n"):
+        lines.pop()  # the empty text after the last line end
+    numbers = range(piece.first_line, piece.first_line + len(lines))
+    # Byte offset just after each line (its line end included).
+    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
+    offsets: list[int] = (np.cumsum(lengths + 1) + piece.offset).tolist()
+    undecodable: list[tuple[int, bytes]] = []
+    try:
+        # Nearly always the whole piece is UTF-8: one decode, no per-line work.
+        texts = piece.data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        texts = []
+        for number, raw in zip(numbers, lines, strict=True):
             try:
-                event = parser.parse_bytes(line)
-            except ParseError as exc:
-                for name, value in zip(
-                    REJECT_SCHEMA,
-                    (str(path), number, exc.reason, line.decode("utf-8", errors="replace")),
-                    strict=True,
-                ):
-                    rejects[name].append(value)
-                continue
-            if event is not None:
-                events.append(event)
-    event_frame = events_to_frame(events)
-    if attrs_keys is not None:
-        attrs = pl.col("attrs")
-        event_frame = event_frame.with_columns(
-            attrs.str.json_decode(attrs_dtype(attrs_keys)) if attrs_keys else attrs
+                texts.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                undecodable.append((number, raw.rstrip(b"\r\n")))
+                texts.append("")  # judged on its bytes below
+    records = [
+        RawRecord(text.rstrip("\r"), origin, number, offset)
+        for text, number, offset in zip(texts, numbers, offsets, strict=False)
+        if text and text != "\r"
+    ]
+    frame, dead = parser.parse_batch(records, attrs_keys=attrs_keys)
+    lines_of = pl.Series([record.line for record in records], dtype=pl.Int64())
+    events = frame.with_columns(lines_of.gather(frame.get_column("record")).alias(_LINE)).drop(
+        "record"
+    )
+    rejected = [(d.line, d.reason, d.raw) for d in dead]
+    extra: list[Event] = []
+    extra_lines: list[int] = []
+    for line_number, line in undecodable:
+        try:
+            event = parser.parse_bytes(line)
+        except ParseError as exc:
+            rejected.append((line_number, exc.reason, line.decode("utf-8", errors="replace")))
+            continue
+        if event is not None:  # pragma: no cover - orjson refuses any invalid UTF-8
+            extra.append(event)
+            extra_lines.append(line_number)
+    if extra:  # pragma: no cover - as above
+        extra_events = events_to_frame(extra).with_columns(
+            pl.Series(_LINE, extra_lines, dtype=pl.Int64())
         )
-    reject_frame = pl.DataFrame(rejects, schema=REJECT_SCHEMA)
+        if attrs_keys is not None and not attrs_keys:
+            extra_events = extra_events.with_columns(pl.lit(None, pl.String()).alias("attrs"))
+        events = pl.concat([events, extra_events]).sort(_LINE)
+    if attrs_keys:
+        events = events.with_columns(pl.col("attrs").str.json_decode(attrs_dtype(attrs_keys)))
+    if undecodable:
+        rejected.sort(key=lambda item: item[0])
+    rejects = pl.DataFrame(
+        {
+            _FILE: pl.Series([origin] * len(rejected), dtype=pl.String()),
+            _LINE: pl.Series([r[0] for r in rejected], dtype=pl.Int64()),
+            _REASON: pl.Series([r[1] for r in rejected], dtype=pl.String()),
+            _RAW: pl.Series([r[2] for r in rejected], dtype=pl.String()),
+        }
+    )
+    return events, rejects
+
+
+def _jsonl_frames(
+    path: Path,
+    parser: JsonLinesParser,
+    attrs_keys: Collection[str] | None,
+    piece: LinePiece | None = None,
+) -> _Frames:
+    """One JSON-lines file, or one piece of it, parsed columnar (:func:`_jsonl_piece`)."""
+    pieces = [piece] if piece is not None else line_pieces(path, JSONL_PIECE_BYTES)
+    event_frames: list[pl.DataFrame] = []
+    reject_frames: list[pl.DataFrame] = []
+    for one in pieces:
+        events, rejects = _jsonl_piece(path, parser, attrs_keys, one)
+        event_frames.append(events)
+        reject_frames.append(rejects)
+    schema = dict(POLARS_EVENT_SCHEMA)
+    if attrs_keys is not None:
+        schema["attrs"] = attrs_dtype(attrs_keys)
+    events = (
+        pl.concat(event_frames)
+        if event_frames
+        else pl.DataFrame(schema={**schema, _LINE: pl.Int64()})
+    )
+    rejects = pl.concat(reject_frames) if reject_frames else pl.DataFrame(schema=REJECT_SCHEMA)
+    # Events then rejects, each in line order (the order the line-by-line reader kept).
     judged = pl.concat(
-        [
-            event_frame.with_columns(pl.lit(None, pl.String()).alias(_REASON)),
-            reject_frame,
-        ],
+        [events.with_columns(pl.lit(None, pl.String()).alias(_REASON)), rejects],
         how="diagonal",
     ).select(*EVENT_COLUMNS, _REASON, _FILE, _LINE, _RAW)
-    return _Frames(event_frame.lazy(), reject_frame.lazy(), judged.lazy())
+    return _Frames(events.select(EVENT_COLUMNS).lazy(), rejects.lazy(), judged.lazy())
 
 
 def _cert_files(paths: Sequence[Path]) -> list[tuple[Path, str]]:
@@ -631,6 +722,46 @@ def _plain_files(paths: Sequence[Path], in_directory: Callable[[Path], list[Path
     return files
 
 
+def batch_files(paths: Sequence[Path | str], fmt: str) -> list[Path]:
+    """The files :func:`scan_events` reads for ``paths`` in format ``fmt``, without reading them.
+
+    Directories are expanded as :func:`scan_events` describes.
+
+    Raises
+    ------
+    FileNotFoundError
+        A path does not exist.
+    ValueError
+        An unknown format, or a file that is not a CERT activity file for ``cert``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b.jsonl", "a.ndjson", "c.txt"):
+    ...     _ = (d / name).write_text("")
+    >>> [p.name for p in batch_files([d], "jsonl")]
+    ['a.ndjson', 'b.jsonl']
+    """
+    resolved = [Path(p) for p in paths]
+    for path in resolved:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or directory")
+    if fmt == "cert":
+        return [path for path, _ in _cert_files(resolved)]
+    if fmt == "lanl":
+        return _plain_files(
+            resolved, lambda d: [d / "auth.txt"] if (d / "auth.txt").is_file() else []
+        )
+    if fmt == "jsonl":
+        return _plain_files(
+            resolved, lambda d: sorted(p for p in d.iterdir() if p.suffix in JSONL_SUFFIXES)
+        )
+    if fmt == "parquet":
+        return _plain_files(resolved, lambda d: sorted(d.glob("*.parquet")))
+    raise ValueError(f"unknown batch format {fmt!r}: expected 'cert', 'lanl', 'jsonl' or 'parquet'")
+
+
 def scan_events(
     paths: Sequence[Path | str],
     fmt: Literal["cert", "lanl", "jsonl", "parquet"],
@@ -640,6 +771,7 @@ def scan_events(
     lossy_utf8: bool = False,
     attrs_keys: Collection[str] | None = None,
     piece: LinePiece | None = None,
+    rows: tuple[int, int] | None = None,
 ) -> BatchScan:
     """Read log files into a lazy frame of events plus a lazy frame of rejected lines.
 
@@ -665,9 +797,12 @@ def scan_events(
         null where an event lacks one, and the other attributes are never built. An empty
         collection gives a null String ``attrs``.
     piece
-        Read only these lines of the one CERT or LANL file in ``paths`` (from
+        Read only these lines of the one CERT, LANL or JSON-lines file in ``paths`` (from
         :func:`line_pieces`), numbered from ``piece.first_line``; a CERT file's layout still
         comes from its first line, and its header line is still skipped.
+    rows
+        Read only the rows ``[start, start + n)`` (0-based) of the one Parquet file in
+        ``paths``; rejects keep their row numbers in the whole file.
 
     Returns
     -------
@@ -688,40 +823,26 @@ def scan_events(
     [(3, 'unknown_value')]
     """
     resolved = [Path(p) for p in paths]
-    for path in resolved:
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file or directory")
+    files = batch_files(resolved, fmt)
     pairs: list[_Frames] = []
-    files: list[Path] = []
-    if piece is not None and (fmt not in ("cert", "lanl") or len(resolved) != 1):
-        raise ValueError(f"a piece of a file is read from one CERT or LANL file, not {fmt} {paths}")
-    if fmt == "cert":
-        for path, kind in _cert_files(resolved):
-            files.append(path)
-            if path.stat().st_size:
-                pairs.append(_cert_frames(path, kind, lossy_utf8, attrs_keys, piece))
-    elif fmt == "lanl":
-        for path in _plain_files(
-            resolved, lambda d: [d / "auth.txt"] if (d / "auth.txt").is_file() else []
-        ):
-            files.append(path)
-            if path.stat().st_size:
-                pairs.append(_lanl_frames(path, lanl_epoch, lossy_utf8, attrs_keys, piece))
-    elif fmt == "jsonl":
-        parser = JsonLinesParser(jsonl_mapping)
-        for path in _plain_files(
-            resolved, lambda d: sorted(p for p in d.iterdir() if p.suffix in JSONL_SUFFIXES)
-        ):
-            files.append(path)
-            pairs.append(_jsonl_frames(path, parser, attrs_keys))
-    elif fmt == "parquet":
-        for path in _plain_files(resolved, lambda d: sorted(d.glob("*.parquet"))):
-            files.append(path)
-            pairs.append(_parquet_frames(path, attrs_keys))
-    else:
+    one_file = len(resolved) == 1 and not resolved[0].is_dir()
+    if piece is not None and (fmt not in ("cert", "lanl", "jsonl") or not one_file):
         raise ValueError(
-            f"unknown batch format {fmt!r}: expected 'cert', 'lanl', 'jsonl' or 'parquet'"
+            f"a piece of a file is read from one CERT, LANL or JSON-lines file, not {fmt} {paths}"
         )
+    if rows is not None and (fmt != "parquet" or not one_file):
+        raise ValueError(f"a range of rows is read from one Parquet file, not {fmt} {paths}")
+    parser = JsonLinesParser(jsonl_mapping) if fmt == "jsonl" else None
+    for path in files:
+        if fmt == "cert" and path.stat().st_size:
+            kind = path.stem.lower()
+            pairs.append(_cert_frames(path, kind, lossy_utf8, attrs_keys, piece))
+        elif fmt == "lanl" and path.stat().st_size:
+            pairs.append(_lanl_frames(path, lanl_epoch, lossy_utf8, attrs_keys, piece))
+        elif parser is not None:
+            pairs.append(_jsonl_frames(path, parser, attrs_keys, piece))
+        elif fmt == "parquet":
+            pairs.append(_parquet_frames(path, attrs_keys, rows))
     schema = dict(POLARS_EVENT_SCHEMA)
     if attrs_keys is not None:
         schema["attrs"] = attrs_dtype(attrs_keys)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         (["scan", "x"], "no format for 'x'"),
         (["scan", "x", "--format", "cert", "--budget", "lots"], "budget 'lots'"),
         (["scan", "x", "--format", "cert", "--train-until", "yesterday"], "is not a date"),
+        (["scan", "x", "--format", "cert", "--slice-days", "0"], "'0' must be positive"),
+        (["scan", "x", "--format", "cert", "--slice-days", "week"], "'week' is not an integer"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["generate", "--users", "-3", "--out", "o"], "must be positive"),
     ],
@@ -81,3 +84,32 @@ def test_version_and_help() -> None:
     assert helped.returncode == 0
     for command in ("scan", "generate", "demo", "bench"):
         assert command in helped.stdout
+
+
+def test_slice_days_reaches_the_scan_from_the_flag_or_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from detector.errors import UsageError
+
+    seen: list[int | None] = []
+
+    def fake_run_scan(opts: Any) -> None:
+        seen.append(opts.slice_days)
+        raise UsageError("stopped before reading")
+
+    monkeypatch.setattr("detector.scan.run_scan", fake_run_scan)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    config = tmp_path / "scan.toml"
+    config.write_text("[scan]\nslice_days = 2\n")
+    assert main(["scan", str(logs), "--format", "cert"]) == 2
+    assert main(["scan", str(logs), "--format", "cert", "--slice-days", "30"]) == 2
+    assert main(["scan", str(logs), "--format", "cert", "--config", str(config)]) == 2
+    assert (
+        main(["scan", str(logs), "--format", "cert", "--config", str(config), "--slice-days", "5"])
+        == 2
+    )
+    assert seen == [7, 30, 2, 5]
+    assert capsys.readouterr().err.count("stopped before reading") == 4
+    help_text = run_cli("scan", "--help").stdout
+    assert "--slice-days N" in help_text

@@ -133,3 +133,28 @@ def test_small_pieces_give_the_same_vectors_and_dead_letters(
     assert_frame_equal(rejects_pieced, rejects_whole)
     # The header is line 1, so the bad line inserted after `middle` lines is line middle + 2.
     assert rejects_pieced.select("line", "reason").rows() == [(middle + 2, "unknown_value")]
+
+
+def test_json_lines_in_small_pieces_give_the_same_vectors_and_dead_letters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks.stream_bench import generate_lines
+
+    source = tmp_path / "gen.jsonl"
+    n_events = generate_lines(source, users=6, days=3, rate=4, seed=2)
+    lines = source.read_bytes().splitlines(keepends=True)
+    middle = len(lines) // 2
+    logs = tmp_path / "events.jsonl"
+    logs.write_bytes(b"".join([*lines[:middle], b"{oops\r\n", b"\n", *lines[middle:]]))
+    opts = ScanOptions(inputs=(("jsonl", logs),), out=tmp_path, progress=False)
+    whole, n_whole, rejects_whole, _ = read_vectors(opts, tmp_path / "a")
+    monkeypatch.setattr("detector.scan.JSONL_PIECE_BYTES", 2048)
+    pieced, n_pieced, rejects_pieced, _ = read_vectors(opts, tmp_path / "b")
+    assert len(list((tmp_path / "b").glob("part-0000-*.parquet"))) > 10
+    assert n_pieced == n_whole == n_events
+    assert whole["window_start"].n_unique() == 3
+    assert_frame_equal(pieced, whole)
+    assert_frame_equal(rejects_pieced, rejects_whole)
+    assert rejects_pieced.select("line", "reason", "raw").rows() == [
+        (middle + 1, "bad_json", "{oops")
+    ]

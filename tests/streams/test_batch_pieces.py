@@ -90,8 +90,10 @@ def test_lossy_pieces_number_lines_like_the_whole_file(tmp_path: Path) -> None:
 def test_a_piece_is_refused_for_several_files_or_other_formats(tmp_path: Path) -> None:
     piece = LinePiece(b"x\n", 1)
     (tmp_path / "logon.csv").write_text(_LOGON)
-    with pytest.raises(ValueError, match="one CERT or LANL file"):
+    with pytest.raises(ValueError, match="one CERT, LANL or JSON-lines file"):
+        scan_events([tmp_path], "parquet", piece=piece)
+    with pytest.raises(ValueError, match="one CERT, LANL or JSON-lines file"):
         scan_events([tmp_path], "jsonl", piece=piece)
     (tmp_path / "device.csv").write_text("id,date,user,pc,file_tree,activity\n")
-    with pytest.raises(ValueError, match="one CERT or LANL file"):
+    with pytest.raises(ValueError, match="one CERT, LANL or JSON-lines file"):
         scan_events([tmp_path / "logon.csv", tmp_path / "device.csv"], "cert", piece=piece)

@@ -230,6 +230,7 @@ class ContextualAnomalyDetector(ParamsMixin):
         self.left_facts_: list[tuple[int, ...]] = []
         self.left_ids_: dict[tuple[int, ...], int] = {}
         self.left_tables_: list[_ClassicTable] = []
+        self.left_sets_: list[frozenset[int]] = []  # for C-level subset tests
         self.left_hashes_: list[int] = []
         self.left_sensor_: list[tuple[int, ...]] = []
         self.left_neurons_: list[tuple[int, ...]] = []
@@ -266,6 +267,8 @@ class ContextualAnomalyDetector(ParamsMixin):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if "left_sets_" not in state:  # pickled before the sets were kept
+            state["left_sets_"] = [frozenset(facts) for facts in state["left_facts_"]]
         self.__dict__.update(state)
 
     @property
@@ -334,6 +337,7 @@ class ContextualAnomalyDetector(ParamsMixin):
             left_id = self.left_ids_[left] = len(self.left_facts_)
             self.left_facts_.append(left)
             self.left_tables_.append(_ClassicTable())
+            self.left_sets_.append(frozenset(left))
             self.left_hashes_.append(classic_tuple_hash(left))
             sensor = tuple(f for f in left if f < _NEURON_BASE)
             self.left_sensor_.append(sensor)
@@ -499,13 +503,11 @@ class ContextualAnomalyDetector(ParamsMixin):
             self.context_uses_[context] += 1
         neurons: list[int] = []
         if self.max_active > 0 and step.active:
+            uses, left_of, right_of = self.context_uses_, self.context_left_, self.context_right_
+            left_hashes, right_hashes = self.left_hashes_, self.right_hashes_
             ranked = sorted(
                 step.active,
-                key=lambda c: (
-                    self.context_uses_[c],
-                    self.left_hashes_[self.context_left_[c]],
-                    self.right_hashes_[self.context_right_[c]],
-                ),
+                key=lambda c: (uses[c], left_hashes[left_of[c]], right_hashes[right_of[c]]),
             )
             neurons = [_NEURON_BASE + c for c in ranked[-self.max_active :]]
         for left, right in step.potential:
@@ -518,16 +520,17 @@ class ContextualAnomalyDetector(ParamsMixin):
 
     def _cross(self) -> None:
         """Cross the new left facts with the left semi-contexts; predict the next facts."""
-        group = set(self.left_group_)
+        group = frozenset(self.left_group_)
+        left_sets = self.left_sets_
         whole: list[int] = []
-        for sensor, left_ids in self.plain_lefts_.items():
-            if all(f in group for f in sensor):
+        for left_ids in self.plain_lefts_.values():
+            # Left semi-contexts listed under one key share their facts.
+            if left_sets[left_ids[0]] <= group:
                 whole.extend(left_ids)
         for fact in self.left_group_:
             if fact >= _NEURON_BASE:
-                for left_id in self.neuron_lefts_.get(fact, ()):
-                    if all(f in group for f in self.left_facts_[left_id]):
-                        whole.append(left_id)
+                candidates = self.neuron_lefts_.get(fact, ())
+                whole.extend(left_id for left_id in candidates if left_sets[left_id] <= group)
         whole.sort()
         self.whole_ = whole
         best = 0.0

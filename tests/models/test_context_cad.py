@@ -5,6 +5,7 @@ Facts for one feature and one bit: A (value 0, bit 0 clear) and B (value 1, bit 
 
 from __future__ import annotations
 
+import copy
 import pickle
 
 import pytest
@@ -141,6 +142,18 @@ def test_score_is_pure_and_pickle_drops_the_cache() -> None:
     assert pickle.dumps(detector) == before
     restored = pickle.loads(before)
     assert feed(restored, [0.0, 1.0, 5.0]) == feed(detector, [0.0, 1.0, 5.0])
+
+
+def test_state_pickled_before_the_left_sets_restores_them() -> None:
+    # Sessions before the subset index pickled no ``left_sets_``: they are rebuilt on load.
+    detector = ContextualAnomalyDetector(rest_steps=0, warmup=4)
+    feed(detector, [0.0, 1.0, 2.0, 3.0] * 5)
+    old_state = copy.deepcopy(detector.__getstate__())
+    del old_state["left_sets_"]
+    restored = ContextualAnomalyDetector.__new__(ContextualAnomalyDetector)
+    restored.__setstate__(old_state)
+    assert restored.left_sets_ == [frozenset(facts) for facts in detector.left_facts_]
+    assert feed(restored, [0.0, 1.0, 5.0, 2.0]) == feed(detector, [0.0, 1.0, 5.0, 2.0])
 
 
 @pytest.mark.parametrize(

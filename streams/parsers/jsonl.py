@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -59,18 +61,22 @@ _MAX_COLUMNAR_PARTS: Final = 5
 #: orjson refuses objects nested deeper than 1024; Arrow does not. A line shorter than
 #: ``2 * _MAX_FAST_NESTING`` bytes cannot nest that deep; longer ones are counted.
 _MAX_FAST_NESTING: Final = 512
-#: Compiled per-mapping state, rebuilt on first use (closures and Arrow options do not pickle).
-_CACHED: Final = frozenset({"_getters", "_getters_of", "_plan", "_plan_of"})
-#: A \\u escape (after an even number of backslashes, so not C:\\\\users).
-_UNICODE_ESCAPE: Final = r"(?:^|[^\\])(?:\\\\)*\\u"
+#: Compiled per-mapping state, rebuilt on first use (closures and Arrow options do not pickle),
+#: and the JSON paths seen with a value (learnt again after unpickling).
+_CACHED: Final = frozenset({"_getters", "_getters_of", "_plans", "_plans_of", "_typed"})
 _JSON_COLUMN: Final = "__json"
 _ROW_HINT: Final = re.compile(r"in row (\d+)")
+#: Arrow's refusal of a value where the schema has a null column: the column and the value's kind.
+_NULL_COLUMN_HINT: Final = re.compile(r"Column\((.*)\) changed from null to (\w+) in row \d+")
+#: The value kinds Arrow names that a column of the leaf's real type would take.
+_KIND_NAMES: Final[dict[pa.DataType, str]] = {pa.string(): "string", pa.int64(): "number"}
 _NEWLINE: Final = 0x0A
 _CR: Final = 0x0D
 _OPEN: Final = 0x7B
 _CLOSE: Final = 0x7D
 _BACKSLASH: Final = 0x5C
 _LETTER_U: Final = 0x75
+_SLASH: Final = 0x2F
 #: The characters a Rust regular expression reads as syntax.
 _REGEX_META: Final = frozenset("\\.+*?()|[]{}^$#&-~")
 _Getter = Callable[[dict[str, Any]], Any]
@@ -296,14 +302,15 @@ class JsonLinesParser:
         events in record order (blank lines are skipped) and every :class:`ParseError` is a
         :class:`DeadLetter` with the record's origin, line, text, reason and detail, in record
         order. The batch is read columnar: its lines are joined and read at once by Arrow's
-        JSON reader with an explicit schema of every mapped path (flat dotted keys and nested
-        objects alike), and polars maps the columns onto the Event fields and converts the
-        timestamps. Arrow refuses a line whose mapped values have another type (a number
-        where text is expected, an object where a string is); those lines, the ones that do
-        not satisfy the rules (a missing field, a timestamp polars does not read as Python
-        does) and any line Arrow and ``orjson`` might read differently go the row-wise way
-        (one ``orjson`` call per line, the per-line path for anything unusual), and only
-        those.
+        JSON reader with an explicit schema of the mapped paths (flat dotted keys and nested
+        objects alike; only the nested spellings when the batch's text holds no flat key; a
+        null column for a spelling no line has given a value yet, typed once one does), and
+        polars maps the columns onto the Event fields (Arrow converts the timestamps). Arrow
+        refuses a line whose mapped values have another type (a number where text is
+        expected, an object where a string is); those lines, the ones that do not satisfy
+        the rules (a missing field, a timestamp polars does not read as Python does) and any
+        line Arrow and ``orjson`` might read differently go the row-wise way (one ``orjson``
+        call per line, the per-line path for anything unusual), and only those.
 
         Parameters
         ----------
@@ -442,12 +449,31 @@ class JsonLinesParser:
         errors.sort(key=lambda pair: pair[0])
         return frame, errors
 
-    def _columnar_plan(self) -> _ColumnarPlan | None:
-        plan: _ColumnarPlan | None = self.__dict__.get("_plan")
-        if self.__dict__.get("_plan_of") is not self.mapping:
-            plan = _ColumnarPlan.build(self.mapping)
-            self.__dict__["_plan"], self.__dict__["_plan_of"] = plan, self.mapping
-        return plan
+    def _columnar_plan(self, *, nested_only: bool = False) -> _ColumnarPlan | None:
+        """The plan whose schema types the paths seen with a value so far (None: no schema
+        holds the mapping); ``nested_only``: without the spellings a key's text would show."""
+        plans: dict[tuple[frozenset[tuple[str, ...]], bool], _ColumnarPlan | None] | None
+        plans = self.__dict__.get("_plans")
+        if plans is None or self.__dict__.get("_plans_of") is not self.mapping:
+            plans = {}
+            self.__dict__["_plans"], self.__dict__["_plans_of"] = plans, self.mapping
+            self.__dict__["_typed"] = frozenset()
+        key = (self.__dict__["_typed"], nested_only)
+        if key not in plans:
+            plans[key] = _ColumnarPlan.build(self.mapping, *key)
+        return plans[key]
+
+    def _learn(self, plan: _ColumnarPlan, message: str) -> bool:
+        """Whether Arrow's error ``message`` names a null column of ``plan`` given a value of
+        its leaf's type: that leaf is typed from now on."""
+        found = _NULL_COLUMN_HINT.search(message)
+        if found is None:
+            return False
+        leaves = plan.untyped.get(found.group(1), {}).get(found.group(2))
+        if not leaves:
+            return False
+        self.__dict__["_typed"] = self.__dict__["_typed"] | leaves
+        return True
 
     def _parse_columnar(
         self,
@@ -457,6 +483,14 @@ class JsonLinesParser:
         wanted: frozenset[str] | None,
     ) -> tuple[pl.DataFrame, list[DeadLetter]]:
         """:meth:`parse_batch` through Arrow's reader; the lines it cannot vouch for row-wise."""
+        # When no line holds the text of a key that an earlier spelling of a path ends with
+        # (``"user.name"`` before ``"user": {"name": ...}``), only the last spellings can be
+        # present: Arrow reads a schema of those alone, and no reading is uncertain.
+        hiding = bool(plan.hidden) and lines.may_hide(plan.hidden)
+        if plan.hidden and not hiding:
+            nested = self._columnar_plan(nested_only=True)
+            assert nested is not None  # a part of the schema of ``plan``
+            plan = nested
         ok = lines.columnar()
         row_wise: list[int] = np.flatnonzero(~ok).tolist()
         if row_wise:
@@ -465,17 +499,22 @@ class JsonLinesParser:
         else:
             positions = np.arange(len(ok), dtype=np.int64)
             buffer, ends = lines.data, lines.ends
-        tables, read_positions = self._read_ranges(plan, buffer, ends, positions, row_wise)
+        tables, read_positions, plan = self._read_ranges(plan, buffer, ends, positions, row_wise)
         pieces: list[pl.DataFrame] = []
         if tables:
             table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-            frame = pl.from_arrow(
-                table.rename_columns([f"{_JSON_COLUMN}{j}" for j in range(table.num_columns)])
-            )
-            assert isinstance(frame, pl.DataFrame)
-            frame = frame.with_columns(pl.Series("record", read_positions, dtype=pl.Int64()))
-            flags = lines.flags(plan, read_positions) if plan.uncertain is not None else {}
-            events, slow = plan.events(frame, self.source, wanted, flags=flags)
+            record = pl.Series("record", read_positions, dtype=pl.Int64())
+            if plan.columns:
+                frame = pl.from_arrow(plan.typed_columns(table))
+                assert isinstance(frame, pl.DataFrame)
+                frame = frame.with_columns(record)
+            else:
+                frame = record.to_frame()
+            flags: dict[str, npt.NDArray[np.bool_]] = {}
+            if hiding and plan.uncertain is not None:
+                flags = lines.flags(plan, read_positions)
+            stamps = plan.timestamps(table)
+            events, slow = plan.events(frame, stamps, self.source, wanted, flags=flags)
             if slow:
                 row_wise.extend(slow)
                 events = events.filter(~pl.col("record").is_in(slow))
@@ -490,21 +529,26 @@ class JsonLinesParser:
             frame = frame.sort("record")
         return frame, _dead_letters(records, errors)
 
-    @staticmethod
     def _read_ranges(
+        self,
         plan: _ColumnarPlan,
         buffer: bytes,
         ends: npt.NDArray[np.int64],
         positions: npt.NDArray[np.int64],
         row_wise: list[int],
-    ) -> tuple[list[pa.Table], npt.NDArray[np.int64]]:
-        """Arrow tables of the lines it reads, their record indices; the others to ``row_wise``.
+    ) -> tuple[list[pa.Table], npt.NDArray[np.int64], _ColumnarPlan]:
+        """Arrow tables of the lines it reads, their record indices, the plan they were read
+        with; the other lines to ``row_wise``.
 
         ``buffer`` holds the lines of records ``positions``, line ``i`` ending (newline
         included) at ``ends[i]``. A failed read is split at the row Arrow names (the line
         before it too: Arrow counts text after a complete object as the next row) or else in
-        halves, and each part is read again, a bounded number of times per batch.
+        halves, and each part is read again, a bounded number of times per batch. A read
+        refused because a path never seen with a value (a null column, which costs Arrow
+        almost nothing) has one of its type is no failure: the path is typed from then on and
+        the batch read again, which happens at most once per path.
         """
+        settled = len(row_wise)
         tables: list[pa.Table] = []
         read: list[npt.NDArray[np.int64]] = []
         pending = [(0, len(positions))] if len(positions) else []
@@ -527,7 +571,16 @@ class JsonLinesParser:
                     read.append(positions[lo:hi])
                     continue
             except (pa.ArrowException, ValueError) as error:
-                found = _ROW_HINT.search(str(error))
+                message = str(error)
+                if self._learn(plan, message):
+                    learnt = self._columnar_plan(nested_only=plan.nested_only)
+                    assert learnt is not None
+                    plan = learnt
+                    del row_wise[settled:]
+                    tables, read, failures = [], [], 0
+                    pending = [(0, len(positions))]
+                    continue
+                found = _ROW_HINT.search(message)
                 hint = int(found.group(1)) if found else None
             failures += 1
             if failures > _MAX_FAILED_READS or hi - lo <= 2:
@@ -540,8 +593,8 @@ class JsonLinesParser:
                 middle = (lo + hi) // 2
                 pending.extend([(lo, middle), (middle, hi)])
         if len(read) == 1:
-            return tables, read[0]
-        return tables, np.concatenate(read) if read else np.empty(0, dtype=np.int64)
+            return tables, read[0], plan
+        return tables, np.concatenate(read) if read else np.empty(0, dtype=np.int64), plan
 
     def _settle_timestamps(
         self,
@@ -732,24 +785,35 @@ class _LineBuffer:
         view = np.frombuffer(self.data, dtype=np.uint8)
         return view[np.repeat(keep, lengths)].tobytes(), np.cumsum(lengths[keep])
 
+    @cached_property
+    def escapes(self) -> npt.NDArray[np.int64]:
+        """Where the real ``\\u`` and ``\\/`` escapes are (the only ones a key's text may
+        have that its JSON text, as ``orjson`` writes it, does not)."""
+        return _escape_starts(self.data)
+
+    def may_hide(self, hidden: str) -> bool:
+        """Whether a line may hold a hidden key: the regular expression ``hidden`` is found
+        somewhere, or some line has a real escape (one search over all the bytes at once)."""
+        if len(self.escapes):
+            return True
+        offsets = pa.py_buffer(np.array([0, len(self.data)], dtype=np.int64))
+        whole = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(self.data))
+        return bool(pc.match_substring_regex(whole, hidden)[0].as_py())
+
     def flags(
         self, plan: _ColumnarPlan, rows: npt.NDArray[np.int64]
     ) -> dict[str, npt.NDArray[np.bool_]]:
         """For the lines ``rows``: which may hold the text of a hidden key (``__hidden``) and
-        which a real ``\\u`` escape (``__escape``); only the kinds some line has."""
+        which a real escape (``__escape``); only the kinds some line has."""
         found: dict[str, npt.NDArray[np.bool_]] = {}
         if plan.hidden:
             hidden = self.series().str.contains(plan.hidden)
             if hidden.any():
                 found["__hidden"] = hidden.to_numpy()[rows]
-        if b"\\u" in self.data:
-            view = np.frombuffer(self.data, dtype=np.uint8)
-            candidates = np.flatnonzero((view[:-1] == _BACKSLASH) & (view[1:] == _LETTER_U))
-            escapes = _real_escapes(self.data, candidates.astype(np.int64))
-            if len(escapes):
-                mask = np.zeros(len(self.ends), dtype=np.bool_)
-                mask[self.lines_of(escapes)] = True
-                found["__escape"] = mask[rows]
+        if len(self.escapes):
+            mask = np.zeros(len(self.ends), dtype=np.bool_)
+            mask[self.lines_of(self.escapes)] = True
+            found["__escape"] = mask[rows]
         return found
 
     def series(self) -> pl.Series:
@@ -764,20 +828,29 @@ class _LineBuffer:
         return lines
 
 
-def _real_escapes(data: bytes, candidates: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """The ``\\u`` at ``candidates`` that are escapes: an odd run of backslashes before the
-    ``u`` (``\\\\u`` is an escaped backslash, then a letter u).
+def _escape_starts(data: bytes) -> npt.NDArray[np.int64]:
+    r"""Where each real ``\u`` or ``\/`` escape starts: a ``u`` or ``/`` after an odd run of
+    backslashes (``\\u`` is an escaped backslash, then a letter u).
+
+    Examples
+    --------
+    >>> _escape_starts(rb'"\u00e9" "C:\\users" "\\\/"').tolist()
+    [1, 24]
     """
+    if b"\\" not in data:
+        return np.empty(0, dtype=np.int64)
     view = np.frombuffer(data, dtype=np.uint8)
-    run = np.ones(len(candidates), dtype=np.int64)
-    before = candidates - 1
-    counting = (before >= 0) & (view[np.maximum(before, 0)] == _BACKSLASH)
-    while counting.any():
-        run += counting
-        before = before - 1
-        counting &= (before >= 0) & (view[np.maximum(before, 0)] == _BACKSLASH)
-    escapes: npt.NDArray[np.int64] = candidates[run % 2 == 1]
-    return escapes
+    backslashes = np.flatnonzero(view == _BACKSLASH)
+    first = np.ones(len(backslashes), dtype=np.bool_)
+    first[1:] = backslashes[1:] != backslashes[:-1] + 1
+    run_starts = np.flatnonzero(first)
+    run_stops = np.append(run_starts[1:], len(backslashes))
+    last = backslashes[run_stops - 1]
+    # The byte after each run (the run itself when it ends the data: not a u).
+    after = view[np.minimum(last + 1, len(view) - 1)]
+    real = ((run_stops - run_starts) % 2 == 1) & ((after == _LETTER_U) | (after == _SLASH))
+    starts: npt.NDArray[np.int64] = last[real].astype(np.int64)
+    return starts
 
 
 def _empty() -> pl.DataFrame:
@@ -800,6 +873,11 @@ def _spellings(path: str) -> list[tuple[str, ...]]:
     return found
 
 
+def _last_spelling(path: str) -> list[tuple[str, ...]]:
+    """The last of :func:`_spellings` (the only one present when no line shows the others)."""
+    return _spellings(path)[-1:]
+
+
 def _lookup(keys: tuple[str, ...], columns: Mapping[str, str]) -> pl.Expr:
     expr = pl.col(columns[keys[0]])
     for key in keys[1:]:
@@ -811,7 +889,8 @@ def _lookup(keys: tuple[str, ...], columns: Mapping[str, str]) -> pl.Expr:
 class _PathColumns:
     """One JSON path's value in the Arrow frame, and when a row's reading is uncertain."""
 
-    value: pl.Expr
+    value: pl.Expr | None
+    """None when no spelling of the path has a typed column (every value is null)."""
     uncertain: pl.Expr | None
     """A later spelling won while an earlier one is null: absent, or present as ``null``
     (which :func:`resolve` returns, hiding the later one). Decided by the line's text."""
@@ -819,21 +898,52 @@ class _PathColumns:
     """The JSON text of the earlier spellings' last keys."""
 
     @classmethod
-    def of(cls, path: str, columns: Mapping[str, str]) -> _PathColumns:
+    def of(
+        cls,
+        path: str,
+        columns: Mapping[str, str],
+        typed: frozenset[tuple[str, ...]],
+        nested_only: bool = False,
+    ) -> _PathColumns:
+        """``typed``: the spellings with a typed column; the others are null in every row.
+        ``nested_only``: the last spelling is the only one any line has."""
         spellings = _spellings(path)
-        values = [_lookup(keys, columns) for keys in spellings]
-        if len(values) == 1:
-            return cls(values[0], None, ())
-        value = pl.coalesce(values)
         hidden = tuple(orjson.dumps(keys[-1]).decode() for keys in spellings[:-1])
-        return cls(value, values[0].is_null() & value.is_not_null(), hidden)
+        if nested_only:
+            spellings = spellings[-1:]
+        values = [_lookup(keys, columns) if keys in typed else None for keys in spellings]
+        known = [value for value in values if value is not None]
+        if not known:
+            return cls(None, None, hidden)
+        value = known[0] if len(known) == 1 else pl.coalesce(known)
+        if len(spellings) == 1 or values[0] is value:
+            return cls(value, None, hidden)
+        first = values[0]
+        uncertain = value.is_not_null() if first is None else first.is_null() & value.is_not_null()
+        return cls(value, uncertain, hidden)
 
 
 @dataclass(frozen=True)
 class _ColumnarPlan:
-    """What the columnar batch path reads for one mapping: the Arrow schema and expressions."""
+    """What the columnar batch path reads for one mapping: the Arrow schema and expressions.
+
+    A spelling of a path that no line has given a value yet is a null column (which costs
+    Arrow next to nothing, and which it refuses to fill: the refusal names the column, which
+    is then typed); the others have their type (text, or a whole number for ``bytes``).
+    """
 
     parse_options: pa_json.ParseOptions
+    nested_only: bool
+    """Only the last spelling of each path is in the schema (no line has the others)."""
+    columns: tuple[int, ...]
+    """The schema's top-level columns the expressions read (the ones holding a typed leaf,
+    but those only the timestamp reads, which Arrow converts itself)."""
+    ts_columns: tuple[tuple[int, tuple[str, ...]], ...]
+    """The typed spellings of the timestamp paths, in the order they are tried: a top-level
+    column and the keys within it."""
+    untyped: dict[str, dict[str, frozenset[tuple[str, ...]]]]
+    """Arrow's name of a null column (``/event/action``) -> the kind of value it names in
+    its refusal (``string``) -> the spellings of that type the column stands for."""
     fields: dict[str, tuple[_PathColumns, ...]]
     attrs: tuple[tuple[str, _PathColumns], ...]
     uncertain: pl.Expr | None
@@ -841,11 +951,21 @@ class _ColumnarPlan:
     hidden: str
     """A regular expression found in every line holding the JSON text of a key that decides
     it (the text from the key's last dot on, which nested spellings rarely have)."""
+    mapped: dict[tuple[str, frozenset[str] | None], tuple[tuple[pl.Expr, ...], pl.Expr]] = (
+        dataclasses.field(default_factory=dict, compare=False, repr=False)
+    )
+    """The built expressions, by source and attribute keys (see :meth:`_mapped`)."""
 
     @classmethod
-    def build(cls, mapping: Mapping[str, tuple[str, ...]]) -> _ColumnarPlan | None:
-        """The plan, or None when the mapping cannot be one schema (a key both an object and
-        a value, a path of too many parts)."""
+    def build(
+        cls,
+        mapping: Mapping[str, tuple[str, ...]],
+        typed: frozenset[tuple[str, ...]],
+        nested_only: bool = False,
+    ) -> _ColumnarPlan | None:
+        """The plan with the spellings ``typed`` typed, or None when the mapping cannot be
+        one schema (a key both an object and a value, a path of too many parts).
+        ``nested_only``: the schema has the last spelling of each path alone."""
         leaves: list[tuple[tuple[str, ...], pa.DataType]] = []
         paths = [(field, path) for field, group in mapping.items() for path in group]
         for field, path in [*paths, *(("attrs", path) for path in ECS_ATTRS)]:
@@ -853,39 +973,104 @@ class _ColumnarPlan:
                 return None
             kind = pa.int64() if field == "bytes" else pa.string()
             leaves.extend((keys, kind) for keys in _spellings(path))
-        schema = _arrow_schema(leaves)
-        if schema is None:
+        if _arrow_schema(leaves) is None:
             return None
+        if nested_only:
+            last = {_spellings(path)[-1] for _, path in paths}
+            last.update(_spellings(path)[-1] for path in ECS_ATTRS)
+            leaves = [(keys, kind) for keys, kind in leaves if keys in last]
+        spellings = _last_spelling if nested_only else _spellings
+        schema = _arrow_schema(
+            [(keys, kind if keys in typed else pa.null()) for keys, kind in leaves]
+        )
+        assert schema is not None  # a part of the tree above, some leaves null
+        untyped: dict[str, dict[str, set[tuple[str, ...]]]] = {}
+        for keys, kind in leaves:
+            if keys not in typed:
+                named = untyped.setdefault("/" + "/".join(keys), {})
+                named.setdefault(_KIND_NAMES[kind], set()).add(keys)
+        kept = [j for j, column in enumerate(schema) if _holds_values(column.type)]
         # The frame's columns are renamed by position: a JSON key cannot clash with the
         # helper columns (``line``, ``record``) that sit beside them.
-        renamed = {key: f"{_JSON_COLUMN}{j}" for j, key in enumerate(schema.names)}
+        renamed = {schema.names[j]: f"{_JSON_COLUMN}{j}" for j in kept}
         fields = {
-            field: tuple(_PathColumns.of(path, renamed) for path in mapping.get(field, ()))
+            field: tuple(
+                _PathColumns.of(path, renamed, typed, nested_only)
+                for path in mapping.get(field, ())
+            )
             for field in _FIELDS
         }
-        attrs = tuple((path, _PathColumns.of(path, renamed)) for path in ECS_ATTRS)
+        attrs = tuple(
+            (path, _PathColumns.of(path, renamed, typed, nested_only)) for path in ECS_ATTRS
+        )
         columns = [c for group in fields.values() for c in group] + [c for _, c in attrs]
+        index = {schema.names[j]: j for j in kept}
+        ts_columns = tuple(
+            (index[keys[0]], keys[1:])
+            for path in mapping.get("ts", ())
+            for keys in spellings(path)
+            if keys in typed
+        )
+        read = {
+            index[keys[0]]
+            for field, group in mapping.items()
+            # The timestamp's columns too when a row's reading of it may be uncertain.
+            if field != "ts" or any(c.uncertain is not None for c in fields["ts"])
+            for path in group
+            for keys in spellings(path)
+            if keys in typed
+        }
+        read.update(
+            index[keys[0]] for path in ECS_ATTRS for keys in spellings(path) if keys in typed
+        )
         hidden = sorted({key for c in columns for key in c.hidden})
         uncertain = [c.uncertain for c in columns if c.uncertain is not None]
         options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
         return cls(
             options,
+            nested_only,
+            tuple(j for j in kept if j in read),
+            ts_columns,
+            {
+                name: {kind: frozenset(keys) for kind, keys in kinds.items()}
+                for name, kinds in untyped.items()
+            },
             fields,
             attrs,
             pl.any_horizontal(uncertain) if uncertain else None,
             "|".join(sorted({_literal(key[key.rfind(".") :]) for key in hidden})),
         )
 
+    def typed_columns(self, table: pa.Table) -> pa.Table:
+        """The columns of Arrow's ``table`` that the expressions read, named as they read them."""
+        return table.select(list(self.columns)).rename_columns(
+            [f"{_JSON_COLUMN}{j}" for j in self.columns]
+        )
+
+    def timestamps(self, table: pa.Table) -> pl.Series:
+        """The events' times from Arrow's ``table`` (null where a row's is missing or not
+        read as :func:`_timestamp` reads it)."""
+        texts = [
+            pc.struct_field(table.column(j), list(keys)) if keys else table.column(j)
+            for j, keys in self.ts_columns
+        ]
+        if not texts:
+            return pl.Series("ts", [None] * table.num_rows, dtype=pl.Datetime("us", "UTC"))
+        text = texts[0] if len(texts) == 1 else pc.coalesce(*texts)
+        return _arrow_timestamps(text.combine_chunks()).alias("ts")
+
     @staticmethod
     def _first(group: tuple[_PathColumns, ...]) -> pl.Expr:
         """The first path with a value (JsonLinesParser._first), or null."""
-        if not group:
+        values = [c.value for c in group if c.value is not None]
+        if not values:
             return pl.lit(None, dtype=pl.String())
-        return group[0].value if len(group) == 1 else pl.coalesce([c.value for c in group])
+        return values[0] if len(values) == 1 else pl.coalesce(values)
 
     def events(
         self,
         frame: pl.DataFrame,
+        stamps: pl.Series,
         source: str,
         wanted: frozenset[str] | None,
         *,
@@ -897,6 +1082,35 @@ class _ColumnarPlan:
         ``flags`` marks the rows whose line holds a hidden key's text (``__hidden``) or a
         real ``\\u`` escape (``__escape``), when any does.
         """
+        columns, broken = self._mapped(source, wanted)
+        helpers = [broken.alias("__broken")]
+        if self.uncertain is not None and flags:
+            helpers.append(self.uncertain.alias("__uncertain"))
+            helpers.extend(pl.lit(pl.Series(name, mask)) for name, mask in flags.items())
+        events = frame.with_columns(stamps.alias("__ts")).select(*columns, *helpers)
+        slow = pl.col("ts").is_null() | pl.col("__broken")
+        if "__hidden" in events.columns:
+            slow = slow | (pl.col("__uncertain") & pl.col("__hidden"))
+        if "__escape" in events.columns:
+            # A key may be spelt with a \\u escape, which its text does not find: lines with
+            # a real escape (not an escaped backslash before a u) count as uncertain too.
+            slow = slow | (pl.col("__uncertain") & pl.col("__escape"))
+        slow_records = events.filter(slow).get_column("record").to_list()
+        return events.select(*EVENT_COLUMNS, "record"), slow_records
+
+    def _mapped(
+        self, source: str, wanted: frozenset[str] | None
+    ) -> tuple[tuple[pl.Expr, ...], pl.Expr]:
+        """The expressions of the Event columns and of a broken rule (built once per source
+        and attribute keys: building them costs as much as running them on a small batch)."""
+        key = (source, wanted)
+        if key not in self.mapped:
+            self.mapped[key] = self._build_mapped(source, wanted)
+        return self.mapped[key]
+
+    def _build_mapped(
+        self, source: str, wanted: frozenset[str] | None
+    ) -> tuple[tuple[pl.Expr, ...], pl.Expr]:
         action = self._first(self.fields["action"])
         text = {
             field: pl.when(value != "").then(value)
@@ -911,6 +1125,7 @@ class _ColumnarPlan:
             for path, columns in self.attrs
             if wanted is None or path in wanted
             for value in [columns.value]
+            if value is not None
         ]
         attrs = pl.lit(None, dtype=pl.String())
         if parts:
@@ -918,12 +1133,7 @@ class _ColumnarPlan:
             attrs = pl.when(joined != "").then(pl.lit("{") + joined + pl.lit("}"))
         nbytes = self._first(self.fields["bytes"]).cast(pl.Int64())
         broken = action.is_null() | (action == "") | nbytes.lt(0).fill_null(False)
-        helpers = [broken.alias("__broken")]
-        if self.uncertain is not None and flags:
-            helpers.append(self.uncertain.alias("__uncertain"))
-            helpers.extend(pl.lit(pl.Series(name, mask)) for name, mask in flags.items())
-        stamps = _timestamps(frame.select(self._first(self.fields["ts"])).to_series())
-        events = frame.with_columns(stamps.alias("__ts")).select(
+        columns = (
             pl.col("__ts").alias("ts"),
             text["source"].fill_null(pl.lit(source)).alias("source"),
             action.alias("action"),
@@ -933,18 +1143,9 @@ class _ColumnarPlan:
             nbytes.alias("bytes"),
             text["outcome"].alias("outcome"),
             attrs.cast(pl.String()).alias("attrs"),
-            "record",
-            *helpers,
+            pl.col("record"),
         )
-        slow = pl.col("ts").is_null() | pl.col("__broken")
-        if "__hidden" in events.columns:
-            slow = slow | (pl.col("__uncertain") & pl.col("__hidden"))
-        if "__escape" in events.columns:
-            # A key may be spelt with a \\u escape, which its text does not find: lines with
-            # a real escape (not an escaped backslash before a u) count as uncertain too.
-            slow = slow | (pl.col("__uncertain") & pl.col("__escape"))
-        slow_records = events.filter(slow).get_column("record").to_list()
-        return events.select(*EVENT_COLUMNS, "record"), slow_records
+        return columns, broken
 
 
 def _literal(text: str) -> str:
@@ -956,6 +1157,13 @@ def _literal(text: str) -> str:
     '"a b\\\\.c\\\\#d"'
     """
     return "".join(f"\\{char}" if char in _REGEX_META else char for char in text)
+
+
+def _holds_values(kind: pa.DataType) -> bool:
+    """Whether a column of this type may hold a value (it is not null all the way down)."""
+    if pa.types.is_struct(kind):
+        return any(_holds_values(kind.field(i).type) for i in range(kind.num_fields))
+    return not pa.types.is_null(kind)
 
 
 def _arrow_schema(leaves: list[tuple[tuple[str, ...], pa.DataType]]) -> pa.Schema | None:
@@ -1008,6 +1216,98 @@ def _timestamps(text: pl.Series) -> pl.Series:
             stamps = read if kind.tz else read.dt.replace_time_zone("UTC")
             return stamps.alias(text.name)
     return text.to_frame().select(_timestamp_expr(pl.col(text.name))).to_series()
+
+
+def _arrow_timestamps(text: pa.Array) -> pl.Series:
+    """:func:`_timestamps` of Arrow text, without a regular expression when every text has
+    one shape (the same length, fraction digits and UTC designator, checked byte by byte).
+
+    Examples
+    --------
+    >>> texts = pa.array(["2024-05-01T10:00:00.5Z", "2024-05-01 23:59:59.1Z"])
+    >>> [t.isoformat() for t in _arrow_timestamps(texts)]
+    ['2024-05-01T10:00:00.500000+00:00', '2024-05-01T23:59:59.100000+00:00']
+    >>> _arrow_timestamps(pa.array(["2024-02-30T00:00:00", "2024-02-28T00:00:00"])).to_list()
+    [None, datetime.datetime(2024, 2, 28, 0, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC'))]
+    """
+    kind = _one_iso_shape(text)
+    if kind is not None:
+        with contextlib.suppress(pa.ArrowInvalid):
+            # Arrow refuses an impossible date (30 February): polars decides per row.
+            read = pc.cast(text, kind)
+            stamps = pl.from_arrow(read if kind.tz else read.cast(_UTC_MICROS))
+            assert isinstance(stamps, pl.Series)
+            return stamps
+    series = pl.from_arrow(text)
+    assert isinstance(series, pl.Series)
+    return _timestamps(series)
+
+
+_UTC_MICROS: Final = pa.timestamp("us", "UTC")
+#: ``YYYY-MM-DDThh:mm:ss`` as the bytes each position may hold (low, high); the separator is
+#: checked on its own (a T or a space).
+_ISO_TEMPLATE: Final = b"0000-00-00T00:00:00", b"9999-99-99T99:99:99"
+_ISO_SEPARATOR: Final = 10
+#: The first digit of each two-digit field (month, day, hour, minute, second), their ranges.
+_ISO_TENS: Final = [5, 8, 11, 14, 17]
+_ISO_LEAST: Final = np.array([1, 1, 0, 0, 0], dtype=np.int16)
+_ISO_MOST: Final = np.array([12, 31, 23, 59, 59], dtype=np.int16)
+
+
+def _one_iso_shape(text: pa.Array) -> pa.DataType | None:
+    """The timestamp type to cast ``text`` to when every text matches :data:`_ISO_UTC` with
+    one shape (the same fraction digits and designator); None otherwise, or when one is null.
+
+    Examples
+    --------
+    >>> _one_iso_shape(pa.array(["2024-05-01T10:00:00.123Z", "2024-05-01 10:00:01.999Z"]))
+    TimestampType(timestamp[us, tz=UTC])
+    >>> _one_iso_shape(pa.array(["2024-05-01T10:00:00", "2024-05-01T10:00:01"]))
+    TimestampType(timestamp[us])
+    >>> print(_one_iso_shape(pa.array(["2024-05-01T24:00:00", "2024-05-01T10:00:01"])))
+    None
+    """
+    rows = len(text)
+    if (
+        not rows
+        or text.null_count
+        or not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type))
+    ):
+        return None
+    _, offsets_buffer, data_buffer = text.buffers()
+    offset_type = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[text.offset : text.offset + rows + 1]
+    width = int(offsets[1] - offsets[0])
+    if not 19 <= width <= 32 or (np.diff(offsets) != width).any():
+        return None
+    start = int(offsets[0])
+    chars = np.frombuffer(data_buffer, dtype=np.uint8)[start : start + rows * width]
+    chars = chars.reshape(rows, width)
+    tail = bytes(chars[0, 19:])
+    zone = b"Z" if tail.endswith(b"Z") else b"+00:00" if tail.endswith(b"+00:00") else b""
+    fraction = tail[: len(tail) - len(zone)]
+    if fraction and not (fraction[:1] == b"." and 2 <= len(fraction) <= 7):
+        return None
+    digits = b"0" * (len(fraction) - 1)
+    low = np.frombuffer(_ISO_TEMPLATE[0] + fraction[:1] + digits + zone, dtype=np.uint8)
+    high = np.frombuffer(
+        _ISO_TEMPLATE[1] + fraction[:1] + digits.replace(b"0", b"9") + zone, dtype=np.uint8
+    )
+    low, high = low.copy(), high.copy()
+    low[_ISO_SEPARATOR], high[_ISO_SEPARATOR] = ord(" "), ord("T")
+    # One pass over every byte: below ``low`` wraps above the span.
+    if ((chars - low) > (high - low)).any():
+        return None
+    separator = chars[:, _ISO_SEPARATOR]
+    if not ((separator == ord("T")) | (separator == ord(" "))).all():
+        return None
+    if (chars[:, :4] == ord("0")).all(axis=1).any():
+        return None  # the year 0000
+    tens = chars[:, _ISO_TENS].astype(np.int16)
+    numbers = tens * 10 + chars[:, [i + 1 for i in _ISO_TENS]] - 11 * ord("0")
+    if ((numbers < _ISO_LEAST) | (numbers > _ISO_MOST)).any():
+        return None
+    return pa.timestamp("us", "UTC") if zone else pa.timestamp("us")
 
 
 def _timestamp_expr(text: pl.Expr) -> pl.Expr:

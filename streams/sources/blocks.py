@@ -36,6 +36,9 @@ class RecordBlock(Sequence[RawRecord]):
         The byte offset of ``data[0]`` in the origin; a record's offset is just after its line.
     count
         The number of lines (``data.count(b"\\n")``) when the caller already knows it.
+    ends
+        Where each line ends (the position just after its newline) when the caller already
+        knows it: the line count too, and :attr:`ends` need not look for them again.
 
     Examples
     --------
@@ -56,13 +59,16 @@ class RecordBlock(Sequence[RawRecord]):
         first_line: int,
         start_offset: int,
         count: int | None = None,
+        ends: npt.NDArray[np.int64] | None = None,
     ) -> None:
         self.data = data
         self.origin = origin
         self.first_line = first_line
         self.start_offset = start_offset
+        if ends is not None:
+            count = len(ends)
         self._count = data.count(b"\n") if count is None else count
-        self._ends: npt.NDArray[np.int64] | None = None
+        self._ends = ends
         self._records: list[RawRecord] | None = None
 
     def __len__(self) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import numpy.typing as npt
 
 from streams.sources.base import RawRecord
 from streams.sources.blocks import RecordBlock
@@ -263,34 +264,35 @@ class FileTailSource:
         self._pending = b""
         self._handle.seek(self._offset)
         chunks: list[bytes] = []
-        count = 0
+        # Each chunk's newlines are found once: they count the lines and are the block's
+        # line ends, which the parser reads from.
+        newlines: list[npt.NDArray[np.int64]] = []
+        size = count = 0
         while count < limit:
             chunk = self._handle.read(_BATCH_CHUNK)
             if not chunk:
                 break
+            found = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == _NEWLINE)
             chunks.append(chunk)
-            count += chunk.count(b"\n")
+            newlines.append(found.astype(np.int64, copy=False) + size)
+            size += len(chunk)
+            count += len(found)
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if count > limit:
-            # The cut is in the last chunk: the position of its (limit - before)-th newline.
-            last = chunks[-1]
-            before = count - last.count(b"\n")
-            newlines = np.flatnonzero(np.frombuffer(last, dtype=np.uint8) == _NEWLINE)
-            cut = len(data) - len(last) + int(newlines[limit - before - 1]) + 1
-            count = limit
-        elif count == limit:
-            cut = data.rfind(b"\n") + 1
-        else:
-            cut = data.rfind(b"\n") + 1
-            self._pending = data[cut:]
         if not count:
+            self._pending = data
             return None
+        ends = (newlines[0] if len(newlines) == 1 else np.concatenate(newlines))[:limit] + 1
+        cut = int(ends[-1])
+        if count < limit:
+            # The end of the file: the partial last line waits for its newline.
+            self._pending = data[cut:]
+        count = len(ends)
         block = RecordBlock(
             data[:cut] if cut < len(data) else data,
             str(self.path),
             first_line=self._line + 1,
             start_offset=self._offset,
-            count=count,
+            ends=ends,
         )
         self._offset += cut
         self._line += count

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+import polars as pl
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -365,3 +368,60 @@ def test_a_reader_that_stops_early_loses_and_repeats_nothing(tmp_path: Path) -> 
         texts.extend(r.text for r in tail.read_batch(1000))
     assert texts == [f"line number {i:06d} with padding" for i in range(20_000)]
     assert tail.truncations == 0
+
+
+# -- timestamps of one shape, read without a regular expression ------------------------------
+
+
+@st.composite
+def _one_shape_times(draw: st.DrawFn) -> list[str]:
+    """Texts of one ISO 8601 shape, their fields sometimes out of range."""
+    digits = draw(st.integers(0, 7))
+    zone = draw(st.sampled_from(["", "Z", "+00:00", "+01:00"]))
+    fields = st.tuples(
+        st.integers(0, 9999),
+        st.integers(0, 13),
+        st.integers(0, 32),
+        st.integers(0, 24),
+        st.integers(0, 60),
+        st.integers(0, 60),
+        st.integers(0, 10**digits - 1) if digits else st.just(0),
+        st.sampled_from("T T"),
+    )
+    texts = []
+    for year, month, day, hour, minute, second, fraction, separator in draw(
+        st.lists(fields, min_size=1, max_size=6)
+    ):
+        text = f"{year:04d}-{month:02d}-{day:02d}{separator}{hour:02d}:{minute:02d}:{second:02d}"
+        texts.append(text + (f".{fraction:0{digits}d}" if digits else "") + zone)
+    return texts
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=_one_shape_times())
+def test_timestamps_of_one_shape_read_as_the_regular_expression_path(texts: list[str]) -> None:
+    from streams.parsers.jsonl import _ISO_UTC, _arrow_timestamps, _one_iso_shape, _timestamps
+
+    expected = _timestamps(pl.Series(texts)).to_list()
+    assert _arrow_timestamps(pa.array(texts)).to_list() == expected
+    assert _arrow_timestamps(pa.array(texts, pa.large_string())).to_list() == expected
+    # The fast path is taken exactly when every text has the accepted shape.
+    fits = all(re.fullmatch(_ISO_UTC.strip("^$"), text) for text in texts)
+    assert (_one_iso_shape(pa.array(texts)) is not None) == fits
+
+
+def test_timestamps_of_mixed_shapes_or_with_nulls_take_the_regular_expression_path() -> None:
+    from streams.parsers.jsonl import _arrow_timestamps, _one_iso_shape
+
+    mixed = ["2024-05-01T10:00:00Z", "2024-05-01T10:00:00.5Z", None, "2024-05-01 10:00:00"]
+    assert _one_iso_shape(pa.array(mixed[:2])) is None
+    assert _one_iso_shape(pa.array(mixed[:1] + mixed[2:3])) is None
+    stamps = _arrow_timestamps(pa.array(mixed)).to_list()
+    assert [s.isoformat() if s else None for s in stamps] == [
+        "2024-05-01T10:00:00+00:00",
+        "2024-05-01T10:00:00.500000+00:00",
+        None,
+        "2024-05-01T10:00:00+00:00",
+    ]
+    sliced = pa.array(["x", "2024-05-01T10:00:00Z", "2024-05-01T10:00:01Z"]).slice(1)
+    assert _one_iso_shape(sliced) == pa.timestamp("us", "UTC")

@@ -7,6 +7,7 @@ The contract is the per-line path: a :class:`RecordBlock` behaves as the list of
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from streams.parsers.jsonl import JsonLinesParser
 from streams.sources import FilePosition, FileTailSource, GlobTailSource
 from streams.sources.base import RawRecord
 from streams.sources.blocks import RecordBlock
-from tests.streams.test_jsonl_batch import GOLDEN, JUNK, _json_lines
+from tests.streams.test_jsonl_batch import _PATHS, GOLDEN, JUNK, _json_lines
 
 _OK = '{"@timestamp": "2024-05-01T10:00:00Z", "event.action": "a", "user": {"name": "u"}}'
 
@@ -116,6 +117,28 @@ def test_read_blocks_hands_on_the_records_read_does_and_the_same_positions(tmp_p
     assert sizes == [701, 701, 701, 701, 196]
     assert got == expected and [r.text for r in got] == lines
     assert tail.snapshot() == FilePosition(str(log), log.stat().st_ino, got[-1].offset, 3000)
+
+
+def test_read_blocks_over_many_chunks_gives_each_block_its_line_ends(tmp_path: Path) -> None:
+    # About 2.6 MB (three reads of 1 MiB): blocks cut inside a chunk and across chunks carry
+    # the ends of their own lines, as searching their bytes finds them.
+    log = tmp_path / "big.log"
+    lines = [f"line {i} " + "y" * (i % 97) for i in range(40_000)]
+    log.write_bytes(("\n".join(lines) + "\n" + "partial").encode())
+    tail = FileTailSource(log)
+    texts: list[str] = []
+    while pieces := tail.read_blocks(15_000):
+        for piece in pieces:
+            assert isinstance(piece, RecordBlock)
+            newlines = np.flatnonzero(np.frombuffer(piece.data, dtype=np.uint8) == 10) + 1
+            assert piece.ends.tolist() == newlines.tolist()
+            assert len(piece) == len(newlines) and piece.data.endswith(b"\n")
+            texts.extend(record.text for record in piece)
+    assert texts == lines
+    assert tail.snapshot().line == 40_000
+    with log.open("a") as handle:
+        handle.write(" line\n")
+    assert [[r.text for r in piece] for piece in tail.read_blocks(5)] == [["partial line"]]
 
 
 def test_read_blocks_across_rename_rotation_hands_on_the_partial_line_alone(
@@ -231,6 +254,53 @@ def test_hidden_flat_keys_and_escapes_in_a_block_decide_as_parse() -> None:
     assert users[4] is None and users[8] is None and users[12] == "u"
 
 
+def test_nested_lines_with_one_flat_spelling_among_them_decide_as_parse() -> None:
+    # The flat spelling's column is null until a line gives it a value; a flat null still
+    # hides the nested value, found by the text of the key.
+    lines = [_OK] * 60
+    lines[17] = _OK.replace('"user": {"name": "u"}', '"user.name": "flat"')
+    lines[30] = _OK[:-1] + ', "user.name": null}'
+    lines[44] = _OK[:-1] + ', "user.name": "both"}'
+    data = ("\n".join(lines) + "\n").encode()
+    assert_block_is_parse(data)
+    frame, dead = JsonLinesParser().parse_batch(block_of(data))
+    users = frame.get_column("user").to_list()
+    assert dead == [] and users[16:19] == ["u", "flat", "u"]
+    assert users[30] is None and users[44] == "both" and users.count("u") == 57
+
+
+def test_a_path_first_given_a_value_late_is_typed_and_read_columnar() -> None:
+    lines = [_OK] * 50
+    lines[41] = _OK[:-1] + ', "url": {"domain": "late.example"}, "source": {"bytes": 5}}'
+    # A value of another type than the path's: that line alone goes the row-wise way.
+    lines[43] = _OK[:-1] + ', "event": {"dataset": 3}, "source": {"bytes": "7"}}'
+    lines[45] = _OK[:-1] + ', "network.bytes": 8, "event.category": ["a", "b"]}'
+    data = ("\n".join(lines) + "\n").encode()
+    assert_block_is_parse(data)
+    parser = JsonLinesParser()
+    for _ in range(2):  # learnt on the first block, and the same on the next
+        frame, dead = parser.parse_batch(block_of(data))
+        assert dead == []
+        rows = frame.select("target", "bytes", "attrs").rows()
+        assert rows[41] == ("late.example", 5, None)
+        assert rows[43] == (None, 7, '{"event.dataset":"3"}')
+        assert rows[45] == (None, 8, '{"event.category":"a,b"}')
+        assert rows[0] == (None, None, None)
+    assert pickle.loads(pickle.dumps(parser)).parse_batch(block_of(data))[0].equals(frame)
+
+
+def test_a_slash_escape_in_a_hidden_flat_key_decides_as_parse() -> None:
+    # "x.a\/b" is the key "x.a/b": its null hides the nested value, though its text differs.
+    mapping = {"user": "x.a/b"}
+    nested = '{"@timestamp": "2024-05-01T10:00:00Z", "event": {"action": "a"}, "x": {"a/b": "eve"}}'
+    lines = [nested] * 40
+    lines[6] = nested[:-1] + ', "x.a\\/b": null}'
+    data = ("\n".join(lines) + "\n").encode()
+    assert_block_is_parse(data, mapping)
+    frame, _ = JsonLinesParser(mapping).parse_batch(block_of(data))
+    assert frame.get_column("user").to_list()[5:8] == ["eve", None, "eve"]
+
+
 @st.composite
 def _block_bytes(draw: st.DrawFn) -> bytes:
     lines = draw(st.lists(_json_lines(), min_size=1, max_size=12))
@@ -244,6 +314,41 @@ def _block_bytes(draw: st.DrawFn) -> bytes:
 @settings(max_examples=150, deadline=None)
 @given(data=_block_bytes())
 def test_any_block_equals_parse_line_by_line(data: bytes) -> None:
+    assert_block_is_parse(data)
+
+
+@st.composite
+def _nested_block_bytes(draw: st.DrawFn) -> bytes:
+    """Lines of nested objects only (Arrow reads the nested spellings alone), sometimes with
+    one flat key among them: plain, \\u-escaped or \\/-escaped, null or with a value."""
+    lines: list[bytes] = []
+    for _ in range(draw(st.integers(1, 30))):
+        nested: dict[str, object] = {}
+        for path, values in _PATHS.items():
+            if draw(st.booleans()):
+                head, dot, tail = path.partition(".")
+                value = draw(values)
+                if dot:
+                    child = nested.setdefault(head, {})
+                    assert isinstance(child, dict)
+                    child[tail] = value
+                else:
+                    nested[path] = value
+        lines.append(orjson.dumps(nested))
+    if draw(st.booleans()):
+        key = draw(st.sampled_from(['"user.name"', '"user\\u002ename"', '"url.dom\\u0061in"']))
+        value = draw(st.sampled_from([b"null", b'"flat"', b"3", b'{"name": "x"}']))
+        slot = draw(st.integers(0, len(lines) - 1))
+        line = lines[slot]
+        lines[slot] = (
+            line[:-1] + (b", " if len(line) > 2 else b"") + key.encode() + b": " + value + b"}"
+        )
+    return b"".join(line + b"\n" for line in lines)
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=_nested_block_bytes())
+def test_any_block_of_nested_lines_equals_parse_line_by_line(data: bytes) -> None:
     assert_block_is_parse(data)
 
 
@@ -263,13 +368,15 @@ def test_a_long_block_of_mixed_lines_keeps_record_order() -> None:
     assert_block_is_parse(("\n".join(good) + "\n").encode())
 
 
-def test_only_an_odd_run_of_backslashes_before_u_is_an_escape() -> None:
-    from streams.parsers.jsonl import _real_escapes
+def test_only_an_odd_run_of_backslashes_before_u_or_slash_is_an_escape() -> None:
+    from streams.parsers.jsonl import _escape_starts
 
-    data = b'"\\u00e9" "C:\\\\users" "\\\\\\u0041" \\u'
-    candidates = np.array([1, 13, 24, 32], dtype=np.int64)
-    assert [data[i : i + 2] for i in candidates.tolist()] == [b"\\u"] * 4
-    assert _real_escapes(data, candidates).tolist() == [1, 24, 32]
+    data = b'"\\u00e9" "C:\\\\users" "\\\\\\u0041" \\/ "a\\\\/b" \\u'
+    # The backslash before each real escape's letter: 1, 24 (the third of three), 32, 43.
+    assert [data[i : i + 2] for i in (1, 24, 32, 43)] == [b"\\u", b"\\u", b"\\/", b"\\u"]
+    assert _escape_starts(data).tolist() == [1, 24, 32, 43]
+    assert _escape_starts(b"no backslash").tolist() == []
+    assert _escape_starts(b"ends with one \\").tolist() == []
 
 
 def test_keys_with_regex_syntax_in_a_custom_mapping_decide_as_parse() -> None:

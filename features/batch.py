@@ -157,10 +157,13 @@ def mask_expr(key: Iterable[tuple[str, Collection[str]]], attrs_struct: bool = F
         return pl.lit(True)
     exact = pl.all_horizontal(parts) if parts else pl.lit(True)
     if patterns:
-        # The regular expressions only see the rows the exact conditions keep: a null is
-        # not searched, so a pattern over a few file events does not scan every URL host.
+        # The regular expressions only search the rows the exact conditions keep: the others
+        # hold "" (polars' string kernels walk null slots too, an empty string is matched at
+        # once), so a pattern over a few file events does not scan every URL host. A match
+        # of "" counts for nothing: ``exact`` is false on those rows.
         matches = [
-            pl.when(exact).then(text).str.contains(f"(?i){pattern}") for text, pattern in patterns
+            pl.when(exact).then(text).otherwise(pl.lit("")).str.contains(f"(?i){pattern}")
+            for text, pattern in patterns
         ]
         exact = pl.all_horizontal([exact, *matches])
     return exact.fill_null(False)
@@ -338,6 +341,20 @@ def _source_values(
     ``stable``: hash the values with ``plan.stable_hash`` (carried history outlives the
     process; polars' own hash does not promise that) instead of polars' hash.
     """
+    values = _source_strings(events, plan, config, source, with_ts)
+    if stable and plan.stable_hash is not None:
+        return values.with_columns(plan.stable_hash(pl.col(_VALUE)))
+    return values.with_columns(pl.col(_VALUE).hash())
+
+
+def _source_strings(
+    events: pl.LazyFrame,
+    plan: _Plan,
+    config: WindowConfig,
+    source: tuple[str, _FilterKey, str],
+    with_ts: bool,
+) -> pl.LazyFrame:
+    """:func:`_source_values` with the values still as text (non-empty, not yet hashed)."""
     field_name, key, split = source
     value = field_expr(field_name, plan.attrs_struct).cast(pl.String).alias(_VALUE)
     values = _matching(events, plan, config, key, [value, pl.col("ts")] if with_ts else [value])
@@ -347,10 +364,7 @@ def _source_values(
             .explode(_VALUE)
             .with_columns(pl.col(_VALUE).str.strip_chars())
         )
-    values = values.filter(pl.col(_VALUE).is_not_null() & (pl.col(_VALUE) != ""))
-    if stable and plan.stable_hash is not None:
-        return values.with_columns(plan.stable_hash(pl.col(_VALUE)))
-    return values.with_columns(pl.col(_VALUE).hash())
+    return values.filter(pl.col(_VALUE).is_not_null() & (pl.col(_VALUE) != ""))
 
 
 def _value_cells(
@@ -378,6 +392,7 @@ def _value_features(
     population_before: int | None = None,
     stable: bool = False,
     single_window: bool = False,
+    values: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """Per (entity, window) columns of the specs that read the values of one field.
 
@@ -397,13 +412,18 @@ def _value_features(
 
     ``single_window``: the events (and carried ``cells``) hold one window only, so the
     history before it is the carried history alone and no window functions are needed; the
-    table is then keyed by the entity alone.
+    table is then keyed by the entity alone. ``values``: the source's rows with their times
+    (:func:`_source_values` ``with_ts``, keyed as the cells are), when the caller has them
+    already: the cells (by default) and the periodicity gaps are then read from them
+    instead of from the events.
     """
     kinds = {spec.kind for spec in specs}
     with_gaps = "periodicity" in kinds
     with_rarity = bool(kinds & {"rarity", "rare_count"})
     carried = population_before is not None
-    if cells is None:
+    if cells is None and values is not None:
+        cells = values.group_by(_KEY, WINDOW, _VALUE).agg(pl.len().alias("__n"))
+    elif cells is None:
         cells = _value_cells(events, plan, config, source, stable)
     if carried and single_window:
         assert population_before is not None
@@ -480,7 +500,8 @@ def _value_features(
         )
         cells = cells.with_columns(pl.struct(_KEY, WINDOW, _VALUE).hash().alias(_CELL))
         busy = cells.filter(pl.col("__n") >= max(min_events, 2)).select(_CELL)
-        values = _source_values(events, plan, config, source, with_ts=True, stable=stable)
+        if values is None:
+            values = _source_values(events, plan, config, source, with_ts=True, stable=stable)
         cells = cells.join(_gap_stats(values, busy), on=_CELL, how="left")
 
     aggs: list[pl.Expr] = []

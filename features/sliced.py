@@ -63,6 +63,9 @@ _MAX_MEMO: Final = 1 << 20
 _SEEN_KINDS: Final = frozenset({"first_seen", "rarity", "rare_count"})
 _POPULATION_KINDS: Final = frozenset({"rarity", "rare_count"})
 _DATETIME: Final = pl.Datetime("us", "UTC")
+# A slice's tables fit in memory (the slice is in memory already), and the in-memory engine
+# runs these plans of many small steps with ~20% less CPU than the streaming one.
+_ENGINE: Final = "in-memory"
 
 _U64 = npt.NDArray[np.uint64]
 _I64 = npt.NDArray[np.int64]
@@ -223,7 +226,13 @@ class _SeenValues:
         """Cells with their history columns, and the entities and values of the new pairs."""
         entity, value = _u64(cells.get_column(batch._KEY)), _u64(cells.get_column(batch._VALUE))
         pair = _pair_keys(entity, value)
-        _, seen = _lookup(self.pair, pair)
+        # One sort of the pairs serves both the lookup and picking the new ones.
+        order = np.argsort(pair)
+        ordered = pair[order]
+        seen = np.zeros(pair.size, dtype=np.bool_)
+        if self.pair.size:
+            at = np.minimum(np.searchsorted(self.pair, ordered), self.pair.size - 1)
+            seen[order] = self.pair[at] == ordered
         columns = [pl.Series(batch.SEEN, seen)]
         if self.population_kinds:
             where, known = _lookup(self.counted, value)
@@ -233,9 +242,13 @@ class _SeenValues:
                 pl.Series(batch.K_BEFORE_SLICE, k.astype(np.int64)),
                 pl.Series(batch.IN_POPULATION, in_population),
             ]
-        unseen = ~seen
-        _, first = np.unique(pair[unseen], return_index=True)
-        return cells.with_columns(columns), entity[unseen][first], value[unseen][first]
+        # The new pairs once each, in key order: the first of each run of equal unseen keys.
+        unseen = ~seen[order]
+        new_keys = ordered[unseen]
+        first = np.ones(new_keys.size, dtype=np.bool_)
+        first[1:] = new_keys[1:] != new_keys[:-1]
+        picked = order[unseen][first]
+        return cells.with_columns(columns), entity[picked], value[picked]
 
     def add(self, entity: _U64, value: _U64) -> None:
         """Add new pairs (distinct, none seen before)."""
@@ -435,8 +448,12 @@ class SlicedFeatures:
         frame = frame.filter(pl.col(entity).is_not_null())
         if frame.height == 0:
             return batch.evaluate_batch(self.specs, frame.lazy(), self.config).collect()
-        windows = frame.get_column("ts").dt.truncate(self.config.window)
-        first, last = windows.min(), windows.max()
+        # Truncation keeps order, so the first and last windows are those of the extremes.
+        ts = pl.col("ts")
+        first, last = frame.select(
+            ts.min().dt.truncate(self.config.window).alias("first"),
+            ts.max().dt.truncate(self.config.window).alias("last"),
+        ).row(0)
         assert isinstance(first, datetime) and isinstance(last, datetime)
         if self._last_window is not None and first <= self._last_window:
             raise ValueError(
@@ -451,17 +468,42 @@ class SlicedFeatures:
         # A slice of one window (the daemon's case) needs no window functions over windows.
         single = first == last
 
+        # Every table the history needs comes out of one collect, the values as text: the
+        # stable hashing (which updates the memo) then runs here, one source at a time. A
+        # periodicity source's rows keep their times, so its gaps need no second read.
+        sources = list(plan.value_sources.items())
+        with_ts = {
+            source for source, group in sources if any(s.kind == "periodicity" for s in group)
+        }
+        queries = [
+            batch._source_strings(lazy, plan, config, source, source in with_ts)
+            for source, _ in sources
+            if source in with_ts or source in self._value_sources
+        ]
+        queries += [batch._hour_cells(lazy, plan, config, key) for key in self._hour_sources]
+        collected = iter(pl.collect_all(queries, engine=_ENGINE))
+
         value_tables: dict[tuple[str, batch._FilterKey, str], pl.LazyFrame] = {}
         new_pairs: list[tuple[_U64, _U64]] = []
-        for source, group in plan.value_sources.items():
-            if source not in self._value_sources:
+        for source, group in sources:
+            with_history = source in self._value_sources
+            values: pl.LazyFrame | None = None
+            if source in with_ts or with_history:
+                texts = next(collected)
+                text = texts.get_column(batch._VALUE)
+                hashed = self._memo.hashes(text) if with_history else text.hash()
+                values = texts.with_columns(hashed.alias(batch._VALUE)).lazy()
+            if not with_history:
                 value_tables[source] = batch._value_features(
-                    lazy, plan, config, source, group, single_window=single
+                    lazy, plan, config, source, group, single_window=single, values=values
                 )
                 continue
+            assert values is not None
             seen = self._seen[self._value_sources.index(source)]
-            cells = batch._value_cells(lazy, plan, config, source, stable=True).collect()
-            annotated, new_entities, new_values = seen.annotate(cells)
+            value_cells = values.group_by(batch._KEY, batch.WINDOW, batch._VALUE).agg(
+                pl.len().alias("__n")
+            )
+            annotated, new_entities, new_values = seen.annotate(value_cells.collect(engine=_ENGINE))
             new_pairs.append((new_entities, new_values))
             value_tables[source] = batch._value_features(
                 lazy,
@@ -473,11 +515,12 @@ class SlicedFeatures:
                 seen.population,
                 stable=True,
                 single_window=single,
+                values=values if source in with_ts else None,
             )
         hour_tables: dict[batch._FilterKey, pl.LazyFrame] = {}
         hour_cells: list[pl.DataFrame] = []
         for index, key in enumerate(self._hour_sources):
-            cells = batch._hour_cells(lazy, plan, config, key).collect()
+            cells = next(collected)
             carried = self._hours[index].carried(cells)
             hours = batch._hour_history(cells.lazy(), carried.lazy(), single_window=single)
             hour_cells.append(cells)
@@ -489,7 +532,7 @@ class SlicedFeatures:
         known_keys = pl.Series(keys[known], dtype=pl.UInt64)
         table = batch._assemble(
             self.specs, lazy, config, plan, value_tables, hour_tables, known_keys, single
-        ).collect()
+        ).collect(engine=_ENGINE)
 
         # Commit only now: a failure above leaves the history as it was.
         for seen, (new_entities, new_values) in zip(self._seen, new_pairs, strict=True):

@@ -12,7 +12,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from features import FeatureSpec, WindowConfig, evaluate_batch, spec_schema_hash
-from features.batch import attrs_keys, required_columns
+from features.batch import attrs_keys, mask_expr, required_columns
 from tests.features._events import at, ev, feature, frame, table
 
 LOGON = {"action": "logon"}
@@ -508,3 +508,16 @@ def test_attrs_as_a_struct_reads_like_attrs_as_json() -> None:
     got = evaluate_batch(specs, as_struct).collect(engine="streaming")
     assert_frame_equal(got, expected)
     assert got.select("attachments", "connects").rows() == [(2.0, 1.0), (5.0, 0.0)]
+
+
+def test_a_pattern_matching_the_empty_string_only_counts_rows_the_exact_conditions_keep() -> None:
+    # "x?" matches any text, the empty string included: only the rows of the named actions
+    # with a non-null target may count, whatever the other rows hold.
+    frame = pl.DataFrame(
+        {
+            "action": ["file_open", "file_open", "logon", None, "file_open"],
+            "target": ["a.txt", None, "b.txt", "c.txt", ""],
+        }
+    )
+    mask = mask_expr([("action", ("file_open",)), ("target~", ("x?",))])
+    assert frame.select(mask).to_series().to_list() == [True, False, False, False, True]

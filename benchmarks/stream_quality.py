@@ -11,7 +11,13 @@ for speed and sorted by event time before the replay.
 The quality table is the batch benchmark's (:func:`benchmarks.synthetic_bench.evaluate`), over
 the same windows it scores (those after the first third, where nothing is planted), plus the
 number of alerts per day against the budget. The scorer learns from the first window on and
-never sees a label; one configuration, stated in the output.
+never sees a label; one configuration, stated in the output. With
+``StreamSettings(peers=True)`` the scorer is the daemon's configured with ``peers`` (as the
+batch scan uses them): a new account's first windows are compared with its department (the
+generated LDAP snapshots) before the whole population. Off by default: on the dev
+organisation (seed 11) it raised the cold-start alerts from 15 to 79 (of 105 and 167
+cold-start windows), AUC-PR fell from 0.52 to 0.17 and the planted accounts' ranks from
+1, 2, 3, 5, 6, 9 to 1, 2, 3, 5, 9, 10.
 """
 
 from __future__ import annotations
@@ -34,10 +40,13 @@ from benchmarks.synthetic_bench import SyntheticQuality, evaluate, format_qualit
 from detector.errors import UsageError
 from detector.online_scoring import (
     BUILTIN_DETECTOR,
+    COLD_BASIS,
     COLD_START_EVIDENCE_WEIGHT,
+    OWN_BASIS,
     OnlineScorer,
     ScoredWindow,
 )
+from detector.peers import ldap_departments
 from detector.risk import (
     STREAM_FEATURE_FLOOR_SHARE,
     STREAM_FEATURE_WEIGHT,
@@ -112,6 +121,11 @@ class StreamSettings:
     """Share of the surprise cap beyond which a window's strongest feature is risk evidence."""
     feature_weight: float = STREAM_FEATURE_WEIGHT
     """Risk evidence per nine of that feature's surprise beyond it (0: window evidence only)."""
+    peers: bool = False
+    """Cold-start windows against the department (LDAP) before the population (off: worse
+    ranks on the dev organisation)."""
+    min_peers: int = 5
+    """Members with their own baseline a department needs to be the comparison."""
     seed: int = 7
 
     def feature_evidence(self) -> FeatureEvidence:
@@ -176,8 +190,12 @@ def stream_scorer(
     specs: Sequence[FeatureSpec],
     config: WindowConfig,
     expected_entities: int,
+    peers: dict[str, str] | None = None,
 ) -> OnlineScorer:
-    """The daemon's scorer as the stream bench configures it for an organisation's size."""
+    """The daemon's scorer as the stream bench configures it for an organisation's size.
+
+    ``peers`` (each user's department) is used when ``settings.peers`` is set.
+    """
     return OnlineScorer(
         specs,
         detector=settings.detector,
@@ -191,6 +209,8 @@ def stream_scorer(
         feature_evidence=settings.feature_evidence(),
         schema_hash=spec_schema_hash(specs, config),
         seed=settings.seed,
+        peers=peers if settings.peers else None,
+        min_peers=settings.min_peers,
     )
 
 
@@ -205,7 +225,8 @@ def replay_org(
     read_s = time.perf_counter() - t0
     logger.info("read %d events in %.1f s", frame.height, read_s)
     features = ColumnarOnline(specs, config)
-    scorer = stream_scorer(settings, specs, config, expected_entities)
+    peers = ldap_departments(org / "LDAP") if settings.peers else None
+    scorer = stream_scorer(settings, specs, config, expected_entities, peers)
     windows: list[ScoredWindow] = []
 
     def score(vectors: list[WindowVector]) -> None:
@@ -287,7 +308,8 @@ def evaluate_stream(run: StreamRun, org: Path) -> tuple[SyntheticQuality, dict[s
     )
     quality = evaluate(cast(ScanResult, view), org)
     mean, peak, n_days = alerts_per_day(frame, since)
-    cold = scored.filter(pl.col("basis") != "own history")
+    cold = scored.filter(pl.col("basis") != OWN_BASIS)
+    by_population = cold.filter(pl.col("basis") == COLD_BASIS)
     volume = {
         "alerts_per_day_mean": mean,
         "alerts_per_day_max": peak,
@@ -296,6 +318,8 @@ def evaluate_stream(run: StreamRun, org: Path) -> tuple[SyntheticQuality, dict[s
         "alerts_capped": run.scorer.capped,
         "cold_start_windows_scored": cold.height,
         "cold_start_alerts": int(cold["alert"].sum()),
+        "cold_start_peer_windows": cold.height - by_population.height,
+        "cold_start_peer_alerts": int(cold["alert"].sum()) - int(by_population["alert"].sum()),
         "windows_scored_total": frame.height,
         "scored_period_start": since.date().isoformat(),
         "events": run.events,
@@ -347,8 +371,10 @@ def run_stream_bench(
         f"{volume['alerts_per_day_mean']:.2f}, max {volume['alerts_per_day_max']} "
         f"(budget {settings.budget_per_day:g}/day: {'within' if within else 'EXCEEDED'}); "
         f"{volume['alerts_capped']} over-budget candidates held back",
-        f"cold-start windows scored against the population: "
-        f"{volume['cold_start_windows_scored']} ({volume['cold_start_alerts']} alerted)",
+        f"cold-start windows scored: {volume['cold_start_windows_scored']} "
+        f"({volume['cold_start_alerts']} alerted), of them against the peer group "
+        f"{volume['cold_start_peer_windows']} ({volume['cold_start_peer_alerts']} alerted; "
+        + (f"min {settings.min_peers} peers)" if settings.peers else "peers off)"),
         f"risk rule: window evidence beyond {settings.surprise_floor:g} nines (cold start x "
         f"{settings.cold_start_evidence:g}) + {settings.feature_weight:g} x the strongest "
         f"feature's nines beyond {settings.feature_floor_share:g} of its cap",

@@ -4,6 +4,13 @@ Every key is checked when the file is loaded, and a wrong one is named exactly
 (``source[1].parser: unknown parser 'foo'``), so ``baseliner run --check-config`` catches a
 typo before the daemon starts. ``baseliner.example.toml`` in the repository root is an
 annotated example.
+
+``[daemon] peers = "path"`` names the entities' peer groups: a CSV file with the header
+``entity,group`` (one entity a row, e.g. ``alice,Finance``), or a directory of CERT LDAP
+snapshots (``YYYY-MM.csv``, or a release root holding ``LDAP/``), whose departments are the
+groups, as the batch scan uses them (:mod:`detector.peers`). A new entity's first windows are
+then scored against its group when the group has at least ``min_peers`` (default 5) members
+with their own baseline. The file is read and checked when the configuration is loaded.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from detector.errors import UsageError
+from detector.peers import load_peers
 from models.registry import ONLINE_DETECTORS, create
 from streams.parsers import PARSERS
 
@@ -45,6 +53,8 @@ _DAEMON_KEYS = frozenset(
         "learn_flagged",
         "risk_half_life_days",
         "allowlist",
+        "peers",
+        "min_peers",
     }
 )
 _COMMON_SOURCE_KEYS = frozenset({"type", "parser", "parser_options", "name"})
@@ -177,6 +187,9 @@ class DaemonConfig:
     learn_flagged: bool = False
     risk_half_life_days: float = 7.0
     allowlist: Path | None = None
+    peers: Path | None = None
+    """Peer groups of the entities: a CSV ``entity,group`` or a CERT LDAP directory."""
+    min_peers: int = 5
     sources: tuple[SourceConfig, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
 
@@ -443,7 +456,13 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
             out["allowed_lateness"] = parse_duration(_get(table, "allowed_lateness", str, where))
         except ValueError as exc:
             raise UsageError(f"daemon.allowed_lateness: {exc}") from None
-    for key in ("max_entities", "expected_entities", "warmup_windows", "cold_start_windows"):
+    for key in (
+        "max_entities",
+        "expected_entities",
+        "warmup_windows",
+        "cold_start_windows",
+        "min_peers",
+    ):
         if key in table:
             number = _get(table, key, int, where)
             if number < 1:
@@ -478,6 +497,9 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
         out["budget_per_day"] = float(match.group(1))
     if "allowlist" in table:
         out["allowlist"] = base / _get(table, "allowlist", str, where)
+    if "peers" in table:
+        out["peers"] = base / _get(table, "peers", str, where)
+        load_peers(out["peers"])  # a bad file stops --check-config too
     return out
 
 

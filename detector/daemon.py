@@ -12,10 +12,11 @@ One loop, single-threaded (the metrics server runs on its own thread and only re
    dead-lettered with reason ``late``. When the watermark closes windows, their events are
    evaluated together, columnar.
 4. The closed windows go to :class:`~detector.online_scoring.OnlineScorer`: each is scored
-   against its entity's own robust baseline (the population's on cold start), weighed by how
-   rare such a deviation is across the population, decided at the alert budget (nothing
-   alerts during the warm-up, no day exceeds the budget), *then* learnt; alerts carry the
-   entity's decayed risk. Entities the features evict or expire lose their baseline too.
+   against its entity's own robust baseline (on cold start its peer group's, with ``peers``
+   configured, or the population's), weighed by how rare such a deviation is across the
+   population, decided at the alert budget (nothing alerts during the warm-up, no day
+   exceeds the budget), *then* learnt; alerts carry the entity's decayed risk. Entities the
+   features evict or expire lose their baseline too.
 5. An alert is explained against the entity's typical values (observed against median and
    usual range, with the share of windows deviating as much), filtered by the allow-list,
    and written to the sinks (:mod:`detector.sinks`: stdout, a rotating JSON-lines file, a
@@ -65,6 +66,7 @@ from detector.metrics import DaemonCollector, DaemonGauges, DaemonTotals, serve_
 
 # EntityBaseline: checkpoints of earlier versions pickled it under this module.
 from detector.online_scoring import EntityBaseline, OnlineScorer  # noqa: F401
+from detector.peers import load_peers
 from detector.risk import RiskConfig
 from detector.sinks import AlertSink, sink_from_config
 from detector.suppression import Allowlist
@@ -284,6 +286,10 @@ class Daemon:
             entity_type=config.entity,
             window=self.window_length,
             schema_hash=self.schema_hash,
+        )
+        # Configuration, not state: a restored scorer is given the groups of this config.
+        self.scorer.set_peers(
+            load_peers(config.peers) if config.peers is not None else None, config.min_peers
         )
         self.written_ids: set[str] = state.get("written_ids", set())
         self.totals: DaemonTotals = state.get("totals") or DaemonTotals()

@@ -6,11 +6,17 @@
    its own recent history: per feature, the robust z ``(x - median) / scale`` over its last
    ``history`` windows (a :class:`~models.online.robust_window.RobustWindowDetector`), on the
    comparison scale of :mod:`detector.scaling` (``log1p`` for counts). Below that (cold start)
-   it is compared with the population: the median and robust scale of every entity's recent
-   windows. The alert then says ``baseline = "population (cold start)"``.
+   it is compared with its peer group when ``peers`` names one with at least ``min_peers``
+   members that have their own baseline: the median of those members' kept windows, and
+   their robust scale but never narrower than the population's (a department's spread is
+   narrow, and a new account's first days would otherwise look rarer than they are) (alert
+   ``baseline = "peer group <name> (cold start)"``); else with the population:
+   the median and robust scale of every entity's recent windows (``baseline = "population
+   (cold start)"``). A peer z is, like an own z, a deviation from accounts that behave alike,
+   so its rarity is measured against the own-history windows' deviations (step 2).
 2. **Population tail.** Like the batch scan's ``tail`` detector, a deviation counts by how rare
    it is across the population: ``-log10`` of the share of recent windows (own-history ones for
-   an own baseline, population ones on cold start) that deviated at least as much on that
+   an own or a peer baseline, population ones otherwise) that deviated at least as much on that
    feature, extrapolated beyond the largest. The window scores the sum of its ``top_k`` largest
    surprises. With any other registered online ``detector``, that detector (one instance per
    entity) scores own-history windows, and a cold-start window's population score is mapped
@@ -104,6 +110,8 @@ BUILTIN_DETECTOR = "robust_window"
 
 OWN_BASIS = "own history"
 COLD_BASIS = "population (cold start)"
+PEER_BASIS = "peer group {group} (cold start)"
+"""The basis of a cold-start window scored against its peer group (``{group}``: its name)."""
 COLD_START_EVIDENCE_WEIGHT = 0.5
 """Share of its risk evidence that a cold-start window counts (the daemon's default).
 
@@ -803,6 +811,33 @@ class _Population:
     population_reference: FloatMatrix
 
 
+@dataclass
+class _PeerGroups:
+    """Peer groups' statistics (comparison scale), refreshed with the population's.
+
+    Row ``g`` is group :attr:`names` ``[g]``; only groups with enough members that have their
+    own baseline are here.
+    """
+
+    names: list[str]
+    index: dict[str, int]
+    median: FloatMatrix
+    scale: FloatMatrix
+    low: FloatMatrix
+    high: FloatMatrix
+
+
+def peer_basis(group: str) -> str:
+    """The alert basis of a cold-start window scored against peer group ``group``.
+
+    Examples
+    --------
+    >>> peer_basis("Finance")
+    'peer group Finance (cold start)'
+    """
+    return PEER_BASIS.format(group=group)
+
+
 _ONE_US = timedelta(microseconds=1)
 
 
@@ -881,6 +916,11 @@ class OnlineScorer:
         ``max_share`` of recent windows reached, at most ``max_deviations`` of them.
     seed
         Passed to the per-entity detectors.
+    peers, min_peers
+        Peer group of each entity (e.g. its department): a cold-start window is scored
+        against its group when the group has at least ``min_peers`` members with their own
+        baseline, else against the population. The mapping is configuration: a checkpoint
+        does not hold it; give it again after restoring (:meth:`set_peers`).
 
     Examples
     --------
@@ -934,6 +974,8 @@ class OnlineScorer:
         max_share: float = 0.02,
         max_deviations: int = 5,
         seed: int = 0,
+        peers: Mapping[str, str] | None = None,
+        min_peers: int = 5,
     ) -> None:
         if budget_per_day <= 0:
             raise ValueError(f"budget_per_day must be > 0, got {budget_per_day}")
@@ -995,9 +1037,14 @@ class OnlineScorer:
         self.alerts_raised = 0
         self.capped = 0
         self.last_day = 0.0
+        self._peer_groups: _PeerGroups | None = None
+        self.set_peers(peers, min_peers)
 
     def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        state = dict(self.__dict__)
+        # Configuration, not state: the daemon gives it again (set_peers) after a restore.
+        del state["_peers"]
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Checkpoints written before the score windows were arrays hold the list version.
@@ -1006,6 +1053,10 @@ class OnlineScorer:
         state.setdefault("cold_start_evidence", 1.0)
         # ... and before the strongest feature earned evidence, none.
         state.setdefault("feature_evidence", FeatureEvidence(weight=0.0))
+        # ... and before peer groups, none (the mapping itself is never in a checkpoint).
+        state.setdefault("min_peers", 5)
+        state.setdefault("_peer_groups", None)
+        state["_peers"] = {}
         # Checkpoints written before the entity tables hold an object per entity.
         baselines: dict[str, EntityBaseline] | None = state.pop("baselines", None)
         risks: dict[str, EntityRisk] | None = state.pop("risks", None)
@@ -1052,6 +1103,22 @@ class OnlineScorer:
         return rings
 
     # -- public -----------------------------------------------------------------------------
+
+    def set_peers(self, peers: Mapping[str, str] | None, min_peers: int = 5) -> None:
+        """Use this peer group of each entity from now on (``None``: none, population only).
+
+        The groups' statistics are recomputed with the population's, at its next refresh; a
+        restored scorer given the mapping it had scores as the one that was saved.
+        """
+        if min_peers < 1:
+            raise ValueError(f"min_peers must be >= 1, got {min_peers}")
+        self._peers: dict[str, str] = dict(peers or {})
+        self.min_peers = min_peers
+
+    @property
+    def peers(self) -> dict[str, str]:
+        """The peer group of each entity (a copy; empty without peers)."""
+        return dict(self._peers)
 
     def score(self, vectors: Sequence[WindowVector]) -> list[Alert]:
         """Score the windows, decide at the budget, learn; the alerts, highest score first."""
@@ -1203,13 +1270,26 @@ class OnlineScorer:
             )
         own_positive = np.maximum(own_z, 0.0)
         population_positive = np.maximum(population_z, 0.0)
+        # Cold-start windows with a peer group to compare with: its row (else -1), their z.
+        # A group's spread is never taken narrower than the population's: a new account is
+        # judged against its department's typical values, but its first days' novelty is no
+        # rarer than across everyone (dev seed 11: 79 cold-start alerts with the group's own
+        # spread, 7 with this floor, 15 without peers).
+        peer_floor = floor if population is None else np.maximum(floor, population.scale)
+        peer, peer_z = self._peer_z(windows.entities, own, scaled, peer_floor)
+        peered = peer >= 0
+        by_population = ~own & ~peered
         surprise = np.zeros_like(scaled)
         if population is not None:
             if own.any():
                 surprise[own] = tail_surprise(own_positive[own], population.own_reference)
-            if (~own).any():
-                surprise[~own] = tail_surprise(
-                    population_positive[~own], population.population_reference
+            if peered.any():
+                surprise[peered] = tail_surprise(
+                    np.maximum(peer_z[peered], 0.0), population.own_reference
+                )
+            if by_population.any():
+                surprise[by_population] = tail_surprise(
+                    population_positive[by_population], population.population_reference
                 )
         k = max(1, min(self.top_k, width))
         tail_scores = np.sort(surprise, axis=1)[:, -k:].sum(axis=1)
@@ -1256,9 +1336,19 @@ class OnlineScorer:
                 self._risks.alerts[risk_rows[members[raised]]] += 1
                 if z is None:
                     z = np.where(own[:, None], own_z, population_z)
+                    if peered.any():
+                        z[peered] = peer_z[peered]
                 alerts.extend(
                     self._alerts(
-                        windows, members[raised], risk[raised], rows, own, scores, raw, z, threshold
+                        windows,
+                        members[raised],
+                        risk[raised],
+                        rows,
+                        (own, peer),
+                        scores,
+                        raw,
+                        z,
+                        threshold,
                     )
                 )
             learning = members[learns[members]]
@@ -1274,11 +1364,45 @@ class OnlineScorer:
         self._learn_population(learnt, rows, scaled, own, own_positive, population_z)
         self.alerts_raised += len(alerts)
         alerts.sort(key=lambda item: (-item[1].score, item[1].entity, item[0]))
-        basis = np.where(own, OWN_BASIS, COLD_BASIS)
-        outcome = (scores.tolist(), flagged.tolist(), basis.tolist(), evidence.tolist())
+        basis = np.where(own, OWN_BASIS, COLD_BASIS).tolist()
+        if peered.any():
+            for i in np.flatnonzero(peered).tolist():
+                basis[i] = self._basis(bool(own[i]), int(peer[i]))
+        outcome = (scores.tolist(), flagged.tolist(), basis, evidence.tolist())
         return outcome, [alert for _, alert in alerts]
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _peer_z(
+        self,
+        entities: Sequence[str],
+        own: NDArray[np.bool_],
+        scaled: FloatMatrix,
+        floor: FloatMatrix,
+    ) -> tuple[NDArray[np.intp], FloatMatrix]:
+        """Each cold-start window's peer group row (-1: none) and its z against the group."""
+        groups = self._peer_groups
+        peer = np.full(len(entities), -1, dtype=np.intp)
+        if groups is None or not self._peers or own.all():
+            return peer, np.zeros((0, scaled.shape[1]))
+        cold = np.flatnonzero(~own)
+        group_of, index = self._peers.get, groups.index
+        peer[cold] = [index.get(group_of(entities[i], ""), -1) for i in cold.tolist()]
+        peer_z = np.zeros_like(scaled)
+        peered = np.flatnonzero(peer >= 0)
+        if peered.size:
+            group = peer[peered]
+            peer_z[peered] = (scaled[peered] - groups.median[group]) / np.maximum(
+                groups.scale[group], floor
+            )
+        return peer, peer_z
+
+    def _basis(self, own: bool, peer: int) -> str:
+        if own:
+            return OWN_BASIS
+        if peer >= 0 and self._peer_groups is not None:
+            return peer_basis(self._peer_groups.names[peer])
+        return COLD_BASIS
 
     def _alerts(
         self,
@@ -1286,13 +1410,18 @@ class OnlineScorer:
         raised: NDArray[np.intp],
         risk: FloatMatrix,
         rows: NDArray[np.intp],
-        own: NDArray[np.bool_],
+        judged: tuple[NDArray[np.bool_], NDArray[np.intp]],
         scores: FloatMatrix,
         raw: FloatMatrix,
         z: FloatMatrix,
         threshold: float,
     ) -> list[tuple[int, Alert]]:
-        """The alerts of these windows (of distinct entities), with their explanations."""
+        """The alerts of these windows (of distinct entities), with their explanations.
+
+        ``judged``: whether each window of the call had its own baseline, and its peer group
+        row (-1: none).
+        """
+        own, peer = judged
         rings = self._rings
         owned = rows[raised[own[raised]]]
         stale = owned[rings.stale[owned]]
@@ -1301,7 +1430,7 @@ class OnlineScorer:
             rings.refresh(stale)
         found: list[tuple[int, Alert]] = []
         for i, entity_risk in zip(raised.tolist(), risk.tolist(), strict=True):
-            basis = OWN_BASIS if own[i] else COLD_BASIS
+            basis = self._basis(bool(own[i]), int(peer[i]))
             start = windows.start(i)
             alert = Alert.build(
                 entity=windows.entities[i],
@@ -1312,7 +1441,7 @@ class OnlineScorer:
                 threshold=threshold,
                 severity=severity_of(float(scores[i]), threshold),
                 schema_hash=self.schema_hash,
-                deviations=self._explain(basis, raw[i], z[i], int(rows[i])),
+                deviations=self._explain(basis, raw[i], z[i], int(rows[i]), int(peer[i])),
                 entity_type=self.entity_type,
                 baseline=basis,
                 context={"events": str(windows.n_events[i]), "risk": f"{entity_risk:.3f}"},
@@ -1450,7 +1579,61 @@ class OnlineScorer:
             own_reference=self._own_z.sorted_columns(),
             population_reference=self._population_z.sorted_columns(),
         )
+        self._peer_groups = self._peer_statistics() if self._peers else None
         self._learnt_since_refresh = 0
+
+    def _peer_statistics(self) -> _PeerGroups | None:
+        """Median, scale and 10/90 % values of each peer group's members' kept windows.
+
+        Members: entities of the group with their own baseline (at least
+        ``cold_start_windows`` learnt); a group with fewer than ``min_peers`` is left out.
+        One sort per group over its members' windows (groups are few, members many); a
+        group with more windows than the population's ``reference_size`` is represented by
+        an even sample of its members, so a refresh costs at most that much per group.
+        """
+        rings = self._rings
+        group_of = self._peers.get
+        members: dict[str, list[int]] = {}
+        for entity, row in rings.index.items():
+            group = group_of(entity)
+            if group is not None:
+                members.setdefault(group, []).append(row)
+        names: list[str] = []
+        stats: list[tuple[FloatMatrix, FloatMatrix, FloatMatrix, FloatMatrix]] = []
+        slots = np.arange(rings.window)
+        for name in sorted(members):
+            rows = np.array(members[name], dtype=np.intp)
+            rows = rows[rings.learnt[rows] >= self.cold_start_windows]
+            if rows.size < self.min_peers:
+                continue
+            most = max(self.min_peers, self._values.size // rings.window)
+            if rows.size > most:
+                rows = rows[np.linspace(0, rows.size - 1, most).astype(np.intp)]
+            kept = np.minimum(rings.learnt[rows], rings.window)
+            filled = slots < kept[:, None]
+            # feature x (member, slot): every kept window of every member, one column each.
+            columns = rings.values[rows].transpose(1, 0, 2)[:, filled]
+            columns.sort(axis=1)
+            median, mad = median_and_mad_of_sorted(columns)
+            n = columns.shape[1]
+            positions = np.arange(n)
+            low = columns[:, int(np.quantile(positions, 0.1, method="lower"))]
+            high = columns[:, int(np.quantile(positions, 0.9, method="higher"))]
+            names.append(name)
+            stats.append(
+                (median, MAD_TO_SIGMA * mad, low.astype(np.float64), high.astype(np.float64))
+            )
+        if not names:
+            return None
+        medians, scales, lows, highs = (np.stack(column) for column in zip(*stats, strict=True))
+        return _PeerGroups(
+            names=names,
+            index={name: g for g, name in enumerate(names)},
+            median=medians,
+            scale=scales,
+            low=lows,
+            high=highs,
+        )
 
     def _raw(self, scaled: FloatMatrix) -> FloatMatrix:
         """Comparison-scale values back on the features' own scale (rounded for reading)."""
@@ -1460,17 +1643,23 @@ class OnlineScorer:
         return np.asarray(readable, dtype=np.float64)
 
     def _explain(
-        self, basis: str, raw: FloatMatrix, z: FloatMatrix, row: int
+        self, basis: str, raw: FloatMatrix, z: FloatMatrix, row: int, peer: int = -1
     ) -> tuple[Deviation, ...]:
         """Deviating features, rarest across the population first (as the batch explains)."""
         population = self._population
         if population is None:
             return ()
+        groups = self._peer_groups
         if basis == OWN_BASIS:
             kept = self._rings.history(row).astype(np.float64)
             median = self._raw(self._rings.median[row])
             low = self._raw(np.quantile(kept, 0.1, axis=0, method="lower"))
             high = self._raw(np.quantile(kept, 0.9, axis=0, method="higher"))
+            reference = population.own_reference
+        elif peer >= 0 and groups is not None:
+            # "Typical" is what the entity's peers do; rarity as for an own baseline.
+            median = self._raw(groups.median[peer])
+            low, high = self._raw(groups.low[peer]), self._raw(groups.high[peer])
             reference = population.own_reference
         else:
             median = self._raw(population.median)

@@ -23,6 +23,7 @@ import polars as pl
 from tqdm import tqdm
 
 from detector.errors import UsageError
+from detector.peers import peer_groups_beside
 from detector.pipeline import Budget, Pipeline, PipelineConfig, ScoredWindows
 from detector.suppression import Allowlist
 from features.batch import (
@@ -45,7 +46,6 @@ from streams.batch import (
     line_pieces,
     scan_events,
 )
-from streams.cert_meta import ldap_directory, read_ldap
 
 log = logging.getLogger(__name__)
 
@@ -174,15 +174,7 @@ def _input_files(opts: ScanOptions) -> list[tuple[str, Path]]:
 
 def _peer_groups(paths: Sequence[Path]) -> dict[str, str]:
     """Department of each user, from CERT LDAP snapshots beside the logs, when present."""
-    for path in paths:
-        base = path if path.is_dir() else path.parent
-        ldap = base / "LDAP"
-        if ldap.is_dir() and any(ldap.glob("*.csv")):
-            directory = ldap_directory(read_ldap(ldap))
-            column = "department" if "department" in directory.columns else "role"
-            pairs = directory.select("user", column).drop_nulls()
-            return dict(zip(pairs["user"].to_list(), pairs[column].to_list(), strict=True))
-    return {}
+    return peer_groups_beside(paths)
 
 
 def read_vectors(

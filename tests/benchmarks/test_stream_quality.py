@@ -99,3 +99,11 @@ def test_the_bench_scores_with_the_daemon_s_risk_rule_or_the_one_its_settings_st
         StreamSettings(feature_weight=0.0, feature_floor_share=0.7), specs, config, 10
     )
     assert off.feature_evidence == FeatureEvidence(floor_share=0.7, weight=0.0)
+
+
+def test_the_bench_gives_the_scorer_the_departments_only_when_its_settings_say_so() -> None:
+    specs, config = default_specs("user"), WindowConfig(entity="user", window="1d")
+    departments = {"ALE0001": "3 - Field", "BRA0002": "5 - Build"}
+    on = stream_scorer(StreamSettings(peers=True, min_peers=3), specs, config, 10, departments)
+    assert (on.peers, on.min_peers) == (departments, 3)
+    assert stream_scorer(StreamSettings(), specs, config, 10, departments).peers == {}

@@ -64,6 +64,7 @@ from streams.parsers.lanl import (
     LANL_UNKNOWN,
 )
 from streams.sources.base import RawRecord
+from streams.sources.blocks import RecordBlock
 
 logger = logging.getLogger(__name__)
 
@@ -592,6 +593,35 @@ def _parquet_frames(
 JSONL_PIECE_BYTES = 8 << 20
 
 
+def _jsonl_block(
+    origin: str, parser: JsonLinesParser, attrs_keys: Collection[str] | None, piece: LinePiece
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`_jsonl_piece` of an ASCII piece without ``\\r``: its bytes go to the parser whole.
+
+    A :class:`~streams.sources.blocks.RecordBlock` lets Arrow read the piece without a Python
+    object per line. Without ``\\r`` or non-ASCII bytes every line's text is its bytes, so
+    the outcome is the record-list path's (blank lines are records here, which the parser
+    skips as it skips them there).
+    """
+    data = piece.data if piece.data.endswith(b"\n") else piece.data + b"\n"
+    block = RecordBlock(data, origin, first_line=piece.first_line, start_offset=piece.offset)
+    frame, dead = parser.parse_batch(block, attrs_keys=attrs_keys)
+    events = frame.with_columns(
+        (pl.col("record") + piece.first_line).cast(pl.Int64()).alias(_LINE)
+    ).drop("record")
+    if attrs_keys:
+        events = events.with_columns(pl.col("attrs").str.json_decode(attrs_dtype(attrs_keys)))
+    rejects = pl.DataFrame(
+        {
+            _FILE: pl.Series([origin] * len(dead), dtype=pl.String()),
+            _LINE: pl.Series([d.line for d in dead], dtype=pl.Int64()),
+            _REASON: pl.Series([d.reason for d in dead], dtype=pl.String()),
+            _RAW: pl.Series([d.raw for d in dead], dtype=pl.String()),
+        }
+    )
+    return events, rejects
+
+
 def _jsonl_piece(
     path: Path, parser: JsonLinesParser, attrs_keys: Collection[str] | None, piece: LinePiece
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -602,6 +632,15 @@ def _jsonl_piece(
     read would (text with replacement characters might parse, its bytes never do).
     """
     origin = str(path)
+    if b"\r" not in piece.data and piece.data.isascii():
+        return _jsonl_block(origin, parser, attrs_keys, piece)
+    return _jsonl_lines(origin, parser, attrs_keys, piece)
+
+
+def _jsonl_lines(
+    origin: str, parser: JsonLinesParser, attrs_keys: Collection[str] | None, piece: LinePiece
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`_jsonl_piece` line by line: any bytes (``\\r``, non-ASCII, invalid UTF-8)."""
     lines = piece.data.split(b"\n")
     if piece.data.endswith(b"\n"):
         lines.pop()  # the empty text after the last line end

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from streams import batch
 from streams.batch import (
     REJECT_SCHEMA,
     LinePiece,
@@ -165,4 +167,40 @@ def test_a_piece_numbers_its_lines_from_its_first_line(tmp_path: Path) -> None:
     assert scan.judged.select("line", "reason").collect().rows() == [
         (102, None),
         (101, "missing_field"),
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 333, 2_000, 1 << 20])
+def test_ascii_pieces_without_cr_go_to_the_parser_whole_with_the_same_outcome(
+    tmp_path: Path, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The file above without its non-ASCII lines and CR bytes: every piece takes the block path.
+    kept = [line.replace(b"\r", b"") for line in _file_bytes().split(b"\n") if line.isascii()]
+    path = tmp_path / "plain.jsonl"
+    path.write_bytes(b"\n".join(kept))
+    blocks: list[int] = []
+    whole = batch._jsonl_block
+
+    def counted(*args: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
+        blocks.append(1)
+        return whole(*args)
+
+    monkeypatch.setattr(batch, "_jsonl_block", counted)
+    keys = frozenset({"event.category", "event.dataset"})
+    pieces = list(line_pieces(path, size))
+    events, rejects = [], []
+    for piece in pieces:
+        scan = scan_events([path], "jsonl", attrs_keys=keys, piece=piece)
+        events.append(scan.events.collect())
+        rejects.append(scan.rejects.collect())
+    assert len(blocks) == len(pieces)
+    expected_events, expected_rejects = _line_by_line(path, keys)
+    assert_frame_equal(_fields(pl.concat(events)), _fields(expected_events))
+    assert_frame_equal(pl.concat(rejects), expected_rejects)
+    # Lines 14 and 41 left out: the rejects keep their line numbers in the shorter file.
+    assert pl.concat(rejects).select("line", "reason").rows() == [
+        (5, "bad_json"),
+        (9, "missing_field"),
+        (19, "bad_json"),
+        (55, "bad_number"),
     ]

@@ -52,7 +52,10 @@ def test_every_commented_key_of_the_example_is_valid(tmp_path: Path) -> None:
     assert uncommented.count("\n[[sink]]") == 3
     path = tmp_path / "example.toml"
     path.write_text(uncommented)
+    # The peer groups file the example names is read when the config is loaded.
+    (tmp_path / "peers.csv").write_text("entity,group\nann,finance\n")
     config = load_config(path)
+    assert (config.peers, config.min_peers) == (tmp_path / "peers.csv", 5)
     http = config.sources[4]
     assert http.options == {
         "path": "/ingest",

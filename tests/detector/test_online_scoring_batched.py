@@ -19,7 +19,6 @@ Regenerate it only for an intended change of results::
 from __future__ import annotations
 
 import json
-import pickle
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,8 @@ from features.online import WindowVector
 from tests.detector.test_online_scoring_hourly import (
     ENTITIES,
     SPECS,
-    _alert_row,
-    _frame,
     hourly_batches,
+    replay_record,
 )
 from tests.detector.test_online_scoring_parity import _assert_close
 
@@ -79,30 +77,16 @@ def _scorer(learn_flagged: bool) -> OnlineScorer:
 
 def replay_payload(*, learn_flagged: bool, frames: bool) -> dict[str, Any]:
     """Every scored window (vectors only), alert, threshold and entity risk (plain JSON)."""
-    scorer = _scorer(learn_flagged)
-    windows: list[list[Any]] = []
-    alerts: list[list[Any]] = []
-    thresholds: list[float] = []
     calls = _calls()
-    for step, call in enumerate(calls):
-        if step == len(calls) // 2:
-            scorer = pickle.loads(pickle.dumps(scorer))  # a checkpoint and a restart
-        if step % 4 == 3:
-            scorer.forget(f"e{(7 * step) % ENTITIES:03d}")
-        if frames:
-            raised = scorer.score_frame(_frame(call))
-        else:
-            scored, raised = scorer.score_windows(call)
-            windows.extend(
-                [w.entity, w.window_start.isoformat(), w.score, w.alert, w.basis, w.evidence]
-                for w in scored
-            )
-        alerts.extend(_alert_row(a) for a in raised)
-        thresholds.append(float(scorer.calibrator.threshold_))
+    scorer, record = replay_record(
+        _scorer(learn_flagged),
+        calls,
+        restart_at=len(calls) // 2,
+        forget_at=lambda step: f"e{(7 * step) % ENTITIES:03d}" if step % 4 == 3 else None,
+        frames=frames,
+    )
     return {
-        "windows": windows,
-        "alerts": alerts,
-        "thresholds": thresholds,
+        **record,
         "risks": [
             [
                 r.entity,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -111,31 +112,48 @@ def _alert_row(alert: Any) -> list[Any]:
     ]
 
 
-def replay_payload(*, frames: bool = False) -> dict[str, Any]:
-    """Every scored window, alert, threshold and entity risk of the replay (plain JSON)."""
-    scorer = _scorer()
-    windows: list[list[Any]] = []
-    alerts: list[list[Any]] = []
-    thresholds: list[float] = []
-    for step, batch in enumerate(hourly_batches()):
-        if step == DAYS * HOURS // 2:
+def replay_record(
+    scorer: OnlineScorer,
+    calls: Sequence[list[WindowVector]],
+    *,
+    restart_at: int,
+    forget_at: Callable[[int], str | None],
+    frames: bool,
+) -> tuple[OnlineScorer, dict[str, list[Any]]]:
+    """Replay ``calls`` through the scorer (pickled and restored before call ``restart_at``,
+    the entity ``forget_at(step)`` names forgotten before each call); the scorer after, and
+    every scored window (vectors only), alert and threshold in force, as plain JSON."""
+    record: dict[str, list[Any]] = {"windows": [], "alerts": [], "thresholds": []}
+    for step, call in enumerate(calls):
+        if step == restart_at:
             scorer = pickle.loads(pickle.dumps(scorer))  # a checkpoint and a restart
-        if step % 9 == 8:
-            scorer.forget(f"e{step % ENTITIES:03d}")
+        forgotten = forget_at(step)
+        if forgotten is not None:
+            scorer.forget(forgotten)
         if frames:
-            raised = scorer.score_frame(_frame(batch))
+            raised = scorer.score_frame(_frame(call))
         else:
-            scored, raised = scorer.score_windows(batch)
-            windows.extend(
+            scored, raised = scorer.score_windows(call)
+            record["windows"].extend(
                 [w.entity, w.window_start.isoformat(), w.score, w.alert, w.basis, w.evidence]
                 for w in scored
             )
-        alerts.extend(_alert_row(a) for a in raised)
-        thresholds.append(float(scorer.calibrator.threshold_))
+        record["alerts"].extend(_alert_row(a) for a in raised)
+        record["thresholds"].append(float(scorer.calibrator.threshold_))
+    return scorer, record
+
+
+def replay_payload(*, frames: bool = False) -> dict[str, Any]:
+    """Every scored window, alert, threshold and entity risk of the replay (plain JSON)."""
+    scorer, record = replay_record(
+        _scorer(),
+        hourly_batches(),
+        restart_at=DAYS * HOURS // 2,
+        forget_at=lambda step: f"e{step % ENTITIES:03d}" if step % 9 == 8 else None,
+        frames=frames,
+    )
     return {
-        "windows": windows,
-        "alerts": alerts,
-        "thresholds": thresholds,
+        **record,
         "risks": [
             [r.entity, r.peak, r.risk, r.alerts, r.windows, r.evidence_windows]
             for r in scorer.top_entities()

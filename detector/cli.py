@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="scan",
         help="scan: the batch scan; stream: the daemon's online scoring, replayed in time order",
     )
+    syn.add_argument(
+        "--peers",
+        action="store_true",
+        help="stream mode: score cold-start windows against the organisation's LDAP departments "
+        "(the daemon's [daemon] peers)",
+    )
     adb = bench_sub.add_parser("adbench", help="ADBench tabular sets (70/30 split, AUCROC/AUCPR)")
     adb.add_argument("--data-dir", type=Path, help="datasets folder (default: $BASELINER_DATA)")
     adb.add_argument("--detectors", help="comma-separated registry names (default: all batch)")
@@ -405,7 +411,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "synthetic" and args.mode == "stream":
         from benchmarks.stream_quality import StreamSettings, run_stream_bench, stream_detector
 
-        settings = StreamSettings(detector=stream_detector(args.detector), seed=args.seed)
+        settings = StreamSettings(
+            detector=stream_detector(args.detector), seed=args.seed, peers=args.peers
+        )
         print(
             run_stream_bench(
                 args.out, users=args.users, days=args.days, seed=args.seed, settings=settings
@@ -414,6 +422,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.bench == "synthetic":
         from benchmarks.synthetic_bench import run_synthetic_bench
+
+        if args.peers:
+            raise UsageError("--peers applies to --mode stream (the batch scan always uses LDAP)")
 
         _check_detector(args.detector)
         print(

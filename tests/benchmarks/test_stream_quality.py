@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+import benchmarks.stream_quality as stream_quality
 from benchmarks.stream_quality import (
     StreamSettings,
     alerts_per_day,
@@ -107,3 +108,21 @@ def test_the_bench_gives_the_scorer_the_departments_only_when_its_settings_say_s
     on = stream_scorer(StreamSettings(peers=True, min_peers=3), specs, config, 10, departments)
     assert (on.peers, on.min_peers) == (departments, 3)
     assert stream_scorer(StreamSettings(), specs, config, 10, departments).peers == {}
+
+
+def test_peers_turns_on_the_stream_bench_s_peer_groups_and_only_in_stream_mode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[StreamSettings] = []
+
+    def record(out: Path, *, users: int, days: int, seed: int, settings: StreamSettings) -> str:
+        seen.append(settings)
+        return "ran"
+
+    monkeypatch.setattr(stream_quality, "run_stream_bench", record)
+    argv = ["bench", "synthetic", "--mode", "stream", "--seed", "13", "--out", str(tmp_path)]
+    assert main([*argv, "--peers"]) == 0
+    assert main(argv) == 0
+    assert [(s.peers, s.seed) for s in seen] == [(True, 13), (False, 13)]
+    assert main(["bench", "synthetic", "--peers", "--out", str(tmp_path)]) == 2
+    assert "--peers applies to --mode stream" in capsys.readouterr().err

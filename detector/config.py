@@ -189,6 +189,8 @@ class DaemonConfig:
     allowlist: Path | None = None
     peers: Path | None = None
     """Peer groups of the entities: a CSV ``entity,group`` or a CERT LDAP directory."""
+    peer_groups: Mapping[str, str] | None = None
+    """The groups read from :attr:`peers` when the config was loaded (entity -> group)."""
     min_peers: int = 5
     sources: tuple[SourceConfig, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
@@ -499,7 +501,8 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
         out["allowlist"] = base / _get(table, "allowlist", str, where)
     if "peers" in table:
         out["peers"] = base / _get(table, "peers", str, where)
-        load_peers(out["peers"])  # a bad file stops --check-config too
+        # Read once, here: a bad file stops --check-config too, and the daemon uses this.
+        out["peer_groups"] = load_peers(out["peers"])
     return out
 
 

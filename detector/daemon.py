@@ -66,7 +66,6 @@ from detector.metrics import DaemonCollector, DaemonGauges, DaemonTotals, serve_
 
 # EntityBaseline: checkpoints of earlier versions pickled it under this module.
 from detector.online_scoring import EntityBaseline, OnlineScorer  # noqa: F401
-from detector.peers import load_peers
 from detector.risk import RiskConfig
 from detector.sinks import AlertSink, sink_from_config
 from detector.suppression import Allowlist
@@ -288,9 +287,7 @@ class Daemon:
             schema_hash=self.schema_hash,
         )
         # Configuration, not state: a restored scorer is given the groups of this config.
-        self.scorer.set_peers(
-            load_peers(config.peers) if config.peers is not None else None, config.min_peers
-        )
+        self.scorer.set_peers(config.peer_groups, config.min_peers)
         self.written_ids: set[str] = state.get("written_ids", set())
         self.totals: DaemonTotals = state.get("totals") or DaemonTotals()
         self.sources: dict[str, _Source] = {

@@ -35,13 +35,11 @@ import polars as pl
 
 from features.batch import ENTITY, N_EVENTS, WINDOW, evaluate_batch, required_columns
 from features.online import (
-    _NEVER,
-    _ONE_US,
     OnlineFeatures,
     WindowVector,
     _event_fields,
     _event_from_fields,
-    check_stream_settings,
+    _StreamClock,
 )
 from features.sliced import SlicedFeatures
 from features.spec import FeatureSpec, WindowConfig
@@ -222,7 +220,7 @@ def _factory_at(path: tuple[str, str]) -> EvaluatorFactory:
     return factory
 
 
-class ColumnarOnline:
+class ColumnarOnline(_StreamClock):
     """Event-time windowing of micro-batches; closed windows evaluated columnar, all at once.
 
     Parameters
@@ -285,29 +283,9 @@ class ColumnarOnline:
         max_entities: int | None = None,
         evaluator: EvaluatorFactory | None = None,
     ) -> None:
-        window_us = check_stream_settings(
-            specs, config, allowed_lateness, idle_expiry, max_entities
-        )
-        self.specs = tuple(specs)
-        self.config = config
-        self.allowed_lateness = allowed_lateness
-        self.idle_expiry = idle_expiry
-        self.max_entities = max_entities
-        self.late: list[Event] = []
-        self.late_events = 0
-        self.evictions = 0
-        self.expirations = 0
-        self.evicted: list[str] = []
+        self._start_clock(specs, config, allowed_lateness, idle_expiry, max_entities)
         self._factory = evaluator or _default_factory()
         self._evaluator = self._factory(self.specs, config)
-        self._window_us = window_us
-        self._lateness_us = allowed_lateness // _ONE_US
-        self._idle_us = None if idle_expiry is None else idle_expiry // _ONE_US
-        self._max_us = _NEVER
-        # Every window ending at or before the horizon is closed.
-        self._horizon_us = _NEVER
-        self._closed_before = _NEVER // window_us  # window indices below are closed
-        self._track_recency = idle_expiry is not None or max_entities is not None
         self._columns = sorted(required_columns(self.specs, config))
         # Accepted events of the open windows (the columns the specs read, and the window).
         self._buffer: list[pl.DataFrame] = []
@@ -495,11 +473,6 @@ class ColumnarOnline:
             return self._empty()
         return self._advance((max(self._open_windows) + 1) * self._window_us)
 
-    def drain_late(self) -> list[Event]:
-        """Hand over the late events collected so far (for dead-lettering) and forget them."""
-        late, self.late = self.late, []
-        return late
-
     def _advance(self, horizon_us: int) -> pl.DataFrame:
         self._horizon_us = max(self._horizon_us, horizon_us)
         self._closed_before = self._horizon_us // self._window_us
@@ -598,24 +571,12 @@ class ColumnarOnline:
         return self._evaluator
 
     @property
-    def entities(self) -> int:
-        """Entities with history state (the ones memory is spent on between windows)."""
-        return len(self._history)
-
-    @property
     def open_cells(self) -> int:
         """(entity, window) cells still open."""
         if not self._buffer:
             return 0
         every = pl.concat(self._buffer)
         return int(every.select(pl.struct(_WINDOW_INDEX, self.config.entity).n_unique()).item())
-
-    @property
-    def watermark(self) -> datetime | None:
-        """Newest event time minus the allowed lateness; ``None`` before the first event."""
-        if self._max_us == _NEVER:
-            return None
-        return _EPOCH + timedelta(microseconds=self._max_us - self._lateness_us)
 
     def state_bytes(self) -> int:
         """Estimated memory of the state in bytes (evaluator history, recency, open windows).

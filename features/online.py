@@ -54,7 +54,7 @@ import re
 import sys
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NamedTuple, cast
 
@@ -322,7 +322,68 @@ def check_stream_settings(
     return window_us
 
 
-class OnlineFeatures:
+class _StreamClock:
+    """What both stream evaluators keep alike: their settings and counters, the event-time
+    bookkeeping of the watermark, and the late events (:class:`OnlineFeatures`,
+    :class:`features.columnar.ColumnarOnline`)."""
+
+    late: list[Event]
+    _history: Sized
+    _max_us: int
+    _lateness_us: int
+
+    def _start_clock(
+        self,
+        specs: Sequence[FeatureSpec],
+        config: WindowConfig,
+        allowed_lateness: timedelta,
+        idle_expiry: timedelta | None,
+        max_entities: int | None,
+    ) -> int:
+        """Check and keep the settings, zero the counters; the window length in microseconds."""
+        window_us = check_stream_settings(
+            specs, config, allowed_lateness, idle_expiry, max_entities
+        )
+        self.specs = tuple(specs)
+        self.config = config
+        self.allowed_lateness = allowed_lateness
+        self.idle_expiry = idle_expiry
+        self.max_entities = max_entities
+        self.late = []
+        self.late_events = 0
+        self.evictions = 0
+        self.expirations = 0
+        # Entities whose history was evicted or expired, for the caller to drop its own state.
+        self.evicted: list[str] = []
+        self._window_us = window_us
+        self._lateness_us = allowed_lateness // _ONE_US
+        self._idle_us = None if idle_expiry is None else idle_expiry // _ONE_US
+        self._max_us = _NEVER
+        # Every window ending at or before the horizon is closed.
+        self._horizon_us = _NEVER
+        self._closed_before = _NEVER // window_us  # window indices below are closed
+        self._track_recency = idle_expiry is not None or max_entities is not None
+        return window_us
+
+    def drain_late(self) -> list[Event]:
+        """Hand over the late events collected so far (for dead-lettering) and forget them."""
+        late, self.late = self.late, []
+        return late
+
+    @property
+    def entities(self) -> int:
+        """Entities with history state (the ones memory is spent on between windows)."""
+        return len(self._history)
+
+    @property
+    def watermark(self) -> datetime | None:
+        """Newest event time minus the allowed lateness; ``None`` before the first event."""
+        if self._max_us == _NEVER:
+            return None
+        return _EPOCH + timedelta(microseconds=self._max_us - self._lateness_us)
+
+
+class OnlineFeatures(_StreamClock):
     """Incremental evaluation of feature specs, per entity and event-time window.
 
     Parameters
@@ -377,30 +438,9 @@ class OnlineFeatures:
         idle_expiry: timedelta | None = None,
         max_entities: int | None = None,
     ) -> None:
-        window_us = check_stream_settings(
-            specs, config, allowed_lateness, idle_expiry, max_entities
-        )
-        self.specs = tuple(specs)
-        self.config = config
-        self.allowed_lateness = allowed_lateness
-        self.idle_expiry = idle_expiry
-        self.max_entities = max_entities
-        self.late: list[Event] = []
-        self.late_events = 0
-        self.evictions = 0
-        self.expirations = 0
-        # Entities whose history was evicted or expired, for the caller to drop its own state.
-        self.evicted: list[str] = []
-        self._window_us = window_us
-        self._lateness_us = allowed_lateness // _ONE_US
-        self._idle_us = None if idle_expiry is None else idle_expiry // _ONE_US
-        self._max_us = _NEVER
-        # Every window ending at or before the horizon is closed.
-        self._horizon_us = _NEVER
-        self._closed_before = _NEVER // window_us  # window indices below are closed
+        window_us = self._start_clock(specs, config, allowed_lateness, idle_expiry, max_entities)
         self._next_end_us = (self._closed_before + 1) * window_us
         self._daily = config.window == "1d"
-        self._track_recency = idle_expiry is not None or max_entities is not None
         # Window index (start // window length) -> entity -> accumulators.
         self._open: dict[int, dict[str, _Cell]] = {}
         self._history: OrderedDict[str, _History] = OrderedDict()
@@ -977,11 +1017,6 @@ class OnlineFeatures:
             return []
         return self._advance((max(self._open) + 1) * self._window_us)
 
-    def drain_late(self) -> list[Event]:
-        """Hand over the late events collected so far (for dead-lettering) and forget them."""
-        late, self.late = self.late, []
-        return late
-
     # -- closing windows -------------------------------------------------------------------
 
     def _advance(self, horizon_us: int) -> list[WindowVector]:
@@ -1212,21 +1247,9 @@ class OnlineFeatures:
     # -- metrics and checkpoints -----------------------------------------------------------
 
     @property
-    def entities(self) -> int:
-        """Entities with history state (the ones memory is spent on between windows)."""
-        return len(self._history)
-
-    @property
     def open_cells(self) -> int:
         """(entity, window) cells still open."""
         return sum(len(cells) for cells in self._open.values())
-
-    @property
-    def watermark(self) -> datetime | None:
-        """Newest event time minus the allowed lateness; ``None`` before the first event."""
-        if self._max_us == _NEVER:
-            return None
-        return _EPOCH + timedelta(microseconds=self._max_us - self._lateness_us)
 
     def state_bytes(self) -> int:
         """Estimated memory of the state in bytes (history, population tables, open cells).

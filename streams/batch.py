@@ -611,15 +611,7 @@ def _jsonl_block(
     ).drop("record")
     if attrs_keys:
         events = events.with_columns(pl.col("attrs").str.json_decode(attrs_dtype(attrs_keys)))
-    rejects = pl.DataFrame(
-        {
-            _FILE: pl.Series([origin] * len(dead), dtype=pl.String()),
-            _LINE: pl.Series([d.line for d in dead], dtype=pl.Int64()),
-            _REASON: pl.Series([d.reason for d in dead], dtype=pl.String()),
-            _RAW: pl.Series([d.raw for d in dead], dtype=pl.String()),
-        }
-    )
-    return events, rejects
+    return events, _reject_frame(origin, [(d.line, d.reason, d.raw) for d in dead])
 
 
 def _jsonl_piece(
@@ -693,15 +685,12 @@ def _jsonl_lines(
         events = events.with_columns(pl.col("attrs").str.json_decode(attrs_dtype(attrs_keys)))
     if undecodable:
         rejected.sort(key=lambda item: item[0])
-    rejects = pl.DataFrame(
-        {
-            _FILE: pl.Series([origin] * len(rejected), dtype=pl.String()),
-            _LINE: pl.Series([r[0] for r in rejected], dtype=pl.Int64()),
-            _REASON: pl.Series([r[1] for r in rejected], dtype=pl.String()),
-            _RAW: pl.Series([r[2] for r in rejected], dtype=pl.String()),
-        }
-    )
-    return events, rejects
+    return events, _reject_frame(origin, rejected)
+
+
+def _reject_frame(origin: str, rejected: Sequence[tuple[int, str, str]]) -> pl.DataFrame:
+    """Rejected lines of one file, ``(line, reason, raw text)`` each, as REJECT_SCHEMA rows."""
+    return pl.DataFrame([(origin, *row) for row in rejected], schema=REJECT_SCHEMA, orient="row")
 
 
 def _jsonl_frames(

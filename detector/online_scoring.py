@@ -188,31 +188,45 @@ class _Ring:
     """The last ``size`` rows pushed (float32), for population statistics and references.
 
     Storage grows (doubling) with the rows pushed, up to ``size``: an idle or small
-    deployment does not hold, nor checkpoint, ``size`` rows of zeros.
+    deployment does not hold, nor checkpoint, ``size`` rows of zeros. It is held column by
+    column (:attr:`columns`, feature x slot): a refresh sorts each column, and a column
+    contiguous in memory is sorted without first transposing the whole ring (which cost as
+    much as the sorts); a call's pushes are the strided writes, far fewer.
     """
 
     def __init__(self, size: int, width: int) -> None:
         self.size = size
-        self.rows = np.zeros((0, width), dtype=np.float32)
+        self.columns = np.zeros((width, 0), dtype=np.float32)
         self.n = 0
 
+    @property
+    def rows(self) -> NDArray[np.float32]:
+        """The slots as rows (slot x feature): a transposed view of :attr:`columns`."""
+        return self.columns.T
+
     def __getstate__(self) -> dict[str, Any]:
-        # Only the rows in use go into a checkpoint; the spare capacity is zeros.
-        return {**self.__dict__, "rows": self.rows[: min(self.n, self.size)].copy()}
+        # Only the rows in use go into a checkpoint (row by row, the layout checkpoints have
+        # always held); the spare capacity is zeros.
+        state = {key: value for key, value in self.__dict__.items() if key != "columns"}
+        return {**state, "rows": np.ascontiguousarray(self.rows[: min(self.n, self.size)])}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Rings pickled before lazy growth were allocated at their full size.
+        state = dict(state)
+        rows = state.pop("rows")
         self.__dict__.update(state)
+        self.columns = np.ascontiguousarray(rows.T, dtype=np.float32)
         if "size" not in state:
-            self.size = self.rows.shape[0]
+            self.size = rows.shape[0]
 
     def _reserve(self, rows: int) -> None:
-        capacity = self.rows.shape[0]
+        capacity = self.columns.shape[1]
         if rows <= capacity or capacity >= self.size:
             return
         grown = min(self.size, max(rows, 2 * capacity, 64))
-        self.rows = np.concatenate(
-            [self.rows, np.zeros((grown - capacity, self.rows.shape[1]), dtype=np.float32)]
+        self.columns = np.concatenate(
+            [self.columns, np.zeros((self.columns.shape[0], grown - capacity), dtype=np.float32)],
+            axis=1,
         )
 
     def push(self, row: FloatMatrix) -> None:
@@ -228,11 +242,12 @@ class _Ring:
             rows, count = rows[-self.size :], self.size
         self._reserve(min(self.n + count, self.size))
         slots = (self.n + np.arange(count)) % self.size
-        self.rows[slots] = rows
+        self.columns[:, slots] = rows.T
         self.n += count
 
     def kept(self) -> FloatMatrix:
-        return self.rows[: min(self.n, self.size)].astype(np.float64)
+        # Row-major, as it always was: a reduction over it adds in the same order.
+        return np.ascontiguousarray(self.rows[: min(self.n, self.size)], dtype=np.float64)
 
     def sorted_columns(self) -> FloatMatrix:
         """:meth:`kept` with each column sorted (sorted along memory, then seen transposed,
@@ -242,7 +257,7 @@ class _Ring:
 
     def sorted_columns32(self) -> NDArray[np.float32]:
         """The kept rows' columns as rows (feature x row, float32), each sorted."""
-        columns = np.ascontiguousarray(self.rows[: min(self.n, self.size)].T)
+        columns = self.columns[:, : min(self.n, self.size)].copy()
         columns.sort(axis=1)
         return columns
 

@@ -69,7 +69,11 @@ _ROW_HINT: Final = re.compile(r"in row (\d+)")
 #: Arrow's refusal of a value where the schema has a null column: the column and the value's kind.
 _NULL_COLUMN_HINT: Final = re.compile(r"Column\((.*)\) changed from null to (\w+) in row \d+")
 #: The value kinds Arrow names that a column of the leaf's real type would take.
-_KIND_NAMES: Final[dict[pa.DataType, str]] = {pa.string(): "string", pa.int64(): "number"}
+_KIND_NAMES: Final[dict[pa.DataType, str]] = {
+    pa.string(): "string",
+    pa.string_view(): "string",
+    pa.int64(): "number",
+}
 _NEWLINE: Final = 0x0A
 _CR: Final = 0x0D
 _OPEN: Final = 0x7B
@@ -975,6 +979,14 @@ class _ColumnarPlan:
             leaves.extend((keys, kind) for keys in _spellings(path))
         if _arrow_schema(leaves) is None:
             return None
+        # Text read as string views, which polars takes as they are (plain strings it
+        # converts, a copy of every value); the timestamps' own text stays plain (Arrow's
+        # cast to a timestamp reads it, and a view of a key read twice would clash).
+        times = {keys for path in mapping.get("ts", ()) for keys in _spellings(path)}
+        leaves = [
+            (keys, pa.string_view() if kind == pa.string() and keys not in times else kind)
+            for keys, kind in leaves
+        ]
         if nested_only:
             last = {_spellings(path)[-1] for _, path in paths}
             last.update(_spellings(path)[-1] for path in ECS_ATTRS)

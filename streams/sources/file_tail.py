@@ -28,7 +28,9 @@ from streams.sources.base import RawRecord
 from streams.sources.blocks import RecordBlock
 
 _CHUNK = 1 << 16
-_BATCH_CHUNK = 1 << 20
+#: Bytes per read of a block; the reads past the block's last line are read again next
+#: time, so they are kept small.
+_BATCH_CHUNK = 1 << 18
 _NEWLINE = 10
 
 
@@ -277,18 +279,21 @@ class FileTailSource:
             newlines.append(found.astype(np.int64, copy=False) + size)
             size += len(chunk)
             count += len(found)
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if not count:
-            self._pending = data
+            self._pending = b"".join(chunks)
             return None
         ends = (newlines[0] if len(newlines) == 1 else np.concatenate(newlines))[:limit] + 1
         cut = int(ends[-1])
-        if count < limit:
+        # The bytes up to the cut are copied once (the chunk holding the cut is sliced, and
+        # what follows it is read again next time, or waits for its newline at the end).
+        at_end = count < limit
+        data, rest = _split(chunks, cut, rest=at_end)
+        if at_end:
             # The end of the file: the partial last line waits for its newline.
-            self._pending = data[cut:]
+            self._pending = rest
         count = len(ends)
         block = RecordBlock(
-            data[:cut] if cut < len(data) else data,
+            data,
             str(self.path),
             first_line=self._line + 1,
             start_offset=self._offset,
@@ -306,6 +311,32 @@ class FileTailSource:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+
+def _split(chunks: list[bytes], cut: int, *, rest: bool = True) -> tuple[bytes, bytes]:
+    """The chunks' bytes before ``cut`` and (``rest``, else nothing) after it, each copied
+    once at most.
+
+    Examples
+    --------
+    >>> _split([b"ab\\n", b"c\\nde"], 5)
+    (b'ab\\nc\\n', b'de')
+    >>> _split([b"ab\\n"], 3)
+    (b'ab\\n', b'')
+    """
+    start = 0
+    for index, chunk in enumerate(chunks):
+        stop = start + len(chunk)
+        if cut <= stop:
+            head = chunks[:index]
+            if cut == stop:
+                before = chunk if not head else b"".join([*head, chunk])
+                return before, b"".join(chunks[index + 1 :]) if rest else b""
+            inside = cut - start
+            before = b"".join([*head, chunk[:inside]]) if head else chunk[:inside]
+            return before, b"".join([chunk[inside:], *chunks[index + 1 :]]) if rest else b""
+        start = stop
+    return b"".join(chunks), b""
 
 
 class GlobTailSource:

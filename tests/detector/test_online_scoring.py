@@ -543,3 +543,17 @@ def test_checkpoints_from_before_the_cold_start_weight_keep_full_weight() -> Non
     restored.__setstate__(state)
     assert restored.cold_start_evidence == 1.0
     assert restored.risk_config.surprise_floor == 2.0  # the floor it was written with
+
+
+def test_a_ring_held_by_columns_checkpoints_rows_and_sorts_each_column() -> None:
+    ring = _Ring(size=3, width=2)
+    ring.push_many(np.array([[5.0, 0.5], [1.0, 2.5], [3.0, 1.5], [4.0, 0.0]]))
+    # Push 3 overwrote slot 0: the rows by slot are [4, 0], [1, 2.5], [3, 1.5].
+    assert ring.columns.flags.c_contiguous and ring.columns.shape == (2, 3)
+    state = ring.__getstate__()
+    assert state["rows"].tolist() == [[4.0, 0.0], [1.0, 2.5], [3.0, 1.5]]
+    assert ring.sorted_columns32().tolist() == [[1.0, 3.0, 4.0], [0.0, 1.5, 2.5]]
+    assert ring.sorted_columns().tolist() == [[1.0, 0.0], [3.0, 1.5], [4.0, 2.5]]
+    assert ring.kept().flags.c_contiguous and ring.kept()[0].tolist() == [4.0, 0.0]
+    restored = pickle.loads(pickle.dumps(ring))
+    assert restored.columns.tolist() == ring.columns.tolist() and restored.n == 4

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from streams.sources import FileTailSource, GlobTailSource
+import pytest
+
+from streams.sources import FileTailSource, GlobTailSource, file_tail
 
 
 def write(path: Path, text: str, mode: str = "a") -> None:
@@ -96,3 +98,22 @@ def test_glob_follows_new_files_and_resumes_each(tmp_path: Path) -> None:
     again = GlobTailSource(str(tmp_path / "*.log"), resume_state=state)
     assert texts(again) == ["b2"]
     assert again.lag_bytes == 0
+
+
+def test_blocks_cut_inside_a_read_chunk_hand_on_exact_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reads of 4 bytes: the lines straddle chunks and each block's last line ends inside one.
+    monkeypatch.setattr(file_tail, "_BATCH_CHUNK", 4)
+    log = tmp_path / "a.log"
+    write(log, "one\ntwo\nthree\nfour\npart")
+    tail = FileTailSource(log)
+    first = tail.read_blocks(2)
+    assert [b.data for b in first] == [b"one\ntwo\n"]  # type: ignore[attr-defined]
+    assert tail.snapshot().offset == 8
+    second = tail.read_blocks(5)
+    assert [b.data for b in second] == [b"three\nfour\n"]  # type: ignore[attr-defined]
+    assert [(r.text, r.line, r.offset) for r in second[0]] == [("three", 3, 14), ("four", 4, 19)]
+    write(log, "ial\n")
+    assert [[r.text for r in b] for b in tail.read_blocks(5)] == [["partial"]]
+    assert tail.snapshot().offset == log.stat().st_size == 27

@@ -425,3 +425,20 @@ def test_timestamps_of_mixed_shapes_or_with_nulls_take_the_regular_expression_pa
     ]
     sliced = pa.array(["x", "2024-05-01T10:00:00Z", "2024-05-01T10:00:01Z"]).slice(1)
     assert _one_iso_shape(sliced) == pa.timestamp("us", "UTC")
+
+
+def test_a_timestamp_beside_text_in_one_object_reads_columnar_as_row_wise() -> None:
+    # The time's text (plain strings) and the action's (string views) in one Arrow struct.
+    mapping = {"ts": "event.created", "action": "event.action", "user": "event.actor"}
+    lines = [
+        f'{{"event": {{"created": "2024-05-01T10:00:0{i}Z", "action": "a{i}",'
+        f' "actor": "u{i % 2}"}}}}'
+        for i in range(5)
+    ]
+    columnar, row_wise = JsonLinesParser(mapping), JsonLinesParser(mapping)
+    columnar.columnar_min_lines, row_wise.columnar_min_lines = 1, 10**9
+    frame, dead = columnar.parse_batch(records_of(lines))
+    assert dead == [] and frame.equals(row_wise.parse_batch(records_of(lines))[0])
+    assert frame.get_column("action").to_list() == ["a0", "a1", "a2", "a3", "a4"]
+    assert frame.get_column("user").to_list() == ["u0", "u1", "u0", "u1", "u0"]
+    assert frame.get_column("ts")[4] == datetime(2024, 5, 1, 10, 0, 4, tzinfo=UTC)

@@ -12,7 +12,9 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -41,8 +43,10 @@ from models.store import ModelStoreError, load_model, save_model
 from streams.batch import (
     JSONL_PIECE_BYTES,
     REJECT_SCHEMA,
+    BatchScan,
     LinePiece,
     batch_files,
+    collect_judged,
     line_pieces,
     scan_events,
 )
@@ -53,6 +57,10 @@ FORMATS = ("cert", "lanl", "jsonl", "parquet")
 MODEL_FILE = "model.bin"
 #: Bytes of a CERT or LANL file read in one polars pass (memory holds about five times this).
 PIECE_BYTES = 32 << 20
+#: Pieces read at once, each collected on its own thread (polars releases the GIL while it
+#: reads): a piece's read is nearly single-threaded, so two keep two cores busy. Memory holds
+#: about this many pieces.
+READ_WORKERS = 2
 #: Rows of an input Parquet file read in one pass (a few hundred bytes each in memory).
 PARQUET_PIECE_ROWS = 262_144
 #: Rows per Parquet row group of a spooled file: a slice reads only the row groups whose time
@@ -186,10 +194,12 @@ def read_vectors(
     time, a JSON-lines file one of :data:`streams.batch.JSONL_PIECE_BYTES`: its events,
     reduced to the columns the specs read (and the ``attrs`` keys they read), and each
     line's verdict are spooled to Parquet parts, so reading does not grow memory with the
-    number of days; only a CERT or LANL piece with rejected lines is read again, for their
-    text. The features are then evaluated one slice of ``opts.slice_days`` days of
-    windows at a time (:class:`features.sliced.SlicedFeatures`, which carries the history
-    the next slices need): a slice reads from every part just the row groups of its time
+    number of days; only a piece with a failing line (a blank one included) is read again,
+    for the text of its rejects (:func:`streams.batch.collect_judged`). :data:`READ_WORKERS`
+    pieces are read at once, their verdicts taken in reading order. The features are then
+    evaluated one slice of ``opts.slice_days`` days of windows at a time
+    (:class:`features.sliced.SlicedFeatures`, which carries the history the next slices
+    need): a slice reads from every part just the row groups of its time
     range, so memory holds one slice of events, not the whole period.
     Where a part is not in time order a slice would re-read all of it, so the whole range is
     evaluated at once instead (streaming from disk), and a log line says which file. Returns
@@ -213,78 +223,58 @@ def read_vectors(
     unordered: list[Path] = []
     time_ranges: dict[Path, tuple[datetime | None, datetime | None]] = {}
     reject_frames: list[pl.DataFrame] = []
-    with tqdm(
-        total=total_bytes,
-        unit="B",
-        unit_scale=True,
-        desc="reading",
-        disable=not opts.progress,
-        leave=False,
-    ) as bar:
-        for i, (fmt, path) in enumerate(files):
-            # Every file is read a piece at a time (lines, or a Parquet file's rows): a polars
-            # pass over a whole file holds memory in proportion to the file (1.7 GB for
-            # 1.35 GB of proxy log), and so would the JSON parser's columns.
-            pieces: Iterable[LinePiece | tuple[int, int] | None] = [None]
-            if fmt in ("cert", "lanl"):
-                pieces = line_pieces(path, PIECE_BYTES)
-            elif fmt == "jsonl":
-                pieces = line_pieces(path, JSONL_PIECE_BYTES)
-            elif fmt == "parquet":
-                ranges = _row_ranges(path, PARQUET_PIECE_ROWS)
-                rows_total = max(sum(n for _, n in ranges), 1)
-                pieces = ranges
-            for j, piece in enumerate(pieces):
-                batch = scan_events(
-                    [path],
-                    fmt,  # type: ignore[arg-type]
-                    lanl_epoch=opts.lanl_epoch,
-                    jsonl_mapping=opts.jsonl_mapping,
-                    attrs_keys=keys,
-                    piece=piece if isinstance(piece, LinePiece) else None,
-                    rows=piece if isinstance(piece, tuple) else None,
-                )
-                assert batch.judged is not None
-                part = spool / f"part-{i:04d}-{j:05d}.parquet"
-                # Only the verdict is spooled beside the event columns: carrying every line's
-                # text through the pass (null on valid lines) cost 40% of reading a file.
-                batch.judged.select(*columns, "reason").sink_parquet(
-                    part,
-                    compression="lz4",
-                    statistics=_SPOOL_STATISTICS,
-                    row_group_size=SPOOL_ROW_GROUP,
-                )
-                parts.append(part)
-                if isinstance(piece, LinePiece):
-                    bar.update(len(piece.data))
-                elif isinstance(piece, tuple):
-                    bar.update(path.stat().st_size * piece[1] // rows_total)
-                else:
-                    bar.update(path.stat().st_size)
-                event_ts = pl.col("ts").filter(pl.col("reason").is_null())
-                verdicts = pl.scan_parquet(part).select(
-                    pl.col("reason").is_null().sum().alias("events"),
-                    pl.col("reason").is_not_null().sum().alias("rejects"),
-                    (event_ts.diff().dt.total_microseconds() < 0).any().alias("unordered"),
-                    event_ts.min().alias("first"),
-                    event_ts.max().alias("last"),
-                )
-                n_part_events, n_rejects, part_unordered, first, last = verdicts.collect().row(0)
-                time_ranges[part] = (first, last)
-                n_events += n_part_events
-                if part_unordered and path not in unordered:
-                    unordered.append(path)
-                if not n_rejects:
-                    continue
-                # A piece with rejected lines is read a second time for their text and line
-                # numbers: the same checks, so the same lines.
-                rejects = batch.rejects.collect(engine="streaming")
-                if opts.strict and rejects.height:
-                    first = rejects.row(0, named=True)
-                    raise DataError(
-                        f"{first['file']}:{first['line']}: {first['reason']} (--strict stops here)"
-                    )
-                reject_frames.append(rejects)
+    # Pieces are read READ_WORKERS at a time (polars releases the GIL while it reads), and
+    # their verdicts are taken in reading order, so the part numbers, the order of the
+    # rejects and the progress bar are those of reading one piece after another; a new piece
+    # is cut only once fewer than READ_WORKERS are in flight, which bounds memory.
+    in_flight: deque[tuple[Future[_PartVerdict], Path, Path, int]] = deque()
+
+    def settle_oldest() -> None:
+        nonlocal n_events
+        future, path, part, n_bytes = in_flight.popleft()
+        verdict = future.result()
+        bar.update(n_bytes)
+        time_ranges[part] = (verdict.first, verdict.last)
+        n_events += verdict.events
+        if verdict.unordered and path not in unordered:
+            unordered.append(path)
+        rejects = verdict.rejects
+        if opts.strict and rejects.height:
+            first = rejects.row(0, named=True)
+            raise DataError(
+                f"{first['file']}:{first['line']}: {first['reason']} (--strict stops here)"
+            )
+        if rejects.height:
+            reject_frames.append(rejects)
+
+    with (
+        tqdm(
+            total=total_bytes,
+            unit="B",
+            unit_scale=True,
+            desc="reading",
+            disable=not opts.progress,
+            leave=False,
+        ) as bar,
+        ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="read") as pool,
+    ):
+        for i, j, fmt, path, piece, n_bytes in _pieces(files):
+            batch = scan_events(
+                [path],
+                fmt,  # type: ignore[arg-type]
+                lanl_epoch=opts.lanl_epoch,
+                jsonl_mapping=opts.jsonl_mapping,
+                attrs_keys=keys,
+                piece=piece if isinstance(piece, LinePiece) else None,
+                rows=piece if isinstance(piece, tuple) else None,
+            )
+            part = spool / f"part-{i:04d}-{j:05d}.parquet"
+            parts.append(part)
+            in_flight.append((pool.submit(_spool_piece, batch, columns, part), path, part, n_bytes))
+            if len(in_flight) >= READ_WORKERS:
+                settle_oldest()
+        while in_flight:
+            settle_oldest()
     reject_frame = pl.concat(reject_frames) if reject_frames else pl.DataFrame(schema=REJECT_SCHEMA)
     timings["read_s"] = time.perf_counter() - t0
 
@@ -304,6 +294,64 @@ def read_vectors(
         vectors = _evaluate_in_slices(specs, config, parts, columns, opts.slice_days, time_ranges)
     timings["features_s"] = time.perf_counter() - t1
     return vectors, n_events, reject_frame, timings
+
+
+@dataclass(frozen=True)
+class _PartVerdict:
+    """What the read loop keeps of one spooled part: its event count and time range, whether
+    its events are out of time order, and its rejected lines."""
+
+    events: int
+    unordered: bool
+    first: datetime | None
+    last: datetime | None
+    rejects: pl.DataFrame
+
+
+def _spool_piece(batch: BatchScan, columns: Sequence[str], part: Path) -> _PartVerdict:
+    """Spool one piece's judged lines (``columns`` and ``reason``) to ``part``, and its verdict.
+
+    The verdict comes from the collected frame rather than a second read of the part.
+    """
+    judged, rejects = collect_judged(batch, columns)
+    judged.write_parquet(
+        part,
+        compression="lz4",
+        statistics=_SPOOL_STATISTICS,
+        row_group_size=SPOOL_ROW_GROUP,
+    )
+    event_ts = pl.col("ts").filter(pl.col("reason").is_null())
+    events, unordered, first, last = judged.select(
+        pl.col("reason").is_null().sum().alias("events"),
+        (event_ts.diff().dt.total_microseconds() < 0).any().alias("unordered"),
+        event_ts.min().alias("first"),
+        event_ts.max().alias("last"),
+    ).row(0)
+    return _PartVerdict(events, bool(unordered), first, last, rejects)
+
+
+def _pieces(
+    files: Sequence[tuple[str, Path]],
+) -> Iterator[tuple[int, int, str, Path, LinePiece | tuple[int, int] | None, int]]:
+    """(file number, piece number, format, path, piece, bytes it stands for) of every piece.
+
+    Every file is read a piece at a time (lines, or a Parquet file's rows): a polars pass
+    over a whole file holds memory in proportion to the file (1.7 GB for 1.35 GB of proxy
+    log), and so would the JSON parser's columns. Pieces are cut lazily, one per step.
+    """
+    for i, (fmt, path) in enumerate(files):
+        size = path.stat().st_size
+        if fmt in ("cert", "lanl", "jsonl"):
+            piece_bytes = PIECE_BYTES if fmt != "jsonl" else JSONL_PIECE_BYTES
+            for j, piece in enumerate(line_pieces(path, piece_bytes)):
+                yield i, j, fmt, path, piece, len(piece.data)
+        elif fmt == "parquet":
+            ranges = _row_ranges(path, PARQUET_PIECE_ROWS)
+            rows_total = max(sum(n for _, n in ranges), 1)
+            for j, rows in enumerate(ranges):
+                yield i, j, fmt, path, rows, size * rows[1] // rows_total
+        else:  # pragma: no cover - formats are checked before reading
+            yield i, 0, fmt, path, None, size
 
 
 def _row_ranges(path: Path, size: int) -> list[tuple[int, int]]:

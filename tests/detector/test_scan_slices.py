@@ -14,7 +14,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from detector.errors import UsageError
-from detector.scan import ScanOptions, read_vectors, run_scan
+from detector.scan import DataError, ScanOptions, read_vectors, run_scan
 
 #: Days of the small organisation kept: three weekly slices, enough to cut through history.
 _DAYS = 21
@@ -158,3 +158,46 @@ def test_json_lines_in_small_pieces_give_the_same_vectors_and_dead_letters(
     assert rejects_pieced.select("line", "reason", "raw").rows() == [
         (middle + 1, "bad_json", "{oops")
     ]
+
+
+def test_pieces_read_two_at_a_time_spool_what_one_at_a_time_spools(
+    short_org: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    header, *lines = (short_org / "logon.csv").read_text().splitlines(keepends=True)
+    bad = ["{BAD-1},02/01/2010 10:00:00,XYZ0001,PC-1,Teleport\n", "{BAD-2},oops\n"]
+    third = len(lines) // 3
+    (logs / "logon.csv").write_text(
+        header
+        + "".join(lines[:third])
+        + bad[0]
+        + "".join(lines[third : 2 * third])
+        + bad[1]
+        + "".join(lines[2 * third :])
+    )
+    shutil.copy(short_org / "device.csv", logs / "device.csv")
+    opts = ScanOptions(inputs=(("cert", logs),), out=tmp_path, progress=False)
+    monkeypatch.setattr("detector.scan.PIECE_BYTES", 4096)
+    monkeypatch.setattr("detector.scan.READ_WORKERS", 1)
+    one, n_one, rejects_one, _ = read_vectors(opts, tmp_path / "one")
+    monkeypatch.setattr("detector.scan.READ_WORKERS", 2)
+    two, n_two, rejects_two, _ = read_vectors(opts, tmp_path / "two")
+    parts = sorted(p.name for p in (tmp_path / "one").glob("*.parquet"))
+    assert len(parts) > 10
+    assert sorted(p.name for p in (tmp_path / "two").glob("*.parquet")) == parts
+    for name in parts:
+        assert_frame_equal(
+            pl.read_parquet(tmp_path / "two" / name), pl.read_parquet(tmp_path / "one" / name)
+        )
+    assert n_two == n_one == len(lines) + sum(1 for _ in (logs / "device.csv").open()) - 1
+    assert_frame_equal(two, one)
+    assert_frame_equal(rejects_two, rejects_one)
+    # The header is line 1, so the bad lines are lines third + 2 and 2 * third + 3.
+    assert rejects_two.select("line", "reason").rows() == [
+        (third + 2, "unknown_value"),
+        (2 * third + 3, "wrong_field_count"),
+    ]
+    strict = ScanOptions(inputs=(("cert", logs),), out=tmp_path, progress=False, strict=True)
+    with pytest.raises(DataError, match=rf"logon.csv:{third + 2}: unknown_value"):
+        read_vectors(strict, tmp_path / "strict")

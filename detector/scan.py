@@ -200,7 +200,8 @@ def read_vectors(
     evaluated one slice of ``opts.slice_days`` days of windows at a time
     (:class:`features.sliced.SlicedFeatures`, which carries the history the next slices
     need): a slice reads from every part just the row groups of its time
-    range, so memory holds one slice of events, not the whole period.
+    range (the next slice is read while one is evaluated), so memory holds two slices of
+    events, not the whole period.
     Where a part is not in time order a slice would re-read all of it, so the whole range is
     evaluated at once instead (streaming from disk), and a log line says which file. Returns
     the vectors (sorted by entity and window, as :func:`features.batch.evaluate_batch`
@@ -382,6 +383,8 @@ def _evaluate_in_slices(
     event of its windows. ``time_ranges``: each part's first and last event time (``None``
     for a part without events); a slice then opens only the parts that reach into it, which
     keeps the reader's buffers and its per-file work from growing with the number of parts.
+    Each slice is read on a worker thread while the one before it is evaluated, so memory
+    holds two slices of events.
     """
     valid = pl.col("reason").is_null()
     events = pl.scan_parquet(parts).filter(valid)
@@ -393,8 +396,11 @@ def _evaluate_in_slices(
     if start is None:
         return sliced.evaluate(events.select(columns).collect())
     step = timedelta(days=slice_days)
-    pieces: list[pl.DataFrame] = []
-    while start <= hi:
+    starts = [start]
+    while starts[-1] + step <= hi:
+        starts.append(starts[-1] + step)
+
+    def read_slice(start: datetime) -> pl.DataFrame | None:
         end = start + step
         in_slice = (pl.col("ts") >= start) & (pl.col("ts") < end)
         reaching = parts
@@ -408,11 +414,21 @@ def _evaluate_in_slices(
                 and first < end
                 and last >= start
             ]
-        if reaching:
-            frame = pl.scan_parquet(reaching).filter(valid & in_slice).select(columns).collect()
-            if frame.height:
+        if not reaching:
+            return None
+        return pl.scan_parquet(reaching).filter(valid & in_slice).select(columns).collect()
+
+    pieces: list[pl.DataFrame] = []
+    # The next slice is read while this one is evaluated (polars releases the GIL): the
+    # read takes the second core instead of a turn of the stage, for one more slice in memory.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="slice-read") as reader:
+        pending = reader.submit(read_slice, starts[0])
+        for index in range(len(starts)):
+            frame = pending.result()
+            if index + 1 < len(starts):
+                pending = reader.submit(read_slice, starts[index + 1])
+            if frame is not None and frame.height:
                 pieces.append(sliced.evaluate(frame))
-        start = end
     log.debug("features of %d slices of %d days", len(pieces), slice_days)
     return pl.concat(pieces).sort(ENTITY, WINDOW)
 

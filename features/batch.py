@@ -727,23 +727,21 @@ def _assemble(
     hour_tables: Mapping[_FilterKey, pl.LazyFrame],
     known_entities: pl.Series | None = None,
     single_window: bool = False,
+    window_table: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """The output table: simple kinds, the derived tables joined, first windows zeroed.
 
     ``known_entities``: keys of entities that had a window before these events (carried
     history), whose first window here is not their first. ``single_window``: the events
     hold one window, every entity's first here (the value tables may lack the window).
+    ``window_table``: :func:`_window_table` of the same arguments, when the caller has it
+    already (:class:`features.sliced.SlicedFeatures` computes it beside the value tables).
     """
-    base = _base_frame(events, plan, config)
-    simple = [_simple_agg(s, plan) for s in specs if s.kind not in _VALUE_KINDS | _HOUR_KINDS]
+    if window_table is None:
+        window_table = _window_table(specs, events, config, plan, single_window)
     # One window: grouping and joining on the entity alone is cheaper than on two keys.
     keys = [_KEY] if single_window else [_KEY, WINDOW]
-    table = base.group_by(keys).agg(
-        *([pl.col(WINDOW).first()] if single_window else []),
-        pl.col(ENTITY).first(),
-        pl.len().cast(pl.Int64).alias(N_EVENTS),
-        *simple,
-    )
+    table = window_table
     for source in plan.value_sources:
         values = value_tables[source]
         if single_window:
@@ -780,6 +778,28 @@ def _assemble(
     return table.select(
         pl.col(ENTITY).cast(pl.String), pl.col(WINDOW), pl.col(N_EVENTS), *outputs
     ).sort(ENTITY, WINDOW)
+
+
+def _window_table(
+    specs: Sequence[FeatureSpec],
+    events: pl.LazyFrame,
+    config: WindowConfig,
+    plan: _Plan,
+    single_window: bool = False,
+) -> pl.LazyFrame:
+    """Per (entity, window): entity name, event count and the simple kinds (no history).
+
+    Keyed by the entity alone when ``single_window`` (the window is a column all the same).
+    """
+    base = _base_frame(events, plan, config)
+    simple = [_simple_agg(s, plan) for s in specs if s.kind not in _VALUE_KINDS | _HOUR_KINDS]
+    keys = [_KEY] if single_window else [_KEY, WINDOW]
+    return base.group_by(keys).agg(
+        *([pl.col(WINDOW).first()] if single_window else []),
+        pl.col(ENTITY).first(),
+        pl.len().cast(pl.Int64).alias(N_EVENTS),
+        *simple,
+    )
 
 
 def spec_schema_hash(specs: Sequence[FeatureSpec], config: WindowConfig | None = None) -> str:

@@ -41,7 +41,8 @@ import json
 import logging
 import struct
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from io import BytesIO
 from typing import Final
@@ -60,6 +61,8 @@ FORMAT_VERSION: Final = 1
 _MAGIC: Final = b"BLSLICED"
 _KEY_COLUMN: Final = "__entity_stable"
 _MAX_MEMO: Final = 1 << 20
+#: Recent pairs of a value source kept apart from the large sorted run at least up to this many.
+_MERGE_AT: Final = 1 << 15
 _SEEN_KINDS: Final = frozenset({"first_seen", "rarity", "rare_count"})
 _POPULATION_KINDS: Final = frozenset({"rarity", "rare_count"})
 _DATETIME: Final = pl.Datetime("us", "UTC")
@@ -157,6 +160,10 @@ class _StableMemo:
         )
 
 
+def _collected(table: pl.LazyFrame) -> pl.DataFrame:
+    return table.collect(engine=_ENGINE)
+
+
 def _mix(z: _U64) -> _U64:
     """splitmix64's finaliser (wrapping uint64 arithmetic)."""
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -188,7 +195,13 @@ def _u64(series: pl.Series) -> _U64:
 
 @dataclass
 class _SeenValues:
-    """History of one value source: the pairs seen, and the population counts from them."""
+    """History of one value source: the pairs seen, and the population counts from them.
+
+    The pairs are kept in two sorted runs, a large one and a recent one: a slice's new
+    pairs are merged into the recent run only, and the recent run into the large one when
+    it reaches an eighth of it, so adding costs O(new + recent) instead of O(history) (an
+    hourly close over months of history would otherwise copy every pair each hour).
+    """
 
     population_kinds: bool
     pair: _U64  # sorted
@@ -197,6 +210,9 @@ class _SeenValues:
     counted: _U64  # sorted values; population kinds only
     counts: _I64  # entities that had each counted value
     members: _U64  # sorted entities with any value; population kinds only
+    recent_pair: _U64 = field(default_factory=lambda: _EMPTY_U64)  # sorted, none in ``pair``
+    recent_entity: _U64 = field(default_factory=lambda: _EMPTY_U64)  # aligned with it
+    recent_value: _U64 = field(default_factory=lambda: _EMPTY_U64)
 
     @classmethod
     def empty(cls, population_kinds: bool) -> _SeenValues:
@@ -229,21 +245,24 @@ class _SeenValues:
         # One sort of the pairs serves both the lookup and picking the new ones.
         order = np.argsort(pair)
         ordered = pair[order]
-        seen = np.zeros(pair.size, dtype=np.bool_)
-        if self.pair.size:
-            at = np.minimum(np.searchsorted(self.pair, ordered), self.pair.size - 1)
-            seen[order] = self.pair[at] == ordered
+        known = np.zeros(pair.size, dtype=np.bool_)
+        for run in (self.pair, self.recent_pair):
+            if run.size:
+                at = np.minimum(np.searchsorted(run, ordered), run.size - 1)
+                known |= run[at] == ordered
+        seen = np.empty(pair.size, dtype=np.bool_)
+        seen[order] = known
         columns = [pl.Series(batch.SEEN, seen)]
         if self.population_kinds:
-            where, known = _lookup(self.counted, value)
-            k = np.where(known, self.counts[where] if self.counts.size else 0, 0)
+            where, found = _lookup(self.counted, value)
+            k = np.where(found, self.counts[where] if self.counts.size else 0, 0)
             _, in_population = _lookup(self.members, entity)
             columns += [
                 pl.Series(batch.K_BEFORE_SLICE, k.astype(np.int64)),
                 pl.Series(batch.IN_POPULATION, in_population),
             ]
         # The new pairs once each, in key order: the first of each run of equal unseen keys.
-        unseen = ~seen[order]
+        unseen = ~known
         new_keys = ordered[unseen]
         first = np.ones(new_keys.size, dtype=np.bool_)
         first[1:] = new_keys[1:] != new_keys[:-1]
@@ -257,10 +276,12 @@ class _SeenValues:
         pair = _pair_keys(entity, value)
         order = np.argsort(pair, kind="stable")
         pair, entity, value = pair[order], entity[order], value[order]
-        at = np.searchsorted(self.pair, pair)
-        self.pair = np.insert(self.pair, at, pair)
-        self.entity = np.insert(self.entity, at, entity)
-        self.value = np.insert(self.value, at, value)
+        at = np.searchsorted(self.recent_pair, pair)
+        self.recent_pair = np.insert(self.recent_pair, at, pair)
+        self.recent_entity = np.insert(self.recent_entity, at, entity)
+        self.recent_value = np.insert(self.recent_value, at, value)
+        if self.recent_pair.size >= max(_MERGE_AT, self.pair.size // 8):
+            self.compact()
         if not self.population_kinds:
             return
         values, counts = np.unique(value, return_counts=True)
@@ -274,7 +295,18 @@ class _SeenValues:
         joiners = joiners[~member]
         self.members = np.insert(self.members, np.searchsorted(self.members, joiners), joiners)
 
+    def compact(self) -> None:
+        """Merge the recent pairs into the large run (the pairs stay the same set)."""
+        if self.recent_pair.size == 0:
+            return
+        at = np.searchsorted(self.pair, self.recent_pair)
+        self.pair = np.insert(self.pair, at, self.recent_pair)
+        self.entity = np.insert(self.entity, at, self.recent_entity)
+        self.value = np.insert(self.value, at, self.recent_value)
+        self.recent_pair = self.recent_entity = self.recent_value = _EMPTY_U64
+
     def forget(self, entities: _U64) -> None:
+        self.compact()
         drop = np.isin(self.entity, entities)
         if not drop.any():
             return
@@ -296,7 +328,8 @@ class _SeenValues:
 
     def nbytes(self) -> int:
         arrays = (self.pair, self.entity, self.value, self.counted, self.counts, self.members)
-        return sum(a.nbytes for a in arrays)
+        recent = (self.recent_pair, self.recent_entity, self.recent_value)
+        return sum(a.nbytes for a in (*arrays, *recent))
 
 
 @dataclass
@@ -468,71 +501,108 @@ class SlicedFeatures:
         # A slice of one window (the daemon's case) needs no window functions over windows.
         single = first == last
 
-        # Every table the history needs comes out of one collect, the values as text: the
-        # stable hashing (which updates the memo) then runs here, one source at a time. A
-        # periodicity source's rows keep their times, so its gaps need no second read.
-        sources = list(plan.value_sources.items())
-        with_ts = {
-            source for source, group in sources if any(s.kind == "periodicity" for s in group)
-        }
-        queries = [
-            batch._source_strings(lazy, plan, config, source, source in with_ts)
-            for source, _ in sources
-            if source in with_ts or source in self._value_sources
-        ]
-        queries += [batch._hour_cells(lazy, plan, config, key) for key in self._hour_sources]
-        collected = iter(pl.collect_all(queries, engine=_ENGINE))
+        # The tables are collected on worker threads as soon as their inputs are ready
+        # (polars releases the GIL): the window table and the hour tables need only the
+        # events and the history of earlier slices (read, never changed, until the commit),
+        # a value table its source's annotated cells. Meanwhile this thread hashes values and
+        # looks them up in the history, work that holds the GIL, and the two cores stay busy.
+        # Nothing submitted calls back into Python (the value hashes are computed here).
+        workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sliced-tables")
+        try:
+            window_table = workers.submit(
+                _collected, batch._window_table(self.specs, lazy, config, plan, single)
+            )
+            hour_results = [
+                workers.submit(self._hour_table, index, lazy, plan, single)
+                for index in range(len(self._hour_sources))
+            ]
+            # Every table the history needs comes out of one collect, the values as text: the
+            # stable hashing (which updates the memo) then runs here, all sources at once. A
+            # periodicity source's rows keep their times, so its gaps need no second read.
+            sources = list(plan.value_sources.items())
+            with_ts = {
+                source for source, group in sources if any(s.kind == "periodicity" for s in group)
+            }
+            read = [
+                source
+                for source, _ in sources
+                if source in with_ts or source in self._value_sources
+            ]
+            queries = [
+                batch._source_strings(lazy, plan, config, source, source in with_ts)
+                for source in read
+            ]
+            source_texts = dict(zip(read, pl.collect_all(queries, engine=_ENGINE), strict=True))
+            stable = self._stable_values(source_texts)
 
-        value_tables: dict[tuple[str, batch._FilterKey, str], pl.LazyFrame] = {}
-        new_pairs: list[tuple[_U64, _U64]] = []
-        for source, group in sources:
-            with_history = source in self._value_sources
-            values: pl.LazyFrame | None = None
-            if source in with_ts or with_history:
-                texts = next(collected)
-                text = texts.get_column(batch._VALUE)
-                hashed = self._memo.hashes(text) if with_history else text.hash()
-                values = texts.with_columns(hashed.alias(batch._VALUE)).lazy()
-            if not with_history:
-                value_tables[source] = batch._value_features(
-                    lazy, plan, config, source, group, single_window=single, values=values
+            value_results: dict[tuple[str, batch._FilterKey, str], Future[pl.DataFrame]] = {}
+            new_pairs: list[tuple[_U64, _U64]] = []
+            for source, group in sources:
+                with_history = source in self._value_sources
+                values: pl.LazyFrame | None = None
+                if source in source_texts:
+                    texts = source_texts[source]
+                    hashed = (
+                        stable[source] if with_history else texts.get_column(batch._VALUE).hash()
+                    )
+                    values = texts.with_columns(hashed.alias(batch._VALUE)).lazy()
+                if not with_history:
+                    value_results[source] = workers.submit(
+                        _collected,
+                        batch._value_features(
+                            lazy, plan, config, source, group, single_window=single, values=values
+                        ),
+                    )
+                    continue
+                assert values is not None
+                seen = self._seen[self._value_sources.index(source)]
+                value_cells = values.group_by(batch._KEY, batch.WINDOW, batch._VALUE).agg(
+                    pl.len().alias("__n")
                 )
-                continue
-            assert values is not None
-            seen = self._seen[self._value_sources.index(source)]
-            value_cells = values.group_by(batch._KEY, batch.WINDOW, batch._VALUE).agg(
-                pl.len().alias("__n")
-            )
-            annotated, new_entities, new_values = seen.annotate(value_cells.collect(engine=_ENGINE))
-            new_pairs.append((new_entities, new_values))
-            value_tables[source] = batch._value_features(
+                annotated, new_entities, new_values = seen.annotate(
+                    value_cells.collect(engine=_ENGINE)
+                )
+                new_pairs.append((new_entities, new_values))
+                value_results[source] = workers.submit(
+                    _collected,
+                    batch._value_features(
+                        lazy,
+                        plan,
+                        config,
+                        source,
+                        group,
+                        annotated.lazy(),
+                        seen.population,
+                        stable=True,
+                        single_window=single,
+                        values=values if source in with_ts else None,
+                    ),
+                )
+            keys = _u64(frame.get_column(_KEY_COLUMN).unique())
+            _, known = _lookup(self._known, keys)
+            known_keys = pl.Series(keys[known], dtype=pl.UInt64)
+            value_tables = {
+                source: result.result().lazy() for source, result in value_results.items()
+            }
+            hour_cells: list[pl.DataFrame] = []
+            hour_tables: dict[batch._FilterKey, pl.LazyFrame] = {}
+            for key, result in zip(self._hour_sources, hour_results, strict=True):
+                cells, hours = result.result()
+                hour_cells.append(cells)
+                hour_tables[key] = hours.lazy()
+            table = batch._assemble(
+                self.specs,
                 lazy,
-                plan,
                 config,
-                source,
-                group,
-                annotated.lazy(),
-                seen.population,
-                stable=True,
-                single_window=single,
-                values=values if source in with_ts else None,
-            )
-        hour_tables: dict[batch._FilterKey, pl.LazyFrame] = {}
-        hour_cells: list[pl.DataFrame] = []
-        for index, key in enumerate(self._hour_sources):
-            cells = next(collected)
-            carried = self._hours[index].carried(cells)
-            hours = batch._hour_history(cells.lazy(), carried.lazy(), single_window=single)
-            hour_cells.append(cells)
-            hour_tables[key] = batch._hour_features(
-                lazy, plan, config, key, plan.hour_sources[key], hours
-            )
-        keys = _u64(frame.get_column(_KEY_COLUMN).unique())
-        _, known = _lookup(self._known, keys)
-        known_keys = pl.Series(keys[known], dtype=pl.UInt64)
-        table = batch._assemble(
-            self.specs, lazy, config, plan, value_tables, hour_tables, known_keys, single
-        ).collect(engine=_ENGINE)
+                plan,
+                value_tables,
+                hour_tables,
+                known_keys,
+                single,
+                window_table=window_table.result().lazy(),
+            ).collect(engine=_ENGINE)
+        finally:
+            workers.shutdown(wait=True, cancel_futures=True)
 
         # Commit only now: a failure above leaves the history as it was.
         for seen, (new_entities, new_values) in zip(self._seen, new_pairs, strict=True):
@@ -557,6 +627,38 @@ class SlicedFeatures:
         self._last_window = last
         logger.debug("slice %s..%s: %d events, %d rows", first, last, frame.height, table.height)
         return table
+
+    def _stable_values(
+        self, source_texts: dict[tuple[str, batch._FilterKey, str], pl.DataFrame]
+    ) -> dict[tuple[str, batch._FilterKey, str], pl.Series]:
+        """The stable hashes of the values of every source with history, in one memo pass.
+
+        One pass over all the sources' values, not one per source: the memo's fixed costs
+        (polars calls, growing its sorted arrays) are paid once per slice.
+        """
+        texts = [source_texts[source].get_column(batch._VALUE) for source in self._value_sources]
+        if not texts:
+            return {}
+        hashed = self._memo.hashes(pl.concat(texts))
+        stable = {}
+        offset = 0
+        for source, text in zip(self._value_sources, texts, strict=True):
+            stable[source] = hashed.slice(offset, text.len())
+            offset += text.len()
+        return stable
+
+    def _hour_table(
+        self, index: int, events: pl.LazyFrame, plan: batch._Plan, single: bool
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """One hour source's cells of the slice, and its feature table with the carried history."""
+        key = self._hour_sources[index]
+        cells = batch._hour_cells(events, plan, self.config, key).collect(engine=_ENGINE)
+        carried = self._hours[index].carried(cells)
+        hours = batch._hour_history(cells.lazy(), carried.lazy(), single_window=single)
+        features = batch._hour_features(
+            events, plan, self.config, key, plan.hour_sources[key], hours
+        )
+        return cells, features.collect(engine=_ENGINE)
 
     def forget(self, entities: Collection[str]) -> None:
         """Drop all history of these entities (eviction, idle expiry); unknown ones are ignored.
@@ -606,6 +708,7 @@ class SlicedFeatures:
             )
         ]
         for index, seen in enumerate(self._seen):
+            seen.compact()
             pairs = pl.DataFrame(
                 {
                     "entity": pl.Series(seen.entity, dtype=pl.UInt64),

@@ -91,6 +91,26 @@ def test_daily_slices_equal_the_whole_range(org_frame: pl.DataFrame, entity: str
 
 
 @pytest.mark.slow
+def test_merging_the_recent_pairs_changes_no_value_and_no_state(
+    org_frame: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = WindowConfig(entity="user", window="1d")
+    specs = default_specs("user")
+    expected = evaluate_batch(specs, org_frame.lazy(), config).collect()
+    states = []
+    # Merged as soon as the recent run is an eighth of the large one, then never merged.
+    for merge_at, merged in ((1, True), (1 << 40, False)):
+        monkeypatch.setattr(sliced_module, "_MERGE_AT", merge_at)
+        sliced = SlicedFeatures(specs, config)
+        parts = in_slices(sliced, org_frame, config, 2)
+        assert_frame_equal(joined(parts), expected, check_exact=True)
+        assert any(seen.pair.size > 0 for seen in sliced._seen) is merged
+        assert any(seen.recent_pair.size > 0 for seen in sliced._seen)
+        states.append(sliced.state())
+    assert states[0] == states[1]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("entity", ["user", "host"])
 def test_hourly_slices_equal_the_whole_range(org_frame: pl.DataFrame, entity: str) -> None:
     config = WindowConfig(entity=entity, window="1h")

@@ -45,6 +45,7 @@ def test_parquet_events_round_trip_and_bad_rows_are_rejected(tmp_path: Path) -> 
     assert json.loads(rejects["raw"][0])["user"] == "u1"
 
 
+@pytest.mark.slow
 def test_scan_reads_parquet_exports(small_org: Path, tmp_path: Path) -> None:
     cert = scan_events([small_org], "cert").events.collect()
     export = tmp_path / "export"

@@ -50,10 +50,12 @@ time (a row in the tables) and, for a registry detector, per window. Every entit
 a row of one array (entity x feature x window slot, :class:`_EntityRings`), its risk a row of
 :class:`_RiskTable`; learning writes a call's windows into their slots in one assignment, and
 the median and MAD of the series that changed are refreshed together at the end of the call
-(one float32 sort per history length plus a binary search for each MAD; a series that stays
-constant, such as a feature an entity never uses, is not touched), with the same numbers as
-window by window. An entity with several windows in one call has them handled in order: its
-n-th windows of the call after its (n-1)-th. The score windows behind the threshold and the
+(one float32 sort per history length plus a binary search for each MAD), with the same
+numbers as window by window. A series whose MAD is 0 holds its median in more than half of its
+slots; while a new value leaves that true (counted by its ties: a feature an entity rarely uses
+given another 0, or even a rare non-zero), its median and MAD cannot have moved and it is not
+touched. An entity with several windows in one call has them handled in order: its n-th
+windows of the call after its (n-1)-th. The score windows behind the threshold and the
 evidence are sorted arrays that take a whole call's scores in one merge, and the population
 statistics come from one sort per column. :meth:`OnlineScorer.score_frame` takes the columnar
 evaluator's frame directly.
@@ -249,6 +251,22 @@ class _Ring:
         # Row-major, as it always was: a reduction over it adds in the same order.
         return np.ascontiguousarray(self.rows[: min(self.n, self.size)], dtype=np.float64)
 
+    def column_std(self, columns: NDArray[np.intp]) -> FloatMatrix:
+        """``kept().std(axis=0)[columns]`` (columns ascending): the same numbers, read from those.
+
+        A reduction over axis 0 of two or more columns (row-major) adds row by row, in the
+        order it does over all of them; one column alone would be summed pairwise (other
+        roundings), so it is reduced beside a neighbour.
+        """
+        width = self.columns.shape[0]
+        chosen = columns
+        if columns.size == 1 and width > 1:
+            chosen = np.array(sorted({int(columns[0]), (int(columns[0]) + 1) % width}))
+        kept = min(self.n, self.size)
+        values = np.ascontiguousarray(self.columns[chosen, :kept].T, dtype=np.float64)
+        std = values.std(axis=0)
+        return np.asarray(std[np.searchsorted(chosen, columns)], dtype=np.float64)
+
     def sorted_columns(self) -> FloatMatrix:
         """:meth:`kept` with each column sorted (sorted along memory, then seen transposed,
         so a column is contiguous: what the tail look-ups read)."""
@@ -277,6 +295,13 @@ class _EntityIndex:
 
     def rows_of(self, entities: Sequence[str]) -> NDArray[np.intp]:
         """Each entity's row, binding a row to each one not seen (in order of appearance)."""
+        try:
+            # Every entity known (the common case): one C-level pass over the names.
+            return np.fromiter(
+                map(self.index.__getitem__, entities), dtype=np.intp, count=len(entities)
+            )
+        except KeyError:
+            pass
         get = self.index.get
         rows = np.array([get(entity, -1) for entity in entities], dtype=np.intp)
         missing = np.flatnonzero(rows < 0)
@@ -349,10 +374,13 @@ class _EntityRings(_EntityIndex):
     an entity's ring: :attr:`learnt` ``[r]`` windows learnt, the next one goes to slot
     ``learnt % window``, so a young entity's history is its first slots. :attr:`median` and
     :attr:`scale` (``1.4826 * MAD``) are refreshed for many rows at once
-    (:func:`~models.online.robust_window.median_and_scale_of_rings`); :attr:`stale` marks
-    rows that learnt since. A registry detector per row, when one is configured, sits in
-    :attr:`detectors`. Checkpoints hold the live rows' filled slots only; the median and
-    scale are recomputed on load (the same numbers).
+    (:func:`~models.online.robust_window.median_and_scale_of_series`); :attr:`stale` marks
+    rows that learnt since, :attr:`dirty` the series among them whose median and scale may
+    have moved, and :attr:`ties` (for a series with a MAD of 0: at least how many of its
+    slots hold its median) lets a value that keeps that majority leave the series clean. A
+    registry detector per row, when one is configured, sits in :attr:`detectors`. Checkpoints
+    hold the live rows' filled slots only; the median, scale and ties are recomputed on load
+    (the same numbers).
 
     Examples
     --------
@@ -378,8 +406,8 @@ class _EntityRings(_EntityIndex):
         self.scale = np.zeros((0, width))
         self.learnt = np.zeros(0, dtype=np.int64)
         self.stale = np.zeros(0, dtype=bool)
-        self.constant = np.zeros((0, width), dtype=bool)
         self.dirty = np.zeros((0, width), dtype=bool)
+        self.ties = np.zeros((0, width), dtype=np.int32)
         self.detectors: list[OnlineDetector | None] = []
 
     def __getstate__(self) -> dict[str, Any]:
@@ -419,13 +447,17 @@ class _EntityRings(_EntityIndex):
         return int(self.values.shape[0])
 
     def _grow(self, capacity: int) -> None:
-        self.values = _grown(self.values, capacity)
+        # Slots past the longest history are zeros in every row: only the others are copied.
+        used = min(self.window, int(self.learnt.max(initial=0)))
+        values = np.zeros((capacity, self.width, self.window), dtype=np.float32)
+        values[: self.values.shape[0], :, :used] = self.values[:, :, :used]
+        self.values = values
         self.median = _grown(self.median, capacity)
         self.scale = _grown(self.scale, capacity)
         self.learnt = _grown(self.learnt, capacity)
         self.stale = _grown(self.stale, capacity)
-        self.constant = _grown(self.constant, capacity)
         self.dirty = _grown(self.dirty, capacity)
+        self.ties = _grown(self.ties, capacity)
         self.detectors.extend([None] * (capacity - len(self.detectors)))
 
     def _clear(self, rows: NDArray[np.intp]) -> None:
@@ -434,8 +466,8 @@ class _EntityRings(_EntityIndex):
         self.scale[rows] = 0.0
         self.learnt[rows] = 0
         self.stale[rows] = False
-        self.constant[rows] = False
         self.dirty[rows] = False
+        self.ties[rows] = 0
         for row in rows.tolist():
             self.detectors[row] = None
 
@@ -448,26 +480,40 @@ class _EntityRings(_EntityIndex):
         if not rows.size:
             return
         rank = _occurrence(rows)
-        slots = (self.learnt[rows] + rank) % self.window
+        before = self.learnt[rows]
+        slots = (before + rank) % self.window
         repeats = bool(rank.max())
         if repeats:
             np.add.at(self.learnt, rows, 1)
         else:
             self.learnt[rows] += 1
         self.stale[rows] = True
-        # A constant series (an unused feature: zeros throughout) given its own value again
-        # keeps its median and MAD of 0: only the others need refreshing.
-        same = self.constant[rows] & (scaled.astype(np.float32) == self.median[rows])
+        # A series whose MAD is 0 holds its median in more than half of its slots (its ties,
+        # a lower bound while it is not dirty). While that stays true after a value is put
+        # in, its median and MAD stay as they are: only the other series need refreshing.
+        # Given the median again, it always does (the common case: an unused feature's 0).
+        values = scaled.astype(np.float32)
+        same = values == self.median[rows]
+        flat = self.scale[rows] == 0.0
         if repeats:
-            np.logical_or.at(self.dirty, rows, ~same)
+            # Ties of the median kept as they are: still a lower bound of its count.
+            np.logical_or.at(self.dirty, rows, ~(flat & same))
         else:
-            self.dirty[rows] |= ~same
+            ties = self.ties[rows] + same
+            full = before >= self.window
+            if full.any():
+                ties -= full[:, None]  # the slot overwritten may have held the median
+            kept = np.minimum(before + 1, self.window)[:, None]
+            stays = flat & ~self.dirty[rows] & (ties > kept // 2)
+            self.dirty[rows] = ~stays
+            # A series made dirty gets its ties anew when refreshed.
+            self.ties[rows] = ties
         if rank.max() >= self.window:
             # More windows of an entity than its ring holds: only the last ones stay.
             counts = np.bincount(rows)[rows]
             staying = rank >= counts - self.window
-            rows, scaled, slots = rows[staying], scaled[staying], slots[staying]
-        self.values[rows, :, slots] = scaled
+            rows, values, slots = rows[staying], values[staying], slots[staying]
+        self.values[rows, :, slots] = values
 
     def refresh(self, rows: NDArray[np.intp]) -> None:
         """Recompute the median and scale of these rows (unique), then not stale."""
@@ -482,10 +528,10 @@ class _EntityRings(_EntityIndex):
         ids = rows[which] * self.width + feature
         kept = np.minimum(self.learnt[rows[which]], self.window)
         series = self.values.reshape(-1, self.window)
-        median, scale, constant = median_and_scale_of_series(series, ids, kept)
+        median, scale, ties = median_and_scale_of_series(series, ids, kept)
         self.median.reshape(-1)[ids] = median
         self.scale.reshape(-1)[ids] = scale
-        self.constant.reshape(-1)[ids] = constant
+        self.ties.reshape(-1)[ids] = ties
         self.dirty.reshape(-1)[ids] = False
 
 
@@ -1277,12 +1323,16 @@ class OnlineScorer:
                     rings.detectors[row] = create(self.detector, **params)  # type: ignore[assignment]
         # Every window of the call is judged by its entity's baseline as the call found it.
         own = rings.learnt[rows] >= self.cold_start_windows
-        own_z = np.zeros_like(scaled)
-        if own.any():
-            own_rows = rows[own]
-            own_z[own] = (scaled[own] - rings.median[own_rows]) / np.maximum(
-                rings.scale[own_rows], floor
-            )
+        everyone_own = bool(own.all())  # the common case past the first days: no masks
+        if everyone_own:
+            own_z = (scaled - rings.median[rows]) / np.maximum(rings.scale[rows], floor)
+        else:
+            own_z = np.zeros_like(scaled)
+            if own.any():
+                own_rows = rows[own]
+                own_z[own] = (scaled[own] - rings.median[own_rows]) / np.maximum(
+                    rings.scale[own_rows], floor
+                )
         own_positive = np.maximum(own_z, 0.0)
         population_positive = np.maximum(population_z, 0.0)
         # Cold-start windows with a peer group to compare with: its row (else -1), their z.
@@ -1294,8 +1344,11 @@ class OnlineScorer:
         peer, peer_z = self._peer_z(windows.entities, own, scaled, peer_floor)
         peered = peer >= 0
         by_population = ~own & ~peered
-        surprise = np.zeros_like(scaled)
-        if population is not None:
+        if population is not None and everyone_own:
+            surprise = tail_surprise(own_positive, population.own_reference)
+        else:
+            surprise = np.zeros_like(scaled)
+        if population is not None and not everyone_own:
             if own.any():
                 surprise[own] = tail_surprise(own_positive[own], population.own_reference)
             if peered.any():
@@ -1307,7 +1360,13 @@ class OnlineScorer:
                     population_positive[by_population], population.population_reference
                 )
         k = max(1, min(self.top_k, width))
-        tail_scores = np.sort(surprise, axis=1)[:, -k:].sum(axis=1)
+        # The k largest of each row, ascending (summed in the order a full sort gives them).
+        if width:
+            largest = np.partition(surprise, width - k, axis=1)[:, width - k :]
+            largest.sort(axis=1)
+            tail_scores = largest.sum(axis=1)
+        else:
+            tail_scores = np.zeros(count)
         scores = self._detector_scores(windows, rows, own, tail_scores)
 
         # Decide against the threshold in force at the start of the call.
@@ -1555,8 +1614,11 @@ class OnlineScorer:
         """Refresh the baselines that learnt and push the learnt windows to the population."""
         if not learnt.size:
             return
-        learning = np.unique(rows[learnt])
-        self._rings.refresh(learning[self._rings.stale[learning]])
+        rings = self._rings
+        # Each learning row once, in row order (a mask: cheaper than np.unique's sort).
+        learning = np.zeros(rings.stale.size, dtype=bool)
+        learning[rows[learnt]] = True
+        rings.refresh(np.flatnonzero(learning & rings.stale))
         self._values.push_many(scaled[learnt])
         self._population_z.push_many(np.maximum(population_z[learnt], 0.0))
         self._own_z.push_many(own_positive[learnt[own[learnt]]])
@@ -1579,8 +1641,11 @@ class OnlineScorer:
         median, mad = median_and_mad_of_sorted(columns)
         robust = MAD_TO_SIGMA * mad
         spread = robust
-        if not (robust > 0.0).all():
-            spread = np.where(robust > 0.0, robust, self._values.kept().std(axis=0))
+        unspread = np.flatnonzero(~(robust > 0.0))
+        if unspread.size:
+            # Their standard deviation instead (read for those columns only).
+            spread = robust.copy()
+            spread[unspread] = self._values.column_std(unspread)
         floor = np.maximum(self.alpha * spread, self.min_scale)
         positions = np.arange(n)
         low = columns[:, int(np.quantile(positions, 0.1, method="lower"))].astype(np.float64)

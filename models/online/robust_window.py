@@ -330,34 +330,34 @@ def median_and_mad_of_sorted(ordered: Float32Array) -> tuple[Float64Array, Float
     rank = (length - 1) // 2  # the (lower) middle of the sorted deviations, 0-based
     taken = rank + 1
     flat = np.ascontiguousarray(ordered).ravel()
-    # Look-ups by flat position (np.take): much cheaper than two-axis fancy indexing.
+    # Look-ups by flat position (np.take, clipped at the ends: a probe out of a row's range
+    # reads another row's value and is masked out): much cheaper than two-axis fancy indexing.
+    # The float32 values widen exactly in the subtraction.
     first_below = np.arange(rows, dtype=np.intp) * length + (half - 1)
     first_above = first_below + 1
-    last_slot = flat.size - 1
 
     def below(j: NDArray[np.intp]) -> Float64Array:
-        slots = np.clip(first_below - j, 0, last_slot)
-        return np.asarray(median - flat.take(slots).astype(np.float64), dtype=np.float64)
+        return np.asarray(median - flat.take(first_below - j, mode="clip"), dtype=np.float64)
 
     def above(j: NDArray[np.intp]) -> Float64Array:
-        slots = np.clip(first_above + j, 0, last_slot)
-        return np.asarray(flat.take(slots).astype(np.float64) - median, dtype=np.float64)
+        return np.asarray(flat.take(first_above + j, mode="clip") - median, dtype=np.float64)
 
     # The smallest count `low` taken from `below` (the rest, taken - low, from `above`) such
-    # that the last one taken from `above` is no larger than the next one of `below`.
-    low = np.full(rows, max(0, taken - above_size), dtype=np.intp)
-    high = np.full(rows, min(taken, below_size), dtype=np.intp)
-    while True:
-        open_rows = low < high
-        if not open_rows.any():
-            break
-        middle = (low + high) // 2
-        from_above = taken - middle
-        enough = (
-            (middle >= below_size) | (from_above <= 0) | (above(from_above - 1) <= below(middle))
-        )
-        high = np.where(open_rows & enough, middle, high)
-        low = np.where(open_rows & ~enough, middle + 1, low)
+    # that the last one taken from `above` is no larger than the next one of `below`: the
+    # first count in [first, last_count] that passes (every count past it passes too;
+    # `last_count` always does). Found by steps of halving powers of two, the same for every
+    # row: each step moves a row past the counts it proves fail, so no row needs bounds.
+    first, last_count = max(0, taken - above_size), min(taken, below_size)
+    low = np.full(rows, first, dtype=np.intp)
+    span = last_count - first
+    step = 1 << (span.bit_length() - 1) if span > 0 else 0
+    while step:
+        probe = low + (step - 1)
+        # A probe before `last_count` takes at least one from each run: no bounds to test.
+        fails = ~(above(taken - 1 - probe) <= below(probe))
+        fails &= probe < last_count
+        low += step * fails
+        step >>= 1
     from_above = taken - low
     last = np.maximum(
         np.where(low > 0, below(low - 1), -np.inf),
@@ -374,37 +374,39 @@ def median_and_mad_of_sorted(ordered: Float32Array) -> tuple[Float64Array, Float
 
 def median_and_scale_of_series(
     series: Float32Array, ids: NDArray[np.intp], kept: NDArray[np.intp]
-) -> tuple[Float64Array, Float64Array, NDArray[np.bool_]]:
-    """Median, ``1.4826 * MAD`` and constancy of many series of ring buffers at once.
+) -> tuple[Float64Array, Float64Array, NDArray[np.intp]]:
+    """Median, ``1.4826 * MAD`` and median ties of many series of ring buffers at once.
 
     ``series`` holds one series per row (float32, slots contiguous); series ``ids[i]``'s
     history is its first ``kept[i]`` slots (slots fill in order; at least one). The numbers of
     :meth:`RobustWindowDetector.refresh` on each: one float32 sort per history length, then
-    the median and MAD of the series that vary; a constant one (a feature an entity never
-    used is zeros throughout) has its value and a MAD of 0.
+    the median and MAD of each sorted row (a constant one, such as a feature an entity never
+    used, has its value and a MAD of 0). Ties: for a series whose MAD is 0, how many of its
+    kept values equal its median (more than half of them, as a MAD of 0 means); 0 for the
+    others. A caller can tell from it whether a new value leaves the median and MAD as they
+    are (the median still holds more than half of the slots).
 
     Examples
     --------
     >>> series = np.array([[5.0, 1.0, 2.0], [3.0, 3.0, 0.0]], dtype=np.float32)
-    >>> median, scale, constant = median_and_scale_of_series(
+    >>> median, scale, ties = median_and_scale_of_series(
     ...     series, np.array([0, 1]), np.array([3, 2]))
-    >>> median.tolist(), (scale / MAD_TO_SIGMA).tolist(), constant.tolist()
-    ([2.0, 3.0], [1.0, 0.0], [False, True])
+    >>> median.tolist(), (scale / MAD_TO_SIGMA).tolist(), ties.tolist()
+    ([2.0, 3.0], [1.0, 0.0], [0, 2])
     """
     median = np.zeros(len(ids))
     scale = np.zeros(len(ids))
-    constant = np.zeros(len(ids), dtype=bool)
-    for length in np.unique(kept).tolist():
+    ties = np.zeros(len(ids), dtype=np.intp)
+    for length in np.flatnonzero(np.bincount(kept)).tolist():
         members = np.flatnonzero(kept == length)
         ordered = series[ids[members], :length]
         ordered.sort(axis=1)
-        series_median = ordered[:, 0].astype(np.float64)  # right for the constant ones
-        series_mad = np.zeros(ordered.shape[0])
-        same = ordered[:, 0] == ordered[:, -1]
-        varying = np.flatnonzero(~same)
-        if varying.size:
-            series_median[varying], series_mad[varying] = median_and_mad_of_sorted(ordered[varying])
+        # A constant row comes out of the general case with its value and a MAD of 0 (the
+        # deviations are all 0): no subset is copied to leave the constant rows out.
+        series_median, series_mad = median_and_mad_of_sorted(ordered)
         median[members] = series_median
         scale[members] = MAD_TO_SIGMA * series_mad
-        constant[members] = same
-    return median, scale, constant
+        flat = np.flatnonzero(series_mad == 0.0)
+        if flat.size:
+            ties[members[flat]] = (ordered[flat] == series_median[flat, None]).sum(axis=1)
+    return median, scale, ties

@@ -11,6 +11,7 @@ import pytest
 from models.online.robust_window import (
     RobustWindowDetector,
     median_and_mad_of_sorted,
+    median_and_scale_of_series,
     refresh_all,
 )
 from models.registry import create
@@ -198,3 +199,29 @@ def test_refresh_writes_into_shared_arrays_rather_than_replacing_them() -> None:
         detector.learn_array([value], ["x"])
     assert store.tolist() == [[2.0], [1.4826]]
     assert detector.median_.base is store
+
+
+def test_median_and_scale_of_series_counts_the_median_s_ties_of_flat_series_only() -> None:
+    # Row 0 [0, 0, 4, 0, 9]: median 0 held 3 times of 5, MAD 0 -> ties 3. Row 1 (its first
+    # four slots) [2, 2, 2, 7]: median 2 held 3 times, MAD 0 -> ties 3. Row 2 [1, 5, 5, 9, 9]:
+    # median 5, deviations [4, 0, 0, 4, 4] -> MAD 4, so no ties are reported.
+    series = np.array([[0, 0, 4, 0, 9], [2, 2, 2, 7, 100], [1, 5, 5, 9, 9]], dtype=np.float32)
+    median, scale, ties = median_and_scale_of_series(
+        series, np.array([0, 1, 2]), np.array([5, 4, 5])
+    )
+    assert median.tolist() == [0.0, 2.0, 5.0]
+    assert scale.tolist() == [0.0, 0.0, 1.4826 * 4.0]
+    assert ties.tolist() == [3, 3, 0]
+
+
+def test_median_and_scale_of_series_matches_np_median_for_constant_and_varying_rows() -> None:
+    rng = np.random.default_rng(5)
+    series = np.log1p(rng.poisson(0.4, size=(300, 12))).astype(np.float32)
+    series[:40] = series[:40, :1]  # constant rows, zeros among them
+    kept = rng.integers(1, 13, size=300)
+    median, scale, _ = median_and_scale_of_series(series, np.arange(300), kept)
+    for row, length in enumerate(kept.tolist()):
+        values = series[row, :length].astype(np.float64)
+        expected = np.median(values)
+        assert median[row] == expected
+        assert scale[row] == 1.4826 * np.median(np.abs(values - expected))

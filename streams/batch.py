@@ -923,12 +923,12 @@ def collect_judged(scan: BatchScan, columns: Sequence[str]) -> tuple[pl.DataFram
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "logon.csv").write_text("id,date,user,pc,activity\\n"
-    ...     "{A},01/02/2010 06:49:00,NGF0157,PC-6056,Logon\\n"
-    ...     "{B},01/02/2010 06:50:00,NGF0157,PC-6056,Reboot\\n")
+    >>> lines = ["id,date,user,pc,activity", "{C},01/03/2010 17:02:00,ABC0001,PC-1,Logoff",
+    ...     "{D},01/03/2010 17:05:00,ABC0001,PC-1,Sleep"]
+    >>> _ = (d / "logon.csv").write_text("\\n".join(lines) + "\\n")
     >>> judged, rejects = collect_judged(scan_events([d], "cert"), ["action"])
     >>> judged.rows()
-    [('logon', None), (None, 'unknown_value')]
+    [('logoff', None), (None, 'unknown_value')]
     >>> rejects.select("line", "reason").rows()
     [(3, 'unknown_value')]
     """

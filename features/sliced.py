@@ -134,7 +134,7 @@ class _StableMemo:
         quick = values.hash()
         if values.has_nulls():
             quick = pl.select(pl.when(values.is_not_null()).then(quick)).to_series()
-        distinct = quick.unique().drop_nulls()
+        distinct = quick.unique(maintain_order=True).drop_nulls()
         keys = _u64(distinct)
         where, found = _lookup(self.quick, keys)
         if not found.all():
@@ -254,13 +254,17 @@ class _SeenValues:
         seen[order] = known
         columns = [pl.Series(batch.SEEN, seen)]
         if self.population_kinds:
-            where, found = _lookup(self.counted, value)
-            k = np.where(found, self.counts[where] if self.counts.size else 0, 0)
-            _, in_population = _lookup(self.members, entity)
-            columns += [
-                pl.Series(batch.K_BEFORE_SLICE, k.astype(np.int64)),
-                pl.Series(batch.IN_POPULATION, in_population),
-            ]
+            # Hash lookups: the counted values and the members are few (thousands) next to
+            # the cells, and probing a hash table of them costs a fraction of sorting the
+            # cells' values and entities for a sorted search.
+            k = pl.Series(value).replace_strict(
+                pl.Series(self.counted, dtype=pl.UInt64),
+                pl.Series(self.counts, dtype=pl.Int64),
+                default=0,
+                return_dtype=pl.Int64,
+            )
+            in_population = pl.Series(entity).is_in(pl.Series(self.members).implode())
+            columns += [k.alias(batch.K_BEFORE_SLICE), in_population.alias(batch.IN_POPULATION)]
         # The new pairs once each, in key order: the first of each run of equal unseen keys.
         unseen = ~known
         new_keys = ordered[unseen]
@@ -361,17 +365,22 @@ class _HourHistory:
             }
         )
 
-    def update(self, cells: pl.DataFrame) -> None:
-        """Fold the hour cells of a slice in."""
-        sums = cells.group_by(batch._KEY).agg(pl.col(batch.HOUR_COUNTS).sum())
-        keys = _u64(sums.get_column(batch._KEY))
+    def before(self, keys: _U64) -> _I64:
+        """The carried counts (rows of 24) of these entities; zeros for those without history."""
+        counts = np.zeros((keys.size, 24), dtype=np.int64)
+        where, known = _lookup(self.keys, keys)
+        counts[known] = self.counts[where[known]]
+        return counts
+
+    def update(self, keys: _U64, counts: _I64) -> None:
+        """Fold the hour counts of a slice in: ``counts[i]`` of entity ``keys[i]`` (distinct)."""
         _, known = _lookup(self.keys, keys)
         new = np.sort(keys[~known])
         at = np.searchsorted(self.keys, new)
         self.keys = np.insert(self.keys, at, new)
         self.counts = np.insert(self.counts, at, 0, axis=0)
         where, _ = _lookup(self.keys, keys)
-        self.counts[where] += sums.select(batch.HOUR_COUNTS).to_numpy().astype(np.int64)
+        self.counts[where] += counts
 
     def forget(self, entities: _U64) -> None:
         keep = ~np.isin(self.keys, entities)
@@ -578,17 +587,17 @@ class SlicedFeatures:
                         values=values if source in with_ts else None,
                     ),
                 )
-            keys = _u64(frame.get_column(_KEY_COLUMN).unique())
+            keys = _u64(frame.get_column(_KEY_COLUMN).unique(maintain_order=True))
             _, known = _lookup(self._known, keys)
             known_keys = pl.Series(keys[known], dtype=pl.UInt64)
             value_tables = {
                 source: result.result().lazy() for source, result in value_results.items()
             }
-            hour_cells: list[pl.DataFrame] = []
+            hour_counts: list[tuple[_U64, _I64]] = []
             hour_tables: dict[batch._FilterKey, pl.LazyFrame] = {}
             for key, result in zip(self._hour_sources, hour_results, strict=True):
-                cells, hours = result.result()
-                hour_cells.append(cells)
+                hour_keys, counts, hours = result.result()
+                hour_counts.append((hour_keys, counts))
                 hour_tables[key] = hours.lazy()
             table = batch._assemble(
                 self.specs,
@@ -607,8 +616,8 @@ class SlicedFeatures:
         # Commit only now: a failure above leaves the history as it was.
         for seen, (new_entities, new_values) in zip(self._seen, new_pairs, strict=True):
             seen.add(new_entities, new_values)
-        for hour_history, cells in zip(self._hours, hour_cells, strict=True):
-            hour_history.update(cells)
+        for hour_history, (hour_keys, counts) in zip(self._hours, hour_counts, strict=True):
+            hour_history.update(hour_keys, counts)
         new = ~known
         if new.any():
             # Names only of the new entities: the known ones' are kept already.
@@ -649,16 +658,41 @@ class SlicedFeatures:
 
     def _hour_table(
         self, index: int, events: pl.LazyFrame, plan: batch._Plan, single: bool
-    ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """One hour source's cells of the slice, and its feature table with the carried history."""
+    ) -> tuple[_U64, _I64, pl.DataFrame]:
+        """One hour source's feature table of the slice, with the carried history.
+
+        Also the slice's counts per entity (distinct keys, rows of 24), to fold into the
+        history at the commit.
+        """
         key = self._hour_sources[index]
+        specs = plan.hour_sources[key]
+        if single:
+            # One window: the cells are the entities' rows of counts, and the features a few
+            # numpy passes over them (bit-identical to the polars expressions, which cost
+            # more to plan than the numbers cost to compute).
+            rows = batch._matching(
+                events, plan, self.config, key, [batch._hour_of_day(plan).alias(batch._HOUR)]
+            ).collect(engine=_ENGINE)
+            keys, inverse = np.unique(_u64(rows.get_column(batch._KEY)), return_inverse=True)
+            hours = rows.get_column(batch._HOUR).to_numpy().astype(np.int64)
+            counts = np.bincount(inverse * 24 + hours, minlength=keys.size * 24)
+            counts = counts.astype(np.int64).reshape(keys.size, 24)
+            values = batch.hour_feature_values(specs, counts, self._hours[index].before(keys))
+            table = pl.DataFrame(
+                {
+                    batch._KEY: pl.Series(keys, dtype=pl.UInt64),
+                    **{name: pl.Series(v, dtype=pl.Float64) for name, v in values.items()},
+                }
+            )
+            return keys, counts, table
         cells = batch._hour_cells(events, plan, self.config, key).collect(engine=_ENGINE)
         carried = self._hours[index].carried(cells)
-        hours = batch._hour_history(cells.lazy(), carried.lazy(), single_window=single)
-        features = batch._hour_features(
-            events, plan, self.config, key, plan.hour_sources[key], hours
-        )
-        return cells, features.collect(engine=_ENGINE)
+        history = batch._hour_history(cells.lazy(), carried.lazy(), single_window=single)
+        features = batch._hour_features(events, plan, self.config, key, specs, history)
+        sums = cells.group_by(batch._KEY).agg(pl.col(batch.HOUR_COUNTS).sum())
+        sum_counts = sums.select(batch.HOUR_COUNTS).to_numpy().astype(np.int64)
+        sum_counts = sum_counts.reshape(sums.height, 24)
+        return _u64(sums.get_column(batch._KEY)), sum_counts, features.collect(engine=_ENGINE)
 
     def forget(self, entities: Collection[str]) -> None:
         """Drop all history of these entities (eviction, idle expiry); unknown ones are ignored.

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features import FeatureSpec, WindowConfig, evaluate_batch, spec_schema_hash
-from features.batch import attrs_keys, mask_expr, required_columns
+from features import FeatureSpec, WindowConfig, batch, evaluate_batch, spec_schema_hash
+from features.batch import attrs_keys, hour_feature_values, mask_expr, required_columns
 from tests.features._events import at, ev, feature, frame, table
 
 LOGON = {"action": "logon"}
@@ -521,3 +522,59 @@ def test_a_pattern_matching_the_empty_string_only_counts_rows_the_exact_conditio
     )
     mask = mask_expr([("action", ("file_open",)), ("target~", ("x?",))])
     assert frame.select(mask).to_series().to_list() == [True, False, False, False, True]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hour_feature_values_equal_the_polars_expressions_bit_for_bit(seed: int) -> None:
+    # Counts shaped like the daemon's (one hour in the window) and like daily windows (many
+    # hours), with empty and tiny histories: the numpy path must give the very same floats.
+    rng = np.random.default_rng(seed)
+    cells = 3000
+    now = rng.poisson(0.4, (cells, 24)).astype(np.int64)
+    now[:1000] = 0
+    now[np.arange(1000), rng.integers(0, 24, 1000)] = rng.integers(1, 9, 1000)
+    now[now.sum(axis=1) == 0, 5] = 1  # a cell has at least one matching event
+    before = rng.poisson(rng.choice([0.0, 0.05, 2.0, 40.0], (cells, 1)), (cells, 24))
+    before = before.astype(np.int64)
+    before[:50] = 0
+    before[50:100, 13] = 3  # all history at one hour (sine of hour 13 is negative)
+    specs = [
+        FeatureSpec(name="odd", kind="unusual_hour", where={"action": "logon"}),
+        FeatureSpec(name="odd_strict", kind="unusual_hour", where={"action": "logon"},
+                    params={"min_events": 1, "min_share": 0.3}),
+        FeatureSpec(name="drift", kind="hour_deviation", where={"action": "logon"}),
+        FeatureSpec(name="drift_early", kind="hour_deviation", where={"action": "logon"},
+                    params={"min_events": 1}),
+    ]  # fmt: skip
+    hours = pl.DataFrame(
+        {
+            batch._KEY: pl.Series(np.arange(cells, dtype=np.uint64)),
+            batch.WINDOW: [datetime(2024, 1, 1, tzinfo=UTC)] * cells,
+            **{f"__c{h}": now[:, h] for h in range(24)},
+            **{f"__b{h}": before[:, h] for h in range(24)},
+        }
+    )
+    expected = batch._hour_features(
+        pl.LazyFrame(), batch._Plan(), WindowConfig(), (), specs, hours.lazy()
+    ).collect()
+    values = hour_feature_values(specs, now, before)
+    for spec in specs:
+        want = expected.get_column(spec.name).to_numpy()
+        assert values[spec.name].dtype == np.float64
+        assert values[spec.name].view(np.uint64).tolist() == want.view(np.uint64).tolist()
+    assert expected.get_column("drift").max() > 0  # type: ignore[operator]
+    assert expected.get_column("odd").max() > 0  # type: ignore[operator]
+
+
+def test_the_hour_of_utc_microseconds_is_that_of_dt_hour() -> None:
+    # Before 1970 too: the floor division must not round towards zero.
+    rng = np.random.default_rng(3)
+    micros = rng.integers(-62_135_596_800 * 10**6, 253_402_300_799 * 10**6, 20_000)
+    edges = [-1, 0, 1, -3_600_000_000, -3_600_000_001, -86_400_000_000, 86_399_999_999]
+    ts = pl.Series(np.concatenate([micros, edges])).cast(pl.Datetime("us", "UTC"))
+    plan = batch._Plan(ts_utc_micros=True)
+    hours = pl.DataFrame({"ts": ts}).select(
+        batch._hour_of_day(plan).alias("fast"), pl.col("ts").dt.hour().cast(pl.Int32).alias("dt")
+    )
+    assert hours.get_column("fast").to_list() == hours.get_column("dt").to_list()
+    assert hours.get_column("fast").tail(7).to_list() == [23, 0, 0, 23, 22, 0, 23]

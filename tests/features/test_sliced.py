@@ -150,6 +150,29 @@ def test_hour_kinds_equal_the_online_evaluator_bit_for_bit(
     assert batch.get_column("logon_hour_deviation").max() > 0  # type: ignore[operator]
 
 
+def test_one_window_slices_give_the_batch_hour_values_bit_for_bit(
+    org_frame: pl.DataFrame,
+) -> None:
+    # The daemon's case: every slice one hourly window, the hour kinds computed in numpy.
+    config = WindowConfig(window="1h")
+    specs = [s for s in default_specs("user") if s.kind in ("unusual_hour", "hour_deviation")]
+    # A stricter share, so some logons of the last windows count as unusual.
+    specs.append(
+        FeatureSpec(name="odd_logons", kind="unusual_hour", where={"action": "logon"},
+                    params={"min_events": 1, "min_share": 0.6})
+    )  # fmt: skip
+    expected = evaluate_batch(specs, org_frame.lazy(), config).collect()
+    ids = window_ids(org_frame, config)
+    end = int(ids.to_numpy().max()) + 1
+    sliced = SlicedFeatures(specs, config)
+    parts = [sliced.evaluate(org_frame.filter(ids < end - 40))]
+    parts += [sliced.evaluate(org_frame.filter(ids == i)) for i in range(end - 40, end)]
+    assert_frame_equal(joined(parts), expected, check_exact=True)
+    last = pl.concat(parts[1:])
+    assert last.get_column("logon_hour_deviation").max() > 0  # type: ignore[operator]
+    assert last.get_column("odd_logons").max() > 0  # type: ignore[operator]
+
+
 def test_restore_in_the_middle_continues_identically(org_frame: pl.DataFrame) -> None:
     config = WindowConfig()
     specs = default_specs("user")

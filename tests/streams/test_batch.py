@@ -296,6 +296,10 @@ def test_url_host_takes_the_fast_path_only_where_it_equals_the_pattern() -> None
         "http://https://x",
         "http://www.a.com/b@c",
         "http://é.com/ü",
+        "http://www.",
+        "http://www/x",
+        "https://www.www.a.com",
+        "http://www.A.com/",
         None,
     ]
     fast, regex = _hosts(urls)
@@ -313,14 +317,20 @@ def test_url_host_takes_the_fast_path_only_where_it_equals_the_pattern() -> None
         "https",
         "a.com",
         "é.com",
+        "",
+        "www",
+        "www.a.com",
+        "a.com",
         None,
     ]
 
 
-_SCHEMES = st.sampled_from(["http://", "https://", "HTTP://", "ftp://", "http:/", ""])
+_SCHEMES = st.sampled_from(
+    ["http://", "https://", "http://www.", "https://www.", "HTTP://", "ftp://", "http:/", ""]
+)
 
 
-@given(st.lists(st.tuples(_SCHEMES, st.text(alphabet="htps:/@?#.aBé", max_size=12)), max_size=20))
+@given(st.lists(st.tuples(_SCHEMES, st.text(alphabet="htps:/@?#.aBéw", max_size=12)), max_size=20))
 def test_url_host_matches_the_pattern(parts: list[tuple[str, str]]) -> None:
     fast, regex = _hosts([scheme + rest for scheme, rest in parts])
     assert fast == regex

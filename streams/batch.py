@@ -711,12 +711,14 @@ def _jsonl_lines(
             try:
                 texts.append(raw.decode("utf-8"))
             except UnicodeDecodeError:
-                undecodable.append((number, raw.rstrip(b"\r\n")))
+                undecodable.append((number, raw.removesuffix(b"\r")))
                 texts.append("")  # judged on its bytes below
+    # One trailing CR is the line end's (CRLF), as the daemon's file source reads it; any
+    # other CR is the line's own text and reaches the parser (and a dead letter) as such.
     records = [
-        RawRecord(text.rstrip("\r"), origin, number, offset)
+        RawRecord(line, origin, number, offset)
         for text, number, offset in zip(texts, numbers, offsets, strict=False)
-        if text and text != "\r"
+        if (line := text.removesuffix("\r"))
     ]
     frame, dead = parser.parse_batch(records, attrs_keys=attrs_keys)
     lines_of = pl.Series([record.line for record in records], dtype=pl.Int64())

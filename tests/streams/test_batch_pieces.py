@@ -97,3 +97,28 @@ def test_a_piece_is_refused_for_several_files_or_other_formats(tmp_path: Path) -
     (tmp_path / "device.csv").write_text("id,date,user,pc,file_tree,activity\n")
     with pytest.raises(ValueError, match="one CERT, LANL or JSON-lines file"):
         scan_events([tmp_path / "logon.csv", tmp_path / "device.csv"], "cert", piece=piece)
+
+
+def test_json_lines_with_carriage_returns_reject_the_text_the_daemon_reads(
+    tmp_path: Path,
+) -> None:
+    # Non-ASCII bytes send the piece down the line-by-line path; only one trailing CR is the
+    # line end's, as the daemon's file source reads it.
+    from streams.sources.file_tail import FileTailSource
+
+    path = tmp_path / "events.jsonl"
+    good = '{"@timestamp":"2024-01-01T00:00:00Z","user":{"name":"ann"},"event":{"action":"x"}}'
+    path.write_bytes(
+        good.encode() + b"\r\n" + b"{oops\r\r\n" + b"\r\n" + "\u00e9t\u00e9\r".encode() + b"\n"
+    )
+    tail = FileTailSource(path)
+    daemon_texts = {record.line: record.text for record in tail.read()}
+    assert daemon_texts == {1: good, 2: "{oops\r", 3: "", 4: "\u00e9t\u00e9"}
+    for size in (1, 5, 1 << 20):
+        events, rejects = _pieced(path, "jsonl", size)
+        assert events.get_column("user").to_list() == ["ann"]
+        assert [(line, raw) for line, _, raw in rejects.select("line", "reason", "raw").rows()] == [
+            (2, "{oops\r"),
+            (4, "\u00e9t\u00e9"),
+        ]
+        assert all(raw == daemon_texts[line] for line, raw in rejects.select("line", "raw").rows())

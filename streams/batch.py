@@ -716,9 +716,9 @@ def _jsonl_lines(
     # One trailing CR is the line end's (CRLF), as the daemon's file source reads it; any
     # other CR is the line's own text and reaches the parser (and a dead letter) as such.
     records = [
-        RawRecord(line, origin, number, offset)
+        RawRecord(stripped, origin, number, offset)
         for text, number, offset in zip(texts, numbers, offsets, strict=False)
-        if (line := text.removesuffix("\r"))
+        if (stripped := text.removesuffix("\r"))
     ]
     frame, dead = parser.parse_batch(records, attrs_keys=attrs_keys)
     lines_of = pl.Series([record.line for record in records], dtype=pl.Int64())

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from benchmarks.synthetic import generate
+
+# CI draws the same property-test examples on every run (a landing never hangs on a new
+# random draw, and a failure reproduces); a local run keeps drawing new ones and remembers
+# failures in .hypothesis/. .ci/run selects the profile.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")

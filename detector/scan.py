@@ -180,11 +180,6 @@ def _input_files(opts: ScanOptions) -> list[tuple[str, Path]]:
     return files
 
 
-def _peer_groups(paths: Sequence[Path]) -> dict[str, str]:
-    """Department of each user, from CERT LDAP snapshots beside the logs, when present."""
-    return peer_groups_beside(paths)
-
-
 def read_vectors(
     opts: ScanOptions, spool: Path
 ) -> tuple[pl.DataFrame, int, pl.DataFrame, dict[str, float]]:
@@ -374,27 +369,27 @@ def _evaluate_in_slices(
     parts: list[Path],
     columns: list[str],
     slice_days: int,
-    time_ranges: Mapping[Path, tuple[datetime | None, datetime | None]] | None = None,
+    time_ranges: Mapping[Path, tuple[datetime | None, datetime | None]],
 ) -> pl.DataFrame:
     """The features of the spooled events, one slice of ``slice_days`` days at a time.
 
     Slices start at the first event's window and are whole multiples of the window (a day
     or an hour), so every window falls in exactly one slice and each slice holds every
     event of its windows. ``time_ranges``: each part's first and last event time (``None``
-    for a part without events); a slice then opens only the parts that reach into it, which
-    keeps the reader's buffers and its per-file work from growing with the number of parts.
+    for a part without events), which give the slices' bounds without another read; a slice
+    then opens only the parts that reach into it, which keeps the reader's buffers and its
+    per-file work from growing with the number of parts.
     Each slice is read on a worker thread while the one before it is evaluated, so memory
     holds two slices of events.
     """
     valid = pl.col("reason").is_null()
-    events = pl.scan_parquet(parts).filter(valid)
-    bounds = events.select(
-        pl.col("ts").min().dt.truncate(config.window).alias("start"), pl.col("ts").max()
-    )
-    start, hi = bounds.collect().row(0)
+    firsts = [first for first, _ in time_ranges.values() if first is not None]
+    lasts = [last for _, last in time_ranges.values() if last is not None]
     sliced = SlicedFeatures(specs, config)
-    if start is None:
-        return sliced.evaluate(events.select(columns).collect())
+    if not firsts:
+        return sliced.evaluate(pl.scan_parquet(parts).filter(valid).select(columns).collect())
+    start = pl.select(pl.lit(min(firsts)).dt.truncate(config.window)).item()
+    hi = max(lasts)
     step = timedelta(days=slice_days)
     starts = [start]
     while starts[-1] + step <= hi:
@@ -403,17 +398,15 @@ def _evaluate_in_slices(
     def read_slice(start: datetime) -> pl.DataFrame | None:
         end = start + step
         in_slice = (pl.col("ts") >= start) & (pl.col("ts") < end)
-        reaching = parts
-        if time_ranges is not None:
-            # In reading order, so the slice's rows keep the order of a read of every part.
-            reaching = [
-                part
-                for part in parts
-                if (first := time_ranges[part][0]) is not None
-                and (last := time_ranges[part][1]) is not None
-                and first < end
-                and last >= start
-            ]
+        # In reading order, so the slice's rows keep the order of a read of every part.
+        reaching = [
+            part
+            for part in parts
+            if (first := time_ranges[part][0]) is not None
+            and (last := time_ranges[part][1]) is not None
+            and first < end
+            and last >= start
+        ]
         if not reaching:
             return None
         return pl.scan_parquet(reaching).filter(valid & in_slice).select(columns).collect()
@@ -458,7 +451,7 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     specs = default_specs(opts.entity)
     window = _window_delta(opts.window)
     cert_paths = [p for fmt, p in opts.inputs if fmt == "cert"]
-    groups = _peer_groups(cert_paths) if opts.entity == "user" else {}
+    groups = peer_groups_beside(cert_paths) if opts.entity == "user" else {}
 
     t2 = time.perf_counter()
     train_until: datetime | None

@@ -289,39 +289,6 @@ def _regularity(times: list[int]) -> float:
     return max(0.0, 1.0 - math.sqrt(variance) / mean)
 
 
-def check_stream_settings(
-    specs: Sequence[FeatureSpec],
-    config: WindowConfig,
-    allowed_lateness: timedelta,
-    idle_expiry: timedelta | None,
-    max_entities: int | None,
-) -> int:
-    """Refuse settings a streaming evaluator cannot honour; the window length in microseconds.
-
-    Shared by :class:`OnlineFeatures` and :class:`features.columnar.ColumnarOnline`.
-
-    Examples
-    --------
-    >>> check_stream_settings([], WindowConfig(window="1h"), timedelta(0), None, None)
-    3600000000
-    """
-    names = [spec.name for spec in specs]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"duplicate feature names: {duplicates}")
-    window_us = _WINDOW_US[config.window]
-    if allowed_lateness < timedelta(0):
-        raise ValueError(f"allowed_lateness must be >= 0, not {allowed_lateness}")
-    if idle_expiry is not None and idle_expiry // _ONE_US < window_us:
-        raise ValueError(
-            f"idle_expiry {idle_expiry} is shorter than a window ({config.window}): "
-            "entities would be forgotten between their own events"
-        )
-    if max_entities is not None and max_entities < 1:
-        raise ValueError(f"max_entities must be >= 1, not {max_entities}")
-    return window_us
-
-
 class _StreamClock:
     """What both stream evaluators keep alike: their settings and counters, the event-time
     bookkeeping of the watermark, and the late events (:class:`OnlineFeatures`,
@@ -340,10 +307,22 @@ class _StreamClock:
         idle_expiry: timedelta | None,
         max_entities: int | None,
     ) -> int:
-        """Check and keep the settings, zero the counters; the window length in microseconds."""
-        window_us = check_stream_settings(
-            specs, config, allowed_lateness, idle_expiry, max_entities
-        )
+        """Refuse settings a stream evaluator cannot honour, keep the others and zero the
+        counters; the window length in microseconds."""
+        names = [spec.name for spec in specs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate feature names: {duplicates}")
+        window_us = _WINDOW_US[config.window]
+        if allowed_lateness < timedelta(0):
+            raise ValueError(f"allowed_lateness must be >= 0, not {allowed_lateness}")
+        if idle_expiry is not None and idle_expiry // _ONE_US < window_us:
+            raise ValueError(
+                f"idle_expiry {idle_expiry} is shorter than a window ({config.window}): "
+                "entities would be forgotten between their own events"
+            )
+        if max_entities is not None and max_entities < 1:
+            raise ValueError(f"max_entities must be >= 1, not {max_entities}")
         self.specs = tuple(specs)
         self.config = config
         self.allowed_lateness = allowed_lateness

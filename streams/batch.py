@@ -670,8 +670,6 @@ def _jsonl_block(
     events = frame.with_columns(
         (pl.col("record") + piece.first_line).cast(pl.Int64()).alias(_LINE)
     ).drop("record")
-    if attrs_keys:
-        events = events.with_columns(pl.col("attrs").str.json_decode(attrs_dtype(attrs_keys)))
     return events, _reject_frame(origin, [(d.line, d.reason, d.raw) for d in dead])
 
 
@@ -686,8 +684,13 @@ def _jsonl_piece(
     """
     origin = str(path)
     if b"\r" not in piece.data and piece.data.isascii():
-        return _jsonl_block(origin, parser, attrs_keys, piece)
-    return _jsonl_lines(origin, parser, attrs_keys, piece)
+        events, rejects = _jsonl_block(origin, parser, attrs_keys, piece)
+    else:
+        events, rejects = _jsonl_lines(origin, parser, attrs_keys, piece)
+    if attrs_keys:
+        # The parser hands the attributes on as JSON text; the keys asked for become a struct.
+        events = events.with_columns(pl.col("attrs").str.json_decode(attrs_dtype(attrs_keys)))
+    return events, rejects
 
 
 def _jsonl_lines(
@@ -744,8 +747,6 @@ def _jsonl_lines(
         if attrs_keys is not None and not attrs_keys:
             extra_events = extra_events.with_columns(pl.lit(None, pl.String()).alias("attrs"))
         events = pl.concat([events, extra_events]).sort(_LINE)
-    if attrs_keys:
-        events = events.with_columns(pl.col("attrs").str.json_decode(attrs_dtype(attrs_keys)))
     if undecodable:
         rejected.sort(key=lambda item: item[0])
     return events, _reject_frame(origin, rejected)

@@ -16,7 +16,6 @@ from detector.daemon import Daemon
 from detector.errors import UsageError
 from detector.online_scoring import COLD_BASIS, OWN_BASIS, OnlineScorer, ScoredWindow
 from detector.peers import load_peers, peer_groups_beside
-from detector.scan import _peer_groups
 from features.online import WindowVector
 from features.spec import FeatureSpec
 
@@ -81,7 +80,7 @@ def test_an_ldap_folder_or_a_release_root_gives_the_departments(tmp_path: Path) 
     assert load_peers(ldap) == expected
     assert load_peers(ldap.parent) == expected
     # The scan reads the same groups beside its CERT logs, through the same code.
-    assert _peer_groups([ldap.parent / "logon.csv"]) == expected
+    assert peer_groups_beside([ldap.parent / "logon.csv"]) == expected
     assert peer_groups_beside([tmp_path / "logon.csv"]) == {}
 
 

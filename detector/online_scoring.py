@@ -1295,19 +1295,20 @@ class OnlineScorer:
             n_events=vectors.get_column("n_events").to_list(),
             raw=raw,
         )
-        return self._score_matrix(windows)[1]
+        return self._score_matrix(windows, detail=False)[1]
 
     def _score_matrix(
-        self, windows: _Windows
+        self, windows: _Windows, *, detail: bool = True
     ) -> tuple[tuple[list[float], list[bool], list[str], list[float]], list[Alert]]:
         """Score, decide, explain and learn a call's windows, all as array work.
 
-        Returns each window's score, alert, basis and evidence (as lists), and the alerts.
+        Returns each window's score, alert, basis and evidence (as lists; empty lists unless
+        ``detail``), and the alerts.
         """
         self._refresh()
         population = self._population
         raw = np.nan_to_num(windows.raw, nan=0.0, posinf=0.0, neginf=0.0)
-        scaled = scale_matrix(self.specs, raw)
+        scaled = scale_matrix(self.specs, raw, finite=True)
         count, width = scaled.shape
         floor = np.full(width, self.min_scale) if population is None else population.floor
         if population is None:
@@ -1438,6 +1439,8 @@ class OnlineScorer:
         self._learn_population(learnt, rows, scaled, own, own_positive, population_z)
         self.alerts_raised += len(alerts)
         alerts.sort(key=lambda item: (-item[1].score, item[1].entity, item[0]))
+        if not detail:
+            return ([], [], [], []), [alert for _, alert in alerts]
         basis = np.where(own, OWN_BASIS, COLD_BASIS).tolist()
         if peered.any():
             for i in np.flatnonzero(peered).tolist():
@@ -1643,9 +1646,15 @@ class OnlineScorer:
         spread = robust
         unspread = np.flatnonzero(~(robust > 0.0))
         if unspread.size:
-            # Their standard deviation instead (read for those columns only).
+            # Their standard deviation instead (read for those columns only). A column of
+            # zeros alone (its sorted ends are 0: a feature nobody used) has a standard
+            # deviation of exactly 0, which needs no pass over it.
             spread = robust.copy()
-            spread[unspread] = self._values.column_std(unspread)
+            zeros = (columns[unspread, 0] == 0.0) & (columns[unspread, -1] == 0.0)
+            spread[unspread[zeros]] = 0.0
+            varied = unspread[~zeros]
+            if varied.size:
+                spread[varied] = self._values.column_std(varied)
         floor = np.maximum(self.alpha * spread, self.min_scale)
         positions = np.arange(n)
         low = columns[:, int(np.quantile(positions, 0.1, method="lower"))].astype(np.float64)

@@ -1313,7 +1313,9 @@ def _one_iso_shape(text: pa.Array) -> pa.DataType | None:
     separator = chars[:, _ISO_SEPARATOR]
     if not ((separator == ord("T")) | (separator == ord(" "))).all():
         return None
-    if (chars[:, :4] == ord("0")).all(axis=1).any():
+    # The year's bytes are digits by now: their OR is "0" only when all four are "0".
+    year = chars[:, 0] | chars[:, 1] | chars[:, 2] | chars[:, 3]
+    if (year == ord("0")).any():
         return None  # the year 0000
     tens = chars[:, _ISO_TENS].astype(np.int16)
     numbers = tens * 10 + chars[:, [i + 1 for i in _ISO_TENS]] - 11 * ord("0")

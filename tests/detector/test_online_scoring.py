@@ -557,3 +557,22 @@ def test_a_ring_held_by_columns_checkpoints_rows_and_sorts_each_column() -> None
     assert ring.kept().flags.c_contiguous and ring.kept()[0].tolist() == [4.0, 0.0]
     restored = pickle.loads(pickle.dumps(ring))
     assert restored.columns.tolist() == ring.columns.tolist() and restored.n == 4
+
+
+def test_the_population_spread_of_an_unused_feature_is_0_and_of_a_rare_one_its_std() -> None:
+    # Three features with a MAD of 0 over ten windows: logons constant (3 each), usb never
+    # used (all 0: its spread is 0 without a pass over it), hosts 3 in two windows and 0 in
+    # eight (comparison scale ln 4: mean 0.2 ln 4, std 0.4 ln 4). The floor is
+    # max(alpha * spread, min_scale) = max(0.5 * spread, 0.1), the scale max(spread, floor).
+    scorer = _scorer(alpha=0.5, min_scale=0.1)
+    day0 = [
+        _vector(f"u{u}", 0, logons=3.0, usb=0.0, hosts=3.0 if u < 2 else 0.0) for u in range(10)
+    ]
+    scorer.score(day0)
+    scorer.score([_vector("u0", 1)])  # the population is refreshed at the start of a call
+    population = scorer._population
+    assert population is not None
+    rare = 0.4 * math.log(4.0)
+    assert population.floor.tolist() == pytest.approx([0.1, 0.1, 0.5 * rare], rel=1e-6)
+    assert population.scale.tolist() == pytest.approx([0.1, 0.1, rare], rel=1e-6)
+    assert population.scale[1] == 0.1 and population.floor[1] == 0.1

@@ -410,6 +410,15 @@ def test_timestamps_of_one_shape_read_as_the_regular_expression_path(texts: list
     assert (_one_iso_shape(pa.array(texts)) is not None) == fits
 
 
+def test_only_the_year_0000_keeps_texts_of_one_shape_off_the_fast_path() -> None:
+    from streams.parsers.jsonl import _one_iso_shape
+
+    for year in ("0001", "0010", "0100", "1000", "2000"):
+        texts = [f"{year}-05-01T10:00:00Z", "2024-05-01T10:00:01Z"]
+        assert _one_iso_shape(pa.array(texts)) == pa.timestamp("us", "UTC"), year
+    assert _one_iso_shape(pa.array(["2024-05-01T10:00:00", "0000-05-01T10:00:01"])) is None
+
+
 def test_timestamps_of_mixed_shapes_or_with_nulls_take_the_regular_expression_path() -> None:
     from streams.parsers.jsonl import _arrow_timestamps, _one_iso_shape
 

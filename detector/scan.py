@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import polars as pl
@@ -66,6 +66,9 @@ PARQUET_PIECE_ROWS = 262_144
 #: Rows per Parquet row group of a spooled file: a slice reads only the row groups whose time
 #: range meets it, so in a time-ordered file it reads about its own rows and a few more.
 SPOOL_ROW_GROUP = 65_536
+#: Spooled parts are not compressed: lz4 cost a third more CPU to write and a quarter more to
+#: read back, for parts about 2.4 times smaller (a spool lives only as long as its scan).
+SPOOL_COMPRESSION: Final = "uncompressed"
 #: Minimum and maximum of each column chunk: what lets a slice skip the other row groups.
 _SPOOL_STATISTICS = {"min": True, "max": True, "distinct_count": False, "null_count": False}
 
@@ -312,7 +315,7 @@ def _spool_piece(batch: BatchScan, columns: Sequence[str], part: Path) -> _PartV
     judged, rejects = collect_judged(batch, columns)
     judged.write_parquet(
         part,
-        compression="lz4",
+        compression=SPOOL_COMPRESSION,
         statistics=_SPOOL_STATISTICS,
         row_group_size=SPOOL_ROW_GROUP,
     )

@@ -49,6 +49,36 @@ def test_line_pieces_cover_every_byte_once_and_number_lines(tmp_path: Path) -> N
     assert list(line_pieces(tmp_path / "logon.csv", 10_000)) == [LinePiece(path.read_bytes(), 1)]
 
 
+def test_a_piece_ends_at_the_line_end_its_last_byte_is_in_however_far(tmp_path: Path) -> None:
+    # Lines of 3, 40 000 and 2 bytes, then one without a line end: the long line outruns
+    # the reads that look for a piece's end (16 KiB each), so they continue past it.
+    data = b"ab\n" + b"x" * 39_999 + b"\n" + b"c\n" + b"tail"
+    path = tmp_path / "logon.csv"
+    path.write_bytes(data)
+    pieces = line_pieces(path, 4)
+    assert [(p.first_line, p.offset, len(p.data)) for p in pieces] == [
+        (1, 0, 40_003),  # byte 4 is in the long line: the piece runs to its line end
+        (3, 40_003, 6),  # "c\n" and the last 4 bytes, which no line end follows
+    ]
+    # A piece whose size-th byte is itself a line end stops there.
+    assert [p.data for p in line_pieces(path, 3)][:2] == [b"ab\n", b"x" * 39_999 + b"\n"]
+
+
+def test_line_ends_are_counted_across_the_counting_slices(tmp_path: Path) -> None:
+    # 3 MiB + 5 bytes with a line end every 1000 bytes and one at each slice boundary.
+    data = bytearray(b"x" * (3 * (1 << 20) + 5))
+    data[999::1000] = b"\n" * len(data[999::1000])
+    for boundary in (1 << 20, 2 << 20, 3 << 20):
+        data[boundary - 1] = data[boundary] = ord("\n")
+    path = tmp_path / "http.csv"
+    path.write_bytes(bytes(data))
+    pieces = list(line_pieces(path, 1 << 20))
+    assert sum(p.data.count(b"\n") for p in pieces) == bytes(data).count(b"\n")
+    for before, after in itertools.pairwise(pieces):
+        assert after.first_line == before.first_line + before.data.count(b"\n")
+    assert pieces[-1].first_line == 1 + bytes(data[: pieces[-1].offset]).count(b"\n")
+
+
 @pytest.mark.parametrize("size", [1, 50, 120])
 def test_cert_pieces_give_the_events_and_rejects_of_the_whole_file(
     tmp_path: Path, size: int

@@ -290,7 +290,9 @@ def read_vectors(
         )
         vectors = _evaluate_whole_range(specs, config, parts, columns)
     else:
-        vectors = _evaluate_in_slices(specs, config, parts, columns, opts.slice_days, time_ranges)
+        vectors = _evaluate_in_slices(
+            specs, config, parts, columns, opts.slice_days, time_ranges, spill=spool
+        )
     timings["features_s"] = time.perf_counter() - t1
     return vectors, n_events, reject_frame, timings
 
@@ -373,6 +375,7 @@ def _evaluate_in_slices(
     columns: list[str],
     slice_days: int,
     time_ranges: Mapping[Path, tuple[datetime | None, datetime | None]],
+    spill: Path | None = None,
 ) -> pl.DataFrame:
     """The features of the spooled events, one slice of ``slice_days`` days at a time.
 
@@ -383,7 +386,10 @@ def _evaluate_in_slices(
     then opens only the parts that reach into it, which keeps the reader's buffers and its
     per-file work from growing with the number of parts.
     Each slice is read on a worker thread while the one before it is evaluated, so memory
-    holds two slices of events.
+    holds two slices of events. ``spill``: a directory where each slice's vectors wait (Arrow
+    IPC, deleted once read back) instead of in memory, so the slices' peak does not grow with
+    the vectors of the days before (44 MB at 180 days of 1,000 users); they are read back
+    only after the last slice, whose working memory is free by then.
     """
     valid = pl.col("reason").is_null()
     firsts = [first for first, _ in time_ranges.values() if first is not None]
@@ -414,7 +420,7 @@ def _evaluate_in_slices(
             return None
         return pl.scan_parquet(reaching).filter(valid & in_slice).select(columns).collect()
 
-    pieces: list[pl.DataFrame] = []
+    pieces: list[pl.DataFrame | Path] = []
     # The next slice is read while this one is evaluated (polars releases the GIL): the
     # read takes the second core instead of a turn of the stage, for one more slice in memory.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="slice-read") as reader:
@@ -424,9 +430,29 @@ def _evaluate_in_slices(
             if index + 1 < len(starts):
                 pending = reader.submit(read_slice, starts[index + 1])
             if frame is not None and frame.height:
-                pieces.append(sliced.evaluate(frame))
+                vectors = sliced.evaluate(frame)
+                if spill is None:
+                    pieces.append(vectors)
+                    continue
+                path = spill / f"vectors-{index:05d}.arrow"
+                vectors.write_ipc(path, compression="uncompressed")
+                pieces.append(path)
     log.debug("features of %d slices of %d days", len(pieces), slice_days)
-    return pl.concat(pieces).sort(ENTITY, WINDOW)
+    del sliced, frame  # the history and the last slice: not needed for the concatenation
+    frames = [_read_spilled(piece) if isinstance(piece, Path) else piece for piece in pieces]
+    pieces.clear()
+    # Not rechunked: the sort gathers into new columns anyway, so a contiguous copy of the
+    # pieces would only be a third copy of the vectors at the stage's end.
+    whole = pl.concat(frames, rechunk=False)
+    frames.clear()
+    return whole.sort(ENTITY, WINDOW)
+
+
+def _read_spilled(path: Path) -> pl.DataFrame:
+    """One slice's vectors spilled by :func:`_evaluate_in_slices`, read and deleted."""
+    vectors = pl.read_ipc(path)
+    path.unlink()
+    return vectors
 
 
 def _default_train_until(vectors: pl.DataFrame, window: timedelta) -> datetime:

@@ -332,15 +332,29 @@ def _gap_stats(values: pl.LazyFrame, busy: pl.LazyFrame) -> pl.LazyFrame:
 
     ``busy`` holds the ``__cell`` hashes of the cells with enough events for some periodicity
     spec (a few percent of the cells of a proxy log): their events are picked out of
-    ``values`` with a semi join on that one key, then sorted within each cell, which needs no
-    global sort.
+    ``values`` with a semi join on that one key. The gaps come from one sort by (cell, time)
+    and one ``diff`` over it, null at each cell's first event: sorting and differencing
+    within each group instead evaluates the expression once per cell (5x the CPU over a
+    proxy log's tens of thousands of busy cells). Each cell's gaps, in time order, are then
+    reduced as one list each (``list.mean``, ``list.std``), a series reduction per cell as
+    before: bit-identical to the per-group expression in the tests and over 180 days of a
+    1,000-user organisation. (A grouped ``std`` over the plain column is not: its kernel
+    depends on the groups' layout, and a slice and the whole range differed by an ulp.)
     """
-    gap = pl.col("ts").sort().diff().dt.total_microseconds()
+    gap = pl.col("ts").diff().dt.total_microseconds()
+    cell_start = (pl.col(_CELL) != pl.col(_CELL).shift(1)).fill_null(True)
     return (
         values.with_columns(pl.struct(_KEY, WINDOW, _VALUE).hash().alias(_CELL))
         .join(busy, on=_CELL, how="semi")
+        .sort(_CELL, "ts")
+        .with_columns(pl.when(cell_start).then(None).otherwise(gap).alias("__gap"))
         .group_by(_CELL)
-        .agg(gap.mean().alias("__gap_mean"), gap.std(ddof=0).alias("__gap_sd"))
+        .agg(pl.col("__gap"))
+        .select(
+            _CELL,
+            pl.col("__gap").list.mean().alias("__gap_mean"),
+            pl.col("__gap").list.std(ddof=0).alias("__gap_sd"),
+        )
     )
 
 

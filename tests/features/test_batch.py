@@ -578,3 +578,43 @@ def test_the_hour_of_utc_microseconds_is_that_of_dt_hour() -> None:
     )
     assert hours.get_column("fast").to_list() == hours.get_column("dt").to_list()
     assert hours.get_column("fast").tail(7).to_list() == [23, 0, 0, 23, 22, 0, 23]
+
+
+def test_gap_stats_take_each_cells_gaps_in_time_order_and_none_across_cells() -> None:
+    def rows(key: int, seconds: list[int]) -> list[dict[str, object]]:
+        return [
+            {
+                batch._KEY: key,
+                batch.WINDOW: datetime(2024, 1, 1, tzinfo=UTC),
+                batch._VALUE: 7,
+                "ts": datetime(2024, 1, 1, 0, 0, s, tzinfo=UTC),
+            }
+            for s in seconds
+        ]
+
+    # Cells 1 and 2 interleaved and out of time order; cell 3 is not busy.
+    values = pl.DataFrame(
+        [
+            *rows(1, [30]),
+            *rows(2, [50]),
+            *rows(1, [0]),
+            *rows(3, [1, 2]),
+            *rows(2, [5]),
+            *rows(1, [10]),
+        ],
+        schema={
+            batch._KEY: pl.UInt64,
+            batch.WINDOW: pl.Datetime("us", "UTC"),
+            batch._VALUE: pl.UInt64,
+            "ts": pl.Datetime("us", "UTC"),
+        },
+    )
+    cells = values.select(pl.struct(batch._KEY, batch.WINDOW, batch._VALUE).hash().alias("h"))
+    cell_of = dict(
+        zip(values.get_column(batch._KEY).to_list(), cells.get_column("h"), strict=False)
+    )
+    busy = pl.DataFrame({batch._CELL: [cell_of[1], cell_of[2]]}, schema={batch._CELL: pl.UInt64})
+    got = batch._gap_stats(values.lazy(), busy.lazy()).collect()
+    by_cell = {cell: (mean, sd) for cell, mean, sd in got.iter_rows()}
+    # Cell 1 at 0, 10, 30 s: gaps 10 and 20 s. Cell 2 at 5, 50 s: one gap of 45 s.
+    assert by_cell == {cell_of[1]: (15e6, 5e6), cell_of[2]: (45e6, 0.0)}

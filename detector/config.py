@@ -27,12 +27,14 @@ from urllib.parse import urlsplit
 
 from detector.errors import UsageError
 from detector.peers import load_peers
+from detector.suppression import Allowlist
 from models.registry import ONLINE_DETECTORS, create
 from streams.parsers import PARSERS
 
 _DURATION = re.compile(r"(\d+)\s*(s|m|h|d)")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _BUDGET = re.compile(r"(\d+(?:\.\d+)?)\s*/\s*day")
+_GLOB_MAGIC = re.compile(r"[*?[]")
 
 _DAEMON_KEYS = frozenset(
     {
@@ -43,6 +45,7 @@ _DAEMON_KEYS = frozenset(
         "entity",
         "window",
         "allowed_lateness",
+        "max_future",
         "max_entities",
         "detector",
         "detector_params",
@@ -177,6 +180,10 @@ class DaemonConfig:
     entity: str = "user"
     window: str = "1d"
     allowed_lateness: timedelta = timedelta(hours=1)
+    max_future: timedelta = timedelta(hours=1)
+    """How far past the wall clock an event's time may be; later ones are dead letters
+    (``future``) and never move the watermark (one clock-skewed line would blind the
+    windows for years)."""
     max_entities: int | None = None
     detector: str = "robust_window"
     detector_params: Mapping[str, Any] = field(default_factory=dict)
@@ -343,6 +350,13 @@ def _source(index: int, table: Any, base: Path) -> SourceConfig:
         if "path" not in table:
             raise UsageError(f"{where}.path: required for a {kind} source")
         path = base / _get(table, "path", str, where)
+        # A pattern may match directories among files (they are skipped); a plain path to
+        # a directory can only fail once the daemon runs.
+        if path.is_dir() and (kind == "file" or not _GLOB_MAGIC.search(str(path))):
+            raise UsageError(
+                f'{where}.path: {path} is a directory; name a file, or use type = "glob"'
+                f" with a pattern such as {path / '*.log'}"
+            )
     elif kind in _NETWORK_SOURCE_TYPES:
         if "listen" not in table:
             raise UsageError(f"{where}.listen: required for a {kind} source (e.g. 127.0.0.1:5514)")
@@ -453,11 +467,12 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
             if value not in choices:
                 raise UsageError(f"daemon.{key}: {value!r} is not one of {', '.join(choices)}")
             out[key] = value
-    if "allowed_lateness" in table:
-        try:
-            out["allowed_lateness"] = parse_duration(_get(table, "allowed_lateness", str, where))
-        except ValueError as exc:
-            raise UsageError(f"daemon.allowed_lateness: {exc}") from None
+    for key in ("allowed_lateness", "max_future"):
+        if key in table:
+            try:
+                out[key] = parse_duration(_get(table, key, str, where))
+            except ValueError as exc:
+                raise UsageError(f"daemon.{key}: {exc}") from None
     for key in (
         "max_entities",
         "expected_entities",
@@ -499,6 +514,11 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
         out["budget_per_day"] = float(match.group(1))
     if "allowlist" in table:
         out["allowlist"] = base / _get(table, "allowlist", str, where)
+        # Read here too: a missing or malformed file stops --check-config, not the start.
+        try:
+            Allowlist.load(out["allowlist"])
+        except UsageError as exc:
+            raise UsageError(f"daemon.allowlist: {exc}") from None
     if "peers" in table:
         out["peers"] = base / _get(table, "peers", str, where)
         # Read once, here: a bad file stops --check-config too, and the daemon uses this.

@@ -7,10 +7,12 @@ One loop, single-threaded (the metrics server runs on its own thread and only re
    ``parse_batch``, else line by line); a :class:`~streams.errors.ParseError` becomes a dead
    letter (JSON line in ``state_dir/dead_letters.jsonl`` with source, file, line, reason,
    raw) and a metric.
-3. :meth:`ColumnarOnline.update_columns <features.columnar.ColumnarOnline.update_columns>`
-   windows the frame by event time; events whose window had already closed are
-   dead-lettered with reason ``late``. When the watermark closes windows, their events are
-   evaluated together, columnar.
+3. Events dated more than ``max_future`` past the wall clock are dead-lettered with reason
+   ``future`` (a clock-skewed sender must not move the watermark: every real event after it
+   would be late). :meth:`ColumnarOnline.update_columns
+   <features.columnar.ColumnarOnline.update_columns>` windows the rest by event time; events
+   whose window had already closed are dead-lettered with reason ``late``. When the
+   watermark closes windows, their events are evaluated together, columnar.
 4. The closed windows go to :class:`~detector.online_scoring.OnlineScorer`: each is scored
    against its entity's own robust baseline (on cold start its peer group's, with ``peers``
    configured, or the population's), weighed by how rare such a deviation is across the
@@ -30,7 +32,9 @@ the feature state, the parsers (a template miner learns), the detectors, the cal
 emitted alert ids, the alerts the sinks have not delivered yet and the running totals, in the
 verified envelope of :mod:`models.store` (feature-schema hash and baseliner version in its
 header), written atomically. A checkpoint written for another feature schema or another major
-version, or a corrupt one, stops the start with one line naming the file. A failed checkpoint
+version, or with another ``detector`` (or ``detector_params``), or a corrupt one, stops the
+start with one line naming the file. A changed ``budget`` (or ``expected_entities``) takes
+effect on the restored scorer: its daily cap and its threshold's quantile level. A failed checkpoint
 (disk full) is logged and counted; the daemon goes on. A restart continues from the
 positions: no line is counted twice, none is lost. Alerts written after the last checkpoint
 are replayed with the same ids; the JSON-lines sink skips the ids already in its files.
@@ -47,12 +51,14 @@ import math
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from types import FrameType
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import orjson
 import polars as pl
@@ -77,8 +83,9 @@ from models.store import (
     CorruptModelError,
     IncompatibleModelError,
     decode_model,
+    encode_model,
     read_header,
-    save_model,
+    write_atomically,
 )
 from streams.batch import events_to_frame
 from streams.errors import DeadLetter, ParseError
@@ -190,6 +197,24 @@ def _close(source: _Source) -> None:
         close()
 
 
+def _retarget_budget(scorer: OnlineScorer, budget_per_day: float, windows_per_day: float) -> None:
+    """Give a restored scorer the budget of the config: its daily cap, and its calibrator's
+    quantile level with the threshold re-read from the scores it holds (as
+    :class:`~models.calibration.StreamingCalibrator` would have computed it)."""
+    scorer.budget_per_day = budget_per_day
+    scorer.windows_per_day = windows_per_day
+    scorer.daily_cap = max(1, math.floor(budget_per_day))
+    calibrator = scorer.calibrator
+    calibrator.budget_per_period = budget_per_day
+    calibrator.windows_per_period = max(windows_per_day, budget_per_day + 1.0)
+    calibrator.level_ = 1.0 - budget_per_day / calibrator.windows_per_period
+    if len(calibrator.recent_) >= calibrator.min_scores:
+        threshold = calibrator.recent_.quantile(calibrator.level_)
+        if calibrator.min_threshold is not None:
+            threshold = max(threshold, calibrator.min_threshold)
+        calibrator.threshold_ = threshold
+
+
 def estimate_bytes(obj: object, sample: int = 32) -> int:
     """Rough bytes of ``obj`` from pickled sizes, sampling big dictionaries (for metrics).
 
@@ -222,6 +247,9 @@ class Daemon:
         A validated :class:`~detector.config.DaemonConfig`.
     specs
         Feature specs (default: the catalogue for ``config.entity``).
+    clock
+        Wall-clock seconds since the epoch, what ``max_future`` is measured from (tests
+        replaying a fixed "now" give their own).
 
     Examples
     --------
@@ -248,8 +276,16 @@ class Daemon:
     >>> restored.close()
     """
 
-    def __init__(self, config: DaemonConfig, specs: Sequence[FeatureSpec] | None = None) -> None:
+    def __init__(
+        self,
+        config: DaemonConfig,
+        specs: Sequence[FeatureSpec] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.config = config
+        self._clock = clock
+        self._max_future_us = config.max_future // timedelta(microseconds=1)
         self.specs = tuple(specs if specs is not None else default_specs(config.entity))
         self.window_config = WindowConfig(entity=config.entity, window=config.window)
         self.schema_hash = spec_schema_hash(self.specs, self.window_config)
@@ -272,7 +308,10 @@ class Daemon:
             allowed_lateness=config.allowed_lateness,
             max_entities=config.max_entities,
         )
-        self.scorer: OnlineScorer = state.get("scorer") or OnlineScorer(
+        restored: OnlineScorer | None = state.get("scorer")
+        if restored is not None:
+            self._adopt_settings(restored)
+        self.scorer: OnlineScorer = restored or OnlineScorer(
             self.specs,
             detector=config.detector,
             detector_params=config.detector_params,
@@ -365,6 +404,32 @@ class Daemon:
         logger.info("restored checkpoint %s", path)
         return state
 
+    def _adopt_settings(self, scorer: OnlineScorer) -> None:
+        """Refuse a restored scorer of another detector; give it the config's budget."""
+        config = self.config
+        for key, held, given in (
+            ("detector", scorer.detector, config.detector),
+            ("detector_params", scorer.detector_params, dict(config.detector_params)),
+        ):
+            if held != given:
+                raise CheckpointError(
+                    f"daemon.{key}: the checkpoint {self.checkpoint_path} was written with"
+                    f" {key} {held!r} but the config gives {given!r}; restore the setting, or"
+                    " start with a new state_dir (the baselines are the detector's own)"
+                )
+        if (scorer.budget_per_day, scorer.windows_per_day) != (
+            config.budget_per_day,
+            config.windows_per_day,
+        ):
+            logger.info(
+                "budget now %g/day of %g windows (the checkpoint held %g/day of %g)",
+                config.budget_per_day,
+                config.windows_per_day,
+                scorer.budget_per_day,
+                scorer.windows_per_day,
+            )
+            _retarget_budget(scorer, config.budget_per_day, config.windows_per_day)
+
     def _restore_parsers(self, saved: dict[str, Any]) -> dict[str, Parser]:
         """Parsers from the checkpoint where the config still names the same one (learnt
         state such as mined templates survives a restart), new ones elsewhere."""
@@ -428,8 +493,7 @@ class Daemon:
                     },
                     "totals": self.totals,
                 }
-                save_model(
-                    self.checkpoint_path,
+                data = encode_model(
                     state,
                     schema_hash=self.schema_hash,
                     metadata={
@@ -438,7 +502,9 @@ class Daemon:
                         "state_layout": CHECKPOINT_LAYOUT,
                     },
                 )
-                self.gauges.checkpoint_bytes = self.checkpoint_path.stat().st_size
+                write_atomically(self.checkpoint_path, data)
+                logger.info("checkpoint saved to %s (%d bytes)", self.checkpoint_path, len(data))
+                self.gauges.checkpoint_bytes = len(data)
                 self.scorer.write_entities(self.config.state_dir / ENTITIES_NAME)
             except Exception:
                 self.gauges.checkpoint_failures += 1
@@ -469,6 +535,36 @@ class Daemon:
                 "features": self.features.state_bytes(),
                 "detectors": estimate_bytes(self.scorer),
             }
+
+    def describe(self, metrics_url: str) -> str:
+        """The start-up line: what the daemon reads and serves, where alerts and state go.
+
+        Written to stderr by :meth:`run` whatever the log level: an operator sees at once
+        which ports were bound (port 0 picks one) and which files are followed.
+        """
+        reads = []
+        for source in self.config.sources:
+            if source.type in _NETWORK_TYPES:
+                bound: tuple[str, int] | None = getattr(self.sources[source.name], "address", None)
+                host, port = bound or source.listen or ("?", 0)
+                where = f"{source.type} on {host}:{port}"
+            elif source.type == "stdin":
+                where = "stdin"
+            else:
+                where = f"{source.type} {source.path}"
+            reads.append(f"{source.name} ({where}, {source.parser})")
+        sinks = []
+        for sink in self.config.sinks:
+            if sink.url:  # not the whole URL: its path or query may carry a token
+                parts = urlsplit(sink.url)
+                sinks.append(f"webhook {parts.scheme}://{parts.hostname}")
+            else:
+                sinks.append(f"{sink.type} {sink.path}" if sink.path else sink.type)
+        return (
+            f"baseliner {__version__} running: reading {'; '.join(reads)};"
+            f" alerts to {'; '.join(sinks)}; state in {self.config.state_dir};"
+            f" metrics on {metrics_url}"
+        )
 
     def alert_latency(self) -> dict[str, float]:
         """p50 and p99 seconds from reading the batch that closed a window to its alert."""
@@ -514,6 +610,7 @@ class Daemon:
         if not frame.height:
             return
         self.totals.events[name] += frame.height
+        frame = self._without_future(name, frame, records)
         late_rows: list[int] = []
         # Scored at each closing step, as event by event (the scorer and the eviction hook
         # see the same state).
@@ -524,6 +621,21 @@ class Daemon:
                 self.totals.late_events += 1
                 raw = records[index]
                 self._dead_letter(name, DeadLetter(raw.origin, raw.line, "late", raw.text, str(ts)))
+
+    def _without_future(
+        self, name: str, frame: pl.DataFrame, records: Sequence[RawRecord]
+    ) -> pl.DataFrame:
+        """``frame`` less the events dated past now + ``max_future`` (dead-lettered)."""
+        limit_us = int(self._clock() * 1_000_000) + self._max_future_us
+        epoch_us = frame.get_column("ts").dt.epoch("us")
+        newest = epoch_us.max()
+        if newest is None or newest <= limit_us:  # type: ignore[operator]
+            return frame
+        ahead = (epoch_us > limit_us).fill_null(False)
+        for index, ts in frame.filter(ahead).select("record", "ts").rows():
+            raw = records[index]
+            self._dead_letter(name, DeadLetter(raw.origin, raw.line, "future", raw.text, str(ts)))
+        return frame.filter(~ahead)
 
     def _parse_each(self, name: str, parser: Parser, records: Sequence[RawRecord]) -> pl.DataFrame:
         """The events of a per-line parser as a frame, with ``record`` (index in ``records``)."""
@@ -579,7 +691,8 @@ class Daemon:
             raise UsageError(
                 f"daemon.metrics_address: cannot serve on {host}:{port}: {exc.strerror or exc}"
             ) from None
-        logger.info("metrics on http://%s:%d/metrics", host, server.server_address[1])
+        sys.stderr.write(self.describe(f"http://{host}:{server.server_address[1]}/metrics") + "\n")
+        sys.stderr.flush()
 
         def stop(signum: int, frame: FrameType | None) -> None:
             logger.info("signal %d: checkpointing and stopping", signum)

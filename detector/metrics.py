@@ -214,7 +214,7 @@ class DaemonCollector(Collector):
         yield family
         family = CounterMetricFamily(
             "baseliner_dead_letters",
-            "Lines rejected (parse errors and late events)",
+            "Lines rejected (parse errors, late and future-dated events)",
             labels=["source", "reason"],
         )
         for (source, reason), value in sorted(dead.items()):

@@ -192,7 +192,26 @@ def save_model(path: Path, obj: object, *, schema_hash: str, metadata: Mapping[s
     [1, 2]
     """
     data = encode_model(obj, schema_hash=schema_hash, metadata=metadata)
-    path = Path(path)
+    write_atomically(Path(path), data)
+    logger.info("saved model to %s (%d bytes)", path, len(data))
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` so that a crash leaves either the old file or the new one.
+
+    Written to a temporary file beside it, flushed and synced, then renamed over it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     target = Path(folder) / "state.bin"
+    ...     write_atomically(target, b"one")
+    ...     write_atomically(target, b"two")
+    ...     target.read_bytes(), len(list(Path(folder).iterdir()))
+    (b'two', 1)
+    """
     descriptor, temporary_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -204,7 +223,6 @@ def save_model(path: Path, obj: object, *, schema_hash: str, metadata: Mapping[s
         Path(temporary_name).unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
-    logger.info("saved model to %s (%d bytes)", path, len(data))
 
 
 def load_model(path: Path, *, expected_schema_hash: str) -> object:

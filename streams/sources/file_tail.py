@@ -364,19 +364,21 @@ class GlobTailSource:
             for path, position in (resume_state or {}).items()
         }
 
-    def read(self) -> Iterator[RawRecord]:
+    def _follow_new_matches(self) -> None:
+        # A pattern such as logs/* may match directories too: only files are followed.
         for path in sorted(glob.glob(self.pattern)):
-            if path not in self._tails:
+            if path not in self._tails and not os.path.isdir(path):
                 self._tails[path] = FileTailSource(path)
+
+    def read(self) -> Iterator[RawRecord]:
+        self._follow_new_matches()
         for tail in self._tails.values():
             yield from tail.read()
 
     def read_blocks(self, max_records: int) -> list[Sequence[RawRecord]]:
         """Up to ``max_records`` lines of the followed files, in the order :meth:`read` gives
         them, as :meth:`FileTailSource.read_blocks` pieces."""
-        for path in sorted(glob.glob(self.pattern)):
-            if path not in self._tails:
-                self._tails[path] = FileTailSource(path)
+        self._follow_new_matches()
         pieces: list[Sequence[RawRecord]] = []
         room = max_records
         for tail in self._tails.values():

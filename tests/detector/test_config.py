@@ -54,8 +54,11 @@ def test_every_commented_key_of_the_example_is_valid(tmp_path: Path) -> None:
     path.write_text(uncommented)
     # The peer groups file the example names is read when the config is loaded.
     (tmp_path / "peers.csv").write_text("entity,group\nann,finance\n")
+    # ... and so is the allow-list.
+    (tmp_path / "allowlist.toml").write_text('[[allow]]\nentity = "svc-*"\nreason = "batch"\n')
     config = load_config(path)
     assert (config.peers, config.min_peers) == (tmp_path / "peers.csv", 5)
+    assert config.allowlist == tmp_path / "allowlist.toml"
     http = config.sources[4]
     assert http.options == {
         "path": "/ingest",

@@ -135,7 +135,7 @@ def test_a_failed_checkpoint_is_counted_and_the_daemon_goes_on(
     def disk_full(*args: Any, **kwargs: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("detector.daemon.save_model", disk_full)
+    monkeypatch.setattr("detector.daemon.write_atomically", disk_full)
     assert run.checkpoint() is False
     assert not (tmp_path / "state/checkpoint.bin").exists()
     _write(tmp_path / "logon.csv", _logons(2, 1))

@@ -26,6 +26,14 @@ class Deviation:
         How many robust scales (on a log1p scale) above typical the observation lies.
     text
         The sentence an analyst reads.
+    technique
+        MITRE ATT&CK technique id the feature is evidence of, if any.
+    share
+        Fraction of training windows that deviated at least as much on this feature.
+    combination
+        True when no feature of the window deviated enough to explain it alone and this one
+        is listed as one of the features that deviated most: together they are the reason.
+        Its technique is then not claimed by the alert.
 
     Examples
     --------
@@ -43,10 +51,10 @@ class Deviation:
     text: str
     technique: str | None = None
     share: float | None = None
-    """Fraction of training windows that deviated at least as much on this feature."""
+    combination: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        as_dict: dict[str, Any] = {
             "feature": self.feature,
             "observed": _num(self.observed),
             "typical": _num(self.typical),
@@ -56,6 +64,10 @@ class Deviation:
             "population_share": None if self.share is None else float(f"{self.share:.3g}"),
             "text": self.text,
         }
+        if self.combination:
+            # Only on combination entries, so that ordinary explanations keep their shape.
+            as_dict["combination"] = True
+        return as_dict
 
 
 def _num(value: float) -> float | int:
@@ -118,7 +130,9 @@ class Alert:
         baseline: str = "own history",
         context: dict[str, str] | None = None,
     ) -> Alert:
-        techniques = tuple(dict.fromkeys(d.technique for d in deviations if d.technique))
+        techniques = tuple(
+            dict.fromkeys(d.technique for d in deviations if d.technique and not d.combination)
+        )
         return cls(
             id=cls.stable_id(entity, window_start, detector, schema_hash),
             entity=entity,
@@ -137,9 +151,15 @@ class Alert:
 
     @property
     def summary(self) -> str:
-        """One line: the strongest reasons, most deviating first."""
+        """One line: the strongest reasons, most deviating first.
+
+        When no feature stands out alone, the features that deviated most are named as an
+        unusual combination.
+        """
         if not self.deviations:
             return "unusual combination of features (no single feature stands out)"
+        if all(d.combination for d in self.deviations):
+            return "unusual combination: " + ", ".join(d.text for d in self.deviations[:3])
         return "; ".join(d.text for d in self.deviations[:3])
 
     def to_dict(self) -> dict[str, Any]:

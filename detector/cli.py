@@ -25,13 +25,20 @@ log = logging.getLogger("baseliner")
 EXIT_OK = 0
 EXIT_DATA = 1
 EXIT_USAGE = 2
+DEFAULT_SCAN_OUT = Path("baseliner-out")
+DEFAULT_TOP = 10
+#: The generator's limits (``benchmarks.synthetic.MIN_USERS`` ...), repeated here so that
+#: building the parser does not import the benchmarks; a test keeps them equal.
+MIN_USERS, MAX_USERS, MIN_DAYS = 30, 8000, 14
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad usage as a single line (and exit 2) instead of a usage dump."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
+        # main() prefixes "baseliner: error: "; the program name is not repeated.
+        command = self.prog.removeprefix("baseliner").strip()
+        raise UsageError(f"{command}: {message}" if command else message)
 
 
 def _date(text: str) -> date:
@@ -59,6 +66,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _org_size_arguments(parser: argparse.ArgumentParser, *, users: int, days: int) -> None:
+    """--users, --days and --seed of a generated organisation, their limits in the help."""
+    parser.add_argument(
+        "--users",
+        type=_positive_int,
+        default=users,
+        help=f"accounts in the organisation ({MIN_USERS} to {MAX_USERS}; default {users})",
+    )
+    parser.add_argument(
+        "--days",
+        type=_positive_int,
+        default=days,
+        help=f"days of logs (at least {MIN_DAYS}; default {days})",
+    )
+    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="baseliner",
@@ -69,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    scan = sub.add_parser("scan", help="retrospective scan of log files (CERT, LANL, JSON lines)")
+    scan = sub.add_parser(
+        "scan", help="retrospective scan of log files (CERT, LANL, JSON lines, Parquet)"
+    )
     scan.add_argument(
         "inputs",
         nargs="+",
@@ -79,13 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--format", choices=["cert", "lanl", "jsonl", "parquet"], help="format of unprefixed paths"
     )
-    scan.add_argument("--out", type=Path, default=Path("baseliner-out"), help="output directory")
+    scan.add_argument("--out", type=Path, help=f"output directory (default {DEFAULT_SCAN_OUT})")
     scan.add_argument(
         "--train-until",
         type=_date,
         help="fit on windows before this date (default: the first third of the time range)",
     )
-    scan.add_argument("--budget", help="alert budget: N/day (default 5/day) or P%% of windows")
+    scan.add_argument(
+        "--budget",
+        help="alert budget: N/day (default 5/day) or P%% of windows (0 < P <= 100); the "
+        "threshold is set so that alerts average the budget over the scored period",
+    )
     scan.add_argument(
         "--detector",
         help="detector from the registry (default: tail, the per-entity baseline weighed by "
@@ -102,15 +132,30 @@ def build_parser() -> argparse.ArgumentParser:
         "one slice of events, so fewer days use less memory and more days run a little faster",
     )
     scan.add_argument("--save-model", type=Path, metavar="DIR", help="save the fitted model")
-    scan.add_argument("--model", type=Path, metavar="DIR", help="score with a saved model")
-    scan.add_argument("--lanl-epoch", type=_instant, help="instant of LANL time 0 (ISO 8601)")
+    scan.add_argument(
+        "--model",
+        type=Path,
+        metavar="DIR",
+        help="score with a saved model (its window and entity unless given; --detector and "
+        "--train-until are ignored with a warning)",
+    )
+    scan.add_argument(
+        "--lanl-epoch",
+        type=_instant,
+        help="instant of LANL time 0 (ISO 8601; default 1970-01-01T00:00:00Z, the Unix epoch)",
+    )
     scan.add_argument("--mapping", type=Path, help="JSON file: Event field -> JSON-lines path(s)")
-    scan.add_argument("--config", type=Path, help="TOML file with a [scan] table of these options")
+    scan.add_argument(
+        "--config",
+        type=Path,
+        help="TOML file with a [scan] table of these options, by the same names (save_model, "
+        "no_progress...); a flag on the command line wins over the file",
+    )
     scan.add_argument(
         "--allowlist", type=Path, help="TOML allow-list of reviewed findings to mute ([[allow]])"
     )
     scan.add_argument("--seed", type=int, help="seed of the detectors (default 7)")
-    scan.add_argument("--top", type=_positive_int, default=10, help="entities in the report")
+    scan.add_argument("--top", type=_positive_int, help="entities in the report (default 10)")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     run = sub.add_parser("run", help="the streaming daemon: tail logs, score online, alert")
@@ -120,17 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     gen = sub.add_parser("generate", help="write a synthetic organisation's logs and ground truth")
-    gen.add_argument("--users", type=_positive_int, default=1000)
-    gen.add_argument("--days", type=_positive_int, default=180)
-    gen.add_argument("--seed", type=int, default=7)
-    gen.add_argument("--start", type=_date, default=date(2010, 1, 4))
-    gen.add_argument("--out", type=Path, required=True)
+    _org_size_arguments(gen, users=1000, days=180)
+    gen.add_argument(
+        "--start", type=_date, default=date(2010, 1, 4), help="first day (default 2010-01-04)"
+    )
+    gen.add_argument("--out", type=Path, required=True, help="directory to write into")
 
     demo = sub.add_parser("demo", help="generate a seeded organisation, scan it, show the top")
-    demo.add_argument("--out", type=Path, default=Path("demo-out"))
-    demo.add_argument("--users", type=_positive_int, default=300)
-    demo.add_argument("--days", type=_positive_int, default=120)
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo-out"),
+        help="directory for the organisation (org/) and the scan (scan/) (default demo-out)",
+    )
+    _org_size_arguments(demo, users=300, days=120)
 
     data = sub.add_parser("datasets", help="public benchmark datasets: list, verify, fetch")
     data_sub = data.add_subparsers(dest="datasets", metavar="ACTION", parser_class=_Parser)
@@ -254,6 +302,11 @@ _SCAN_KEYS = {
     "seed": int,
     "allowlist": str,
     "slice_days": int,
+    "save_model": str,
+    "model": str,
+    "mapping": str,
+    "top": int,
+    "no_progress": bool,
 }
 
 
@@ -277,11 +330,18 @@ def _load_config(path: Path) -> dict[str, Any]:
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     from detector.pipeline import Budget
-    from detector.scan import ScanOptions, parse_input, run_scan
+    from detector.scan import ScanOptions, parse_input, run_scan, saved_model_settings
 
     config = _load_config(args.config) if args.config else {}
 
+    def given(name: str) -> bool:
+        """Whether the command line or the config file sets ``name``."""
+        value = getattr(args, name, None)
+        return (value is not None and value is not False) or name in config
+
     def pick(name: str, default: Any) -> Any:
+        # A flag given on the command line wins, then the config; the flags' defaults are
+        # None (or False) so that they never override a config value.
         value = getattr(args, name, None)
         if value is not None and value is not False:
             return value
@@ -296,41 +356,67 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             epoch = _instant(epoch)
     except (ValueError, argparse.ArgumentTypeError) as exc:
         raise UsageError(f"config {args.config}: {exc}") from None
-    mapping = None
-    if args.mapping is not None:
-        try:
-            mapping = json.loads(args.mapping.read_text())
-        except FileNotFoundError:
-            raise UsageError(f"mapping file not found: {args.mapping}") from None
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"mapping {args.mapping} is not a JSON object: {exc}") from None
-        if not isinstance(mapping, dict):
-            raise UsageError(f"mapping {args.mapping} is not a JSON object")
+    top = int(pick("top", DEFAULT_TOP))
+    if top <= 0:
+        raise UsageError(f"config {args.config}: scan.top must be positive, got {top}")
+    mapping_path = pick("mapping", None)
+    mapping = _load_mapping(Path(mapping_path)) if mapping_path is not None else None
+    model = Path(pick("model", "")) if given("model") else None
+    window = pick("window", None)
+    entity = pick("entity", None)
+    if model is not None:
+        # Scoring with a saved model: its window and entity unless asked otherwise (a
+        # different one is refused by the scan), and nothing to fit.
+        saved = saved_model_settings(model)
+        window = window or saved.get("window")
+        entity = entity or saved.get("entity")
+        for name, flag in (("detector", "--detector"), ("train_until", "--train-until")):
+            if given(name):
+                log.warning(
+                    "%s is ignored with --model: the saved model %s scores as it was fitted",
+                    flag,
+                    model,
+                )
     fmt = pick("format", None)
+    save_model = pick("save_model", None)
+    allowlist = pick("allowlist", None)
     opts = ScanOptions(
         inputs=tuple(parse_input(p, fmt) for p in args.inputs),
-        out=Path(pick("out", args.out)),
+        out=Path(pick("out", DEFAULT_SCAN_OUT)),
         train_until=train_until,
         budget=Budget.parse(str(pick("budget", "5/day"))),
         detector=str(pick("detector", "tail")),
         detector_params=config.get("detector_params", {}),
-        entity=str(pick("entity", "user")),
-        window=str(pick("window", "1d")),
+        entity=str(entity or "user"),
+        window=str(window or "1d"),
         strict=bool(pick("strict", False)),
-        save_model=args.save_model,
-        model=args.model,
+        save_model=Path(save_model) if save_model else None,
+        model=model,
         lanl_epoch=epoch,
         jsonl_mapping=mapping,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=not pick("no_progress", False) and sys.stderr.isatty(),
         seed=int(pick("seed", 7)),
-        report_top=args.top,
-        allowlist=Path(pick("allowlist", "")) if pick("allowlist", None) else None,
+        report_top=top,
+        allowlist=Path(allowlist) if allowlist else None,
         slice_days=int(pick("slice_days", 7)),
     )
     _check_detector(opts.detector)
     result = run_scan(opts)
     print(_scan_summary(result))
     return EXIT_OK
+
+
+def _load_mapping(path: Path) -> dict[str, Any]:
+    """A JSON-lines field mapping file: a JSON object (its fields are checked by the scan)."""
+    try:
+        mapping = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"mapping file not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"mapping {path} is not a JSON object: {exc}") from None
+    if not isinstance(mapping, dict):
+        raise UsageError(f"mapping {path} is not a JSON object")
+    return mapping
 
 
 def _check_detector(name: str) -> None:
@@ -356,7 +442,12 @@ def _scan_summary(result: Any, top: int = 10) -> str:
             by_entity[alert.entity] = alert
     for row in result.scored.entities.head(top).iter_rows(named=True):
         alert = by_entity.get(row["entity"])
-        reason = alert.summary if alert else "accumulated weak evidence"
+        if alert is not None:
+            reason = alert.summary
+        elif row["risk"] > 0:
+            reason = "accumulated weak evidence"
+        else:
+            reason = "no accumulated risk"
         when = f" on {alert.window_start.date()}" if alert else ""
         lines.append(
             f"  {row['rank']:>3}. {row['entity']:<12} risk {row['risk']:6.2f}  "
@@ -388,15 +479,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_org_size(users: int, days: int) -> None:
+    """The generator's limits on ``--users`` and ``--days``, as one-line usage errors."""
+    if not MIN_USERS <= users <= MAX_USERS:
+        raise UsageError(
+            f"--users {users}: an organisation has {MIN_USERS} to {MAX_USERS} users "
+            "(a head per department; CERT-style ids have 4 digits)"
+        )
+    if days < MIN_DAYS:
+        raise UsageError(f"--days {days}: give at least {MIN_DAYS} days (to plant every scenario)")
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory")
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
+    _check_org_size(args.users, args.days)
+    _check_out_dir(args.out)
     from benchmarks.synthetic import generate
 
     summary = generate(args.out, users=args.users, days=args.days, seed=args.seed, start=args.start)
-    print(summary)
+    print(summary.describe())
     return EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    _check_org_size(args.users, args.days)
+    _check_out_dir(args.out)
     from benchmarks.demo import run_demo
 
     print(run_demo(args.out, users=args.users, days=args.days, seed=args.seed))
@@ -423,6 +534,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "synthetic":
         from benchmarks.synthetic_bench import run_synthetic_bench
 
+        _check_org_size(args.users, args.days)
         if args.peers:
             raise UsageError("--peers applies to --mode stream (the batch scan always uses LDAP)")
 
@@ -529,7 +641,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         print(table)
         return EXIT_OK
-    raise UsageError("bench: choose a benchmark: synthetic, throughput, adbench, hdfs or nab")
+    raise UsageError(
+        "bench: choose a benchmark: synthetic, throughput, adbench, hdfs, nab, cert or lanl"
+    )
 
 
 def _bench_hdfs(args: argparse.Namespace, progress: bool) -> int:
@@ -598,12 +712,26 @@ def _seed(text: str) -> int:
         raise UsageError(f"seed {text!r} is not an integer") from None
 
 
+def _attach_negative_values(argv: Sequence[str] | None) -> list[str]:
+    """``--budget -5/day`` as ``--budget=-5/day``.
+
+    argparse takes a value that starts with ``-`` for an option and reports "expected one
+    argument"; attached, the value reaches the budget's own check and its message.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    for i in range(len(args) - 2, -1, -1):
+        value = args[i + 1]
+        if args[i] == "--budget" and value[:1] == "-" and value[1:2].isdigit():
+            args[i : i + 2] = [f"--budget={value}"]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``baseliner`` console script; returns the exit code."""
     from detector.scan import DataError
 
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_attach_negative_values(argv))
         logging.basicConfig(
             level=logging.INFO if args.verbose else logging.WARNING,
             format="%(levelname)s %(name)s: %(message)s",

@@ -224,7 +224,83 @@ class BaselineProfile:
             )
             if len(found) >= self.max_deviations:
                 break
+        if not found:
+            combined = combination_deviations(
+                self.specs, observed, z, stats.median[i], stats.low[i], stats.high[i], share
+            )
+            return combined, basis
         return tuple(found), basis
+
+
+#: Features an explanation names when only their combination explains the window.
+COMBINATION_SIZE = 3
+
+
+def combination_deviations(
+    specs: Sequence[FeatureSpec],
+    observed: NDArray[np.float64],
+    z: NDArray[np.float64],
+    median: NDArray[np.float64],
+    low: NDArray[np.float64],
+    high: NDArray[np.float64],
+    share: NDArray[np.float64] | None = None,
+    limit: int = COMBINATION_SIZE,
+) -> tuple[Deviation, ...]:
+    """The features that deviated most, for a window no single feature explains.
+
+    A detector can flag a window for many moderate deviations at once, none past the
+    explanation threshold. The analyst still needs to see what was unusual: the ``limit``
+    features furthest from typical in their suspicious direction (above typical, or either
+    way for ``direction="both"``), largest robust z first, marked as a combination. When no
+    feature lies on its suspicious side, the largest deviations either way are named, so an
+    alert is never left without an explanation.
+
+    Parameters
+    ----------
+    specs
+        The feature specs, one per column of the other arguments.
+    observed, z, median, low, high
+        Per feature: the window's value, its robust z against the basis, and the basis's
+        median and 10th/90th percentiles.
+    share
+        Per feature, the fraction of reference windows that deviated as much (optional).
+    limit
+        How many features to name at most.
+
+    Examples
+    --------
+    >>> specs = [FeatureSpec(name="logons", kind="count", explain="{observed:g} logons"),
+    ...          FeatureSpec(name="hosts", kind="count", explain="{observed:g} hosts"),
+    ...          FeatureSpec(name="usb", kind="count", explain="{observed:g} USB connects")]
+    >>> devs = combination_deviations(specs, np.array([14.0, 3.0, 0.0]),
+    ...     z=np.array([1.8, 1.2, -0.4]), median=np.array([8.0, 2.0, 0.0]),
+    ...     low=np.array([5.0, 1.0, 0.0]), high=np.array([11.0, 2.0, 1.0]))
+    >>> [(d.feature, d.z, d.combination) for d in devs]
+    [('logons', 1.8, True), ('hosts', 1.2, True)]
+    >>> devs[0].text
+    '14 logons (typical 5–11)'
+    """
+    z = np.asarray(z, dtype=np.float64)
+    both = np.array([spec.direction == "both" for spec in specs], dtype=bool)
+    suspicious = np.where(both, np.abs(z), z)
+    chosen = [int(j) for j in np.argsort(-suspicious, kind="stable") if suspicious[j] > 0.0]
+    if not chosen:
+        chosen = [int(j) for j in np.argsort(-np.abs(z), kind="stable")]
+    return tuple(
+        Deviation(
+            feature=specs[j].name,
+            observed=float(observed[j]),
+            typical=float(median[j]),
+            typical_low=float(low[j]),
+            typical_high=float(high[j]),
+            z=float(z[j]),
+            text=deviation_sentence(specs[j], observed[j], median[j], low[j], high[j]),
+            technique=specs[j].technique,
+            share=None if share is None else float(share[j]),
+            combination=True,
+        )
+        for j in chosen[:limit]
+    )
 
 
 def _fmt(value: float) -> str:

@@ -87,7 +87,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from detector.alerts import Alert, Deviation
-from detector.explain import deviation_sentence
+from detector.explain import combination_deviations, deviation_sentence
 from detector.risk import FeatureEvidence, RiskConfig
 from detector.scaling import scale_matrix
 from features.online import WindowVector
@@ -1734,7 +1734,10 @@ class OnlineScorer:
     def _explain(
         self, basis: str, raw: FloatMatrix, z: FloatMatrix, row: int, peer: int = -1
     ) -> tuple[Deviation, ...]:
-        """Deviating features, rarest across the population first (as the batch explains)."""
+        """Deviating features, rarest across the population first (as the batch explains).
+
+        When none passes, the features that deviated most, as a combination.
+        """
         population = self._population
         if population is None:
             return ()
@@ -1785,4 +1788,6 @@ class OnlineScorer:
             )
             if len(found) >= self.max_deviations:
                 break
+        if not found:
+            return combination_deviations(self.specs, raw, z, median, low, high, share)
         return tuple(found)

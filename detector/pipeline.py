@@ -6,6 +6,7 @@ drift apart. It sees feature vectors (one row per entity per window), never raw 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from features.spec import FeatureSpec
 from models import create
 from models.calibration import BudgetCalibrator
 
+logger = logging.getLogger(__name__)
+
 KEY_COLUMNS = ("entity", "window_start", "n_events")
 
 
@@ -39,6 +42,10 @@ class Budget:
     (5.0, 0.005)
     >>> Budget.parse("5/day").alerts_for(windows=3000, days=30)
     150
+    >>> Budget.parse("0/day")
+    Traceback (most recent call last):
+    ...
+    detector.errors.UsageError: budget '0/day' must be above 0 (e.g. 5/day, 0.5%)
     """
 
     per_day: float | None = 5.0
@@ -46,19 +53,40 @@ class Budget:
 
     @classmethod
     def parse(cls, text: str) -> Budget:
+        """``"N/day"`` (N > 0) or ``"P%"`` (0 < P <= 100) into a budget; else a UsageError."""
         text = text.strip()
-        if m := re.fullmatch(r"(\d+(?:\.\d+)?)\s*(?:/\s*day)?", text):
-            return cls(per_day=float(m.group(1)), fraction=None)
-        if m := re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", text):
-            return cls(per_day=None, fraction=float(m.group(1)) / 100.0)
+        # A sign is accepted by the pattern so that "-5/day" is refused for its value, not
+        # as an unreadable text.
+        number = r"([+-]?\d+(?:\.\d+)?)"
+        if m := re.fullmatch(number + r"\s*(?:/\s*day)?", text):
+            per_day = float(m.group(1))
+            if per_day <= 0:
+                raise UsageError(f"budget {text!r} must be above 0 (e.g. 5/day, 0.5%)")
+            return cls(per_day=per_day, fraction=None)
+        if m := re.fullmatch(number + r"\s*%", text):
+            percent = float(m.group(1))
+            if not 0 < percent <= 100:
+                raise UsageError(f"budget {text!r} must be above 0% and at most 100% of windows")
+            return cls(per_day=None, fraction=percent / 100.0)
         raise UsageError(f"budget {text!r} is not 'N/day' or 'P%' (e.g. 5/day, 0.5%)")
 
     def alerts_for(self, *, windows: int, days: float) -> int:
-        """How many of ``windows`` windows spread over ``days`` days may alert."""
+        """How many of ``windows`` windows spread over ``days`` days may alert.
+
+        A budget that covers every window is allowed (a 100% budget asks for it) but logged
+        as a warning: every window above the detector's floor then alerts.
+        """
         if self.fraction is not None:
             wanted = self.fraction * windows
         else:
             wanted = (self.per_day or 0.0) * max(days, 1.0)
+        if windows and wanted >= windows:
+            logger.warning(
+                "a budget of %s allows all %d windows to alert (%.4g wanted): give a smaller one",
+                self,
+                windows,
+                wanted,
+            )
         return int(min(max(round(wanted), 0), windows))
 
     def __str__(self) -> str:
@@ -217,8 +245,22 @@ class Pipeline:
         ``-log10(1 - p)`` with ``p`` the training percentile. Beyond the largest training
         score the percentile saturates, so the surprise is extrapolated along the slope of
         the training tail (from its 99th percentile to its maximum): a window far beyond
-        anything seen in training keeps more weight than one just past it. Pass
-        ``percentile`` when it is already computed for these scores.
+        anything seen in training keeps more weight than one just past it. When the top 1%
+        of training scores tie at the maximum (a small training set: a few hundred windows
+        of a detector whose scores are sums of a few discrete surprises), the tail is
+        measured from the largest score below the tie instead, at the nines of the share of
+        training scores above it. Without that, no window could pass ``log10(n + 1)``
+        nines, and every entity's risk stayed 0. Pass ``percentile`` when it is already
+        computed for these scores.
+
+        Examples
+        --------
+        >>> pipe = Pipeline([FeatureSpec(name="n", kind="count")])
+        >>> # 999 training scores (3 nines), the top 20 tied at 3.0: q99 is the maximum.
+        >>> pipe.reference_ = np.array([1.0] * 979 + [3.0] * 20)
+        >>> # slope from (1.0, -log10(20/999) = 1.70 nines) to (3.0, 3 nines): 0.65 per unit
+        >>> pipe.surprise(np.array([3.0, 5.0])).round(3).tolist()
+        [1.699, 4.301]
         """
         assert self.reference_ is not None
         ref = self.reference_
@@ -227,9 +269,17 @@ class Pipeline:
         base = surprise(pct, n)
         cap = float(np.log10(n + 1))
         top, q99 = float(ref[-1]), float(np.quantile(ref, 0.99))
-        if cap <= 2.0 or top <= q99:
+        if cap <= 2.0:
             return base
-        slope = (cap - 2.0) / (top - q99)
+        if top > q99:
+            anchor, anchor_nines = q99, 2.0
+        else:
+            below = int(np.searchsorted(ref, top, side="left"))
+            if below == 0:
+                return base
+            anchor = float(ref[below - 1])
+            anchor_nines = float(-np.log10((n - below) / n))
+        slope = (cap - anchor_nines) / (top - anchor)
         beyond = scores > top
         base[beyond] = cap + (scores[beyond] - top) * slope
         return base
@@ -330,13 +380,32 @@ class Pipeline:
 
 
 def _span_days(frame: pl.DataFrame, window: timedelta) -> float:
-    """Days covered by the windows of ``frame``, last window included."""
+    """Days covered by the windows of ``frame``, last window included.
+
+    At most the days that hold a window (each window's start date, counted once, times the
+    window's length in days when it is longer than a day): a stray event years away (a
+    mistyped clock) must not stretch a per-day budget over the empty years in between and
+    let every window alert. Data without gaps of whole days keeps its first-to-last span.
+
+    Examples
+    --------
+    >>> from datetime import UTC
+    >>> days = [datetime(2010, 1, d, tzinfo=UTC) for d in (4, 5, 6)]
+    >>> _span_days(pl.DataFrame({"window_start": days}), timedelta(days=1))
+    3.0
+    >>> stray = days + [datetime(2030, 1, 5, tzinfo=UTC)]
+    >>> _span_days(pl.DataFrame({"window_start": stray}), timedelta(days=1))
+    4.0
+    """
     if frame.height == 0:
         return 0.0
-    lo, hi = frame["window_start"].min(), frame["window_start"].max()
+    starts = frame["window_start"]
+    lo, hi = starts.min(), starts.max()
     if not isinstance(lo, datetime) or not isinstance(hi, datetime):
         return 0.0
-    return ((hi - lo) + window).total_seconds() / 86_400.0
+    span = ((hi - lo) + window).total_seconds() / 86_400.0
+    active = starts.dt.date().n_unique() * max(window / timedelta(days=1), 1.0)
+    return min(span, float(active))
 
 
 def _empty_risk() -> pl.DataFrame:

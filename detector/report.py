@@ -84,7 +84,12 @@ def write_reports(
         entity = str(row["entity"])
         alerts = sorted(by_entity.get(entity, []), key=lambda a: a.window_start)
         strongest = max(alerts, key=lambda a: a.score) if alerts else None
-        reason = strongest.summary if strongest else "accumulated weak evidence, no single alert"
+        if strongest is not None:
+            reason = strongest.summary
+        elif row["risk"] > 0:
+            reason = "accumulated weak evidence, no single alert"
+        else:
+            reason = "no alert and no accumulated risk"
         peak = row["peak_window"].date().isoformat() if row["peak_window"] else ""
         md.append(
             f"| {row['rank']} | {entity} | {row['risk']:.2f} | {row['alerts']} | {peak} | "

@@ -15,11 +15,14 @@ recipients); the strongest single feature tells them apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
+
+from detector.alerts import Alert
 
 STREAM_SURPRISE_FLOOR = 5.0
 """Default surprise floor (nines) of entity risk: the daemon's and the stream bench's.
@@ -156,14 +159,17 @@ def entity_risk(windows: pl.DataFrame, config: RiskConfig = RiskConfig()) -> pl.
     ----------
     windows
         Columns ``entity``, ``window_start`` (datetime), ``evidence`` (float >= 0) and
-        ``alert`` (bool).
+        ``alert`` (bool); optionally ``score`` (the detector's, for breaking ties).
 
     Returns
     -------
     polars.DataFrame
         One row per entity: ``risk`` (peak decayed risk over the period: the ranking key),
         ``risk_now`` (at the end of the period), ``peak_day``, ``alerts``, ``windows``,
-        ``evidence_windows``, sorted by risk descending (ties by entity).
+        ``evidence_windows``, sorted by risk descending. Equal risks (often 0 for everyone:
+        a short training period resolves few nines) are ranked by alerts, then by the
+        entity's highest score, both descending, then by entity, so the ranking never
+        falls back to alphabetical order while alerts tell entities apart.
 
     Examples
     --------
@@ -171,8 +177,9 @@ def entity_risk(windows: pl.DataFrame, config: RiskConfig = RiskConfig()) -> pl.
     >>> w = pl.DataFrame({"entity": ["a", "a", "b"],
     ...     "window_start": [datetime(2010, 1, d, tzinfo=UTC) for d in (1, 8, 1)],
     ...     "evidence": [2.0, 2.0, 3.0], "alert": [True, True, True]})
-    >>> entity_risk(w)["risk"].to_list()  # 2 decays to 1 in 7 days, plus 2
-    [3.0, 3.0]
+    >>> ranked = entity_risk(w)  # 2 decays to 1 in 7 days, plus 2: a tie, a's 2 alerts lead
+    >>> ranked["entity"].to_list(), ranked["risk"].to_list()
+    (['a', 'b'], [3.0, 3.0])
     """
     end = windows["window_start"].max()
     decay_per_day = np.log(2.0) / config.half_life_days
@@ -203,10 +210,12 @@ def entity_risk(windows: pl.DataFrame, config: RiskConfig = RiskConfig()) -> pl.
         start = stop
 
     peak_days = ordered["window_start"].gather([r[3] for r in rows]) if rows else None
+    peak_score = pl.col("score").max() if "score" in ordered.columns else pl.lit(0.0, pl.Float64)
     counts = ordered.group_by("entity", maintain_order=True).agg(
         pl.col("alert").sum().cast(pl.Int64).alias("alerts"),
         pl.len().cast(pl.Int64).alias("windows"),
         (pl.col("evidence") > 0).sum().cast(pl.Int64).alias("evidence_windows"),
+        peak_score.alias("__peak_score"),
     )
     result = pl.DataFrame(
         {
@@ -222,6 +231,60 @@ def entity_risk(windows: pl.DataFrame, config: RiskConfig = RiskConfig()) -> pl.
         result = result.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("peak_window"))
     return (
         result.join(counts, on="entity", how="left")
-        .sort(["risk", "entity"], descending=[True, False])
+        .sort(
+            ["risk", "alerts", "__peak_score", "entity"],
+            descending=[True, True, True, False],
+            nulls_last=True,
+        )
+        .drop("__peak_score")
         .with_row_index("rank", offset=1)
     )
+
+
+def without_muted(
+    windows: pl.DataFrame, alerts: Sequence[Alert], kept: Sequence[Alert]
+) -> pl.DataFrame:
+    """``windows`` with the findings an allow-list muted neither alerting nor adding risk.
+
+    A muted finding was reviewed and accepted: its window must not rank its entity above the
+    entities whose findings stand. Muted findings remain counted where the scan reports
+    suppression; only their risk evidence and alert flag are withdrawn here.
+
+    Parameters
+    ----------
+    windows
+        The scored windows (columns ``entity``, ``window_start``, ``evidence``, ``alert``).
+    alerts, kept
+        The alerts before the allow-list and those it kept.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> from detector.alerts import Alert
+    >>> day = datetime(2010, 1, 4, tzinfo=UTC)
+    >>> def alert(entity):
+    ...     return Alert.build(entity=entity, window_start=day, window_end=day, detector="tail",
+    ...         score=9.0, threshold=5.0, severity="high", schema_hash="h", deviations=())
+    >>> w = pl.DataFrame({"entity": ["a", "b"], "window_start": [day, day],
+    ...     "evidence": [4.0, 1.0], "alert": [True, True]})
+    >>> muted = without_muted(w, [alert("a"), alert("b")], kept=[alert("b")])
+    >>> muted["evidence"].to_list(), muted["alert"].to_list()
+    ([0.0, 1.0], [False, True])
+    """
+    kept_ids = {a.id for a in kept}
+    muted = [a for a in alerts if a.id not in kept_ids]
+    if not muted:
+        return windows
+    keys = pl.DataFrame(
+        {
+            "entity": [a.entity for a in muted],
+            "window_start": [a.window_start for a in muted],
+        },
+        schema={"entity": windows.schema["entity"], "window_start": windows.schema["window_start"]},
+    ).with_columns(pl.lit(True).alias("__muted"))
+    flagged = windows.join(keys, on=["entity", "window_start"], how="left", maintain_order="left")
+    is_muted = pl.col("__muted").fill_null(False)
+    return flagged.with_columns(
+        pl.when(is_muted).then(0.0).otherwise(pl.col("evidence")).alias("evidence"),
+        (pl.col("alert") & ~is_muted).alias("alert"),
+    ).drop("__muted")

@@ -8,6 +8,7 @@ period, scores the rest, calibrates to the alert budget and writes the outputs.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import shutil
@@ -27,6 +28,7 @@ from tqdm import tqdm
 from detector.errors import UsageError
 from detector.peers import peer_groups_beside
 from detector.pipeline import Budget, Pipeline, PipelineConfig, ScoredWindows
+from detector.risk import entity_risk, without_muted
 from detector.suppression import Allowlist
 from features.batch import (
     ENTITY,
@@ -39,13 +41,15 @@ from features.batch import (
 from features.catalog import default_specs
 from features.sliced import SlicedFeatures
 from features.spec import FeatureSpec, WindowConfig
-from models.store import ModelStoreError, load_model, save_model
+from models.store import ModelStoreError, load_model, read_header, save_model
 from streams.batch import (
     JSONL_PIECE_BYTES,
+    PARQUET_REQUIRED,
     REJECT_SCHEMA,
     BatchScan,
     LinePiece,
     batch_files,
+    check_parquet_events,
     collect_judged,
     line_pieces,
     scan_events,
@@ -74,7 +78,52 @@ _SPOOL_STATISTICS = {"min": True, "max": True, "distinct_count": False, "null_co
 
 
 class DataError(Exception):
-    """Input data that ``--strict`` refuses (a malformed line), or that holds nothing to scan."""
+    """Input data that ``--strict`` refuses (a malformed line)."""
+
+
+class NoEventsError(UsageError):
+    """Input that holds no valid event: every line rejected, or no line at all.
+
+    Bad input, so the CLI exits 2 with the message; :func:`run_scan` writes the rejected
+    lines (``dead_letters.jsonl``) and ``summary.json`` before raising it.
+
+    Examples
+    --------
+    >>> err = NoEventsError("no events in logs/logon.csv", pl.DataFrame(schema=REJECT_SCHEMA))
+    >>> str(err), err.rejects.height
+    ('no events in logs/logon.csv', 0)
+    """
+
+    def __init__(self, message: str, rejects: pl.DataFrame) -> None:
+        super().__init__(message)
+        self.rejects = rejects
+
+
+def reason_counts(rejects: pl.DataFrame) -> dict[str, int]:
+    """How many rejected lines each reason has, the most frequent first (ties by name).
+
+    Examples
+    --------
+    >>> rejects = pl.DataFrame({"file": ["a"] * 3, "line": [1, 2, 3],
+    ...     "reason": ["missing_field", "bad_timestamp", "bad_timestamp"], "raw": ["", "", ""]})
+    >>> reason_counts(rejects)
+    {'bad_timestamp': 2, 'missing_field': 1}
+    """
+    if not rejects.height:
+        return {}
+    counts = rejects.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+    return dict(counts.iter_rows())
+
+
+def _no_events_message(files: Sequence[tuple[str, Path]], rejects: pl.DataFrame) -> str:
+    if not rejects.height:
+        names = ", ".join(str(f) for _, f in files[:3]) + (", ..." if len(files) > 3 else "")
+        return f"no events in {names}"
+    counts = reason_counts(rejects)
+    top = ", ".join(f"{reason} {n:,}" for reason, n in list(counts.items())[:3])
+    more = ", ..." if len(counts) > 3 else ""
+    lines = "line" if rejects.height == 1 else "lines"
+    return f"no valid events: {rejects.height:,} {lines} rejected ({top}{more})"
 
 
 @dataclass(frozen=True)
@@ -126,6 +175,8 @@ class ScanResult:
     outputs: dict[str, Path]
     suppressed: int = 0
     """Alerts muted by the allow-list (counted, never silently dropped)."""
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    """Rejected lines per reason, the most frequent first."""
 
 
 def _window_delta(window: str) -> timedelta:
@@ -166,20 +217,132 @@ def _check_options(opts: ScanOptions) -> None:
         raise UsageError(f"unknown entity {opts.entity!r}; choose user or host")
     if opts.slice_days is not None and opts.slice_days < 1:
         raise UsageError(f"slice of {opts.slice_days} days: give at least 1 day")
-    if opts.model is not None and not (opts.model / MODEL_FILE).is_file():
-        raise UsageError(f"no saved model in {opts.model} (expected {opts.model / MODEL_FILE})")
+    for flag, directory in (("--out", opts.out), ("--save-model", opts.save_model)):
+        if directory is not None and directory.exists() and not directory.is_dir():
+            raise UsageError(f"{flag} {directory} is a file, not a directory")
+    if opts.jsonl_mapping is not None:
+        _check_mapping(opts.jsonl_mapping)
+    if opts.model is not None:
+        saved = saved_model_settings(opts.model)
+        for name, asked in (("window", opts.window), ("entity", opts.entity)):
+            fitted = saved.get(name)
+            if fitted is not None and fitted != asked:
+                flag = f"--{name}"
+                raise UsageError(
+                    f"the model in {opts.model} was fitted with {flag} {fitted}; "
+                    f"this scan asks for {flag} {asked}"
+                )
+
+
+#: Event fields a JSON-lines mapping may name (``attrs`` takes every other key).
+MAPPABLE_FIELDS: Final = ("ts", "source", "action", "user", "host", "target", "bytes", "outcome")
+
+
+def _warn_disjoint_formats(
+    files: Sequence[tuple[str, Path]],
+    time_ranges: Mapping[Path, tuple[datetime | None, datetime | None]],
+) -> None:
+    """Warn when inputs of different formats do not overlap in time.
+
+    Their entities would then be trained and scored in different periods (LANL's relative
+    times read from the default 1970 epoch beside CERT logs of 2010, say). ``time_ranges``:
+    each spooled part's first and last event, the part named ``part-FILE-PIECE`` after its
+    index in ``files``.
+    """
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for part, (first, last) in time_ranges.items():
+        if first is None or last is None:
+            continue
+        fmt = files[int(part.name.split("-")[1])][0]
+        lo, hi = spans.get(fmt, (first, last))
+        spans[fmt] = (min(lo, first), max(hi, last))
+    ordered = sorted(spans.items(), key=lambda item: item[1][0])
+    for (fmt_a, (lo_a, hi_a)), (fmt_b, (lo_b, hi_b)) in itertools.combinations(ordered, 2):
+        if hi_a < lo_b:
+            hint = (
+                "; LANL times count from --lanl-epoch (default 1970-01-01T00:00:00Z): give the "
+                "instant of LANL time 0"
+                if "lanl" in (fmt_a, fmt_b)
+                else ""
+            )
+            log.warning(
+                "%s events (%s to %s) and %s events (%s to %s) do not overlap in time: the "
+                "default training split falls in one of them%s",
+                fmt_a,
+                lo_a.date(),
+                hi_a.date(),
+                fmt_b,
+                lo_b.date(),
+                hi_b.date(),
+                hint,
+            )
+
+
+def _check_mapping(mapping: Mapping[str, Any]) -> None:
+    """A JSON-lines mapping names Event fields, each with a path or a list of paths."""
+    for name, paths in mapping.items():
+        if name not in MAPPABLE_FIELDS:
+            raise UsageError(
+                f"mapping: {name!r} is not an Event field; map any of {', '.join(MAPPABLE_FIELDS)}"
+            )
+        if not (
+            isinstance(paths, str)
+            or (isinstance(paths, list) and paths and all(isinstance(p, str) for p in paths))
+        ):
+            raise UsageError(
+                f"mapping: {name!r} must map to a JSON path or a list of paths, got {paths!r}"
+            )
+
+
+def saved_model_settings(model: Path) -> dict[str, str]:
+    """The settings a model saved by ``--save-model`` into ``model`` was fitted with.
+
+    Reads only the model file's header: ``detector``, ``entity`` and ``window`` (those it
+    records). A missing or unreadable model is a :class:`UsageError`.
+    """
+    path = model / MODEL_FILE
+    if not path.is_file():
+        raise UsageError(f"no saved model in {model} (expected {path})")
+    try:
+        header = read_header(path.read_bytes(), str(path))
+    except (ModelStoreError, OSError) as exc:
+        raise UsageError(f"cannot use model {path}: {exc}") from None
+    metadata = header.get("metadata")
+    if not isinstance(metadata, dict):
+        return {}
+    return {key: str(value) for key, value in metadata.items() if isinstance(value, str)}
 
 
 def _input_files(opts: ScanOptions) -> list[tuple[str, Path]]:
-    """The files the reader will take, with their format (directories expanded)."""
+    """The files the reader will take, with their format (directories expanded).
+
+    A file named twice (the same path given twice, or a directory and a file in it) is read
+    once, at its first mention, and a warning names the repeat.
+    """
     files: list[tuple[str, Path]] = []
+    seen: dict[Path, Path] = {}
     for fmt, path in opts.inputs:
         try:
             # Listed, not read: reading a JSON-lines file here would parse all of it.
             found = batch_files([path], fmt)
+            if fmt == "parquet":
+                # Only footers: a file that is not Parquet, or without the entity to score,
+                # is refused before any reading.
+                for file in found:
+                    check_parquet_events(file, (*PARQUET_REQUIRED, opts.entity))
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
-        files += [(fmt, f) for f in found]
+        repeats: list[Path] = []
+        for file in found:
+            key = file.resolve()
+            if key in seen:
+                repeats.append(file)
+                continue
+            seen[key] = file
+            files.append((fmt, file))
+        if repeats:
+            shown = ", ".join(str(f) for f in repeats[:3]) + (", ..." if len(repeats) > 3 else "")
+            log.warning("%s names files already given (%s): each is read once", path, shown)
     return files
 
 
@@ -227,11 +390,18 @@ def read_vectors(
     # rejects and the progress bar are those of reading one piece after another; a new piece
     # is cut only once fewer than READ_WORKERS are in flight, which bounds memory.
     in_flight: deque[tuple[Future[_PartVerdict], Path, Path, int]] = deque()
+    fmt_of = {path: fmt for fmt, path in files}
 
     def settle_oldest() -> None:
         nonlocal n_events
         future, path, part, n_bytes = in_flight.popleft()
-        verdict = future.result()
+        try:
+            verdict = future.result()
+        except pl.exceptions.PolarsError as exc:
+            # A file that passed the checks but cannot be read (a Parquet file corrupt past
+            # its footer): one line naming it, not a traceback.
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageError(f"{path}: cannot read as {fmt_of[path]}: {detail}") from None
         bar.update(n_bytes)
         time_ranges[part] = (verdict.first, verdict.last)
         n_events += verdict.events
@@ -258,15 +428,19 @@ def read_vectors(
         ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="read") as pool,
     ):
         for i, j, fmt, path, piece, n_bytes in _pieces(files):
-            batch = scan_events(
-                [path],
-                fmt,  # type: ignore[arg-type]
-                lanl_epoch=opts.lanl_epoch,
-                jsonl_mapping=opts.jsonl_mapping,
-                attrs_keys=keys,
-                piece=piece if isinstance(piece, LinePiece) else None,
-                rows=piece if isinstance(piece, tuple) else None,
-            )
+            try:
+                batch = scan_events(
+                    [path],
+                    fmt,  # type: ignore[arg-type]
+                    lanl_epoch=opts.lanl_epoch,
+                    jsonl_mapping=opts.jsonl_mapping,
+                    attrs_keys=keys,
+                    piece=piece if isinstance(piece, LinePiece) else None,
+                    rows=piece if isinstance(piece, tuple) else None,
+                )
+            except ValueError as exc:
+                # The reader names the file (a CERT header it cannot place, a bad Parquet file).
+                raise UsageError(str(exc)) from None
             part = spool / f"part-{i:04d}-{j:05d}.parquet"
             parts.append(part)
             in_flight.append((pool.submit(_spool_piece, batch, columns, part), path, part, n_bytes))
@@ -276,10 +450,11 @@ def read_vectors(
             settle_oldest()
     reject_frame = pl.concat(reject_frames) if reject_frames else pl.DataFrame(schema=REJECT_SCHEMA)
     timings["read_s"] = time.perf_counter() - t0
+    _warn_disjoint_formats(files, time_ranges)
 
     t1 = time.perf_counter()
     if n_events == 0:
-        raise DataError("the input holds no valid events")
+        raise NoEventsError(_no_events_message(files, reject_frame), reject_frame)
     if opts.slice_days is None:
         vectors = _evaluate_whole_range(specs, config, parts, columns)
     elif unordered:
@@ -455,10 +630,54 @@ def _read_spilled(path: Path) -> pl.DataFrame:
     return vectors
 
 
+#: Quantiles of the window starts that bound the bulk of the data for the default split: 1%
+#: rather than 0.1%, so that one stray window among a few hundred is still outside them.
+_BULK_QUANTILES: Final = (0.01, 0.99)
+#: Windows further outside the bulk than this share of its span (or a week, if more) are
+#: outliers: left out of the default split and named in a warning.
+_OUTLIER_MARGIN: Final = 0.25
+_OUTLIER_MIN_MARGIN: Final = timedelta(days=7)
+
+
 def _default_train_until(vectors: pl.DataFrame, window: timedelta) -> datetime:
-    lo = vectors["window_start"].min()
-    hi = vectors["window_start"].max()
+    """The start of the first window after the first third of the data's time range.
+
+    The range runs from the first to the last window start that lie near the bulk of the
+    data (between the 1% and 99% quantiles of the window starts, give or take a quarter
+    of their span or a week): a few events stamped years away (a mistyped clock, a LANL file
+    read without its ``--lanl-epoch``) would otherwise put the whole of the real data on one
+    side of the split. Such outlying windows are named in a warning. Without outliers the
+    range is the whole of the data, first to last window.
+
+    Examples
+    --------
+    >>> days = [datetime(2010, 1, 1, tzinfo=UTC) + timedelta(days=d) for d in range(30)]
+    >>> frame = pl.DataFrame({"window_start": days * 50 + [datetime(2030, 1, 1, tzinfo=UTC)]})
+    >>> _default_train_until(frame, timedelta(days=1)).date()
+    datetime.date(2010, 1, 11)
+    """
+    starts = vectors["window_start"]
+    if starts.len() == 0 or starts.null_count() == starts.len():
+        raise DataError("the input holds no windows to split into training and scoring")
+    bulk_lo, bulk_hi = (starts.quantile(q, interpolation="nearest") for q in _BULK_QUANTILES)
+    assert isinstance(bulk_lo, datetime) and isinstance(bulk_hi, datetime)
+    margin = max((bulk_hi - bulk_lo) * _OUTLIER_MARGIN, _OUTLIER_MIN_MARGIN)
+    inside = starts.is_between(bulk_lo - margin, bulk_hi + margin)
+    lo, hi = starts.filter(inside).min(), starts.filter(inside).max()
     assert isinstance(lo, datetime) and isinstance(hi, datetime)
+    outliers = starts.filter(~inside & starts.is_not_null())
+    if outliers.len():
+        log.warning(
+            "%d of %d windows lie far outside the bulk of the data (%s to %s), from %s to %s: "
+            "left out of the default training split; check their timestamps (or the "
+            "--lanl-epoch), or give --train-until",
+            outliers.len(),
+            starts.len(),
+            lo.date(),
+            hi.date(),
+            outliers.min(),
+            outliers.max(),
+        )
     cut = lo + (hi + window - lo) / 3
     return (
         cut.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -475,6 +694,20 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     spool = opts.out / ".spool"
     try:
         vectors, n_events, rejects, timings = read_vectors(opts, spool)
+    except NoEventsError as exc:
+        # The rejected lines are what the user needs to see: they are written all the same.
+        dead_path = _write_dead_letters(opts.out, exc.rejects)
+        summary = {
+            "events": 0,
+            "dead_letters": exc.rejects.height,
+            "dead_letter_reasons": reason_counts(exc.rejects),
+            "windows": 0,
+            "alerts": 0,
+            "outputs": {"dead_letters": str(dead_path)},
+        }
+        (opts.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        message = str(exc) + (f"; see {dead_path}" if exc.rejects.height else "")
+        raise NoEventsError(message, exc.rejects) from None
     finally:
         shutil.rmtree(spool, ignore_errors=True)
     specs = default_specs(opts.entity)
@@ -520,7 +753,12 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     scored = pipeline.process(to_score)
     suppressed = 0
     if allowlist.entries:
-        scored.alerts, suppressed = allowlist.apply(scored.alerts)
+        kept, suppressed = allowlist.apply(scored.alerts)
+        if suppressed:
+            # Muted findings rank nobody: their windows neither alert nor add entity risk.
+            muted = without_muted(scored.windows, scored.alerts, kept)
+            scored.entities = entity_risk(muted, pipeline.config.risk)
+        scored.alerts = kept
     timings["score_s"] = time.perf_counter() - t3
 
     outputs = write_outputs(opts, scored, rejects, vectors, pipeline)
@@ -541,6 +779,7 @@ def run_scan(opts: ScanOptions) -> ScanResult:
         options=opts,
         events=n_events,
         rejects=rejects.height,
+        reject_reasons=reason_counts(rejects),
         vectors=vectors,
         train_until=train_until,
         scored=scored,
@@ -581,20 +820,26 @@ def write_outputs(
     scored.windows.write_parquet(windows_path)
     outputs["windows"] = windows_path
 
+    outputs["dead_letters"] = _write_dead_letters(out, rejects)
+
+    outputs.update(write_reports(out, scored, vectors, pipeline, top=opts.report_top))
+    return outputs
+
+
+def _write_dead_letters(out: Path, rejects: pl.DataFrame) -> Path:
+    """``out/dead_letters.jsonl``: one JSON object per rejected line (file, line, reason, raw)."""
     dead_path = out / "dead_letters.jsonl"
     with dead_path.open("wb") as fh:
         for row in rejects.iter_rows(named=True) if rejects.height else []:
             fh.write(orjson.dumps(row) + b"\n")
-    outputs["dead_letters"] = dead_path
-
-    outputs.update(write_reports(out, scored, vectors, pipeline, top=opts.report_top))
-    return outputs
+    return dead_path
 
 
 def _write_summary(result: ScanResult) -> None:
     summary = {
         "events": result.events,
         "dead_letters": result.rejects,
+        "dead_letter_reasons": result.reject_reasons,
         "windows": result.vectors.height,
         "scored_windows": result.scored.windows.height,
         "train_until": result.train_until.isoformat() if result.train_until else None,

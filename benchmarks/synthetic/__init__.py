@@ -3,6 +3,19 @@
 >>> from benchmarks.synthetic import generate, GenerationSummary
 """
 
-from benchmarks.synthetic.generator import GENERATOR_VERSION, GenerationSummary, generate
+from benchmarks.synthetic.generator import (
+    GENERATOR_VERSION,
+    MIN_DAYS,
+    GenerationSummary,
+    generate,
+)
+from benchmarks.synthetic.org import MAX_USERS, MIN_USERS
 
-__all__ = ["GENERATOR_VERSION", "GenerationSummary", "generate"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "MAX_USERS",
+    "MIN_DAYS",
+    "MIN_USERS",
+    "GenerationSummary",
+    "generate",
+]

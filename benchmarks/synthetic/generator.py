@@ -30,6 +30,8 @@ from benchmarks.synthetic.tables import write_cert_csv
 logger = logging.getLogger(__name__)
 
 GENERATOR_VERSION = "1.3.0"
+#: Fewest days that hold every planted scenario.
+MIN_DAYS = 14
 
 # Independent random streams, so adding draws to one part never shifts another.
 _STREAMS = (
@@ -72,6 +74,36 @@ class GenerationSummary:
         """Rows over all event files (``logon`` ... ``auth.txt``)."""
         return sum(self.row_counts.values())
 
+    def describe(self) -> str:
+        """A few lines for people: what was written where, and who was planted.
+
+        Examples
+        --------
+        >>> s = GenerationSummary(Path("org"), 7, 100, 30, date(2010, 1, 4),
+        ...                       {"logon.csv": 1200, "auth.txt": 34}, {"1": ["ACM2278"]}, 3, 2)
+        >>> print(s.describe())
+        wrote org: 100 users over 30 days, 2010-01-04 to 2010-02-02 (seed 7)
+          1,234 events: logon.csv 1,200, auth.txt 34
+          planted: scenario 1: ACM2278
+          ground truth: org/ground_truth.csv (3 user-days), decoys: org/decoys.csv (2 user-days)
+        """
+        end = self.start + timedelta(days=self.days - 1)
+        files = ", ".join(f"{name} {rows:,}" for name, rows in self.row_counts.items())
+        planted = "; ".join(
+            f"scenario {scenario}: {', '.join(users)}"
+            for scenario, users in sorted(self.planted.items())
+        )
+        return "\n".join(
+            [
+                f"wrote {self.out}: {self.users} users over {self.days} days, "
+                f"{self.start} to {end} (seed {self.seed})",
+                f"  {self.total_rows:,} events: {files}",
+                f"  planted: {planted or 'nobody'}",
+                f"  ground truth: {self.out / 'ground_truth.csv'} ({self.ground_truth_rows} "
+                f"user-days), decoys: {self.out / 'decoys.csv'} ({self.decoy_rows} user-days)",
+            ]
+        )
+
 
 def generate(
     out: Path, *, users: int, days: int, seed: int, start: date = date(2010, 1, 4)
@@ -90,8 +122,8 @@ def generate(
     >>> header, sorted(summary.planted)
     ('id,date,user,pc,activity', ['1', '2', '3', '4', '5'])
     """
-    if days < 14:
-        raise ValueError(f"days must be >= 14 to plant the scenarios, got {days}")
+    if days < MIN_DAYS:
+        raise ValueError(f"days must be >= {MIN_DAYS} to plant the scenarios, got {days}")
     began = time.perf_counter()
     rngs = {
         name: np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))

@@ -29,6 +29,10 @@ RHYTHMS: tuple[str, ...] = (OFFICE, DEVELOPER, MANAGER, SALES, SHIFT, ADMIN)
 SHIFT_START_HOURS: tuple[float, float, float] = (6.0, 14.0, 22.0)
 
 COMPANY_DOMAIN = "dtaa.com"
+#: Fewest accounts of an organisation: a head for every department and teams beneath them.
+MIN_USERS = 30
+#: Most accounts: CERT-style user ids carry four digits.
+MAX_USERS = 8000
 
 
 @dataclass(frozen=True)
@@ -362,10 +366,12 @@ def build_organisation(rng: np.random.Generator, users: int) -> Organisation:
     User 0 is the chief executive (no supervisor); each department has a head reporting to
     user 0, and teams of 4-10 with a manager reporting to the head.
     """
-    if users < 30:
-        raise ValueError(f"users must be >= 30 (one head per department), got {users}")
-    if users > 8000:
-        raise ValueError(f"users must be <= 8000 (CERT-style ids have 4 digits), got {users}")
+    if users < MIN_USERS:
+        raise ValueError(f"users must be >= {MIN_USERS} (one head per department), got {users}")
+    if users > MAX_USERS:
+        raise ValueError(
+            f"users must be <= {MAX_USERS} (CERT-style ids have 4 digits), got {users}"
+        )
     weights = np.array([d.weight for d in DEPARTMENTS])
     sizes = _allocate(users - 1, weights, 2)
 

@@ -427,6 +427,8 @@ def _check_detector(name: str) -> None:
 
 
 def _scan_summary(result: Any, top: int = 10) -> str:
+    from detector.risk import entity_reason
+
     lines = [
         f"read {result.events:,} events ({result.rejects} dead letters), "
         f"{result.vectors.height:,} windows; scored {result.scored.windows.height:,}, "
@@ -442,12 +444,7 @@ def _scan_summary(result: Any, top: int = 10) -> str:
             by_entity[alert.entity] = alert
     for row in result.scored.entities.head(top).iter_rows(named=True):
         alert = by_entity.get(row["entity"])
-        if alert is not None:
-            reason = alert.summary
-        elif row["risk"] > 0:
-            reason = "accumulated weak evidence"
-        else:
-            reason = "no accumulated risk"
+        reason = entity_reason(alert, row["risk"])
         when = f" on {alert.window_start.date()}" if alert else ""
         lines.append(
             f"  {row['rank']:>3}. {row['entity']:<12} risk {row['risk']:6.2f}  "

@@ -15,6 +15,7 @@ import polars as pl
 
 from detector.alerts import Alert
 from detector.pipeline import Pipeline, ScoredWindows
+from detector.risk import entity_reason
 
 
 def _top_features(alerts: list[Alert], limit: int = 3) -> list[str]:
@@ -84,12 +85,7 @@ def write_reports(
         entity = str(row["entity"])
         alerts = sorted(by_entity.get(entity, []), key=lambda a: a.window_start)
         strongest = max(alerts, key=lambda a: a.score) if alerts else None
-        if strongest is not None:
-            reason = strongest.summary
-        elif row["risk"] > 0:
-            reason = "accumulated weak evidence, no single alert"
-        else:
-            reason = "no alert and no accumulated risk"
+        reason = entity_reason(strongest, row["risk"])
         peak = row["peak_window"].date().isoformat() if row["peak_window"] else ""
         md.append(
             f"| {row['rank']} | {entity} | {row['risk']:.2f} | {row['alerts']} | {peak} | "

@@ -288,3 +288,18 @@ def without_muted(
         pl.when(is_muted).then(0.0).otherwise(pl.col("evidence")).alias("evidence"),
         (pl.col("alert") & ~is_muted).alias("alert"),
     ).drop("__muted")
+
+
+def entity_reason(strongest: Alert | None, risk: float) -> str:
+    """Why an entity is in a top list: its strongest alert's summary, else what its risk says.
+
+    Examples
+    --------
+    >>> entity_reason(None, 2.5), entity_reason(None, 0.0)
+    ('accumulated weak evidence, no single alert', 'no alert and no accumulated risk')
+    """
+    if strongest is not None:
+        return strongest.summary
+    if risk > 0:
+        return "accumulated weak evidence, no single alert"
+    return "no alert and no accumulated risk"

@@ -154,10 +154,10 @@ def test_the_top_list_claims_accumulated_evidence_only_when_there_is_risk() -> N
     text = _summary(entity_risk(windows), [_alert("alerted", 1)])
     lines = [line for line in text.splitlines() if line.startswith("    ")]
     assert lines[0].split()[:2] == ["1.", "weak"]
-    assert lines[0].endswith("0 alert(s): accumulated weak evidence")
+    assert lines[0].endswith("0 alert(s): accumulated weak evidence, no single alert")
     assert lines[1].split()[:2] == ["2.", "alerted"]
     assert lines[1].endswith(
         "1 alert(s) on 2010-03-01: unusual combination of features (no single feature stands out)"
     )
     assert lines[2].split()[:2] == ["3.", "none"]
-    assert lines[2].endswith("0 alert(s): no accumulated risk")
+    assert lines[2].endswith("0 alert(s): no alert and no accumulated risk")

@@ -106,7 +106,9 @@ class Alert:
     techniques: tuple[str, ...]
     deviations: tuple[Deviation, ...]
     baseline: str = "own history"
-    context: dict[str, str] = field(default_factory=dict)
+    context: dict[str, str | int | float] = field(default_factory=dict)
+    """What else describes the window: ``events`` (a count), the daemon's ``risk`` (a
+    number), ``peer_group`` (a name). Not part of the id."""
 
     @staticmethod
     def stable_id(entity: str, window_start: datetime, detector: str, schema_hash: str) -> str:
@@ -128,7 +130,7 @@ class Alert:
         deviations: tuple[Deviation, ...],
         entity_type: str = "user",
         baseline: str = "own history",
-        context: dict[str, str] | None = None,
+        context: dict[str, str | int | float] | None = None,
     ) -> Alert:
         techniques = tuple(
             dict.fromkeys(d.technique for d in deviations if d.technique and not d.combination)

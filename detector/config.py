@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from detector.errors import UsageError
+from detector.online_scoring import HISTORY_WINDOWS
 from detector.peers import load_peers
 from detector.suppression import Allowlist
 from models.registry import ONLINE_DETECTORS, create
@@ -484,6 +485,11 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
             number = _get(table, key, int, where)
             if number < 1:
                 raise UsageError(f"daemon.{key}: must be >= 1, got {number}")
+            if key == "cold_start_windows" and number > HISTORY_WINDOWS:
+                raise UsageError(
+                    f"daemon.{key}: must be at most {HISTORY_WINDOWS} (the windows of history"
+                    f" kept per entity), got {number}"
+                )
             out[key] = number
     if "learn_flagged" in table:
         out["learn_flagged"] = _get(table, "learn_flagged", bool, where)

@@ -55,6 +55,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from types import FrameType
 from typing import Any, Protocol
@@ -405,18 +406,44 @@ class Daemon:
         return state
 
     def _adopt_settings(self, scorer: OnlineScorer) -> None:
-        """Refuse a restored scorer of another detector; give it the config's budget."""
+        """Give the restored state the config's settings where that is sound, else refuse.
+
+        Applied: ``budget``, ``cold_start_windows`` and ``learn_flagged`` (read afresh at each
+        window), ``risk_half_life_days`` (risk decays at the new rate from each entity's last
+        window on; what accrued stays), ``allowed_lateness`` (windows already closed stay
+        closed) and ``max_entities`` (a lower cap evicts at the next closed window). Refused
+        with one line naming the key: another ``detector`` or its parameters (the baselines
+        are the detector's own), another ``warmup_windows`` (it sized the score windows the
+        checkpoint holds) and a first ``max_entities`` for a checkpoint that did not track
+        entity recency (a ``cold_start_windows`` above the kept history is refused by the
+        config already).
+        """
         config = self.config
-        for key, held, given in (
-            ("detector", scorer.detector, config.detector),
-            ("detector_params", scorer.detector_params, dict(config.detector_params)),
+        for key, held, given, why in (
+            ("detector", scorer.detector, config.detector, "the baselines are the detector's own"),
+            (
+                "detector_params",
+                scorer.detector_params,
+                dict(config.detector_params),
+                "the baselines are the detector's own",
+            ),
+            (
+                "warmup_windows",
+                scorer.warmup_windows,
+                config.warmup_windows,
+                "it sized the score windows the checkpoint holds",
+            ),
         ):
             if held != given:
-                raise CheckpointError(
-                    f"daemon.{key}: the checkpoint {self.checkpoint_path} was written with"
-                    f" {key} {held!r} but the config gives {given!r}; restore the setting, or"
-                    " start with a new state_dir (the baselines are the detector's own)"
-                )
+                self._refuse_setting(key, held, given, why)
+        features = self.features
+        if config.max_entities is not None and not features.tracks_recency:
+            self._refuse_setting(
+                "max_entities",
+                features.max_entities,
+                config.max_entities,
+                "the checkpoint did not track which entities were seen last",
+            )
         if (scorer.budget_per_day, scorer.windows_per_day) != (
             config.budget_per_day,
             config.windows_per_day,
@@ -429,6 +456,32 @@ class Daemon:
                 scorer.windows_per_day,
             )
             _retarget_budget(scorer, config.budget_per_day, config.windows_per_day)
+        changes: tuple[tuple[str, object, object], ...] = (
+            ("cold_start_windows", scorer.cold_start_windows, config.cold_start_windows),
+            ("learn_flagged", scorer.learn_flagged, config.learn_flagged),
+            (
+                "risk_half_life_days",
+                scorer.risk_config.half_life_days,
+                config.risk_half_life_days,
+            ),
+            ("allowed_lateness", features.allowed_lateness, config.allowed_lateness),
+            ("max_entities", features.max_entities, config.max_entities),
+        )
+        for name, before, after in changes:
+            if before != after:
+                logger.info("%s now %s (the checkpoint held %s)", name, after, before)
+        scorer.cold_start_windows = config.cold_start_windows
+        scorer.learn_flagged = config.learn_flagged
+        scorer.risk_config = replace(scorer.risk_config, half_life_days=config.risk_half_life_days)
+        features.set_limits(config.allowed_lateness, config.max_entities)
+
+    def _refuse_setting(self, key: str, held: object, given: object, why: str) -> None:
+        """Refuse a restored state written with another ``key`` (one line, names the key)."""
+        raise CheckpointError(
+            f"daemon.{key}: the checkpoint {self.checkpoint_path} was written with"
+            f" {key} {held!r} but the config gives {given!r}; restore the setting, or"
+            f" start with a new state_dir ({why})"
+        )
 
     def _restore_parsers(self, saved: dict[str, Any]) -> dict[str, Parser]:
         """Parsers from the checkpoint where the config still names the same one (learnt

@@ -312,11 +312,17 @@ def deviation_sentence(
 ) -> str:
     """The analyst's sentence for one deviating feature, from the spec's ``explain`` template.
 
+    A ``(s)`` in the template agrees with the observed count: nothing when it reads 1, else
+    ``s`` ("1 logon", "0 logons", "2 logons").
+
     Examples
     --------
     >>> spec = FeatureSpec(name="usb", kind="count", explain="{observed:g} USB copies")
     >>> deviation_sentence(spec, 412.0, 1.0, 0.0, 3.0)
     '412 USB copies (typical 0–3)'
+    >>> spec = FeatureSpec(name="hosts", kind="count", explain="on {observed:g} machine(s)")
+    >>> deviation_sentence(spec, 1.0, 3.0, 3.0, 3.0), deviation_sentence(spec, 7.0, 3.0, 3.0, 3.0)
+    ('on 1 machine (typical 3)', 'on 7 machines (typical 3)')
     """
     typical = _fmt(median) if low == high else f"{_fmt(low)}–{_fmt(high)}"
     template = spec.explain or "{name} = {observed:g} (typical {typical})"
@@ -324,6 +330,8 @@ def deviation_sentence(
         text = template.format(observed=observed, typical=typical, name=spec.name)
     except (KeyError, IndexError, ValueError):
         text = f"{spec.name} = {observed:g}"
+    # The count as the sentence shows it: 0.9999999 reads "1" and takes the singular.
+    text = text.replace("(s)", "" if f"{observed:g}" == "1" else "s")
     if "{typical}" not in template:
         text += f" (typical {typical})"
     return text

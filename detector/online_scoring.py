@@ -38,7 +38,8 @@
    adds the evidence of its strongest single feature beyond what the population showed
    (:class:`detector.risk.FeatureEvidence`). Evidence accumulates per entity with a
    half-life of ``risk.half_life_days``. Every alert carries the entity's risk after it
-   (``context["risk"]``); :meth:`OnlineScorer.top_entities` ranks entities by peak risk.
+   (``context["risk"]``, a number); :meth:`OnlineScorer.top_entities` ranks entities by
+   peak risk, equal risks by alerts, then peak score, then name (as the scan ranks them).
 
 Population statistics and references are refreshed from ring buffers of the last
 ``reference_size`` learnt windows at the start of a call, every ``refresh_every`` learnt
@@ -572,7 +573,16 @@ class _RiskTable(_EntityIndex):
     (3.0, 3.0, 8, 2)
     """
 
-    _FIELDS = ("risk", "day", "peak", "peak_us", "alerts", "windows", "evidence_windows")
+    _FIELDS = (
+        "risk",
+        "day",
+        "peak",
+        "peak_us",
+        "alerts",
+        "windows",
+        "evidence_windows",
+        "peak_score",
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -580,6 +590,8 @@ class _RiskTable(_EntityIndex):
         self.day = np.zeros(0)
         self.peak = np.zeros(0)
         self.peak_us = np.zeros(0, dtype=np.int64)
+        # The entity's highest window score: the ranking's tie-break after alerts.
+        self.peak_score = np.zeros(0)
         self.alerts = np.zeros(0, dtype=np.int64)
         self.windows = np.zeros(0, dtype=np.int64)
         self.evidence_windows = np.zeros(0, dtype=np.int64)
@@ -596,6 +608,8 @@ class _RiskTable(_EntityIndex):
             table.alerts[row] = record.alerts
             table.windows[row] = record.windows
             table.evidence_windows[row] = record.evidence_windows
+            # Records pickled before the peak score fall back to the class default.
+            table.peak_score[row] = record.peak_score
         return table
 
     def __getstate__(self) -> dict[str, Any]:
@@ -608,7 +622,9 @@ class _RiskTable(_EntityIndex):
         self.__init__()  # type: ignore[misc]
         rows = self.rows_of(state["entities"])
         for name in self._FIELDS:
-            getattr(self, name)[rows] = state[name]
+            # Checkpoints written before the peak score keep the fresh rows' -inf.
+            if name in state:
+                getattr(self, name)[rows] = state[name]
 
     def _capacity(self) -> int:
         return int(self.risk.shape[0])
@@ -617,12 +633,14 @@ class _RiskTable(_EntityIndex):
         for name in self._FIELDS:
             getattr(self, name)[rows] = 0
         self.peak_us[rows] = _NO_PEAK
+        self.peak_score[rows] = -np.inf
 
     def _grow(self, capacity: int) -> None:
         fresh = self._capacity()
         for name in self._FIELDS:
             setattr(self, name, _grown(getattr(self, name), capacity))
         self.peak_us[fresh:] = _NO_PEAK
+        self.peak_score[fresh:] = -np.inf
 
     def add(
         self,
@@ -631,8 +649,14 @@ class _RiskTable(_EntityIndex):
         day: FloatMatrix,
         start_us: NDArray[np.int64],
         half_life_days: float,
+        scores: FloatMatrix | None = None,
     ) -> FloatMatrix:
-        """:meth:`EntityRisk.add` on each row (unique); the risks after."""
+        """:meth:`EntityRisk.add` on each row (unique); the risks after.
+
+        ``scores`` (the windows' detector scores) raise each row's peak score.
+        """
+        if scores is not None:
+            self.peak_score[rows] = np.maximum(self.peak_score[rows], scores)
         seen = self.windows[rows] > 0
         last_day = self.day[rows]
         decays = seen & (day > last_day)
@@ -664,6 +688,7 @@ class _RiskTable(_EntityIndex):
             alerts=int(self.alerts[row]),
             windows=int(self.windows[row]),
             evidence_windows=int(self.evidence_windows[row]),
+            peak_score=float(self.peak_score[row]),
         )
 
 
@@ -830,6 +855,8 @@ class EntityRisk:
     alerts: int = 0
     windows: int = 0
     evidence_windows: int = 0
+    peak_score: float = -math.inf
+    """The highest score of the entity's windows (ranks equal risks after alerts)."""
 
     def add(self, evidence: float, day: float, window: datetime, *, half_life_days: float) -> None:
         """Decay to ``day``, then add this window's evidence."""
@@ -932,6 +959,10 @@ class _Windows:
         return values
 
 
+HISTORY_WINDOWS = 60
+"""Windows of each entity's own history kept by default (its baseline and cold-start count)."""
+
+
 class OnlineScorer:
     """Scores closed windows online and turns them into budgeted, explained alerts.
 
@@ -1016,7 +1047,7 @@ class OnlineScorer:
         windows_per_day: float = 1000.0,
         warmup_windows: int = 100,
         cold_start_windows: int = 5,
-        history: int = 60,
+        history: int = HISTORY_WINDOWS,
         risk: RiskConfig = RiskConfig(),  # noqa: B008 - frozen, so a shared default is safe
         entity_type: str = "user",
         window: timedelta = timedelta(days=1),
@@ -1215,9 +1246,22 @@ class OnlineScorer:
         return {entity: table.record(row) for entity, row in table.index.items()}
 
     def top_entities(self, n: int | None = None) -> list[EntityRisk]:
-        """Entities by peak risk (then name), the ``n`` riskiest (all when ``None``)."""
+        """Entities by peak risk, the ``n`` riskiest (all when ``None``).
+
+        Equal risks rank by alerts, then by the entity's highest window score, both
+        descending, then by name: the order of the scan's
+        :func:`~detector.risk.entity_risk`.
+        """
         table = self._risks
-        ranked = sorted(table.index.items(), key=lambda item: (-table.peak[item[1]], item[0]))
+        ranked = sorted(
+            table.index.items(),
+            key=lambda item: (
+                -table.peak[item[1]],
+                -table.alerts[item[1]],
+                -table.peak_score[item[1]],
+                item[0],
+            ),
+        )
         chosen = ranked if n is None else ranked[:n]
         return [table.record(row) for _, row in chosen]
 
@@ -1405,6 +1449,7 @@ class OnlineScorer:
                 day[members],
                 windows.start_us[members],
                 half_life,
+                scores[members],
             )
             raised = flagged[members]
             if raised.any():
@@ -1521,7 +1566,7 @@ class OnlineScorer:
                 deviations=self._explain(basis, raw[i], z[i], int(rows[i]), int(peer[i])),
                 entity_type=self.entity_type,
                 baseline=basis,
-                context={"events": str(windows.n_events[i]), "risk": f"{entity_risk:.3f}"},
+                context={"events": int(windows.n_events[i]), "risk": round(entity_risk, 3)},
             )
             found.append((i, alert))
         return found

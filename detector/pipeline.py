@@ -133,7 +133,8 @@ class ScoredWindows:
     """The outcome of scoring a set of windows."""
 
     windows: pl.DataFrame
-    """Key columns plus ``score``, ``percentile``, ``evidence``, ``alert``, ``severity``."""
+    """Key columns plus ``score``, ``percentile``, ``evidence``, ``alert``, ``severity``
+    (null where no alert was raised)."""
     alerts: list[Alert]
     threshold: float
     entities: pl.DataFrame
@@ -334,7 +335,8 @@ class Pipeline:
             pl.Series("percentile", pct),
             pl.Series("evidence", evidence),
             pl.Series("alert", alert_mask),
-            pl.Series("severity", severities, dtype=pl.String),
+            # Null, not "", where no alert was raised: a window without an alert has none.
+            pl.Series("severity", [s or None for s in severities], dtype=pl.String),
         )
         alerts = self._alerts(frame, scores, alert_mask, threshold, severities)
         entities = entity_risk(windows, self.config.risk) if frame.height else _empty_risk()
@@ -357,7 +359,9 @@ class Pipeline:
         for i, row in zip(flagged, rows, strict=True):
             entity = str(row["entity"])
             deviations, basis = self.profile_.explain(entity, row)
-            context = {"events": str(row.get("n_events", ""))}
+            context: dict[str, str | int | float] = {}
+            if row.get("n_events") is not None:
+                context["events"] = int(row["n_events"])
             if entity in self.groups_:
                 context["peer_group"] = self.groups_[entity]
             alerts.append(

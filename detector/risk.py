@@ -270,6 +270,9 @@ def without_muted(
     >>> muted = without_muted(w, [alert("a"), alert("b")], kept=[alert("b")])
     >>> muted["evidence"].to_list(), muted["alert"].to_list()
     ([0.0, 1.0], [False, True])
+    >>> without_muted(w.with_columns(pl.lit("high").alias("severity")), [alert("a")], kept=[]
+    ...     )["severity"].to_list()
+    [None, 'high']
     """
     kept_ids = {a.id for a in kept}
     muted = [a for a in alerts if a.id not in kept_ids]
@@ -284,10 +287,15 @@ def without_muted(
     ).with_columns(pl.lit(True).alias("__muted"))
     flagged = windows.join(keys, on=["entity", "window_start"], how="left", maintain_order="left")
     is_muted = pl.col("__muted").fill_null(False)
-    return flagged.with_columns(
+    withdrawn = [
         pl.when(is_muted).then(0.0).otherwise(pl.col("evidence")).alias("evidence"),
         (pl.col("alert") & ~is_muted).alias("alert"),
-    ).drop("__muted")
+    ]
+    if "severity" in windows.columns:  # a window that does not alert has no severity
+        withdrawn.append(
+            pl.when(is_muted).then(None).otherwise(pl.col("severity")).alias("severity")
+        )
+    return flagged.with_columns(withdrawn).drop("__muted")
 
 
 def entity_reason(strongest: Alert | None, risk: float) -> str:

@@ -6,12 +6,17 @@ A TOML file of ``[[allow]]`` entries::
     entity = "svc-backup*"         # glob over entity names (required)
     feature = "off_hours_auths"    # optional: mute only this feature's part of a finding
     detector = "tail"              # optional: only findings of this detector
-    expires = 2026-12-31           # optional: the entry stops applying after this day
+    expires = 2026-12-31           # optional: no finding of a later window is muted by it
     reason = "nightly backup job"  # required: why it is muted
 
 An entry without ``feature`` mutes the entity's findings entirely. An entry with ``feature``
 removes that feature from a finding's explanation; a finding left with no deviating feature is
 muted. Every muted finding is counted, so suppression never hides silently.
+
+``expires`` is compared with the day the finding's window starts, not with today's date: a
+retrospective scan of 2010 logs honours an entry that was valid in 2010, and an entry that has
+since expired still mutes the findings of the windows it covered. A live daemon, whose windows
+are recent, stops applying an entry once its windows pass that day.
 """
 
 from __future__ import annotations
@@ -49,6 +54,12 @@ class AllowEntry:
         return fnmatch.fnmatchcase(entity, self.entity)
 
     def active_on(self, day: date) -> bool:
+        """Whether the entry applies to a finding of a window on ``day`` (not today's date).
+
+        >>> entry = AllowEntry(entity="a", reason="r", expires=date(2010, 6, 30))
+        >>> entry.active_on(date(2010, 6, 30)), entry.active_on(date(2010, 7, 1))
+        (True, False)
+        """
         return self.expires is None or day <= self.expires
 
 

@@ -1,8 +1,9 @@
 """The default feature catalogue: what a detection engineer looks at per user-day.
 
 Grouped by log family (logons, removable media, web, mail, network authentication, host
-logons and privilege, beacons), each feature says what it measures, how an alert reads, and
-the ATT&CK technique it is evidence of. Features over a family the logs do not contain are
+logons and privilege, beacons), each feature says what it measures, how an alert reads (a
+``(s)`` agrees with the count: "1 logon", "2 logons"), and the ATT&CK technique it is
+evidence of. Features over a family the logs do not contain are
 simply 0 everywhere.
 """
 
@@ -31,14 +32,14 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="count",
         where=_LOGON,
         doc="Number of logons.",
-        explain="{observed:g} logons (typical {typical})",
+        explain="{observed:g} logon(s) (typical {typical})",
     ),
     FeatureSpec(
         name="off_hours_logons",
         kind="off_hours",
         where=_LOGON,
         doc="Logons outside working hours or on weekend days.",
-        explain="{observed:g} logons outside working hours (typical {typical})",
+        explain="{observed:g} logon(s) outside working hours (typical {typical})",
         technique="T1078",
     ),
     FeatureSpec(
@@ -46,7 +47,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="unusual_hour",
         where=_LOGON,
         doc="Logons at an hour of day the entity rarely logged on at before.",
-        explain="{observed:g} logons at hours unusual for this account (typical {typical})",
+        explain="{observed:g} logon(s) at hours unusual for this account (typical {typical})",
         technique="T1078",
     ),
     FeatureSpec(
@@ -62,7 +63,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="weekend",
         where=_LOGON,
         doc="Logons on weekend days.",
-        explain="{observed:g} weekend logons (typical {typical})",
+        explain="{observed:g} weekend logon(s) (typical {typical})",
         technique="T1078",
     ),
     FeatureSpec(
@@ -71,7 +72,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="host",
         where=_LOGON,
         doc="Distinct machines logged on to.",
-        explain="logged on to {observed:g} machines (typical {typical})",
+        explain="logged on to {observed:g} machine(s) (typical {typical})",
     ),
     FeatureSpec(
         name="new_logon_hosts",
@@ -79,7 +80,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="host",
         where=_LOGON,
         doc="Machines logged on to for the first time.",
-        explain="logged on to {observed:g} machines never used before (typical {typical})",
+        explain="logged on to {observed:g} machine(s) never used before (typical {typical})",
         technique="T1078",
     ),
     # Removable media
@@ -88,7 +89,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="count",
         where=_USB,
         doc="Removable media connections.",
-        explain="{observed:g} removable media connections (typical {typical})",
+        explain="{observed:g} removable media connection(s) (typical {typical})",
         technique="T1052.001",
     ),
     FeatureSpec(
@@ -96,7 +97,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="off_hours",
         where=_USB,
         doc="Removable media connections outside working hours.",
-        explain="{observed:g} removable media connections outside working hours "
+        explain="{observed:g} removable media connection(s) outside working hours "
         "(typical {typical})",
         technique="T1052.001",
     ),
@@ -107,7 +108,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         where=_USB,
         doc="Machines on which the account connected removable media for the first time (a "
         "stick plugged into someone else's PC).",
-        explain="removable media connected on {observed:g} machines never used for it before "
+        explain="removable media connected on {observed:g} machine(s) never used for it before "
         "(typical {typical})",
         technique="T1052.001",
     ),
@@ -116,7 +117,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="count",
         where=_COPY,
         doc="Files copied to removable media.",
-        explain="{observed:g} files copied to removable media (typical {typical})",
+        explain="{observed:g} file(s) copied to removable media (typical {typical})",
         technique="T1052.001",
     ),
     FeatureSpec(
@@ -125,7 +126,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="target",
         where=_COPY,
         doc="Distinct files copied to removable media.",
-        explain="{observed:g} distinct files copied to removable media (typical {typical})",
+        explain="{observed:g} distinct file(s) copied to removable media (typical {typical})",
         technique="T1052.001",
     ),
     FeatureSpec(
@@ -137,7 +138,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         },
         doc="File operations on files named like offensive tools (keyloggers, credential "
         "dumpers, remote-execution kits).",
-        explain="{observed:g} file operations on hacking-tool files (typical {typical})",
+        explain="{observed:g} file operation(s) on hacking-tool files (typical {typical})",
         technique="T1056.001",
     ),
     # Web
@@ -146,7 +147,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="count",
         where=_HTTP,
         doc="Web page visits.",
-        explain="{observed:g} web visits (typical {typical})",
+        explain="{observed:g} web visit(s) (typical {typical})",
     ),
     FeatureSpec(
         name="web_domains",
@@ -154,7 +155,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="target",
         where=_WEB,
         doc="Distinct web domains visited, downloaded from or uploaded to.",
-        explain="{observed:g} distinct web domains (typical {typical})",
+        explain="{observed:g} distinct web domain(s) (typical {typical})",
     ),
     FeatureSpec(
         name="new_web_domains",
@@ -162,7 +163,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="target",
         where=_WEB,
         doc="Web domains this entity never used before.",
-        explain="{observed:g} web domains never used before (typical {typical})",
+        explain="{observed:g} web domain(s) never used before (typical {typical})",
     ),
     FeatureSpec(
         name="rare_web_domains",
@@ -170,7 +171,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="target",
         where=_WEB,
         doc="Web domains at most one other entity used before.",
-        explain="{observed:g} web domains almost nobody else uses (typical {typical})",
+        explain="{observed:g} web domain(s) almost nobody else uses (typical {typical})",
     ),
     FeatureSpec(
         name="web_domain_rarity",
@@ -185,7 +186,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="count",
         where=_UPLOAD,
         doc="Uploads to web sites.",
-        explain="{observed:g} web uploads (typical {typical})",
+        explain="{observed:g} web upload(s) (typical {typical})",
         technique="T1567",
     ),
     FeatureSpec(
@@ -194,7 +195,8 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="target",
         where=_UPLOAD,
         doc="Domains uploaded to that at most one other entity uploaded to before.",
-        explain="uploads to {observed:g} domains almost nobody else uploads to (typical {typical})",
+        explain="uploads to {observed:g} domain(s) almost nobody else uploads to "
+        "(typical {typical})",
         technique="T1567",
     ),
     FeatureSpec(
@@ -203,7 +205,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="target",
         where=_UPLOAD,
         doc="Domains this entity uploaded to for the first time.",
-        explain="uploads to {observed:g} domains never uploaded to before (typical {typical})",
+        explain="uploads to {observed:g} domain(s) never uploaded to before (typical {typical})",
         technique="T1567",
     ),
     FeatureSpec(
@@ -211,14 +213,14 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="count",
         where={**_WEB, "target": JOB_SEARCH},
         doc="Visits to job-search sites (a precursor in the published insider scenarios).",
-        explain="{observed:g} visits to job-search sites (typical {typical})",
+        explain="{observed:g} visit(s) to job-search sites (typical {typical})",
     ),
     FeatureSpec(
         name="leak_or_cloud_uploads",
         kind="count",
         where={"action": a.HTTP_UPLOAD, "target": LEAK_SITES + CLOUD_STORAGE},
         doc="Uploads to leak sites, paste sites, personal cloud storage or file sharing.",
-        explain="{observed:g} uploads to leak or personal storage sites (typical {typical})",
+        explain="{observed:g} upload(s) to leak or personal storage sites (typical {typical})",
         technique="T1567.002",
     ),
     FeatureSpec(
@@ -226,7 +228,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="count",
         where=_DOWNLOAD,
         doc="Downloads from web sites.",
-        explain="{observed:g} web downloads (typical {typical})",
+        explain="{observed:g} web download(s) (typical {typical})",
     ),
     FeatureSpec(
         name="downloads_rare_domains",
@@ -234,7 +236,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="target",
         where=_DOWNLOAD,
         doc="Domains downloaded from that at most one other entity downloaded from before.",
-        explain="downloads from {observed:g} domains almost nobody else uses (typical {typical})",
+        explain="downloads from {observed:g} domain(s) almost nobody else uses (typical {typical})",
         technique="T1105",
     ),
     FeatureSpec(
@@ -243,7 +245,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         where={"action": (a.HTTP_VISIT, a.HTTP_DOWNLOAD), "attrs.url~": HACKING_TOOLS_PATTERN},
         doc="Web requests whose URL names an offensive tool (a keylogger or credential dumper "
         "fetched from the web).",
-        explain="{observed:g} web requests for hacking tools (typical {typical})",
+        explain="{observed:g} web request(s) for hacking tools (typical {typical})",
         technique="T1105",
     ),
     # Mail
@@ -252,7 +254,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="count",
         where=_EMAIL,
         doc="Emails sent.",
-        explain="{observed:g} emails sent (typical {typical})",
+        explain="{observed:g} email(s) sent (typical {typical})",
     ),
     FeatureSpec(
         name="email_recipients",
@@ -261,7 +263,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         where=_EMAIL,
         params={"split": ";"},
         doc="Distinct recipients of sent email.",
-        explain="emailed {observed:g} distinct recipients (typical {typical})",
+        explain="emailed {observed:g} distinct recipient(s) (typical {typical})",
     ),
     FeatureSpec(
         name="new_email_recipients",
@@ -270,7 +272,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         where=_EMAIL,
         params={"split": ";"},
         doc="Recipients this entity never emailed before.",
-        explain="emailed {observed:g} recipients never emailed before (typical {typical})",
+        explain="emailed {observed:g} recipient(s) never emailed before (typical {typical})",
     ),
     FeatureSpec(
         name="max_email_recipients",
@@ -279,7 +281,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         where=_EMAIL,
         params={"split": ";"},
         doc="Recipients of the largest email sent.",
-        explain="one email went to {observed:g} recipients (typical {typical})",
+        explain="one email went to {observed:g} recipient(s) (typical {typical})",
         technique="T1534",
     ),
     FeatureSpec(
@@ -288,7 +290,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="bytes",
         where=_EMAIL,
         doc="Total size of sent email.",
-        explain="{observed:g} bytes of email sent (typical {typical})",
+        explain="{observed:g} byte(s) of email sent (typical {typical})",
     ),
     FeatureSpec(
         name="email_attachments",
@@ -296,7 +298,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="attrs.attachments",
         where=_EMAIL,
         doc="Attachments of sent email.",
-        explain="{observed:g} attachments sent by email (typical {typical})",
+        explain="{observed:g} attachment(s) sent by email (typical {typical})",
     ),
     # Network authentication (LANL-style). No plain count of distinct destinations: an admin's
     # maintenance night touches dozens of servers the account always uses; lateral movement
@@ -306,7 +308,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="count",
         where=_AUTH,
         doc="Network authentications.",
-        explain="{observed:g} network authentications (typical {typical})",
+        explain="{observed:g} network authentication(s) (typical {typical})",
     ),
     FeatureSpec(
         name="new_auth_destinations",
@@ -314,7 +316,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="target",
         where=_AUTH,
         doc="Hosts authenticated to for the first time (lateral movement fan-out).",
-        explain="authenticated to {observed:g} hosts never used before (typical {typical})",
+        explain="authenticated to {observed:g} host(s) never used before (typical {typical})",
         technique="T1021",
     ),
     FeatureSpec(
@@ -322,7 +324,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="failure_count",
         where=_AUTH,
         doc="Failed network authentications.",
-        explain="{observed:g} failed authentications (typical {typical})",
+        explain="{observed:g} failed authentication(s) (typical {typical})",
         technique="T1110",
     ),
     FeatureSpec(
@@ -330,7 +332,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="off_hours",
         where=_AUTH,
         doc="Network authentications outside working hours.",
-        explain="{observed:g} authentications outside working hours (typical {typical})",
+        explain="{observed:g} authentication(s) outside working hours (typical {typical})",
         technique="T1078",
     ),
     # Host logons and privilege (Linux auth.log, Windows Security events)
@@ -339,7 +341,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="count",
         where={"action": a.LOGON_FAILURE},
         doc="Failed interactive or remote logons (sshd failures, Windows 4625).",
-        explain="{observed:g} failed logons (typical {typical})",
+        explain="{observed:g} failed logon(s) (typical {typical})",
         technique="T1110",
     ),
     FeatureSpec(
@@ -347,7 +349,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="count",
         where=_PRIVILEGE,
         doc="Commands run as another account or shells switched to one (sudo, su).",
-        explain="{observed:g} commands run as another account (typical {typical})",
+        explain="{observed:g} command(s) run as another account (typical {typical})",
         technique="T1548",
     ),
     FeatureSpec(
@@ -356,7 +358,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="target",
         where=_PRIVILEGE,
         doc="Accounts run as or switched to for the first time (sudo -u, su).",
-        explain="became {observed:g} accounts never used before (typical {typical})",
+        explain="became {observed:g} account(s) never used before (typical {typical})",
         technique="T1548",
     ),
     FeatureSpec(
@@ -365,7 +367,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="target",
         where={"action": a.PROCESS_START},
         doc="Programs started for the first time by the account (Windows 4688).",
-        explain="started {observed:g} programs never run before (typical {typical})",
+        explain="started {observed:g} program(s) never run before (typical {typical})",
         technique="T1059",
     ),
     FeatureSpec(
@@ -373,7 +375,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         kind="count",
         where={"action": (a.ACCOUNT_CREATED, a.GROUP_MEMBER_ADDED)},
         doc="Accounts created or added to a security group (Windows 4720, 4732).",
-        explain="{observed:g} accounts created or added to groups (typical {typical})",
+        explain="{observed:g} account(s) created or added to groups (typical {typical})",
         technique="T1098",
     ),
     FeatureSpec(
@@ -382,7 +384,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         field="target",
         where={"action": a.EXPLICIT_CREDENTIALS},
         doc="Distinct servers logged on to with explicitly given credentials (Windows 4648).",
-        explain="used explicit credentials on {observed:g} servers (typical {typical})",
+        explain="used explicit credentials on {observed:g} server(s) (typical {typical})",
         technique="T1078",
     ),
     # Beacons
@@ -409,7 +411,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
         name="off_hours_events",
         kind="off_hours",
         doc="All events outside working hours or on weekend days.",
-        explain="{observed:g} events outside working hours (typical {typical})",
+        explain="{observed:g} event(s) outside working hours (typical {typical})",
     ),
 )
 
@@ -448,7 +450,7 @@ def default_specs(entity: str = "user") -> tuple[FeatureSpec, ...]:
                     field="user",
                     where=_LOGON,
                     doc="Distinct accounts logging on to the host.",
-                    explain="{observed:g} accounts logged on (typical {typical})",
+                    explain="{observed:g} account(s) logged on (typical {typical})",
                 )
             )
         elif spec.name == "new_logon_hosts":
@@ -459,7 +461,7 @@ def default_specs(entity: str = "user") -> tuple[FeatureSpec, ...]:
                     field="user",
                     where=_LOGON,
                     doc="Accounts logging on to the host for the first time.",
-                    explain="{observed:g} accounts logged on for the first time "
+                    explain="{observed:g} account(s) logged on for the first time "
                     "(typical {typical})",
                     technique="T1078",
                 )

@@ -344,6 +344,24 @@ class _StreamClock:
         self._track_recency = idle_expiry is not None or max_entities is not None
         return window_us
 
+    @property
+    def tracks_recency(self) -> bool:
+        """Whether the clock records when each entity was last seen (expiry or a cap needs it)."""
+        return self._track_recency
+
+    def set_limits(self, allowed_lateness: timedelta, max_entities: int | None) -> None:
+        """Adopt another allowed lateness and entity cap, as a restored state does from a
+        changed config: windows already closed stay closed, a lower cap evicts at the next
+        closed window. A cap needs recency tracking, which only a state that tracked it has.
+        """
+        if allowed_lateness < timedelta(0):
+            raise ValueError(f"allowed_lateness must be >= 0, not {allowed_lateness}")
+        if max_entities is not None and (max_entities < 1 or not self._track_recency):
+            raise ValueError(f"max_entities {max_entities} needs >= 1 and recency tracking")
+        self.allowed_lateness = allowed_lateness
+        self._lateness_us = allowed_lateness // _ONE_US
+        self.max_entities = max_entities
+
     def drain_late(self) -> list[Event]:
         """Hand over the late events collected so far (for dead-lettering) and forget them."""
         late, self.late = self.late, []

@@ -62,6 +62,12 @@ def test_max_future_is_a_duration(tmp_path: Path) -> None:
         parse_config(_doc(max_future=3600), tmp_path)
 
 
+def test_cold_start_windows_cannot_exceed_the_history_kept(tmp_path: Path) -> None:
+    assert parse_config(_doc(cold_start_windows=60), tmp_path).cold_start_windows == 60
+    with pytest.raises(UsageError, match=r"^daemon\.cold_start_windows: must be at most 60 "):
+        parse_config(_doc(cold_start_windows=61), tmp_path)
+
+
 @pytest.mark.parametrize(
     ("daemon_lines", "source_path", "message"),
     [

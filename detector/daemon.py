@@ -198,24 +198,6 @@ def _close(source: _Source) -> None:
         close()
 
 
-def _retarget_budget(scorer: OnlineScorer, budget_per_day: float, windows_per_day: float) -> None:
-    """Give a restored scorer the budget of the config: its daily cap, and its calibrator's
-    quantile level with the threshold re-read from the scores it holds (as
-    :class:`~models.calibration.StreamingCalibrator` would have computed it)."""
-    scorer.budget_per_day = budget_per_day
-    scorer.windows_per_day = windows_per_day
-    scorer.daily_cap = max(1, math.floor(budget_per_day))
-    calibrator = scorer.calibrator
-    calibrator.budget_per_period = budget_per_day
-    calibrator.windows_per_period = max(windows_per_day, budget_per_day + 1.0)
-    calibrator.level_ = 1.0 - budget_per_day / calibrator.windows_per_period
-    if len(calibrator.recent_) >= calibrator.min_scores:
-        threshold = calibrator.recent_.quantile(calibrator.level_)
-        if calibrator.min_threshold is not None:
-            threshold = max(threshold, calibrator.min_threshold)
-        calibrator.threshold_ = threshold
-
-
 def estimate_bytes(obj: object, sample: int = 32) -> int:
     """Rough bytes of ``obj`` from pickled sizes, sampling big dictionaries (for metrics).
 
@@ -455,7 +437,7 @@ class Daemon:
                 scorer.budget_per_day,
                 scorer.windows_per_day,
             )
-            _retarget_budget(scorer, config.budget_per_day, config.windows_per_day)
+            scorer.retarget_budget(config.budget_per_day, config.windows_per_day)
         changes: tuple[tuple[str, object, object], ...] = (
             ("cold_start_windows", scorer.cold_start_windows, config.cold_start_windows),
             ("learn_flagged", scorer.learn_flagged, config.learn_flagged),

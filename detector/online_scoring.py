@@ -1132,6 +1132,15 @@ class OnlineScorer:
         self._peer_groups: _PeerGroups | None = None
         self.set_peers(peers, min_peers)
 
+    def retarget_budget(self, budget_per_day: float, windows_per_day: float) -> None:
+        """Adopt another alert budget (a restored state given a changed config): the daily
+        cap and the calibrator's quantile level change at once, and the threshold is re-read
+        from the scores already held."""
+        self.budget_per_day = budget_per_day
+        self.windows_per_day = windows_per_day
+        self.daily_cap = max(1, math.floor(budget_per_day))
+        self.calibrator.retarget(budget_per_day, max(windows_per_day, budget_per_day + 1.0))
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         # Configuration, not state: the daemon gives it again (set_peers) after a restore.

@@ -271,9 +271,35 @@ class StreamingCalibrator(ParamsMixin):
         self.n_alerts_ += int(alert)
         self.recent_.push(value)
         self.n_seen_ += 1
+        self._refresh_threshold()
+        return alert
+
+    def retarget(self, budget_per_period: float, windows_per_period: float) -> None:
+        """Track another alert budget from now on (a restored state given a changed config).
+
+        The quantile level follows the new budget at once and the threshold is re-read from
+        the scores already held, as :meth:`update` would have set it.
+
+        Examples
+        --------
+        >>> calibrator = StreamingCalibrator(budget_per_period=10, windows_per_period=100,
+        ...                                  window=100, min_scores=10)
+        >>> for score in range(100):
+        ...     _ = calibrator.update(float(score))
+        >>> calibrator.retarget(1, 100)
+        >>> calibrator.level_, calibrator.threshold_ > 95
+        (0.99, True)
+        """
+        if self.fpr is not None:
+            raise ValueError("a calibrator with a false-positive rate has no budget to retarget")
+        self.budget_per_period = budget_per_period
+        self.windows_per_period = windows_per_period
+        self.level_ = 1.0 - self._rate()
+        self._refresh_threshold()
+
+    def _refresh_threshold(self) -> None:
         if len(self.recent_) >= self.min_scores:
             threshold = self.recent_.quantile(self.level_)
             if self.min_threshold is not None:
                 threshold = max(threshold, self.min_threshold)
             self.threshold_ = threshold
-        return alert

@@ -190,7 +190,8 @@ class FeatureSpec:
     doc
         One sentence: what it measures.
     explain
-        Alert template; ``{observed}``, ``{typical}`` and ``{name}`` are filled in.
+        Alert template; ``{observed}``, ``{typical}`` and ``{name}`` are filled in, and a
+        ``(s)`` agrees with the observed count ("1 logon", "2 logons").
     technique
         MITRE ATT&CK technique id this feature is evidence of, if any.
     direction

@@ -208,18 +208,14 @@ class BaselineProfile:
             if stats.low[i, j] <= observed[j] <= stats.high[i, j]:
                 continue
             found.append(
-                Deviation(
-                    feature=spec.name,
-                    observed=float(observed[j]),
-                    typical=float(stats.median[i, j]),
-                    typical_low=float(stats.low[i, j]),
-                    typical_high=float(stats.high[i, j]),
-                    z=zj,
-                    text=deviation_sentence(
-                        spec, observed[j], stats.median[i, j], stats.low[i, j], stats.high[i, j]
-                    ),
-                    technique=spec.technique,
-                    share=float(share[j]),
+                deviation_of(
+                    spec,
+                    observed[j],
+                    stats.median[i, j],
+                    stats.low[i, j],
+                    stats.high[i, j],
+                    zj,
+                    share[j],
                 )
             )
             if len(found) >= self.max_deviations:
@@ -287,19 +283,51 @@ def combination_deviations(
     if not chosen:
         chosen = [int(j) for j in np.argsort(-np.abs(z), kind="stable")]
     return tuple(
-        Deviation(
-            feature=specs[j].name,
-            observed=float(observed[j]),
-            typical=float(median[j]),
-            typical_low=float(low[j]),
-            typical_high=float(high[j]),
-            z=float(z[j]),
-            text=deviation_sentence(specs[j], observed[j], median[j], low[j], high[j]),
-            technique=specs[j].technique,
-            share=None if share is None else float(share[j]),
+        deviation_of(
+            specs[j],
+            observed[j],
+            median[j],
+            low[j],
+            high[j],
+            z[j],
+            None if share is None else share[j],
             combination=True,
         )
         for j in chosen[:limit]
+    )
+
+
+def deviation_of(
+    spec: FeatureSpec,
+    observed: float,
+    median: float,
+    low: float,
+    high: float,
+    z: float,
+    share: float | None,
+    *,
+    combination: bool = False,
+) -> Deviation:
+    """One explanation entry: the feature's values as floats and its analyst sentence.
+
+    Examples
+    --------
+    >>> spec = FeatureSpec(name="usb", kind="count", explain="{observed:g} USB copies")
+    >>> d = deviation_of(spec, 4.0, 0.0, 0.0, 1.0, 6.5, 0.01)
+    >>> d.feature, d.observed, d.z, d.text
+    ('usb', 4.0, 6.5, '4 USB copies (typical 0–1)')
+    """
+    return Deviation(
+        feature=spec.name,
+        observed=float(observed),
+        typical=float(median),
+        typical_low=float(low),
+        typical_high=float(high),
+        z=float(z),
+        text=deviation_sentence(spec, observed, median, low, high),
+        technique=spec.technique,
+        share=None if share is None else float(share),
+        combination=combination,
     )
 
 

@@ -88,7 +88,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from detector.alerts import Alert, Deviation
-from detector.explain import combination_deviations, deviation_sentence
+from detector.explain import combination_deviations, deviation_of
 from detector.risk import FeatureEvidence, RiskConfig
 from detector.scaling import scale_matrix
 from features.online import WindowVector
@@ -1827,19 +1827,7 @@ class OnlineScorer:
                 continue
             if low[j] <= raw[j] <= high[j]:
                 continue
-            found.append(
-                Deviation(
-                    feature=spec.name,
-                    observed=float(raw[j]),
-                    typical=float(median[j]),
-                    typical_low=float(low[j]),
-                    typical_high=float(high[j]),
-                    z=float(z[j]),
-                    text=deviation_sentence(spec, raw[j], median[j], low[j], high[j]),
-                    technique=spec.technique,
-                    share=float(share[j]),
-                )
-            )
+            found.append(deviation_of(spec, raw[j], median[j], low[j], high[j], z[j], share[j]))
             if len(found) >= self.max_deviations:
                 break
         if not found:

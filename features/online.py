@@ -314,20 +314,16 @@ class _StreamClock:
         if duplicates:
             raise ValueError(f"duplicate feature names: {duplicates}")
         window_us = _WINDOW_US[config.window]
-        if allowed_lateness < timedelta(0):
-            raise ValueError(f"allowed_lateness must be >= 0, not {allowed_lateness}")
         if idle_expiry is not None and idle_expiry // _ONE_US < window_us:
             raise ValueError(
                 f"idle_expiry {idle_expiry} is shorter than a window ({config.window}): "
                 "entities would be forgotten between their own events"
             )
-        if max_entities is not None and max_entities < 1:
-            raise ValueError(f"max_entities must be >= 1, not {max_entities}")
+        self._track_recency = idle_expiry is not None or max_entities is not None
+        self.set_limits(allowed_lateness, max_entities)
         self.specs = tuple(specs)
         self.config = config
-        self.allowed_lateness = allowed_lateness
         self.idle_expiry = idle_expiry
-        self.max_entities = max_entities
         self.late = []
         self.late_events = 0
         self.evictions = 0
@@ -335,13 +331,11 @@ class _StreamClock:
         # Entities whose history was evicted or expired, for the caller to drop its own state.
         self.evicted: list[str] = []
         self._window_us = window_us
-        self._lateness_us = allowed_lateness // _ONE_US
         self._idle_us = None if idle_expiry is None else idle_expiry // _ONE_US
         self._max_us = _NEVER
         # Every window ending at or before the horizon is closed.
         self._horizon_us = _NEVER
         self._closed_before = _NEVER // window_us  # window indices below are closed
-        self._track_recency = idle_expiry is not None or max_entities is not None
         return window_us
 
     @property
@@ -350,14 +344,16 @@ class _StreamClock:
         return self._track_recency
 
     def set_limits(self, allowed_lateness: timedelta, max_entities: int | None) -> None:
-        """Adopt another allowed lateness and entity cap, as a restored state does from a
-        changed config: windows already closed stay closed, a lower cap evicts at the next
-        closed window. A cap needs recency tracking, which only a state that tracked it has.
-        """
+        """Set the allowed lateness and the entity cap (at the start, and when a restored
+        state adopts a changed config: windows already closed stay closed, a lower cap
+        evicts at the next closed window). A cap needs recency tracking, which only a state
+        that tracked it has."""
         if allowed_lateness < timedelta(0):
             raise ValueError(f"allowed_lateness must be >= 0, not {allowed_lateness}")
-        if max_entities is not None and (max_entities < 1 or not self._track_recency):
-            raise ValueError(f"max_entities {max_entities} needs >= 1 and recency tracking")
+        if max_entities is not None and max_entities < 1:
+            raise ValueError(f"max_entities must be >= 1, not {max_entities}")
+        if max_entities is not None and not self._track_recency:
+            raise ValueError(f"max_entities {max_entities} needs entity recency tracking")
         self.allowed_lateness = allowed_lateness
         self._lateness_us = allowed_lateness // _ONE_US
         self.max_entities = max_entities

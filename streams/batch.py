@@ -745,11 +745,21 @@ def check_parquet_events(path: Path, required: Collection[str] = PARQUET_REQUIRE
     Traceback (most recent call last):
     ValueError: .../e.parquet: no column user (Parquet events need ts, user)
     """
+    _check_event_schema(path, _parquet_schema(path), required)
+
+
+def _parquet_schema(path: Path) -> Mapping[str, pl.DataType]:
+    """The column types in ``path``'s footer; a ValueError naming the file if unreadable."""
     try:
-        schema = pl.read_parquet_schema(path)
+        return pl.read_parquet_schema(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{path}: not a readable Parquet file ({detail})") from None
+
+
+def _check_event_schema(
+    path: Path, schema: Mapping[str, pl.DataType], required: Collection[str]
+) -> None:
     missing = [name for name in required if name not in schema]
     if missing:
         raise ValueError(
@@ -770,14 +780,15 @@ def _parquet_frames(
     1-based row number and the row as JSON. ``rows``: only the rows ``[start, start + n)``
     (0-based), which polars reads from just the row groups holding them.
     """
-    check_parquet_events(path)
+    schema = _parquet_schema(path)
+    _check_event_schema(path, schema, PARQUET_REQUIRED)
     frame = pl.scan_parquet(path)
     first_row = 1
     if rows is not None:
         frame = frame.slice(rows[0], rows[1])
         first_row += rows[0]
-    names = frame.collect_schema().names()
-    ts_type = frame.collect_schema()["ts"]
+    names = list(schema)
+    ts_type = schema["ts"]
     if isinstance(ts_type, pl.Datetime) and ts_type.time_zone:
         ts = pl.col("ts").dt.convert_time_zone("UTC").cast(pl.Datetime("us", "UTC"))
     else:

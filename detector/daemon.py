@@ -40,7 +40,8 @@ positions: no line is counted twice, none is lost. Alerts written after the last
 are replayed with the same ids; the JSON-lines sink skips the ids already in its files.
 
 On SIGTERM the network listeners stop accepting, what they queued is processed, the sinks
-deliver (or dead-letter) what they hold, and a last checkpoint is written.
+deliver (or dead-letter) what they hold, and a last checkpoint is written. The daemon stops the
+same way, by itself, when its only sources are stdin and stdin has ended.
 """
 
 from __future__ import annotations
@@ -717,7 +718,8 @@ class Daemon:
         self.gauges.latency.observe(time.monotonic() - self._batch_arrival)
 
     def run(self) -> None:
-        """Serve metrics and loop until SIGTERM / SIGINT (or :attr:`stopping` is set)."""
+        """Serve metrics and loop until SIGTERM / SIGINT (or :attr:`stopping` is set, or every
+        source has ended)."""
         host, port = self.config.metrics_host_port
         try:
             server = serve_metrics(self.registry, host, port, lambda: not self.stopping.is_set())
@@ -742,6 +744,9 @@ class Daemon:
                     self.checkpoint()
                     last = time.monotonic()
                 if not handled:
+                    if self.sources_ended():
+                        sys.stderr.write(self._end_line() + "\n")
+                        break
                     self.stopping.wait(self.config.poll_seconds)
             self._drain()
             self.checkpoint()
@@ -751,6 +756,20 @@ class Daemon:
             server.shutdown()
             server.server_close()
             self.close()
+
+    def sources_ended(self) -> bool:
+        """Whether every source has ended: only stdin ends (``cat logs | baseliner run``);
+        files and sockets may always receive more, so a daemon with one never stops alone."""
+        return all(getattr(source, "ended", False) for source in self.sources.values())
+
+    def _end_line(self) -> str:
+        return (
+            f"baseliner run: input ended after {sum(self.totals.events.values()):,} event(s), "
+            f"{self.totals.windows_closed:,} window(s) closed, "
+            f"{sum(self.totals.alerts.values()):,} alert(s); stopping. "
+            f"{self.features.open_cells:,} entity window(s) still open are kept in the "
+            "checkpoint (they close when later events move the watermark past them)"
+        )
 
     def _drain(self) -> None:
         """Stop the listeners, process what they queued, let the sinks deliver what they hold.

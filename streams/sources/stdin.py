@@ -6,7 +6,7 @@ import queue
 import sys
 import threading
 from collections.abc import Iterator
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from streams.sources.base import RawRecord
 
@@ -15,34 +15,50 @@ class StdinSource:
     """Lines from standard input, read by a background thread (not resumable: a pipe).
 
     ``snapshot()`` is the count of lines handed on; a restart cannot rewind a pipe, so it
-    only continues the numbering of dead letters.
+    only continues the numbering of dead letters. :attr:`ended` turns true once the stream
+    has reached its end and every line has been handed on: the one source that finishes
+    (files and sockets always may receive more).
 
     Parameters
     ----------
     stream
-        The text stream to read (default ``sys.stdin``).
+        The stream to read: bytes (default ``sys.stdin.buffer``), split at ``\\n`` and
+        decoded as UTF-8 with invalid bytes replaced, as the file sources do; or text.
 
     Examples
     --------
     >>> import io
     >>> source = StdinSource(io.StringIO("a\\nb\\n"))
     >>> source._thread.join(5)
-    >>> [r.text for r in source.read()], source.snapshot()
-    (['a', 'b'], 2)
+    >>> [r.text for r in source.read()], source.snapshot(), source.ended
+    (['a', 'b'], 2, True)
     """
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: BinaryIO | TextIO | None = None) -> None:
         self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._line = 0
         self.lag_bytes = 0
+        self._at_end = threading.Event()
         self._thread = threading.Thread(
-            target=self._pump, args=(stream or sys.stdin,), name="stdin", daemon=True
+            target=self._pump, args=(stream or sys.stdin.buffer,), name="stdin", daemon=True
         )
         self._thread.start()
 
-    def _pump(self, stream: TextIO) -> None:
-        for text in stream:
-            self._queue.put(text.rstrip("\r\n"))
+    def _pump(self, stream: BinaryIO | TextIO) -> None:
+        # Bytes, not sys.stdin's text layer: its strict decoding would end the thread (and
+        # the input) at the first byte that is not UTF-8, and it splits at a lone "\r" too.
+        try:
+            for line in stream:
+                text = line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line
+                self._queue.put(text.removesuffix("\n").removesuffix("\r"))
+        finally:
+            self._at_end.set()
+
+    @property
+    def ended(self) -> bool:
+        """Whether the stream has ended and every line read from it has been handed on."""
+        # The end is set after the last line is queued: an empty queue then means no more.
+        return self._at_end.is_set() and self._queue.empty()
 
     def read(self) -> Iterator[RawRecord]:
         """Every line read so far and not yet handed on."""

@@ -61,6 +61,9 @@ def write_reports(
     """Write report.md, report.html and one PNG per top entity into ``out``."""
     plots = out / "plots"
     plots.mkdir(parents=True, exist_ok=True)
+    # An earlier run's top entities (into the same folder) are not this report's.
+    for stale in plots.glob("*.png"):
+        stale.unlink()
     by_entity: dict[str, list[Alert]] = {}
     for alert in scored.alerts:
         by_entity.setdefault(alert.entity, []).append(alert)

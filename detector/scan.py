@@ -695,7 +695,9 @@ def run_scan(opts: ScanOptions) -> ScanResult:
     try:
         vectors, n_events, rejects, timings = read_vectors(opts, spool)
     except NoEventsError as exc:
-        # The rejected lines are what the user needs to see: they are written all the same.
+        # The rejected lines are what the user needs to see: they are written all the same,
+        # and an earlier run's results in the same folder must not pass for this run's.
+        _remove_results(opts.out)
         dead_path = _write_dead_letters(opts.out, exc.rejects)
         summary = {
             "events": 0,
@@ -824,6 +826,18 @@ def write_outputs(
 
     outputs.update(write_reports(out, scored, vectors, pipeline, top=opts.report_top))
     return outputs
+
+
+#: What a scan writes besides ``dead_letters.jsonl`` and ``summary.json``.
+RESULT_FILES = ("alerts.jsonl", "entities.csv", "windows.parquet", "report.md", "report.html")
+
+
+def _remove_results(out: Path) -> None:
+    """Remove an earlier scan's results from ``out`` (its entity plots included)."""
+    for name in RESULT_FILES:
+        (out / name).unlink(missing_ok=True)
+    for png in (out / "plots").glob("*.png"):
+        png.unlink()
 
 
 def _write_dead_letters(out: Path, rejects: pl.DataFrame) -> Path:

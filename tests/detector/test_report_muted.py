@@ -25,6 +25,9 @@ def test_an_entity_muted_entirely_is_not_ranked_by_its_muted_alerts(
     allow = tmp_path / "allow.toml"
     allow.write_text(f"[[allow]]\nentity = '{thief}'\nreason = 'reviewed'\n")
     out = tmp_path / "scan"
+    # A plot left by an earlier run into the same folder is not this report's.
+    (out / "plots").mkdir(parents=True)
+    (out / "plots" / "EARLIER0.png").write_bytes(b"an earlier run's plot")
     code = main(
         ["scan", f"cert:{small_org}", "--out", str(out), "--no-progress", "--allowlist", str(allow)]
     )
@@ -52,3 +55,5 @@ def test_an_entity_muted_entirely_is_not_ranked_by_its_muted_alerts(
     assert f"1. {leader['entity']}" in printed
     report = (out / "report.md").read_text()
     assert f"| 1 | {leader['entity']} |" in report
+    plots = {png.name for png in (out / "plots").glob("*.png")}
+    assert "EARLIER0.png" not in plots and f"{leader['entity']}.png" in plots

@@ -129,6 +129,27 @@ def test_all_lines_rejected_writes_dead_letters_and_exits_2(
     }
 
 
+def test_a_scan_without_events_removes_an_earlier_runs_results_from_its_out(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    earlier = ["alerts.jsonl", "entities.csv", "windows.parquet", "report.md", "report.html"]
+    for name in [*earlier, "plots/U1.png"]:
+        (out / name).write_text("from an earlier run")
+    (out / "notes.txt").write_text("the user's own")
+    logs = tmp_path / "events.jsonl"
+    logs.write_text("not json\n")
+    assert main(["scan", str(logs), "--format", "jsonl", "--out", str(out), "--no-progress"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == [
+        "dead_letters.jsonl",
+        "notes.txt",
+        "plots",
+        "summary.json",
+    ]
+    assert list((out / "plots").iterdir()) == []
+
+
 def test_empty_input_exits_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,6 +20,26 @@ from benchmarks.adbench.runner import (
 from benchmarks.results import progress_enabled
 
 
+def merge(paths: Sequence[str], out: str | None) -> str:
+    """Merge the ``results.json`` files at ``paths`` into ``out``; the markdown report.
+
+    Raises ``ValueError`` when a file is named twice or two files share a set (their runs
+    would count twice, as extra seeds), ``OSError`` when one cannot be read.
+    """
+    resolved = [Path(path).resolve() for path in paths]
+    repeated = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+    if repeated:
+        raise ValueError(f"cannot merge a file with itself: {', '.join(repeated)}")
+    parts = []
+    for path in resolved:
+        try:
+            parts.append(json.loads(path.read_text()))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not JSON ({exc})") from None
+    curves = load_curves([path.parent / CURVES_FILE for path in resolved])
+    return merge_results(parts, out, curves)[1]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, run, print the markdown report; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.adbench", description=__doc__)
@@ -43,9 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.merge:
-        parts = [json.loads(Path(path).read_text()) for path in args.merge]
-        curves = load_curves([Path(path).parent / CURVES_FILE for path in args.merge])
-        print(merge_results(parts, args.out, curves)[1])
+        try:
+            print(merge(args.merge, args.out))
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Per-entity detectors warn on every fit that they have no entities here: expected.

@@ -7,13 +7,17 @@ directory is either the folder holding the ``.npz`` files or a parent holding it
 The protocol follows ADBench's ``DataGenerator`` (Han et al., NeurIPS 2022): a set larger than
 ``max_rows`` (10,000 in ADBench) is first subsampled uniformly at random, then split 70/30
 stratified on the label, and both parts are min-max scaled with the training part's ranges.
-Labels are used only to stratify the split and to score the test part, never to fit.
+Labels are used only to stratify the split and to score the test part, never to fit. One
+difference: where ADBench's uniform draw leaves fewer than 2 rows of a class (smtp: 30
+anomalies in 95,156 rows, about 3 expected in 10,000), its stratified split fails; ours draws
+again (see :func:`uniform_subsample`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,11 +105,19 @@ def load_adbench_set(
     path = folder / f"{stem}.npz"
     if not path.is_file():
         raise AdbenchDataError(f"{path}: no such ADBench set")
-    with np.load(path, allow_pickle=False) as archive:
-        if "X" not in archive or "y" not in archive:
-            raise AdbenchDataError(f"{path}: expected arrays X and y, got {list(archive.keys())}")
-        X = np.asarray(archive["X"], dtype=np.float64)
-        y = np.asarray(archive["y"]).astype(np.int64).reshape(-1)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "X" not in archive or "y" not in archive:
+                keys = list(archive.keys())
+                raise AdbenchDataError(f"{path}: expected arrays X and y, got {keys}")
+            X = np.asarray(archive["X"], dtype=np.float64)
+            y = np.asarray(archive["y"]).astype(np.int64).reshape(-1)
+    except AdbenchDataError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, TypeError) as exc:
+        # A truncated or damaged download: numpy/zipfile say so in several ways.
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise AdbenchDataError(f"{path}: not a readable .npz ({reason[:200]})") from None
     if X.ndim != 2 or X.shape[0] != y.shape[0]:
         raise AdbenchDataError(f"{path}: X {X.shape} and y {y.shape} do not align")
     if not np.all(np.isfinite(X)):
@@ -114,12 +126,11 @@ def load_adbench_set(
 
 
 def stratified_subsample(y: LabelVector, size: int, *, seed: int) -> NDArray[np.intp]:
-    """Sorted indices of ``size`` rows drawn at random, each class keeping its share.
+    """Sorted indices of ``size`` rows drawn at random per class, each class keeping its share.
 
-    ADBench draws its 10,000 rows uniformly; on smtp (30 anomalies in 95,156 rows) that can
-    leave fewer than 2 anomalies, and then no stratified split exists. Keeping each class's
-    share (at least 2 rows of every class present) gives the same expected sample without
-    that failure.
+    Not ADBench's draw (uniform, :func:`uniform_subsample`, which the benchmark uses since
+    session 7): it reads the labels to fix each class's count (at least 2 rows of every class
+    present), so the anomaly share of the sample does not vary. Kept for comparison.
 
     Examples
     --------
@@ -143,6 +154,42 @@ def stratified_subsample(y: LabelVector, size: int, *, seed: int) -> NDArray[np.
     return keep
 
 
+SUBSAMPLE_MAX_DRAWS = 100
+"""Draws :func:`uniform_subsample` tries before giving up on a set."""
+
+
+def uniform_subsample(y: LabelVector, size: int, *, seed: int) -> NDArray[np.intp]:
+    """Sorted indices of ``size`` rows drawn uniformly at random, as ADBench draws them.
+
+    The labels are used only to reject a draw that leaves fewer than 2 rows of a class
+    present in ``y`` (no stratified split exists then; ADBench's own run fails there): the
+    next draw of the same seeded generator is taken instead, so the draw is uniform
+    conditioned on every class having 2 rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([0] * 990 + [1] * 10)
+    >>> keep = uniform_subsample(y, 500, seed=0)
+    >>> keep.size, bool(np.all(np.diff(keep) > 0)), int(y[keep].sum()) >= 2
+    (500, True, True)
+    """
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    floor = np.minimum(counts, 2)
+    for draw in range(SUBSAMPLE_MAX_DRAWS):
+        keep: NDArray[np.intp] = np.sort(rng.choice(y.size, size=size, replace=False))
+        kept = np.array([int(np.sum(y[keep] == label)) for label in classes])
+        if np.all(kept >= floor):
+            if draw:
+                log.info("subsample seed %d: %d draw(s) left a class under 2 rows", seed, draw)
+            return keep
+    raise AdbenchDataError(
+        f"{SUBSAMPLE_MAX_DRAWS} uniform draws of {size} rows all left a class with fewer than"
+        " 2 rows; raise --max-rows"
+    )
+
+
 def split_adbench(
     X: FloatArray,
     y: LabelVector,
@@ -163,15 +210,15 @@ def split_adbench(
     test_size : float
         Share of rows in the test part (0.3 in ADBench).
     max_rows : int or None
-        Subsample larger sets to this many rows first (ADBench: 10,000; here stratified, see
-        :func:`stratified_subsample`); ``None`` keeps all.
+        Subsample larger sets to this many rows first, uniformly as ADBench does (10,000
+        there; see :func:`uniform_subsample`); ``None`` keeps all.
     minmax : bool
         Scale each feature to [0, 1] with the training part's min and max.
     """
     from sklearn.model_selection import train_test_split
 
     if max_rows is not None and X.shape[0] > max_rows:
-        keep = stratified_subsample(y, max_rows, seed=seed)
+        keep = uniform_subsample(y, max_rows, seed=seed)
         X, y = X[keep], y[keep]
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, shuffle=True, stratify=y, random_state=seed

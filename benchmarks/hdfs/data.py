@@ -75,10 +75,22 @@ def load_hdfs_100k(data_dir: str | os.PathLike[str] | None = None) -> HdfsSessio
     """Load HDFS_100k's sessions; template ids become keys 0.. in sorted id order."""
     folder = resolve_hdfs_dir(data_dir)
     path = folder / SESSIONS_FILE
-    frame = pl.read_csv(path, schema_overrides={"Label": pl.Int64})
+    try:
+        frame = pl.read_csv(path, schema_overrides={"Label": pl.Int64})
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        # polars explains a bad cell over several lines ("You might want to try ..."): keep
+        # the first, which names the column and the value.
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise HdfsDataError(f"{path}: cannot read ({first.strip()[:200]})") from None
     expected = {"BlockId", "Label", "split_deeploglizer", "TemplateSequence"}
     if not expected <= set(frame.columns):
         raise HdfsDataError(f"{path}: expected columns {sorted(expected)}, got {frame.columns}")
+    bad_labels = frame.filter(~pl.col("Label").is_in([0, 1]))
+    if bad_labels.height:
+        raise HdfsDataError(
+            f"{path}: Label must be 0 or 1, got {bad_labels['Label'][0]!r} "
+            f"(block {bad_labels['BlockId'][0]})"
+        )
     tokens = [str(s).split() for s in frame["TemplateSequence"].fill_null("")]
     templates_path = folder / TEMPLATES_FILE
     if templates_path.is_file():

@@ -209,7 +209,16 @@ def plan_scenarios(
         else:
             span = int(np.clip(days // 15, 3, 10))
             begin = int(rng.integers(first, max(first + 1, days - span)))
-            plan.days["beacon"] = _force_workdays(sched, cal, user, begin, begin + span).tolist()
+            beacon = _force_workdays(sched, cal, user, begin, begin + span)
+            if not len(beacon):
+                # A short organisation's span can hold only weekend days and holidays: beacon
+                # on the next workday instead (the previous one at the very end), drawing no
+                # random number, so organisations whose span has a workday are unchanged.
+                later = np.flatnonzero(cal.workday[begin:]) + begin
+                earlier = np.flatnonzero(cal.workday[first:begin]) + first
+                day = int(later[0]) if len(later) else int(earlier[-1])
+                beacon = _force_workdays(sched, cal, user, day, day + 1)
+            plan.days["beacon"] = beacon.tolist()
 
 
 def inject_scenarios(

@@ -74,9 +74,10 @@ def test_fetch_downloads_and_verifies_from_a_mirror(
     shutil.copytree(Path(DATA) / "adbench", root / "adbench")
     (root / "adbench" / "34_smtp.npz").write_bytes(b"tampered")
     target = tmp_path / "data"
-    assert main(["datasets", "fetch", "adbench", "--data-dir", str(target), "--base-url", url]) == 1
-    out = capsys.readouterr().out
-    assert "fetched 7 file(s)" in out and "34_smtp.npz: downloaded bytes have another sha256" in out
+    assert main(["datasets", "fetch", "adbench", "--data-dir", str(target), "--base-url", url]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "fetched 8 file(s)" in err and "34_smtp.npz: downloaded bytes have another sha256" in err
     assert not (target / "adbench" / "34_smtp.npz").exists()
     shutil.copy(Path(DATA) / "adbench" / "34_smtp.npz", root / "adbench" / "34_smtp.npz")
     assert main(["datasets", "fetch", "adbench", "--data-dir", str(target), "--base-url", url]) == 0

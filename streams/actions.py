@@ -5,12 +5,24 @@ Features select events by these strings, so a new log format only has to map int
 
 from __future__ import annotations
 
-# Sessions on a machine (CERT logon.csv, Windows 4624/4634, sshd accepted).
+# Sessions on a machine (CERT logon.csv, sshd accepted, Windows 4624 of an interactive or
+# remote-interactive logon type, 4634).
 LOGON = "logon"
 LOGOFF = "logoff"
-# A refused logon attempt (sshd Failed / Invalid user / preauth close, Windows 4625): kept
-# apart from LOGON so that logon counts and hours are not inflated by brute force.
+# Windows 4624 logons that are no person sitting down at a machine, kept apart from LOGON so
+# that logon counts, hours and hosts describe people: network (type 3, 8: file shares,
+# Kerberos/NTLM to a server), batch (4: scheduled tasks), service (5, and 0: the system),
+# new credentials (9: runas /netonly, a process with other outbound credentials).
+LOGON_NETWORK = "logon_network"
+LOGON_BATCH = "logon_batch"
+LOGON_SERVICE = "logon_service"
+LOGON_NEW_CREDENTIALS = "logon_new_credentials"
+# A refused logon attempt (sshd Failed <method>, Windows 4625): one per attempt, kept apart
+# from LOGON so that logon counts and hours are not inflated by brute force.
 LOGON_FAILURE = "logon_failure"
+# sshd's "Invalid user U from IP": a connection naming an account that does not exist. Its
+# password attempts are LOGON_FAILURE lines of their own, so this is no failure count.
+INVALID_USER = "invalid_user"
 # A PAM session opened / closed (sshd, su); the logon itself is LOGON, so sessions are not
 # counted twice as logons. Target holds the session's account.
 SESSION_OPEN = "session_open"
@@ -53,7 +65,12 @@ ALL_ACTIONS: frozenset[str] = frozenset(
     {
         LOGON,
         LOGOFF,
+        LOGON_NETWORK,
+        LOGON_BATCH,
+        LOGON_SERVICE,
+        LOGON_NEW_CREDENTIALS,
         LOGON_FAILURE,
+        INVALID_USER,
         SESSION_OPEN,
         SESSION_CLOSE,
         RUN_AS,

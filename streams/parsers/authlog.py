@@ -5,18 +5,23 @@ Lines come as files store them (``Nov  7 10:00:00 host sshd[1]: msg``) or as net
 :func:`streams.parsers.syslog.parse_syslog_header`. What each message becomes:
 
 - sshd ``Accepted <method> for U from IP port N``: ``logon`` of U, target the host;
-- sshd ``Failed <method> for [invalid user] U from IP port N``, ``Invalid user U from IP
-  [port N]``, ``Connection closed by invalid|authenticating user U IP port N [preauth]``:
-  ``logon_failure`` of U, target the host;
+- sshd ``Failed <method> for [invalid user] U from IP port N``: ``logon_failure`` of U,
+  target the host;
+- sshd ``Invalid user U from IP [port N]``: ``invalid_user`` of U (outcome failure), target
+  the host;
 - ``pam_unix(sshd|su|su-l:session): session opened for user U [by B]``: ``session_open`` by
   B (else U), target U; ``... session closed for user U``: ``session_close`` of U, target U;
 - sudo ``U : [reason ;] TTY=t ; PWD=p ; USER=T ; COMMAND=c``: ``run_as`` by U, target T;
 - su ``[FAILED SU ](to T) U on tty``: ``switch_user`` by U, target T.
 
 ``host`` is always the syslog host, ``attrs["src_ip"]`` the client address. sshd reports one
-refused attempt on up to three lines (invalid user, failed password, connection closed):
-each is an event, ``attrs["event"]`` tells them apart. A sudo line with a reason before
-``TTY=`` (``3 incorrect password attempts``, ``user NOT in sudoers``) is a failure.
+refused attempt on up to three lines (``Invalid user``, ``Failed password``, ``Connection
+closed by invalid|authenticating user ... [preauth]``), and which of them appear depends on
+its version and LogLevel: only the ``Failed`` line is a ``logon_failure``, so a feature
+counts each attempt once; the ``[preauth]`` close repeats it and is no event. A sudo line
+with a reason before ``TTY=`` (``3 incorrect password attempts``, ``user NOT in sudoers``)
+is a failure. A line whose time is the time it was read (RFC 5424 nil TIMESTAMP) has
+``attrs["ts_source"] = "received"``.
 rsyslog's ``message repeated N times: [ msg ]`` is read as ``msg`` with
 ``attrs["repeated"] = N``. Other programs and other messages of these programs are not
 modelled: ``None``.
@@ -73,8 +78,8 @@ class AuthLogParser(SyslogParser):
     Parameters
     ----------
     year
-        Year of the BSD timestamps of plain file lines; ``None`` infers it (the current
-        year, the previous one for a line that would otherwise be more than a day ahead).
+        Year of the BSD timestamps of plain file lines; ``None`` infers it from the date in
+        ``tz`` (the year that puts the line in the past or at most a day ahead).
     tz
         Zone of timestamps without an offset (an IANA name or ``tzinfo``): the machine's
         local zone for classic ``auth.log`` files.
@@ -125,6 +130,8 @@ class AuthLogParser(SyslogParser):
             attrs["pid"] = msg.pid
         if repeated is not None:
             attrs["repeated"] = repeated
+        if msg.received_ts:
+            attrs["ts_source"] = "received"
         return Event(msg.ts, self.source, action, user, msg.host, target, None, outcome, attrs)
 
     def _sshd(self, msg: SyslogMessage, text: str, repeated: str | None) -> Event | None:
@@ -157,20 +164,11 @@ class AuthLogParser(SyslogParser):
             if port is not None:
                 attrs["port"] = port
             return self._event(
-                msg, actions.LOGON_FAILURE, _user(user), msg.host, actions.FAILURE, attrs, repeated
+                msg, actions.INVALID_USER, _user(user), msg.host, actions.FAILURE, attrs, repeated
             )
-        match = _CLOSED_RE.fullmatch(text)
-        if match is not None:
-            kind, user, ip, port = match.groups()
-            attrs = {
-                "event": "connection_closed",
-                "src_ip": ip,
-                "port": port,
-                "invalid_user": "true" if kind == "invalid" else "false",
-            }
-            return self._event(
-                msg, actions.LOGON_FAILURE, _user(user), msg.host, actions.FAILURE, attrs, repeated
-            )
+        if _CLOSED_RE.fullmatch(text) is not None:
+            # The end of an attempt already reported by its Invalid user / Failed lines.
+            return None
         return self._session(msg, text, repeated)
 
     def _session(self, msg: SyslogMessage, text: str, repeated: str | None) -> Event | None:

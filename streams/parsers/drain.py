@@ -183,7 +183,7 @@ class DrainTemplateParser:
         line = strip_eol(line)
         if is_blank(line):
             return None
-        ts, host, text = self._split(line)
+        ts, host, text, received = self._split(line)
         user: str | None = None
         if self.entity_re is not None:
             found = self.entity_re.search(text)
@@ -195,6 +195,8 @@ class DrainTemplateParser:
         cluster, _ = self.miner.drain.add_log_message(masked)
         template = cluster.get_template()
         attrs = {"template": template[:MAX_TEMPLATE_CHARS]}
+        if received:  # an RFC 5424 header without a timestamp: dated when it was read
+            attrs["ts_source"] = "received"
         params = (
             self._params(cluster.log_template_tokens, masked, values) if self.max_params else []
         )
@@ -204,8 +206,9 @@ class DrainTemplateParser:
             attrs["params_dropped"] = str(len(params) - self.max_params)
         return Event(ts, self.source, f"template:{cluster.cluster_id}", user, host, attrs=attrs)
 
-    def _split(self, line: str) -> tuple[datetime, str | None, str]:
-        """The timestamp, the syslog host (if any) and the message to mine."""
+    def _split(self, line: str) -> tuple[datetime, str | None, str, bool]:
+        """The timestamp, the syslog host (if any), the message to mine, and whether the
+        timestamp is the time of reading (a syslog header without one)."""
         if self.timestamp_re is not None:
             match = self.timestamp_re.match(line)
             if match is None:
@@ -213,19 +216,21 @@ class DrainTemplateParser:
                     "bad_timestamp", f"timestamp_regex does not match at the start: {line[:80]!r}"
                 )
             value = match.group("ts") if "ts" in self.timestamp_re.groupindex else match.group()
-            return self._time(value or "", self.timestamp_format), None, line[match.end() :]
+            ts = self._time(value or "", self.timestamp_format)
+            return ts, None, line[match.end() :], False
         match = HDFS_TIMESTAMP.match(line)
         if match is not None:
-            return self._time(match.group(1), HDFS_TIMESTAMP_FORMAT), None, line[match.end() :]
+            ts = self._time(match.group(1), HDFS_TIMESTAMP_FORMAT)
+            return ts, None, line[match.end() :], False
         try:
             msg = parse_syslog_header(line, tz=self.tz)
         except ParseError:
             msg = None
         if msg is not None and msg.app is not None:
-            return msg.ts, msg.host, f"{msg.app}: {msg.message}"
+            return msg.ts, msg.host, f"{msg.app}: {msg.message}", msg.received_ts
         match = ISO_TIMESTAMP.match(line)
         if match is not None:
-            return self._time(match.group(1), None), None, line[match.end() :]
+            return self._time(match.group(1), None), None, line[match.end() :], False
         raise ParseError(
             "bad_timestamp", f"no syslog, HDFS or ISO 8601 timestamp at the start: {line[:80]!r}"
         )

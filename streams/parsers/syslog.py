@@ -11,13 +11,19 @@ the program-specific parsers (``linux.auth``, ``drain``) read the message. It ac
 - rsyslog's ``RSYSLOG_FileFormat``: ``2026-11-27T10:00:00.123456+01:00 host sshd[1]: msg``.
 
 BSD timestamps carry neither year nor zone: the caller gives the zone (``tz``) and either a
-``year`` or none, in which case the year is the current one, or the previous one when that
-would put the line more than a day in the future (a December line read in January).
+``year`` or none, in which case the year is inferred from "now" in that zone: the latest of
+the next, the current and the previous year that puts the line at most
+:data:`ROLLOVER_SLACK` ahead of now. A line a little ahead (a sender whose clock is fast at
+midnight on New Year's Eve) keeps its year; a December line read in January is last year's.
+
+An RFC 5424 line whose TIMESTAMP is the nil value ``-`` (RFC 5424 6.2.3: the sender has no
+clock) is dated at its receipt: now, with ``SyslogMessage.received_ts`` set.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -44,8 +50,15 @@ _MONTHS = {
 }
 _NIL = "-"
 _BOM = "\ufeff"
-#: A BSD line dated further ahead of now than this belongs to the previous year.
+#: A BSD line dated at most this far ahead of now keeps the year that puts it there (clock
+#: skew between machines); further ahead, it belongs to an earlier year.
 ROLLOVER_SLACK = timedelta(days=1)
+#: A date one calendar year later is at least this much later (a DST change shortens it by
+#: an hour at most).
+_SHORTEST_YEAR = timedelta(days=365, hours=-1)
+#: Next year's date can be at most ROLLOVER_SLACK ahead only when this year's is this far
+#: behind now (or further).
+_NEXT_YEAR_BELOW = ROLLOVER_SLACK - _SHORTEST_YEAR
 #: Longest message kept in ``Event.attrs["message"]`` by :class:`SyslogParser`.
 MAX_MESSAGE_CHARS = 1024
 
@@ -57,6 +70,8 @@ class SyslogMessage:
     ``facility`` and ``severity`` come from ``<PRI>`` and are ``None`` without one; ``pid``
     is a string (RFC 5424 PROCID need not be a number); ``structured_data`` is the raw
     RFC 5424 ``[...]`` text. Nil (``-``) values and absent fields are ``None``.
+    ``received_ts`` is true when the line had no time of its own (RFC 5424 nil TIMESTAMP)
+    and ``ts`` is the time it was read.
 
     Examples
     --------
@@ -74,6 +89,7 @@ class SyslogMessage:
     severity: int | None
     message: str
     structured_data: str | None = None
+    received_ts: bool = False
 
 
 def resolve_tz(tz: tzinfo | str) -> tzinfo:
@@ -125,6 +141,35 @@ def _iso(value: str, tz: tzinfo, text: str) -> datetime:
         raise _bad("invalid or out-of-range timestamp", text) from None
 
 
+#: Per zone: the UTC span of the year last seen there and that year (a line's "now" falls in
+#: it nearly always, which saves a zone conversion per line).
+_YEAR_SPANS: dict[tzinfo, tuple[datetime, datetime, int]] = {}
+
+
+def _local_year(now: datetime, tz: tzinfo) -> int:
+    """The year of ``now`` on the calendar of ``tz``."""
+    span = _YEAR_SPANS.get(tz)
+    if span is not None and span[0] <= now < span[1]:
+        return span[2]
+    year = now.astimezone(tz).year
+    start = _dated(year, 1, 1, 0, 0, 0, tz)
+    end = _dated(year + 1, 1, 1, 0, 0, 0, tz)
+    if start is not None and end is not None:  # Not for year 1 or 9999.
+        _YEAR_SPANS[tz] = (start, end, year)
+    return year
+
+
+def _dated(
+    year: int, month: int, day: int, hour: int, minute: int, second: int, tz: tzinfo
+) -> datetime | None:
+    """A wall-clock time of ``tz`` in UTC; ``None`` for a date that does not exist."""
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=tz).astimezone(UTC)
+    except (ValueError, OverflowError):
+        # Feb 29 outside a leap year, a year out of range.
+        return None
+
+
 def _bsd_time(
     match: re.Match[str], year: int | None, tz: tzinfo, now: datetime | None, text: str
 ) -> datetime:
@@ -132,17 +177,30 @@ def _bsd_time(
     if month is None:
         raise _bad("unknown month", text)
     day, hour, minute, second = (int(match.group(i)) for i in range(2, 6))
-    inferred = year is None
-    if year is None:
-        now = now or datetime.now(UTC)
-        year = now.year
-    try:
-        ts = datetime(year, month, day, hour, minute, second, tzinfo=tz)
-        if inferred and now is not None and ts - now > ROLLOVER_SLACK:
-            ts = ts.replace(year=year - 1)
-        return ts.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise _bad("invalid or out-of-range timestamp", text) from None
+    if year is not None:
+        ts = _dated(year, month, day, hour, minute, second, tz)
+        if ts is None:
+            raise _bad("invalid or out-of-range timestamp", text)
+        return ts
+    now = now or datetime.now(UTC)
+    # The year is the one on the calendar where the line was written: now in its zone (on
+    # 1 January in Auckland it is still 31 December in UTC for 13 hours).
+    local_year = _local_year(now, tz)
+    # The latest of next, this and last year that is at most ROLLOVER_SLACK ahead of now.
+    # Next year's date is a year after this year's: it can only qualify when this year's is
+    # (nearly) a year behind now, so most lines cost one date.
+    current = _dated(local_year, month, day, hour, minute, second, tz)
+    ahead = None if current is None else current - now
+    if ahead is None or ahead <= _NEXT_YEAR_BELOW:
+        following = _dated(local_year + 1, month, day, hour, minute, second, tz)
+        if following is not None and following - now <= ROLLOVER_SLACK:
+            return following
+    if current is not None and ahead is not None and ahead <= ROLLOVER_SLACK:
+        return current
+    previous = _dated(local_year - 1, month, day, hour, minute, second, tz)
+    if previous is not None and previous - now <= ROLLOVER_SLACK:
+        return previous
+    raise _bad("invalid or out-of-range timestamp", text)
 
 
 def _structured_data(rest: str, text: str) -> tuple[str | None, str]:
@@ -175,19 +233,24 @@ def _nil(value: str) -> str | None:
 
 
 def _rfc5424(
-    body: str, facility: int | None, severity: int | None, tz: tzinfo, text: str
+    body: str,
+    facility: int | None,
+    severity: int | None,
+    tz: tzinfo,
+    now: datetime | None,
+    text: str,
 ) -> SyslogMessage:
     parts = body.split(" ", 5)
     if len(parts) < 6 or "" in parts[:5]:
         raise _bad("RFC 5424 header needs TIMESTAMP HOST APP PROCID MSGID SD", text)
     stamp, host, app, pid, msgid, rest = parts
-    if stamp == _NIL:
-        raise _bad("nil timestamp", text)
-    if _ISO_RE.fullmatch(stamp) is None:
+    received = stamp == _NIL
+    if not received and _ISO_RE.fullmatch(stamp) is None:
         raise _bad("not an RFC 5424 timestamp", text)
     structured, message = _structured_data(rest, text)
+    ts = (now or datetime.now(UTC)).astimezone(UTC) if received else _iso(stamp, tz, text)
     return SyslogMessage(
-        _iso(stamp, tz, text),
+        ts,
         _nil(host),
         _nil(app),
         _nil(pid),
@@ -196,6 +259,7 @@ def _rfc5424(
         severity,
         message.removeprefix(_BOM),
         structured,
+        received,
     )
 
 
@@ -235,7 +299,8 @@ def parse_syslog_header(
         The zone of timestamps that carry no offset (BSD, offset-less ISO): a ``tzinfo`` or
         an IANA name.
     now
-        The instant the year inference compares with; ``None`` is the current time.
+        The instant the year inference compares with, and the time given to a line without
+        one (RFC 5424 nil TIMESTAMP); ``None`` is the current time. Timezone-aware.
 
     Returns
     -------
@@ -258,6 +323,9 @@ def parse_syslog_header(
     '2025-11-07T10:00:00+00:00'
     >>> parse_syslog_header("Dec 31 23:00:00 h a: x", now=datetime(2027, 1, 1, tzinfo=UTC)).ts.year
     2026
+    >>> m = parse_syslog_header("<38>1 - h sshd - - - hi", now=datetime(2027, 1, 1, tzinfo=UTC))
+    >>> m.ts.isoformat(), m.received_ts
+    ('2027-01-01T00:00:00+00:00', True)
     """
     if not isinstance(tz, tzinfo):
         tz = resolve_tz(tz)
@@ -276,7 +344,7 @@ def parse_syslog_header(
         raise _bad("malformed <PRI>", text)
     version = _RFC5424_RE.match(body)
     if version is not None:
-        return _rfc5424(body[version.end() :], facility, severity, tz, text)
+        return _rfc5424(body[version.end() :], facility, severity, tz, now, text)
     iso = _ISO_RE.match(body)
     if iso is not None:
         ts = _iso(iso.group(1), tz, text)
@@ -313,11 +381,19 @@ class SyslogParser:
     Parameters
     ----------
     year
-        Year of BSD timestamps; ``None`` infers it (current year, previous one across New Year).
+        Year of BSD timestamps; ``None`` infers it from the date in ``tz`` (the year that
+        puts the line in the past or at most a day ahead: see the module notes).
     tz
         Zone of timestamps without an offset (an IANA name or ``tzinfo``).
     source
         The Event source.
+
+    Attributes
+    ----------
+    clock
+        Where "now" comes from (the year of BSD timestamps, the time of a line without one,
+        marked ``attrs["ts_source"] = "received"``): ``None`` is the system clock; tests set
+        a function returning a fixed, timezone-aware time.
 
     Examples
     --------
@@ -325,7 +401,15 @@ class SyslogParser:
     >>> e = p.parse("<86>Nov 27 10:00:00 db1 CRON[77]: (root) CMD (run-parts /etc/cron.hourly)")
     >>> e.ts.isoformat(), e.action, e.user, e.host, e.attrs["pid"], e.attrs["severity"]
     ('2026-11-27T10:00:00+00:00', 'syslog.CRON', None, 'db1', '77', '6')
+    >>> p.clock = lambda: datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    >>> e = p.parse("<38>1 - db1 sshd 7 - - no clock here")
+    >>> e.ts.isoformat(), e.attrs["ts_source"]
+    ('2026-11-27T12:00:00+00:00', 'received')
     """
+
+    # A class attribute, not a constructor option: configs cannot set it, and parsers
+    # pickled in a checkpoint before it existed still have one.
+    clock: Callable[[], datetime] | None = None
 
     def __init__(
         self, year: int | None = None, tz: tzinfo | str = "UTC", source: str = "syslog"
@@ -338,7 +422,8 @@ class SyslogParser:
         """The line's syslog header and message; ``None`` for a blank line."""
         if is_blank(line):
             return None
-        return parse_syslog_header(line, year=self.year, tz=self.tz)
+        now = None if self.clock is None else self.clock()
+        return parse_syslog_header(line, year=self.year, tz=self.tz, now=now)
 
     def parse(self, line: str) -> Event | None:
         """Parse one syslog line; blank lines are skipped."""
@@ -358,5 +443,7 @@ class SyslogParser:
             if value is not None
         }
         attrs["message"] = msg.message[:MAX_MESSAGE_CHARS]
+        if msg.received_ts:
+            attrs["ts_source"] = "received"
         action = f"syslog.{msg.app}" if msg.app else "syslog"
         return Event(msg.ts, self.source, action, None, msg.host, attrs=attrs)

@@ -8,7 +8,11 @@ be nested or use flat dotted keys. What each id becomes:
 =====  ======================  ======================  ==============================
 id     action                  user                    target
 =====  ======================  ======================  ==============================
-4624   logon (success)         TargetUserName          the computer
+4624   logon, logon_network,   TargetUserName          the computer
+       logon_batch,
+       logon_service,
+       logon_new_credentials
+       (by logon type)
 4625   logon_failure           TargetUserName          the computer
 4634   logoff                  TargetUserName          the computer
 4648   explicit_credentials    SubjectUserName         TargetServerName
@@ -18,14 +22,28 @@ id     action                  user                    target
 4732   group_member_added      SubjectUserName         TargetUserName (the group)
 =====  ======================  ======================  ==============================
 
-``host`` is ``host.name`` (else ``winlog.computer_name``). Every event has
-``attrs["machine_account"]``: ``"true"`` for an account ending in ``$``, ``"false"`` for
-another named account, ``"unknown"`` when the account is ``-`` or empty (then
-``user=None``); such events are kept, features decide. Other event ids are ``None``.
+A 4624 is a ``logon`` when a person sits down at the machine or connects to its desktop
+(logon types 2, 7, 10, 11, 12, 13) or when it gives no type; the other types have actions of
+their own (:data:`LOGON_TYPE_ACTIONS`: network 3 and 8, batch 4, service 5 and 0, new
+credentials 9), so that logon counts, hours and hosts describe people and not file-share
+access or services. A machine account's or system principal's logon (below) is never a
+``logon``: of an interactive type (DWM-n, UMFD-n) it is ``logon_service``.
+
+``host`` is ``host.name`` (else ``winlog.computer_name``). A UEBA keys behaviour on people:
+the acting account is the event's ``user`` only when it is a person's account. Machine
+accounts (``NAME$``) and the system's own principals (SYSTEM, LOCAL SERVICE, NETWORK
+SERVICE, ANONYMOUS LOGON, DWM-n, UMFD-n, IUSR, virtual service accounts, known by name,
+domain or well-known SID: :func:`is_system_account`) give ``user=None`` and keep their name
+in ``attrs["account"]``; the event stays, with its host, for host-keyed features. Every
+event has ``attrs["machine_account"]`` (``"true"`` for an account ending in ``$``) and
+``attrs["system_account"]`` (``"true"`` for a system principal), each ``"false"`` for
+another named account and ``"unknown"`` when the account is ``-`` or empty (then
+``user=None`` too). Other event ids are ``None``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -54,6 +72,39 @@ LOGON_TYPES: Mapping[str, str] = {
     "12": "CachedRemoteInteractive",
     "13": "CachedUnlock",
 }
+#: 4624 logon type -> action, for the types that are no person's own logon; the other
+#: types (2, 7, 10, 11, 12, 13) and a missing type are :data:`streams.actions.LOGON`.
+LOGON_TYPE_ACTIONS: Mapping[str, str] = {
+    "0": actions.LOGON_SERVICE,
+    "3": actions.LOGON_NETWORK,
+    "4": actions.LOGON_BATCH,
+    "5": actions.LOGON_SERVICE,
+    "8": actions.LOGON_NETWORK,
+    "9": actions.LOGON_NEW_CREDENTIALS,
+}
+#: Names (case-folded) of the system's own principals as Windows logs them in English.
+SYSTEM_ACCOUNT_NAMES = frozenset(
+    {"system", "local system", "local service", "network service", "anonymous logon", "iusr"}
+)
+#: Desktop Window Manager and font driver host sessions (one per session number).
+_SYSTEM_NAME_RE = re.compile(r"(?:dwm|umfd)-\d+")
+#: Domains (case-folded) that hold only system principals and virtual service accounts.
+SYSTEM_ACCOUNT_DOMAINS = frozenset(
+    {
+        "nt authority",
+        "nt service",
+        "window manager",
+        "font driver host",
+        "iis apppool",
+        "nt virtual machine",
+    }
+)
+#: Well-known SIDs of system principals (names are localised, SIDs are not): anonymous,
+#: IUSR, SYSTEM, LOCAL SERVICE, NETWORK SERVICE.
+SYSTEM_SIDS = frozenset({"S-1-5-7", "S-1-5-17", "S-1-5-18", "S-1-5-19", "S-1-5-20"})
+#: SID prefixes of virtual accounts: NT SERVICE, IIS APPPOOL, NT VIRTUAL MACHINE, Window
+#: Manager (DWM-n), Font Driver Host (UMFD-n).
+SYSTEM_SID_PREFIXES = ("S-1-5-80-", "S-1-5-82-", "S-1-5-83-", "S-1-5-90-", "S-1-5-96-")
 #: 4625 ``Status`` / ``SubStatus`` NTSTATUS codes (lower-case hex) and what they mean.
 LOGON_FAILURE_STATUS: Mapping[str, str] = {
     "0xc000005e": "no_logon_servers",
@@ -130,6 +181,31 @@ def _event_id(obj: Mapping[str, Any]) -> int:
     raise ParseError("missing_field", "no event id at 'event.code' or 'winlog.event_id'")
 
 
+def is_system_account(name: str, domain: str | None = None, sid: str | None = None) -> bool:
+    """Whether an account is one of the system's own principals rather than a person's.
+
+    Known by its SID (:data:`SYSTEM_SIDS`, :data:`SYSTEM_SID_PREFIXES`), its domain
+    (:data:`SYSTEM_ACCOUNT_DOMAINS`) or its name (:data:`SYSTEM_ACCOUNT_NAMES`, ``DWM-n``,
+    ``UMFD-n``). Machine accounts (``NAME$``) are not system principals here: they are
+    ``attrs["machine_account"]``.
+
+    Examples
+    --------
+    >>> is_system_account("ANONYMOUS LOGON"), is_system_account("DWM-3")
+    (True, True)
+    >>> is_system_account("Système", "AUTORITE NT", "S-1-5-18"), is_system_account("alice")
+    (True, False)
+    """
+    if sid is not None and (
+        sid.upper() in SYSTEM_SIDS or sid.upper().startswith(SYSTEM_SID_PREFIXES)
+    ):
+        return True
+    if domain is not None and domain.casefold() in SYSTEM_ACCOUNT_DOMAINS:
+        return True
+    folded = name.casefold()
+    return folded in SYSTEM_ACCOUNT_NAMES or _SYSTEM_NAME_RE.fullmatch(folded) is not None
+
+
 def _timestamp(obj: Mapping[str, Any]) -> datetime:
     value = resolve(obj, "@timestamp")
     if not isinstance(value, str):
@@ -196,16 +272,25 @@ class WindowsSecurityParser:
         host = _scalar(obj, "host.name") or _scalar(obj, "winlog.computer_name")
         account = _text(fields.get(actor_field)) or _scalar(obj, "user.name")
         attrs: dict[str, str] = {"event_id": str(event_id)}
-        if account is None:
-            attrs["machine_account"] = "unknown"
-        else:
-            attrs["machine_account"] = "true" if account.endswith("$") else "false"
         target: str | None = host
         if event_id in (4624, 4625, 4634):
             domain = _text(fields.get("TargetDomainName"))
+            sid = _text(fields.get("TargetUserSid"))
             self._put(attrs, "logon_id", _text(fields.get("TargetLogonId")))
         else:
             domain = _text(fields.get("SubjectDomainName"))
+            sid = _text(fields.get("SubjectUserSid"))
+        user = account
+        if account is None:
+            attrs["machine_account"] = attrs["system_account"] = "unknown"
+        else:
+            machine = account.endswith("$")
+            system = not machine and is_system_account(account, domain, sid)
+            attrs["machine_account"] = "true" if machine else "false"
+            attrs["system_account"] = "true" if system else "false"
+            if machine or system:
+                user = None
+                attrs["account"] = account
         if event_id == 4648:
             target = _text(fields.get("TargetServerName"))
             self._put(attrs, "target_user", _text(fields.get("TargetUserName")))
@@ -229,6 +314,11 @@ class WindowsSecurityParser:
         logon_type = attrs.get("logon_type")
         if logon_type is not None:
             self._put(attrs, "logon_type_name", LOGON_TYPES.get(logon_type))
+            if event_id == 4624:
+                action = LOGON_TYPE_ACTIONS.get(logon_type, action)
+        if action == actions.LOGON and "account" in attrs:
+            # DWM-n and UMFD-n log on interactively with every user session: the system's.
+            action = actions.LOGON_SERVICE
         for key in ("sub_status", "status"):
             code = attrs.get(key)
             if code is not None and code.lower() in LOGON_FAILURE_STATUS:
@@ -238,7 +328,7 @@ class WindowsSecurityParser:
         outcome = _scalar(obj, "event.outcome")
         if outcome not in (actions.SUCCESS, actions.FAILURE):
             outcome = default_outcome
-        return Event(ts, self.source, action, account, host, target, None, outcome, attrs)
+        return Event(ts, self.source, action, user, host, target, None, outcome, attrs)
 
     @staticmethod
     def _put(attrs: dict[str, str], key: str, value: str | None) -> None:

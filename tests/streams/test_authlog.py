@@ -22,7 +22,8 @@ def at(hour: int, minute: int, second: int, micro: int = 0) -> datetime:
 def test_auth_log_file_golden() -> None:
     events, dead = read_lines(FIXTURES / "authlog" / "auth.log", AuthLogParser(year=2026))
     assert dead == []
-    # Skipped: CRON's session, systemd-logind, sudo's PAM session, sshd's "Received disconnect".
+    # Skipped: CRON's session, systemd-logind, sudo's PAM session, sshd's "Connection closed
+    # by ... [preauth]" and "Received disconnect".
     assert events == [
         Event(
             at(8, 1, 12),
@@ -146,10 +147,12 @@ def test_auth_log_file_golden() -> None:
             "success",
             {"event": "session_closed", "service": "su", "program": "su", "pid": "21302"},
         ),
+        # One refused attempt on three lines: Invalid user (no failure of its own), Failed
+        # password (the one logon_failure), Connection closed [preauth] (no event).
         Event(
             at(8, 10, 4),
             SRC,
-            "logon_failure",
+            "invalid_user",
             "admin",
             "bastion",
             "bastion",
@@ -176,24 +179,6 @@ def test_auth_log_file_golden() -> None:
             {
                 "event": "failed",
                 "method": "password",
-                "src_ip": "203.0.113.9",
-                "port": "40112",
-                "invalid_user": "true",
-                "program": "sshd",
-                "pid": "21410",
-            },
-        ),
-        Event(
-            at(8, 10, 7),
-            SRC,
-            "logon_failure",
-            "admin",
-            "bastion",
-            "bastion",
-            None,
-            "failure",
-            {
-                "event": "connection_closed",
                 "src_ip": "203.0.113.9",
                 "port": "40112",
                 "invalid_user": "true",
@@ -238,24 +223,6 @@ def test_auth_log_file_golden() -> None:
                 "program": "sshd",
                 "pid": "21433",
                 "repeated": "2",
-            },
-        ),
-        Event(
-            at(8, 11, 30),
-            SRC,
-            "logon_failure",
-            "root",
-            "bastion",
-            "bastion",
-            None,
-            "failure",
-            {
-                "event": "connection_closed",
-                "src_ip": "203.0.113.9",
-                "port": "40210",
-                "invalid_user": "false",
-                "program": "sshd",
-                "pid": "21433",
             },
         ),
         Event(
@@ -317,7 +284,7 @@ def test_network_forms_golden() -> None:
         (at(9, 0, 1, 250000), "logon_failure", "erin", "web1", "web1", "failure"),
         (at(10, 0, 2), "run_as", "erin", "web1", "www-data", "success"),
         (at(9, 0, 3, 123456), "switch_user", "erin", "web1", "root", "success"),
-        (at(10, 0, 4), "logon_failure", "test", None, None, "failure"),
+        (at(10, 0, 4), "invalid_user", "test", None, None, "failure"),
     ]
     # RFC 5424's PROCID, given or nil; the SD does not leak into the sudo fields.
     assert events[1].attrs["pid"] == "902" and "pid" not in events[2].attrs
@@ -348,7 +315,7 @@ def test_network_forms_golden() -> None:
         (
             # Older sshd: no port on "Invalid user".
             "sshd[5]: Invalid user oracle from 10.9.8.7",
-            "logon_failure",
+            "invalid_user",
             "oracle",
             "h",
             "failure",
@@ -418,6 +385,9 @@ def test_message_variants(
         "sshd[5]: Server listening on 0.0.0.0 port 22.",
         "sshd[5]: Disconnected from user ann 10.0.0.1 port 9",
         "sshd[5]: Connection closed by 10.0.0.1 port 9 [preauth]",
+        # The end of a refused attempt whose Failed line was the logon failure.
+        "sshd[5]: Connection closed by invalid user eve 10.0.0.1 port 9 [preauth]",
+        "sshd[5]: Connection closed by authenticating user root 10.0.0.1 port 9 [preauth]",
         "sshd[5]: pam_unix(sshd:auth): authentication failure; logname= uid=0 rhost=1.2.3.4",
         "sudo: pam_unix(sudo:session): session closed for user root",
         "sudo:   ann : unable to resolve host h: Name or service not known",

@@ -216,3 +216,14 @@ def test_restore_rejects_other_configuration_and_malformed_tree() -> None:
 def test_rejects_bad_options(options: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         DrainTemplateParser(**options)  # type: ignore[arg-type]
+
+
+def test_an_rfc5424_line_without_a_timestamp_is_dated_when_read_and_marked() -> None:
+    parser = DrainTemplateParser(source="app")
+    before = datetime.now(UTC)
+    event = parser.parse("<38>1 - bastion sshd 1 - - Accepted password for ann from 10.0.0.1")
+    assert event is not None and event.host == "bastion"
+    assert before <= event.ts <= datetime.now(UTC)
+    assert event.attrs["ts_source"] == "received"
+    dated = parser.parse("<38>1 2024-03-04T10:00:00Z bastion sshd 1 - - Accepted password for bob")
+    assert dated is not None and "ts_source" not in dated.attrs

@@ -19,6 +19,7 @@ from streams.parsers import (
     WindowsSecurityParser,
     parse_syslog_header,
 )
+from streams.parsers.windows import is_system_account
 
 FUZZ = settings(max_examples=200, deadline=None)
 # The garbage tests run for every registered parser (and test_contract.py adds plain text and
@@ -282,18 +283,19 @@ def test_authlog_round_trip(
     host: str,
     pri: int | None,
 ) -> None:
-    messages = {
+    messages: dict[str, tuple[str, str | None]] = {
         "accepted": (f"sshd[9]: Accepted {method} for {user} from {ip} port {port} ssh2", "logon"),
         "failed": (
             f"sshd[9]: Failed {method} for {'invalid user ' if invalid else ''}{user} "
             f"from {ip} port {port} ssh2",
             "logon_failure",
         ),
-        "invalid": (f"sshd[9]: Invalid user {user} from {ip} port {port}", "logon_failure"),
+        "invalid": (f"sshd[9]: Invalid user {user} from {ip} port {port}", "invalid_user"),
+        # The end of an attempt already counted by its Failed line: no event.
         "closed": (
             f"sshd[9]: Connection closed by {'invalid' if invalid else 'authenticating'} user "
             f"{user} {ip} port {port} [preauth]",
-            "logon_failure",
+            None,
         ),
         "sudo": (
             f"sudo: {user} : {'3 incorrect password attempts ; ' if failed else ''}TTY={tty} ; "
@@ -312,9 +314,12 @@ def test_authlog_round_trip(
     }
     message, action = messages[kind]
     event = AuthLogParser(year=2026).parse(f"{pri_text(pri)}Nov 27 10:00:00 {host} {message}")
+    if action is None:
+        assert event is None
+        return
     assert event is not None
     assert (event.action, event.user, event.host) == (action, user, host)
-    if kind in ("accepted", "failed", "invalid", "closed"):
+    if kind in ("accepted", "failed", "invalid"):
         assert (event.target, event.attrs["src_ip"], event.attrs["port"]) == (host, ip, port)
         assert event.outcome == ("success" if kind == "accepted" else "failure")
     else:
@@ -336,7 +341,7 @@ ACCOUNT = st.text(
 @given(
     event_id=st.sampled_from([4624, 4625, 4634, 4648, 4672, 4688, 4720, 4732]),
     ts=TIMES,
-    account=ACCOUNT,
+    account=ACCOUNT | st.sampled_from(["SYSTEM", "ANONYMOUS LOGON", "DWM-2", "UMFD-0", "WS02$"]),
     other=ACCOUNT,
     host=HOST,
     logon_type=st.sampled_from(["2", "3", "10", "99"]),
@@ -369,9 +374,18 @@ def test_windows_round_trip(
     )
     event = WindowsSecurityParser().parse(json.dumps(obj))
     assert event is not None
-    assert (event.ts, event.user, event.host) == (ts, account, host)
+    # Machine accounts and system principals are no user; their name stays in attrs.
+    machine = account.endswith("$")
+    system = not machine and is_system_account(account)
+    person = not (machine or system)
+    assert (event.ts, event.user, event.host) == (ts, account if person else None, host)
+    assert event.attrs.get("account") == (None if person else account)
     assert event.attrs["event_id"] == str(event_id)
-    assert event.attrs["machine_account"] == ("true" if account.endswith("$") else "false")
+    assert event.attrs["machine_account"] == ("true" if machine else "false")
+    assert event.attrs["system_account"] == ("true" if system else "false")
+    if event_id == 4624:
+        interactive = "logon" if person else "logon_service"
+        assert event.action == ("logon_network" if logon_type == "3" else interactive)
     assert event.attrs["logon_type"] == logon_type and event.attrs["src_ip"] == ip
     expected_target = host if event_id in (4624, 4625, 4634, 4672) else other
     assert event.target == expected_target

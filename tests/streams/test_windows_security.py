@@ -38,6 +38,7 @@ def test_security_log_golden() -> None:
             {
                 "event_id": "4624",
                 "machine_account": "false",
+                "system_account": "false",
                 "domain": "CORP",
                 "logon_id": "0x8a3f1c",
                 "logon_type": "10",
@@ -50,12 +51,13 @@ def test_security_log_golden() -> None:
                 "src_port": "0",
             },
         ),
-        # Winlogbeat 7 (numeric winlog.event_id), a machine account over the network.
+        # Winlogbeat 7 (numeric winlog.event_id), a machine account over the network: no
+        # person's logon (no user, its own action), the account's name kept in attrs.
         Event(
             at(8, 3, 0),
             SRC,
-            "logon",
-            "FS01$",
+            "logon_network",
+            None,
             HOST,
             HOST,
             None,
@@ -63,6 +65,8 @@ def test_security_log_golden() -> None:
             {
                 "event_id": "4624",
                 "machine_account": "true",
+                "system_account": "false",
+                "account": "FS01$",
                 "domain": "CORP",
                 "logon_id": "0x8a4000",
                 "logon_type": "3",
@@ -85,6 +89,7 @@ def test_security_log_golden() -> None:
             {
                 "event_id": "4625",
                 "machine_account": "false",
+                "system_account": "false",
                 "domain": "WS01",
                 "logon_type": "3",
                 "logon_type_name": "Network",
@@ -110,6 +115,7 @@ def test_security_log_golden() -> None:
             {
                 "event_id": "4634",
                 "machine_account": "false",
+                "system_account": "false",
                 "domain": "CORP",
                 "logon_id": "0x8a3f1c",
                 "logon_type": "10",
@@ -128,6 +134,7 @@ def test_security_log_golden() -> None:
             {
                 "event_id": "4648",
                 "machine_account": "false",
+                "system_account": "false",
                 "domain": "CORP",
                 "target_user": "svc_backup",
                 "target_domain": "CORP",
@@ -146,6 +153,7 @@ def test_security_log_golden() -> None:
             {
                 "event_id": "4672",
                 "machine_account": "false",
+                "system_account": "false",
                 "domain": "CORP",
                 "privileges": "SeSecurityPrivilege,SeBackupPrivilege,SeDebugPrivilege",
             },
@@ -162,6 +170,7 @@ def test_security_log_golden() -> None:
             {
                 "event_id": "4688",
                 "machine_account": "false",
+                "system_account": "false",
                 "domain": "CORP",
                 "parent_process": "C:\\Windows\\System32\\cmd.exe",
                 "command_line": "whoami /priv",
@@ -179,6 +188,7 @@ def test_security_log_golden() -> None:
             {
                 "event_id": "4720",
                 "machine_account": "false",
+                "system_account": "false",
                 "domain": "CORP",
                 "target_domain": "WS01",
                 "target_sid": "S-1-5-21-3350160546-1433373632-2958612930-1010",
@@ -196,6 +206,7 @@ def test_security_log_golden() -> None:
             {
                 "event_id": "4732",
                 "machine_account": "false",
+                "system_account": "false",
                 "domain": "CORP",
                 "target_domain": "Builtin",
                 "target_sid": "S-1-5-32-544",
@@ -226,7 +237,12 @@ def test_flat_keys_and_ecs_fallbacks() -> None:
         "C:\\Tools\\psexec.exe",
         None,
         "success",
-        {"event_id": "4688", "machine_account": "false", "command_line": "psexec \\\\fs01 cmd"},
+        {
+            "event_id": "4688",
+            "machine_account": "false",
+            "system_account": "false",
+            "command_line": "psexec \\\\fs01 cmd",
+        },
     )
     line = json.dumps(
         {
@@ -245,7 +261,12 @@ def test_flat_keys_and_ecs_fallbacks() -> None:
         None,
         None,
         "failure",
-        {"event_id": "4625", "machine_account": "unknown", "src_ip": "198.51.100.1"},
+        {
+            "event_id": "4625",
+            "machine_account": "unknown",
+            "system_account": "unknown",
+            "src_ip": "198.51.100.1",
+        },
     )
 
 

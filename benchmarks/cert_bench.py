@@ -18,7 +18,14 @@ import polars as pl
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from benchmarks.report import Figure, Section, write_bench_outputs
-from benchmarks.results import PeakMemory, environment, load_anchors, scan_throughput
+from benchmarks.results import (
+    PeakMemory,
+    environment,
+    environment_line,
+    load_anchors,
+    scan_config,
+    scan_throughput,
+)
 from detector.errors import UsageError
 from detector.scan import ScanOptions, ScanResult, run_scan
 
@@ -192,7 +199,7 @@ def run_cert_bench(
         "release": release,
         "seed": seed,
         "detector": result.pipeline.config.detector,
-        "config": {"scan": "defaults", "train": "first third", "budget": str(options.budget)},
+        "config": {"scan": scan_config(result), "train": "first third"},
         "events": result.events,
         "anchors": anchors,
         **metrics,
@@ -229,7 +236,7 @@ def run_cert_bench(
             for d in metrics["days_to_first_alert"]
         ],
     ]
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(lines) + f"\n\nSeed {seed}; {environment_line(payload)}\n"
     labelled = label_user_days(result, truth)
     text = _write_report(out, payload, text, labelled, anchor)
     return text + f"\nresults: {out / 'results.json'} (and report.html)"

@@ -19,7 +19,13 @@ import polars as pl
 from sklearn.metrics import roc_auc_score
 
 from benchmarks.report import Figure, Section, write_bench_outputs
-from benchmarks.results import PeakMemory, environment, scan_throughput
+from benchmarks.results import (
+    PeakMemory,
+    environment,
+    environment_line,
+    scan_config,
+    scan_throughput,
+)
 from detector.errors import UsageError
 from detector.scan import ScanOptions, run_scan
 from streams.errors import ParseError
@@ -105,9 +111,8 @@ def run_lanl_bench(
         "benchmark": "lanl",
         "seed": seed,
         "config": {
-            "scan": "defaults",
+            "scan": scan_config(result),
             "train": "first third",
-            "budget": str(options.budget),
             "lanl_epoch": epoch.isoformat(),
         },
         "events": result.events,
@@ -136,7 +141,7 @@ def run_lanl_bench(
             for k in metrics["user_day_recall_at_budget"]
         ],
     ]
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(lines) + f"\n\nSeed {seed}; {environment_line(payload)}\n"
     from benchmarks.plots import Curve, roc_pr_chart
 
     path = roc_pr_chart(

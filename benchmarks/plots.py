@@ -261,6 +261,7 @@ def nab_category_chart(
     ax.set_ylabel("normalised NAB score", fontsize=8)
     ax.tick_params(axis="y", labelsize=7)
     if profiles:
-        ax.legend(fontsize=7)
+        # Outside the axes, to the right: inside, "best" placement still covered a category.
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.set_title(title, fontsize=9)
     return _save(fig, path)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import write_results
+from benchmarks.results import machine_text, write_results
 
 REPORT_FILE = "report.html"
 _TABLE_RULE = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
@@ -187,9 +187,11 @@ def _figure_html(figure: Figure) -> str:
 
 def _run_markdown(results: Mapping[str, Any]) -> str:
     rows = ["| what | value |", "|---|---|"]
-    for key in ("seeds", "seed", "config", "seconds", "versions", "machine"):
+    for key in ("seeds", "seed", "config", "seconds", "versions", "machine", "git_commit"):
         if key in results and results[key] is not None:
             value = results[key]
+            if key == "machine":
+                value = machine_text(value)
             text = value if isinstance(value, str) else json.dumps(value, default=str)
             rows.append(f"| {key} | `{text.replace('|', '/')}` |")
     return "\n".join(rows)

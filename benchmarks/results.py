@@ -12,10 +12,11 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from detector.scan import ScanResult
 
 ANCHORS_FILE = Path(__file__).resolve().parent / "anchors.json"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _VERSIONED = ("baseliner", "numpy", "polars", "scikit-learn", "scipy", "pyod", "river")
 
@@ -82,20 +84,20 @@ def _proc_field(path: str, key: str) -> str | None:
 
 
 def environment() -> dict[str, Any]:
-    """Library versions and machine facts recorded beside every result.
+    """Library versions, machine facts and the source commit recorded beside every result.
 
     Returns
     -------
     dict
         ``python`` (its version), ``versions`` (baseliner, python, numpy, polars, scikit-learn,
-        scipy, pyod, river; ``None`` when absent) and ``machine`` (platform, CPU model and
-        count, total memory in MB).
+        scipy, pyod, river; ``None`` when absent), ``machine`` (platform, CPU model and
+        count, total memory in MB) and ``git_commit`` (:func:`git_commit`).
 
     Examples
     --------
     >>> env = environment()
     >>> sorted(env), env["versions"]["python"] == env["python"]
-    (['machine', 'python', 'versions'], True)
+    (['git_commit', 'machine', 'python', 'versions'], True)
     >>> env["machine"]["cpus"] == os.cpu_count()
     True
     """
@@ -117,19 +119,100 @@ def environment() -> dict[str, Any]:
             "cpus": os.cpu_count(),
             "memory_mb": None if memory_kb is None else int(memory_kb.split()[0]) // 1024,
         },
+        "git_commit": git_commit(),
     }
 
 
-def environment_line(results: Mapping[str, Any]) -> str:
-    """The closing line of a markdown report: Python, library versions and the machine.
+def git_commit(source: Path = PROJECT_ROOT) -> str | None:
+    """The commit of the checkout holding ``source``, ``-dirty`` appended if files differ.
+
+    ``None`` when ``source`` is not in a git checkout (an installed package) or git is absent.
 
     Examples
     --------
-    >>> environment_line({"python": "3.11.7", "versions": {"numpy": "2.1"}, "machine": "box"})
-    'Python 3.11.7; numpy 2.1; box'
+    >>> import tempfile
+    >>> git_commit(Path(tempfile.mkdtemp())) is None
+    True
     """
-    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
-    return f"Python {results['python']}; {versions}; {results['machine']}"
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "--show-toplevel", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        if head.returncode != 0:
+            return None
+        top, commit = head.stdout.split()[:2]
+        # Only a checkout of this project counts, not some repository around an install.
+        if Path(top).resolve() != source.resolve():
+            return None
+        status = subprocess.run(
+            # --no-optional-locks: a status must never rewrite the checkout's index.
+            [
+                "git",
+                "--no-optional-locks",
+                "-C",
+                str(source),
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    dirty = status.returncode == 0 and bool(status.stdout.strip())
+    return commit + ("-dirty" if dirty else "")
+
+
+def machine_text(machine: Any) -> str:
+    """The ``machine`` record as readable text (a string is returned as it is).
+
+    Examples
+    --------
+    >>> machine_text({"platform": "Linux-6.1", "cpu_model": "Xeon", "cpus": 2, "memory_mb": 7900})
+    'Linux-6.1, Xeon, 2 CPUs, 7,900 MB memory'
+    >>> machine_text("box")
+    'box'
+    """
+    if not isinstance(machine, Mapping):
+        return str(machine)
+    parts = [str(machine[key]) for key in ("platform", "cpu_model") if machine.get(key)]
+    if machine.get("cpus"):
+        parts.append(f"{machine['cpus']} CPUs")
+    if machine.get("memory_mb"):
+        parts.append(f"{int(machine['memory_mb']):,} MB memory")
+    return ", ".join(parts)
+
+
+def environment_line(results: Mapping[str, Any]) -> str:
+    """The closing line of a markdown report: Python, library versions, machine and commit.
+
+    Python is named once (``versions`` repeats it); the machine reads as text.
+
+    Examples
+    --------
+    >>> environment_line({"python": "3.11.7", "versions": {"python": "3.11.7", "numpy": "2.1"},
+    ...                   "machine": {"platform": "Linux", "cpus": 2}, "git_commit": "abc1234"})
+    'Python 3.11.7; numpy 2.1; Linux, 2 CPUs; commit abc1234'
+    >>> environment_line({"python": "3.11.7", "versions": {}, "machine": "box"})
+    'Python 3.11.7; box'
+    """
+    versions = ", ".join(
+        f"{k} {v}" for k, v in (results.get("versions") or {}).items() if k != "python"
+    )
+    parts = [f"Python {results.get('python')}"]
+    if versions:
+        parts.append(versions)
+    parts.append(machine_text(results.get("machine")))
+    if results.get("git_commit"):
+        parts.append(f"commit {results['git_commit']}")
+    return "; ".join(parts)
 
 
 def peak_memory_mb() -> float:
@@ -270,6 +353,31 @@ def scan_throughput(name: str, result: ScanResult, peak: PeakMemory) -> dict[str
     ).to_dict()
 
 
+def scan_config(result: ScanResult) -> dict[str, Any]:
+    """The configuration a scan actually ran with, for ``results.json``.
+
+    The detector and its parameters, seed, budget, training cut, entity and window, the risk
+    rule's settings and the feature columns (with their schema hash).
+    """
+    config = result.pipeline.config
+    risk = config.risk
+    return {
+        "detector": config.detector,
+        "detector_params": dict(config.detector_params),
+        "seed": config.seed,
+        "budget": str(config.budget),
+        "train_until": None if result.train_until is None else result.train_until.isoformat(),
+        "entity": config.entity_type,
+        "window_seconds": config.window.total_seconds(),
+        "z_min": config.z_min,
+        "min_history": config.min_history,
+        "risk": asdict(risk) if is_dataclass(risk) and not isinstance(risk, type) else str(risk),
+        "slice_days": result.options.slice_days,
+        "features": list(result.pipeline.features),
+        "schema_hash": result.pipeline.schema_hash,
+    }
+
+
 def progress_enabled(quiet: bool = False) -> bool:
     """Whether a progress bar should show: not ``quiet`` and stderr is a terminal.
 
@@ -286,7 +394,8 @@ def progress_bar(total: float, desc: str, unit: str, enabled: bool) -> Iterator[
     """A tqdm bar on stderr whose ETA (from the first update on) is the run's time estimate.
 
     Weight ``total`` by the work (rows rather than files) so the estimate holds when units
-    differ in size. Disabled bars cost nothing.
+    differ in size. Counts below 1,000 (fits, detectors) show as integers ("4/4 fits");
+    larger ones (rows, bytes) with SI prefixes. Disabled bars cost nothing.
 
     Examples
     --------
@@ -297,7 +406,7 @@ def progress_bar(total: float, desc: str, unit: str, enabled: bool) -> Iterator[
         total=total,
         desc=desc,
         unit=unit,
-        unit_scale=True,
+        unit_scale=total >= 1000,
         disable=not enabled,
         file=sys.stderr,
         dynamic_ncols=True,

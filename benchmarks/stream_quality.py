@@ -35,7 +35,14 @@ from typing import Any, cast
 import polars as pl
 
 from benchmarks.orgcache import ensure_org
-from benchmarks.results import write_results
+from benchmarks.report import write_bench_outputs
+from benchmarks.results import (
+    PeakMemory,
+    Throughput,
+    environment,
+    environment_line,
+    progress_bar,
+)
 from benchmarks.synthetic_bench import SyntheticQuality, evaluate, format_quality, org_inputs
 from detector.errors import UsageError
 from detector.online_scoring import (
@@ -215,9 +222,17 @@ def stream_scorer(
 
 
 def replay_org(
-    org: Path, manifest: dict[str, Any], settings: StreamSettings, *, expected_entities: int
+    org: Path,
+    manifest: dict[str, Any],
+    settings: StreamSettings,
+    *,
+    expected_entities: int,
+    progress: bool = False,
 ) -> StreamRun:
-    """Replay the organisation through ColumnarOnline and OnlineScorer; every scored window."""
+    """Replay the organisation through ColumnarOnline and OnlineScorer; every scored window.
+
+    ``progress`` shows a bar of the events replayed (after the read), with the time left.
+    """
     specs = default_specs("user")
     config = WindowConfig(entity="user", window="1d")
     t0 = time.perf_counter()
@@ -235,10 +250,12 @@ def replay_org(
         scored, _ = scorer.score_windows(vectors)
         windows.extend(scored)
 
-    for part in frame.iter_slices(_REPLAY_ROWS):
-        # Every closing step goes to ``score`` (the return value repeats them all).
-        features.update_frame(part, on_close=score)
-    score(features.flush())
+    with progress_bar(frame.height, "stream replay", "events", progress) as bar:
+        for part in frame.iter_slices(_REPLAY_ROWS):
+            # Every closing step goes to ``score`` (the return value repeats them all).
+            features.update_frame(part, on_close=score)
+            bar.update(part.height)
+        score(features.flush())
     return StreamRun(windows, scorer, frame.height, time.perf_counter() - t0)
 
 
@@ -335,14 +352,20 @@ def run_stream_bench(
     days: int,
     seed: int,
     settings: StreamSettings | None = None,
+    progress: bool = False,
 ) -> str:
-    """Generate (or reuse) the organisation, replay it online, score it; write results.json."""
+    """Generate (or reuse) the organisation, replay it online, score it.
+
+    Writes ``results.json``, ``results.md`` and ``report.html`` (with the replay's throughput
+    and the environment) under ``out/stream``; ``progress`` shows the replay's bar.
+    """
     settings = settings or StreamSettings(seed=seed)
     t0 = time.perf_counter()
     org = out / f"org-u{users}-d{days}-s{seed}"
     manifest = ensure_org(org, users=users, days=days, seed=seed)
     t_gen = time.perf_counter() - t0
-    run = replay_org(org, manifest, settings, expected_entities=users)
+    with PeakMemory() as peak:
+        run = replay_org(org, manifest, settings, expected_entities=users, progress=progress)
     quality, volume = evaluate_stream(run, org)
     quality.timings["generate_or_reuse_s"] = t_gen
     within = volume["alerts_per_day_max"] <= settings.budget_per_day
@@ -354,12 +377,27 @@ def run_stream_bench(
         "seed": seed,
         "detector": settings.detector,
         "settings": dict(settings.__dict__),
+        "config": {"users": users, "days": days, "settings": dict(settings.__dict__)},
         "budget": f"{settings.budget_per_day:g}/day",
         **quality.to_dict(),
         **volume,
         "within_budget": within,
+        # The scorer scores and learns each window in one pass: one end-to-end rate.
+        "throughput": [
+            Throughput(
+                name=settings.detector,
+                unit="events",
+                fit_items=0,
+                fit_seconds=0.0,
+                score_items=run.events,
+                score_seconds=run.seconds,
+                peak_memory_mb=peak.mb,
+                memory_scope=peak.scope,
+            ).to_dict()
+        ],
+        **environment(),
     }
-    results = write_results(out / "stream", payload)
+    results = out / "stream" / "results.json"
     header = (
         f"synthetic benchmark, stream mode (daemon scoring): {users} users x {days} days, "
         f"seed {seed}, detector {settings.detector}, {run.events:,} events replayed in "
@@ -379,6 +417,13 @@ def run_stream_bench(
         f"{settings.cold_start_evidence:g}) + {settings.feature_weight:g} x the strongest "
         f"feature's nines beyond {settings.feature_floor_share:g} of its cap",
         f"replay: {volume['events_per_s']:,.0f} events/s end to end (read, features, scoring)",
-        f"results: {results}",
     ]
+    body = "\n".join(lines).split("\n", 1)[1].strip()  # the header becomes the title
+    markdown = (
+        f"# {header}\n\n```\n{body}\n```\n\nThroughput: score /s is the whole replay "
+        "(read, features, scoring and learning), in events.\n\n"
+        f"Seed {seed}; {environment_line(payload)}\n"
+    )
+    write_bench_outputs(out / "stream", "Synthetic organisation, stream mode", payload, markdown)
+    lines.append(f"results: {results} (and results.md, report.html)")
     return "\n".join(lines)

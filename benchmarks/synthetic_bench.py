@@ -19,7 +19,13 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from benchmarks.cert_bench import label_user_days
 from benchmarks.orgcache import ensure_org
 from benchmarks.report import Figure, Section, write_bench_outputs
-from benchmarks.results import PeakMemory, environment, scan_throughput
+from benchmarks.results import (
+    PeakMemory,
+    environment,
+    environment_line,
+    scan_config,
+    scan_throughput,
+)
 from detector.pipeline import Budget
 from detector.scan import ScanOptions, ScanResult, run_scan
 
@@ -209,7 +215,7 @@ def run_synthetic_bench(
         "seed": seed,
         "detector": detector,
         "budget": str(result.pipeline.config.budget),
-        "config": {"users": users, "days": days, "detector": detector, "scan": "defaults"},
+        "config": {"users": users, "days": days, "scan": scan_config(result)},
         **quality.to_dict(),
         "throughput": [scan_throughput(detector, result, peak)],
         **environment(),
@@ -230,5 +236,6 @@ def run_synthetic_bench(
     caption = f"scored user-days (after the training third), seed {seed}; no published anchor"
     section = Section("ROC and precision-recall curves", figures=[Figure(path, caption)])
     markdown = f"# {header}\n\n```\n{text.split(chr(10), 1)[1].strip()}\n```\n"
+    markdown += f"\nSeed {seed}; {environment_line(payload)}\n"
     write_bench_outputs(out, "Synthetic organisation benchmark", payload, markdown, [section])
     return text + f"\nresults: {out / 'results.json'} (and results.md, report.html)"

@@ -30,6 +30,11 @@ DEFAULT_TOP = 10
 #: The generator's limits (``benchmarks.synthetic.MIN_USERS`` ...), repeated here so that
 #: building the parser does not import the benchmarks; a test keeps them equal.
 MIN_USERS, MAX_USERS, MIN_DAYS = 30, 8000, 14
+#: Seeds go to numpy and scikit-learn, which take 0 to 2**32 - 1.
+MAX_SEED = 2**32 - 1
+#: The smallest ``bench adbench --max-rows`` subsample: a stratified 70/30 split of it needs
+#: anomalies on both sides, and the per-class draw keeps at least 2 of them.
+ADBENCH_MIN_ROWS = 100
 
 
 class _Parser(argparse.ArgumentParser):
@@ -229,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hdfs.add_argument("--data-dir", type=Path, help="datasets folder (default: $BASELINER_DATA)")
     hdfs.add_argument("--detectors", help="comma-separated session detectors (default: all)")
-    hdfs.add_argument("--seed", type=int, default=0)
+    hdfs.add_argument("--seed", type=int, help="default 0")
     hdfs.add_argument(
         "--out", type=Path, help="default bench-out/hdfs, bench-out/hdfs-v1 (--log), logparse"
     )
@@ -250,15 +255,22 @@ def build_parser() -> argparse.ArgumentParser:
     nab.add_argument(
         "--subset",
         choices=("all", "dev", "holdout"),
-        default="all",
-        help="all 58 series, or the dev / held-out half (sorted path, even index = dev)",
+        help="all 58 series (default), or the dev / held-out half (sorted path, even index = dev)",
     )
-    nab.add_argument("--seed", type=int, default=0)
-    nab.add_argument("--out", type=Path, default=Path("bench-out/nab"))
+    nab.add_argument(
+        "--files",
+        help="a reduced run: comma-separated series (paths under data/, or file names such as "
+        "nyc_taxi.csv); at least one must have an anomaly window",
+    )
+    nab.add_argument("--seed", type=int, help="default 0")
+    nab.add_argument(
+        "--out", type=Path, help="default bench-out/nab, bench-out/nab-scorer (--check-scorer)"
+    )
     nab.add_argument(
         "--check-scorer",
         action="store_true",
-        help="instead, score the official raw results and compare with the scoreboard",
+        help="instead, score the official raw results and compare with the scoreboard "
+        "(takes --data-dir and --out only)",
     )
     cert = bench_sub.add_parser("cert", help="a CERT Insider Threat release by path, vs answers/")
     cert.add_argument("--data-dir", type=Path, required=True, help="the release's directory")
@@ -511,9 +523,128 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _bench_out(args: argparse.Namespace) -> Path:
+    """The bench's output folder: ``--out``, else the default of that bench and mode."""
+    if args.out is not None:
+        out: Path = args.out
+        return out
+    if args.bench == "throughput":
+        stream = args.mode == "stream"
+        return Path("bench-out/stream-throughput" if stream else "bench-out/throughput")
+    if args.bench == "hdfs":
+        if args.parsing:
+            return Path("bench-out/logparse")
+        return Path("bench-out/hdfs-v1" if args.log is not None else "bench-out/hdfs")
+    if args.bench == "nab":
+        return Path("bench-out/nab-scorer" if args.check_scorer else "bench-out/nab")
+    return Path(f"bench-out/{args.bench}")
+
+
+def _check_seed(seed: int, flag: str = "--seed") -> int:
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"{flag} {seed}: a seed is an integer from 0 to {MAX_SEED}")
+    return seed
+
+
+def _unique(items: Sequence[Any], what: str) -> list[Any]:
+    """``items`` without repeats (first kept), with one warning naming what was repeated."""
+    unique = list(dict.fromkeys(items))
+    if len(unique) < len(items):
+        repeated = sorted({str(item) for item in items if items.count(item) > 1})
+        log.warning("%s given more than once: %s (each runs once)", what, ", ".join(repeated))
+    return unique
+
+
+def _check_batch_detectors(names: Sequence[str], bench: str) -> None:
+    """Registry names that are batch detectors; an online or unknown name is a usage error."""
+    from models.registry import BATCH_DETECTORS, ONLINE_DETECTORS
+
+    for name in names:
+        if name in BATCH_DETECTORS:
+            continue
+        kind = "an online detector" if name in ONLINE_DETECTORS else "not a detector"
+        raise UsageError(
+            f"bench {bench}: {name!r} is {kind}; this bench fits batch detectors: "
+            f"{', '.join(sorted(BATCH_DETECTORS))}"
+        )
+
+
+def _adbench_sets(text: str | None) -> list[str] | None:
+    """``--datasets`` as file stems, every name checked before the first run, repeats dropped."""
+    from benchmarks.adbench.data import ADBENCH_SETS
+
+    names = _names(text)
+    if names is None:
+        return None
+    stem_of = {alias: stem for stem in ADBENCH_SETS for alias in (stem, stem.split("_", 1)[1])}
+    unknown = [name for name in names if name not in stem_of]
+    if unknown:
+        raise UsageError(
+            f"bench adbench: unknown set {', '.join(unknown)}; choose from "
+            f"{', '.join(stem.split('_', 1)[1] for stem in ADBENCH_SETS)}"
+        )
+    stems: list[str] = _unique([stem_of[name] for name in names], "--datasets: sets")
+    return stems
+
+
+def _check_bench_args(args: argparse.Namespace) -> None:
+    """Every flag check that needs no data, before any bench does work."""
+    if args.bench is None:
+        raise UsageError(
+            "bench: choose a benchmark: synthetic, throughput, adbench, hdfs, nab, cert or lanl"
+        )
+    out = _bench_out(args)
+    _check_out_dir(out)
+    if getattr(args, "seed", None) is not None:
+        _check_seed(args.seed)
+    if args.bench == "synthetic" or (args.bench == "throughput" and args.mode == "scan"):
+        if args.bench == "throughput":
+            args.users, args.days = args.users or 1000, args.days or 180
+        _check_org_size(args.users, args.days)
+
+
+class _OnceEach(logging.Filter):
+    """Passes each distinct warning once: a bench fits the same detector many times.
+
+    Examples
+    --------
+    >>> once = _OnceEach()
+    >>> record = logging.LogRecord("m", logging.WARNING, "", 0, "fitted without %s", ("x",), None)
+    >>> once.filter(record), once.filter(record)
+    (True, False)
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[str, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.getMessage())
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
+    """A bench, each distinct warning shown once (on every handler of the root logger)."""
+    # One filter per handler: a shared one would pass a record to the first handler only.
+    filters = [(handler, _OnceEach()) for handler in logging.getLogger().handlers]
+    for handler, once in filters:
+        handler.addFilter(once)
+    try:
+        return _run_bench(args)
+    finally:
+        for handler, once in filters:
+            handler.removeFilter(once)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
     from benchmarks.results import progress_enabled
 
+    _check_bench_args(args)
     # Only the long benches have --quiet; a bar shows only on a terminal.
     progress = progress_enabled(getattr(args, "quiet", False))
     if args.bench == "synthetic" and args.mode == "stream":
@@ -524,18 +655,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
         print(
             run_stream_bench(
-                args.out, users=args.users, days=args.days, seed=args.seed, settings=settings
+                args.out,
+                users=args.users,
+                days=args.days,
+                seed=args.seed,
+                settings=settings,
+                progress=progress,
             )
         )
         return EXIT_OK
     if args.bench == "synthetic":
         from benchmarks.synthetic_bench import run_synthetic_bench
 
-        _check_org_size(args.users, args.days)
         if args.peers:
             raise UsageError("--peers applies to --mode stream (the batch scan always uses LDAP)")
 
-        _check_detector(args.detector)
+        _check_batch_detectors([args.detector], "synthetic")
         print(
             run_synthetic_bench(
                 args.out,
@@ -552,7 +687,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print(
             run_stream_throughput_bench(
-                args.out or Path("bench-out/stream-throughput"),
+                _bench_out(args),
                 users=args.users or 10_000,
                 days=args.days or 2,
                 seed=args.seed,
@@ -564,9 +699,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print(
             run_throughput_bench(
-                args.out or Path("bench-out/throughput"),
-                users=args.users or 1000,
-                days=args.days or 180,
+                _bench_out(args),
+                users=args.users,
+                days=args.days,
                 seed=args.seed,
             )
         )
@@ -592,15 +727,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks.adbench.data import AdbenchDataError
 
         detectors = _names(args.detectors)
-        for name in detectors or []:
-            _check_detector(name)
+        if detectors is not None:
+            detectors = _unique(detectors, "--detectors: detectors")
+            _check_batch_detectors(detectors, "adbench")
+        seeds = _unique([_seed(x) for x in args.seeds.split(",")], "--seeds: seeds")
+        datasets = _adbench_sets(args.datasets)
+        if args.max_rows < 0 or 0 < args.max_rows < ADBENCH_MIN_ROWS:
+            raise UsageError(
+                f"--max-rows {args.max_rows}: give 0 (every row) or at least {ADBENCH_MIN_ROWS} "
+                "(a stratified 70/30 split needs anomalies on both sides)"
+            )
         try:
             _, table = run_adbench(
                 args.data_dir,
                 args.out,
                 detectors,
-                [_seed(x) for x in args.seeds.split(",")],
-                datasets=_names(args.datasets),
+                seeds,
+                datasets=datasets,
                 max_rows=args.max_rows or None,
                 progress=progress,
             )
@@ -611,36 +754,98 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "hdfs":
         return _bench_hdfs(args, progress)
     if args.bench == "nab":
-        if args.check_scorer:
-            from benchmarks.nab.__main__ import main as nab_main
-
-            return nab_main([] if args.data_dir is None else ["--data-dir", str(args.data_dir)])
-        from benchmarks.nab.corpus import NabDataError
-        from benchmarks.nab.run import DEFAULT_DETECTOR, run_nab
-        from models.registry import ONLINE_DETECTORS
-
-        detector = args.detector or DEFAULT_DETECTOR
-        if detector not in ONLINE_DETECTORS:
-            raise UsageError(
-                f"unknown online detector {detector!r}; choose one of "
-                f"{', '.join(sorted(ONLINE_DETECTORS))}"
-            )
-        try:
-            _, table = run_nab(
-                args.data_dir,
-                args.out,
-                detector=detector,
-                seed=args.seed,
-                subset=args.subset,
-                progress=progress,
-            )
-        except NabDataError as exc:
-            raise UsageError(str(exc)) from None
-        print(table)
-        return EXIT_OK
+        return _bench_nab(args, progress)
     raise UsageError(
         "bench: choose a benchmark: synthetic, throughput, adbench, hdfs, nab, cert or lanl"
     )
+
+
+def _bench_nab(args: argparse.Namespace, progress: bool) -> int:
+    """NAB: our online detector over the corpus (or ``--files``), or ``--check-scorer``."""
+    from benchmarks.nab.corpus import NabDataError
+
+    out = _bench_out(args)
+    if args.check_scorer:
+        given = [
+            flag
+            for flag, value in (
+                ("--detector", args.detector),
+                ("--subset", args.subset),
+                ("--files", args.files),
+                ("--seed", args.seed),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(
+                f"bench nab: --check-scorer scores NAB's stored results; it takes no "
+                f"{', '.join(given)}"
+            )
+        from benchmarks.nab.__main__ import check_scorer
+
+        try:
+            ok, table, _ = check_scorer(args.data_dir, out)
+        except NabDataError as exc:
+            raise UsageError(str(exc)) from None
+        print(table)
+        return EXIT_OK if ok else EXIT_DATA
+    from benchmarks.nab.corpus import load_nab
+    from benchmarks.nab.run import DEFAULT_DETECTOR, run_nab
+    from models.registry import BATCH_DETECTORS, ONLINE_DETECTORS
+
+    detector = args.detector or DEFAULT_DETECTOR
+    if detector not in ONLINE_DETECTORS:
+        batch = " (a batch detector)" if detector in BATCH_DETECTORS else ""
+        raise UsageError(
+            f"unknown online detector {detector!r}{batch}; choose one of "
+            f"{', '.join(sorted(ONLINE_DETECTORS))}"
+        )
+    if args.files is not None and args.subset is not None:
+        raise UsageError("bench nab: give --files or --subset, not both")
+    files = _names(args.files)
+    try:
+        corpus = load_nab(args.data_dir)
+        only = None if files is None else _nab_files(files, list(corpus.series))
+        _, table = run_nab(
+            args.data_dir,
+            out,
+            detector=detector,
+            seed=args.seed or 0,
+            corpus=corpus,
+            only=only,
+            subset=args.subset or "all",
+            progress=progress,
+        )
+    except NabDataError as exc:
+        raise UsageError(str(exc)) from None
+    print(table)
+    return EXIT_OK
+
+
+def _nab_files(files: Sequence[str], names: Sequence[str]) -> list[str]:
+    """``--files`` as series names under ``data/``: a relative path or an unambiguous file name."""
+    chosen: list[str] = []
+    for given in files:
+        if given in names:
+            chosen.append(given)
+            continue
+        matches = [name for name in names if name.rsplit("/", 1)[-1] == given]
+        if len(matches) != 1:
+            why = "no such series" if not matches else f"ambiguous ({', '.join(matches)})"
+            raise UsageError(f"bench nab: --files {given}: {why} under data/")
+        chosen.append(matches[0])
+    unique: list[str] = _unique(chosen, "--files: series")
+    return unique
+
+
+def _check_deeplog_files(data_dir: Path | None) -> None:
+    """DeepLog's two key files, checked before the session detectors spend minutes."""
+    from benchmarks.hdfs.data import DEEPLOG_DIR, resolve_hdfs_dir
+
+    folder = resolve_hdfs_dir(data_dir) / DEEPLOG_DIR
+    for name in ("hdfs_train", "hdfs_test_abnormal"):
+        if not (folder / name).is_file():
+            raise UsageError(f"{folder / name}: no such file (DeepLog's HDFS key sequences)")
 
 
 def _bench_hdfs(args: argparse.Namespace, progress: bool) -> int:
@@ -655,21 +860,26 @@ def _bench_hdfs(args: argparse.Namespace, progress: bool) -> int:
             f"unknown session detectors {', '.join(unknown)}; choose from "
             f"{', '.join(sorted(SESSION_DETECTORS))}"
         )
+    if detectors is not None:
+        detectors = _unique(detectors, "--detectors: detectors")
     if (args.log is None) != (args.labels is None):
         raise UsageError("bench hdfs: --log and --labels go together (HDFS.log, anomaly_label.csv)")
     if args.parsing and args.log is not None:
         raise UsageError("bench hdfs: --parsing reads loghub_2k; it takes no --log/--labels")
+    if args.parsing and (args.detectors is not None or args.seed is not None):
+        raise UsageError(
+            "bench hdfs: --parsing measures the drain parser only; it takes no --detectors/--seed"
+        )
+    seed = 0 if args.seed is None else args.seed
+    out = _bench_out(args)
     try:
         if args.parsing:
-            _, table = run_logparse(args.data_dir, args.out or Path("bench-out/logparse"))
+            _, table = run_logparse(args.data_dir, out)
         elif args.log is not None:
-            out = args.out or Path("bench-out/hdfs-v1")
-            _, table = run_hdfs_v1(
-                args.log, args.labels, out, detectors, args.seed, progress=progress
-            )
+            _, table = run_hdfs_v1(args.log, args.labels, out, detectors, seed, progress=progress)
         else:
-            out = args.out or Path("bench-out/hdfs")
-            _, table = run_hdfs(args.data_dir, out, detectors, args.seed, progress=progress)
+            _check_deeplog_files(args.data_dir)
+            _, table = run_hdfs(args.data_dir, out, detectors, seed, progress=progress)
     except HdfsDataError as exc:
         raise UsageError(str(exc)) from None
     print(table)
@@ -704,9 +914,10 @@ def _names(text: str | None) -> list[str] | None:
 
 def _seed(text: str) -> int:
     try:
-        return int(text)
+        seed = int(text)
     except ValueError:
         raise UsageError(f"seed {text!r} is not an integer") from None
+    return _check_seed(seed, "--seeds")
 
 
 def _attach_negative_values(argv: Sequence[str] | None) -> list[str]:

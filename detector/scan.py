@@ -41,6 +41,7 @@ from features.batch import (
 from features.catalog import default_specs
 from features.sliced import SlicedFeatures
 from features.spec import FeatureSpec, WindowConfig
+from models.registry import BATCH_DETECTORS, ONLINE_DETECTORS
 from models.store import ModelStoreError, load_model, read_header, save_model
 from streams.batch import (
     JSONL_PIECE_BYTES,
@@ -222,6 +223,12 @@ def _check_options(opts: ScanOptions) -> None:
             raise UsageError(f"{flag} {directory} is a file, not a directory")
     if opts.jsonl_mapping is not None:
         _check_mapping(opts.jsonl_mapping)
+    if opts.model is None and opts.detector not in BATCH_DETECTORS:
+        kind = "an online detector" if opts.detector in ONLINE_DETECTORS else "not a detector"
+        raise UsageError(
+            f"--detector {opts.detector!r} is {kind}; the scan fits batch detectors: "
+            f"{', '.join(sorted(BATCH_DETECTORS))}"
+        )
     if opts.model is not None:
         saved = saved_model_settings(opts.model)
         for name, asked in (("window", opts.window), ("entity", opts.entity)):

@@ -45,6 +45,7 @@ from benchmarks.results import (
     PeakMemory,
     Throughput,
     environment,
+    environment_line,
     progress_bar,
     progress_enabled,
 )
@@ -94,6 +95,9 @@ NAB_INTERFACE: dict[str, dict[str, bool]] = {
 ``--probation``): CAD OSE takes the file's value range and its probationary period."""
 
 BOARD_ROWS = ("ARTime", "numenta", "contextOSE", "htmjava", "windowedGaussian", "null")
+BOARD_SOURCE = "NAB v1.1 scoreboard (results/final_results.json of the corpus)"
+VECTOR_KEYS = ("value", "delta", "__ts")
+"""The keys of every row's feature dict (:func:`nab_feature_vectors`); ``__ts`` is reserved."""
 
 SUBSETS = ("all", "dev", "holdout")
 """The halves of the corpus: a fixed rule decided before any score was seen (see
@@ -136,6 +140,27 @@ def nab_feature_vectors(series: NabSeries) -> Iterator[dict[str, float]]:
         delta = 0.0 if previous is None else value - previous
         previous = value
         yield {"value": value, "delta": delta, "__ts": float(ts)}
+
+
+def modelled_features(params: Mapping[str, Any]) -> list[str]:
+    """The feature keys a detector configured by ``params`` models, for ``results.json``.
+
+    A ``features`` parameter (of the detector, or of its ``member`` for a wrapper) selects
+    keys; without one a detector models every key but the reserved ``__ts``.
+
+    Examples
+    --------
+    >>> modelled_features({"features": ["value"]})
+    ['value']
+    >>> modelled_features({"member": "cad", "member_params": {"features": ["delta"]}})
+    ['delta']
+    >>> modelled_features({})
+    ['value', 'delta']
+    """
+    chosen = params.get("features") or (params.get("member_params") or {}).get("features")
+    if chosen:
+        return [str(key) for key in chosen]
+    return [key for key in VECTOR_KEYS if not key.startswith("__")]
 
 
 def with_input_range(params: Mapping[str, Any], series: NabSeries) -> dict[str, Any]:
@@ -290,6 +315,8 @@ def _markdown(
                 f"| {name} (official) | {row['standard']:.2f} | "
                 f"{row['reward_low_FP_rate']:.2f} | {row['reward_low_FN_rate']:.2f} |"
             )
+    if any(name in board for name in BOARD_ROWS):
+        lines += ["", f"(official): {BOARD_SOURCE}."]
     if n_series != 58:
         half = f" (the {subset} half)" if subset != "all" else ""
         lines += [
@@ -328,7 +355,8 @@ def run_nab(
     params
         Hyper-parameters; default :data:`DEFAULT_PARAMS` for that detector (or none).
     limit
-        Run only the first ``limit`` series (sorted by name), for quick checks.
+        Run only the first ``limit`` series, for quick checks: sorted by name, those with an
+        anomaly window first (a series without one has no NAB score on its own).
     corpus
         An already loaded corpus.
     only
@@ -362,7 +390,13 @@ def run_nab(
     full = corpus if corpus is not None else load_nab(data_dir)
     names = subset_names(only if only is not None else list(full.series), subset)
     if limit is not None:
-        names = names[:limit]
+        # A stable sort: sorted names, the labelled series before the window-less ones.
+        names = sorted(names, key=lambda name: not full.series[name].windows)[:limit]
+    if not any(full.series[name].windows for name in names):
+        raise NabDataError(
+            "none of the chosen series has an anomaly window, so no NAB score exists "
+            "(artificialNoAnomaly files have none); add a labelled series"
+        )
     chosen = NabCorpus({n: full.series[n] for n in names}, full.profiles, full.root)
     raw_scores: dict[str, np.ndarray] = {}
     per_series_seconds: dict[str, float] = {}
@@ -401,7 +435,8 @@ def run_nab(
         "subset": subset,
         "input_range": input_range,
         "probation": probation,
-        "features": ["value", "delta", "__ts"],
+        "features": modelled_features(config),
+        "vector_keys": list(VECTOR_KEYS),
         "n_series": len(names),
         "n_rows": n_rows,
         "scores": ours,
@@ -502,7 +537,7 @@ def write_nab_report(
 
     plots = Path(out) / "plots"
     detector = str(results["detector"])
-    board_source = "NAB v1.1 scoreboard (results/final_results.json of the corpus)"
+    board_source = BOARD_SOURCE
     panels = [
         BarPanel(
             profile,
@@ -558,6 +593,7 @@ def write_nab_report(
         ),
     ]
     markdown = markdown.rstrip("\n") + "\n\n" + _category_markdown(categories) + "\n"
+    markdown += f"\nSeed {results['seed']}; {environment_line(results)}\n"
     return write_bench_outputs(out, f"NAB v1.1: {detector}", results, markdown, sections)
 
 

@@ -115,7 +115,15 @@ def test_peers_turns_on_the_stream_bench_s_peer_groups_and_only_in_stream_mode(
 ) -> None:
     seen: list[StreamSettings] = []
 
-    def record(out: Path, *, users: int, days: int, seed: int, settings: StreamSettings) -> str:
+    def record(
+        out: Path,
+        *,
+        users: int,
+        days: int,
+        seed: int,
+        settings: StreamSettings,
+        progress: bool = False,
+    ) -> str:
         seen.append(settings)
         return "ran"
 

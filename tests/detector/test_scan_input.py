@@ -209,3 +209,16 @@ def test_parquet_corrupt_past_its_footer_is_one_line(tmp_path: Path) -> None:
     opts = ScanOptions(inputs=(("parquet", path),), out=tmp_path / "out", progress=False)
     with pytest.raises(UsageError, match=rf"^{path}: cannot read as parquet: "):
         read_vectors(opts, tmp_path / "spool")
+
+
+def test_an_online_detector_is_refused_by_the_scan_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = tmp_path / "events.jsonl"
+    logs.write_text("{}\n")
+    out = tmp_path / "out"
+    args = ["scan", str(logs), "--format", "jsonl", "--out", str(out), "--detector", "cad"]
+    assert main([*args, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("baseliner: error: --detector 'cad' is an online detector; the scan")
+    assert "robust" in err and not out.exists()

@@ -15,7 +15,9 @@ with their own baseline. The file is read and checked when the configuration is 
 
 from __future__ import annotations
 
+import difflib
 import inspect
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -29,7 +31,8 @@ from detector.errors import UsageError
 from detector.online_scoring import HISTORY_WINDOWS
 from detector.peers import load_peers
 from detector.suppression import Allowlist
-from models.registry import ONLINE_DETECTORS, create
+from features.catalog import DEFAULT_SPECS
+from models.registry import ONLINE_DETECTORS, available, create, resolve
 from streams.parsers import PARSERS
 
 _DURATION = re.compile(r"(\d+)\s*(s|m|h|d)")
@@ -47,7 +50,10 @@ _DAEMON_KEYS = frozenset(
         "window",
         "allowed_lateness",
         "max_future",
+        "source_idle",
+        "close_idle_after",
         "max_entities",
+        "idle_expiry",
         "detector",
         "detector_params",
         "budget",
@@ -185,7 +191,19 @@ class DaemonConfig:
     """How far past the wall clock an event's time may be; later ones are dead letters
     (``future``) and never move the watermark (one clock-skewed line would blind the
     windows for years)."""
-    max_entities: int | None = None
+    source_idle: timedelta = timedelta(seconds=60)
+    """Wall time without an event after which a source stops holding the watermark back
+    (with several sources, windows close when the slowest active source has passed them)."""
+    close_idle_after: timedelta | None = timedelta(minutes=5)
+    """Wall time without an event from any source after which the watermark advances with
+    the wall clock (the last windows of a quiet stream are scored); ``None``: never."""
+    max_entities: int | None = 100_000
+    """Entities whose history is kept; past it the least recently seen one is evicted. A
+    bound on memory that attacker-chosen names (one per failed login) cannot break; ``None``
+    (``max_entities = 0`` in the file): no cap."""
+    idle_expiry: timedelta | None = timedelta(days=30)
+    """Forget an entity's history after this long without events (event time); ``None``
+    (``idle_expiry = "off"``): never. At least one window."""
     detector: str = "robust_window"
     detector_params: Mapping[str, Any] = field(default_factory=dict)
     budget_per_day: float = 5.0
@@ -205,9 +223,10 @@ class DaemonConfig:
 
     @property
     def metrics_host_port(self) -> tuple[str, int]:
-        """The metrics address split into host and port."""
-        host, _, port = self.metrics_address.rpartition(":")
-        return host, int(port)
+        """The metrics address split into host and port (an IPv6 host in brackets, as it is
+        written in a URL: ``[::1]``)."""
+        host, port = parse_listen(self.metrics_address)
+        return (f"[{host}]" if ":" in host else host), port
 
     @property
     def windows_per_day(self) -> float:
@@ -458,9 +477,14 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
             out[key] = value
     if "metrics_address" in table:
         address = _get(table, "metrics_address", str, where)
-        host, sep, port = address.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise UsageError(f"daemon.metrics_address: {address!r} is not HOST:PORT")
+        try:
+            host, _ = parse_listen(address)
+            if ":" in host:  # IPv6: served, but only a literal address (no zone, no typo)
+                ipaddress.IPv6Address(host)
+        except ValueError:
+            raise UsageError(
+                f"daemon.metrics_address: {address!r} is not HOST:PORT (IPv6: [::1]:9108)"
+            ) from None
         out["metrics_address"] = address
     for key, choices in (("entity", ("user", "host")), ("window", ("1h", "1d"))):
         if key in table:
@@ -468,12 +492,19 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
             if value not in choices:
                 raise UsageError(f"daemon.{key}: {value!r} is not one of {', '.join(choices)}")
             out[key] = value
-    for key in ("allowed_lateness", "max_future"):
+    for key in ("allowed_lateness", "max_future", "source_idle"):
         if key in table:
             try:
                 out[key] = parse_duration(_get(table, key, str, where))
             except ValueError as exc:
                 raise UsageError(f"daemon.{key}: {exc}") from None
+    if "close_idle_after" in table:
+        text = _get(table, "close_idle_after", str, where)
+        try:
+            quiet = None if text.strip().lower() in ("off", "0") else parse_duration(text)
+        except ValueError as exc:
+            raise UsageError(f'daemon.close_idle_after: {exc} (or "off")') from None
+        out["close_idle_after"] = quiet or None  # a zero duration disables it too
     for key in (
         "max_entities",
         "expected_entities",
@@ -483,6 +514,9 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
     ):
         if key in table:
             number = _get(table, key, int, where)
+            if key == "max_entities" and number == 0:  # 0: no cap, said explicitly
+                out[key] = None
+                continue
             if number < 1:
                 raise UsageError(f"daemon.{key}: must be >= 1, got {number}")
             if key == "cold_start_windows" and number > HISTORY_WINDOWS:
@@ -491,6 +525,8 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
                     f" kept per entity), got {number}"
                 )
             out[key] = number
+    if "idle_expiry" in table:
+        out["idle_expiry"] = _idle_expiry(_get(table, "idle_expiry", str, where), out)
     if "learn_flagged" in table:
         out["learn_flagged"] = _get(table, "learn_flagged", bool, where)
     if "risk_half_life_days" in table:
@@ -508,10 +544,9 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
         out["detector"] = name
     if "detector_params" in table:
         out["detector_params"] = dict(_get(table, "detector_params", dict, where))
-    try:
-        create(out.get("detector", "robust_window"), **out.get("detector_params", {}))
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"daemon.detector_params: {exc}") from None
+    _check_detector_params(
+        out.get("detector", DaemonConfig.detector), out.get("detector_params", {})
+    )
     if "budget" in table:
         text = _get(table, "budget", str, where)
         match = _BUDGET.fullmatch(text.strip())
@@ -522,20 +557,111 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
         out["allowlist"] = base / _get(table, "allowlist", str, where)
         # Read here too: a missing or malformed file stops --check-config, not the start.
         try:
-            Allowlist.load(out["allowlist"])
+            allowlist = Allowlist.load(out["allowlist"])
         except UsageError as exc:
             raise UsageError(f"daemon.allowlist: {exc}") from None
+        _check_allowlist(allowlist, out["allowlist"])
     if "peers" in table:
         out["peers"] = base / _get(table, "peers", str, where)
         # Read once, here: a bad file stops --check-config too, and the daemon uses this.
-        out["peer_groups"] = load_peers(out["peers"])
+        try:
+            out["peer_groups"] = load_peers(out["peers"])
+        except UsageError as exc:
+            raise UsageError(f"daemon.peers: {exc}") from None
     return out
+
+
+def _check_detector_params(detector: str, params: Mapping[str, Any]) -> None:
+    """Build the detector once; a bad parameter is named (unknown, wrong type, bad value).
+
+    A parameter whose default is a bool, an int, a float or a str must be given one (an int
+    for a float); TOML's ``true`` is not a number here, although Python would take it.
+    """
+    where = "daemon.detector_params"
+    parameters = inspect.signature(resolve(detector)).parameters
+    variadic = (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    for key, value in params.items():
+        parameter = parameters.get(key)
+        if parameter is None or parameter.kind in variadic:
+            if takes_any:
+                continue
+            names = ", ".join(n for n, p in parameters.items() if p.kind not in variadic)
+            raise UsageError(
+                f"{where}.{key}: not a parameter of detector {detector!r}"
+                f" (parameters: {names or 'none'})"
+            )
+        expected = _PARAM_TYPES.get(type(parameter.default))
+        if expected is not None and (
+            isinstance(value, bool) is not (expected is bool) or not isinstance(value, expected)
+        ):
+            kind = type(parameter.default).__name__
+            raise UsageError(f"{where}.{key}: must be {_article(kind)} {kind}, got {value!r}")
+    try:
+        create(detector, **params)
+    except (TypeError, ValueError) as exc:
+        for key, value in params.items():
+            try:
+                create(detector, **{key: value})
+            except (TypeError, ValueError) as alone:
+                raise UsageError(f"{where}.{key}: {alone}") from None
+        raise UsageError(f"{where}: {exc}") from None
+
+
+#: Types a detector parameter with a default of the key's type accepts (TOML gives ints for
+#: whole floats).
+_PARAM_TYPES: dict[type, type | tuple[type, ...]] = {
+    bool: bool,
+    int: int,
+    float: (int, float),
+    str: str,
+}
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[0] in "aeiou" else "a"
+
+
+def _check_allowlist(allowlist: Allowlist, path: Path) -> None:
+    """Refuse entries naming a feature or a detector that does not exist: a typo would
+    mute nothing, silently."""
+    features = sorted({spec.name for spec in DEFAULT_SPECS})
+    detectors = available()
+    for number, entry in enumerate(allowlist.entries, start=1):
+        where = f"daemon.allowlist: {path}: entry {number}"
+        for key, value, known in (
+            ("feature", entry.feature, features),
+            ("detector", entry.detector, detectors),
+        ):
+            if value is not None and value not in known:
+                close = difflib.get_close_matches(value, known, n=3)
+                hint = (
+                    f"did you mean {', '.join(close)}?" if close else f"one of {', '.join(known)}"
+                )
+                raise UsageError(f"{where}: unknown {key} {value!r} ({hint})")
+
+
+def _idle_expiry(text: str, settings: Mapping[str, Any]) -> timedelta | None:
+    """``idle_expiry``: a duration of at least one window, or ``"off"`` (never expire)."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        expiry = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f'daemon.idle_expiry: {exc} (or "off")') from None
+    window = settings.get("window", DaemonConfig.window)
+    if expiry < (timedelta(hours=1) if window == "1h" else timedelta(days=1)):
+        raise UsageError(
+            f"daemon.idle_expiry: {text!r} is shorter than a window ({window}); entities"
+            " would be forgotten between their own events"
+        )
+    return expiry
 
 
 def _check_addresses(sources: tuple[SourceConfig, ...], metrics_address: str) -> None:
     """Two listeners on one fixed (protocol, host, port) cannot both bind: say so now."""
-    host, _, port = metrics_address.rpartition(":")
-    taken: dict[tuple[str, str, int], str] = {("tcp", host, int(port)): "daemon.metrics_address"}
+    host, port = parse_listen(metrics_address)
+    taken: dict[tuple[str, str, int], str] = {("tcp", host, port): "daemon.metrics_address"}
     for index, source in enumerate(sources, start=1):
         if source.listen is None or source.listen[1] == 0:
             continue
@@ -547,6 +673,56 @@ def _check_addresses(sources: tuple[SourceConfig, ...], metrics_address: str) ->
                 f" used by {taken[key]}"
             )
         taken[key] = f"source[{index}].listen"
+
+
+def _check_source_files(sources: tuple[SourceConfig, ...]) -> None:
+    """One file read by two sources would count every line twice: refuse it, by key.
+
+    Paths are compared resolved (``a.log`` and ``./a.log``, a symbolic link); a file source
+    is also compared with the other sources' glob patterns.
+    """
+    files: dict[Path, str] = {}
+    patterns: list[tuple[str, str]] = []
+    for index, source in enumerate(sources, start=1):
+        if source.path is None:
+            continue
+        key = f"source[{index}].path"
+        resolved = source.path.resolve()
+        if source.type == "glob":
+            pattern = str(source.path.parent.resolve() / source.path.name)
+            for other_pattern, other in patterns:
+                if other_pattern == pattern:
+                    raise UsageError(f"{key}: {source.path} is the same pattern as {other}")
+            for path, other in files.items():
+                if path.match(pattern):
+                    raise UsageError(f"{key}: {source.path} also matches {other} ({path})")
+            patterns.append((pattern, key))
+            continue
+        if resolved in files:
+            raise UsageError(
+                f"{key}: {source.path} is the same file as {files[resolved]}"
+                " (each line would be counted twice)"
+            )
+        for pattern, other in patterns:
+            if resolved.match(pattern):
+                raise UsageError(f"{key}: {source.path} is also matched by {other}")
+        files[resolved] = key
+
+
+def _check_sink_files(sinks: tuple[SinkConfig, ...]) -> None:
+    """Two sinks writing one file (two jsonl sinks, a jsonl file and a webhook's dead
+    letters) would interleave and rotate each other's lines: refuse it, by key."""
+    taken: dict[Path, str] = {}
+    for index, sink in enumerate(sinks, start=1):
+        for key, path in (("path", sink.path), ("dead_letter", sink.dead_letter)):
+            if path is None:
+                continue
+            resolved = path.resolve()
+            if resolved in taken:
+                raise UsageError(
+                    f"sink[{index}].{key}: {path} is the same file as {taken[resolved]}"
+                )
+            taken[resolved] = f"sink[{index}].{key}"
 
 
 def parse_config(data: Mapping[str, Any], base: Path = Path()) -> DaemonConfig:
@@ -590,9 +766,11 @@ def parse_config(data: Mapping[str, Any], base: Path = Path()) -> DaemonConfig:
     if sum(s.type == "stdin" for s in sources) > 1:
         raise UsageError("source: at most one stdin source")
     _check_addresses(sources, settings.get("metrics_address", DaemonConfig.metrics_address))
+    _check_source_files(sources)
     sinks = tuple(
         _sink(i, t, base, settings["state_dir"]) for i, t in enumerate(raw_sinks, start=1)
     )
+    _check_sink_files(sinks)
     return DaemonConfig(**settings, sources=sources, sinks=sinks)
 
 

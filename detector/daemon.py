@@ -11,8 +11,11 @@ One loop, single-threaded (the metrics server runs on its own thread and only re
    ``future`` (a clock-skewed sender must not move the watermark: every real event after it
    would be late). :meth:`ColumnarOnline.update_columns
    <features.columnar.ColumnarOnline.update_columns>` windows the rest by event time; events
-   whose window had already closed are dead-lettered with reason ``late``. When the
-   watermark closes windows, their events are evaluated together, columnar.
+   whose window had already closed are dead-lettered with reason ``late``. The watermark is
+   the slowest active source's (:class:`~detector.watermark.SourceWatermarks`: a source idle
+   for ``source_idle`` stops holding it; after ``close_idle_after`` without any event it
+   moves with the wall clock). When it closes windows, their events are evaluated together,
+   columnar.
 4. The closed windows go to :class:`~detector.online_scoring.OnlineScorer`: each is scored
    against its entity's own robust baseline (on cold start its peer group's, with ``peers``
    configured, or the population's), weighed by how rare such a deviation is across the
@@ -40,8 +43,9 @@ positions: no line is counted twice, none is lost. Alerts written after the last
 are replayed with the same ids; the JSON-lines sink skips the ids already in its files.
 
 On SIGTERM the network listeners stop accepting, what they queued is processed, the sinks
-deliver (or dead-letter) what they hold, and a last checkpoint is written. The daemon stops the
-same way, by itself, when its only sources are stdin and stdin has ended.
+deliver what they can within their drain time, and a last checkpoint is written: it keeps the
+alerts a sink could not deliver yet (a webhook that is down), which the next run sends. The
+daemon stops the same way, by itself, when its only sources are stdin and stdin has ended.
 """
 
 from __future__ import annotations
@@ -55,12 +59,12 @@ import signal
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from types import FrameType
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import orjson
 import polars as pl
@@ -75,8 +79,9 @@ from detector.metrics import DaemonCollector, DaemonGauges, DaemonTotals, serve_
 # EntityBaseline: checkpoints of earlier versions pickled it under this module.
 from detector.online_scoring import EntityBaseline, OnlineScorer  # noqa: F401
 from detector.risk import RiskConfig
-from detector.sinks import AlertSink, sink_from_config
+from detector.sinks import AlertSink, redacted_url, sink_from_config
 from detector.suppression import Allowlist
+from detector.watermark import SourceWatermarks, newest_event_us
 from features.batch import attrs_keys, spec_schema_hash
 from features.catalog import default_specs
 from features.columnar import ColumnarOnline
@@ -87,6 +92,7 @@ from models.store import (
     decode_model,
     encode_model,
     read_header,
+    remove_stale_temporaries,
     write_atomically,
 )
 from streams.batch import events_to_frame
@@ -102,6 +108,7 @@ from streams.sources import (
     SyslogTcpSource,
     SyslogUdpSource,
 )
+from streams.sources.queued import format_hostport
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +141,8 @@ _SOURCE_STATS = (
     "idle_timeouts",
 )
 _NETWORK_TYPES = ("syslog_udp", "syslog_tcp", "http")
+#: Dead-letter reasons of events (the parser made one): not parse errors.
+_EVENT_REASONS = frozenset({"late", "future"})
 
 
 class CheckpointError(UsageError):
@@ -173,10 +182,13 @@ def _listen(config: SourceConfig, resume: Any = None) -> _Source:
             source = kinds[config.type](host, port, resume_state=count, **config.options)
     except OSError as exc:
         raise UsageError(
-            f"source {config.name}: cannot listen on {host}:{port}: {exc.strerror or exc}"
+            f"source {config.name}: cannot listen on {format_hostport(host, port)}:"
+            f" {exc.strerror or exc}"
         ) from None
     address = getattr(source, "address", (host, port))
-    logger.info("source %s: %s listening on %s:%d", config.name, config.type, *address)
+    logger.info(
+        "source %s: %s listening on %s", config.name, config.type, format_hostport(*address)
+    )
     return source
 
 
@@ -197,6 +209,27 @@ def _close(source: _Source) -> None:
     close = getattr(source, "close", None)
     if close is not None:
         close()
+
+
+def _track_recency(features: ColumnarOnline) -> None:
+    """Make a restored state written without a cap or an expiry track entity recency.
+
+    Such a state kept each entity's last event time, in first-seen order: ordered by that time
+    it is the recency order a cap evicts from and an expiry scans. (The features package has
+    no public setter for this; the attributes are those :class:`ColumnarOnline` sets.)
+    """
+    if features.tracks_recency:
+        return
+    history = features._history
+    features._history = OrderedDict(sorted(history.items(), key=lambda item: item[1]))
+    features._track_recency = True
+
+
+def _set_idle_expiry(features: ColumnarOnline, idle_expiry: timedelta | None) -> None:
+    """Give a restored state the config's ``idle_expiry`` (checked against the window by the
+    config); it applies from the next closed window on."""
+    features.idle_expiry = idle_expiry
+    features._idle_us = None if idle_expiry is None else idle_expiry // timedelta(microseconds=1)
 
 
 def estimate_bytes(obj: object, sample: int = 32) -> int:
@@ -260,6 +293,16 @@ class Daemon:
     >>> restored.close()
     """
 
+    #: Parse dead letters of the batch being handled (see :meth:`_count_records`).
+    _parse_dead_letters = 0
+    #: Monotonic time the main loop last turned (None before it starts; see :meth:`health`).
+    _heartbeat: float | None = None
+    #: Whether the last checkpoint attempt failed.
+    _checkpoint_failed = False
+    #: Seconds of slack :meth:`health` allows beyond 3 polls or 3 checkpoint intervals (a
+    #: big batch, a checkpoint of a large state) before calling the daemon stuck.
+    health_margin = 60.0
+
     def __init__(
         self,
         config: DaemonConfig,
@@ -290,6 +333,7 @@ class Daemon:
             self.specs,
             self.window_config,
             allowed_lateness=config.allowed_lateness,
+            idle_expiry=config.idle_expiry,
             max_entities=config.max_entities,
         )
         restored: OnlineScorer | None = state.get("scorer")
@@ -311,12 +355,24 @@ class Daemon:
         )
         # Configuration, not state: a restored scorer is given the groups of this config.
         self.scorer.set_peers(config.peer_groups, config.min_peers)
+        # So that a muted window takes no slot of the daily cap (it is muted and counted below).
+        self.scorer.set_allowlist(self.allowlist)
         self.written_ids: set[str] = state.get("written_ids", set())
         self.totals: DaemonTotals = state.get("totals") or DaemonTotals()
         self.sources: dict[str, _Source] = {
             s.name: _build_source(s, resume.get(s.name)) for s in config.sources
         }
         self._source_types = {s.name: s.type for s in config.sources}
+        # The slowest active source holds the windows open (detector.watermark). Not in the
+        # checkpoint: after a restart every source holds until it reads or goes idle.
+        self.watermarks = SourceWatermarks(
+            self.sources,
+            source_idle=config.source_idle.total_seconds(),
+            close_idle_after=(
+                None if config.close_idle_after is None else config.close_idle_after.total_seconds()
+            ),
+            now=time.monotonic(),
+        )
         self._dead_handle = (config.state_dir / DEAD_LETTER_NAME).open("ab")
         self.sinks: dict[str, AlertSink] = {}
         self._sink_types: dict[str, str] = {}
@@ -333,8 +389,13 @@ class Daemon:
     # -- state -------------------------------------------------------------------------------
 
     def _load_state(self) -> dict[str, Any]:
-        """The state of the checkpoint in ``state_dir`` ({} if none); refuses a foreign one."""
+        """The state of the checkpoint in ``state_dir`` ({} if none); refuses a foreign one.
+
+        The temporary files of checkpoint writes a killed daemon left behind are removed
+        first (no write can be under way yet).
+        """
         path = self.checkpoint_path
+        remove_stale_temporaries(path)
         if not path.exists():
             return {}
         advice = "move it away or start with a new state_dir"
@@ -385,6 +446,8 @@ class Daemon:
             ) from None
         if not isinstance(state, dict):
             raise CheckpointError(f"checkpoint {path} does not hold a daemon state; {advice}")
+        if isinstance(state.get("totals"), DaemonTotals) and state.get("scorer") is not None:
+            state["totals"].adopt_detector(state["scorer"].detector)
         logger.info("restored checkpoint %s", path)
         return state
 
@@ -394,12 +457,13 @@ class Daemon:
         Applied: ``budget``, ``cold_start_windows`` and ``learn_flagged`` (read afresh at each
         window), ``risk_half_life_days`` (risk decays at the new rate from each entity's last
         window on; what accrued stays), ``allowed_lateness`` (windows already closed stay
-        closed) and ``max_entities`` (a lower cap evicts at the next closed window). Refused
-        with one line naming the key: another ``detector`` or its parameters (the baselines
-        are the detector's own), another ``warmup_windows`` (it sized the score windows the
-        checkpoint holds) and a first ``max_entities`` for a checkpoint that did not track
-        entity recency (a ``cold_start_windows`` above the kept history is refused by the
-        config already).
+        closed), ``max_entities`` (a lower cap evicts at the next closed window) and
+        ``idle_expiry`` (a shorter one expires at the next closed window). A checkpoint written
+        without a cap or an expiry starts tracking entity recency, in the order of each
+        entity's last event. Refused with one line naming the key: another ``detector`` or its
+        parameters (the baselines are the detector's own) and another ``warmup_windows`` (it
+        sized the score windows the checkpoint holds; a ``cold_start_windows`` above the kept
+        history is refused by the config already).
         """
         config = self.config
         for key, held, given, why in (
@@ -420,13 +484,8 @@ class Daemon:
             if held != given:
                 self._refuse_setting(key, held, given, why)
         features = self.features
-        if config.max_entities is not None and not features.tracks_recency:
-            self._refuse_setting(
-                "max_entities",
-                features.max_entities,
-                config.max_entities,
-                "the checkpoint did not track which entities were seen last",
-            )
+        if (config.max_entities, config.idle_expiry) != (None, None):
+            _track_recency(features)
         if (scorer.budget_per_day, scorer.windows_per_day) != (
             config.budget_per_day,
             config.windows_per_day,
@@ -449,6 +508,7 @@ class Daemon:
             ),
             ("allowed_lateness", features.allowed_lateness, config.allowed_lateness),
             ("max_entities", features.max_entities, config.max_entities),
+            ("idle_expiry", features.idle_expiry, config.idle_expiry),
         )
         for name, before, after in changes:
             if before != after:
@@ -457,6 +517,7 @@ class Daemon:
         scorer.learn_flagged = config.learn_flagged
         scorer.risk_config = replace(scorer.risk_config, half_life_days=config.risk_half_life_days)
         features.set_limits(config.allowed_lateness, config.max_entities)
+        _set_idle_expiry(features, config.idle_expiry)
 
     def _refuse_setting(self, key: str, held: object, given: object, why: str) -> None:
         """Refuse a restored state written with another ``key`` (one line, names the key)."""
@@ -543,9 +604,11 @@ class Daemon:
                 self.gauges.checkpoint_bytes = len(data)
                 self.scorer.write_entities(self.config.state_dir / ENTITIES_NAME)
             except Exception:
+                self._checkpoint_failed = True
                 self.gauges.checkpoint_failures += 1
                 logger.exception("checkpoint %s failed; still running", self.checkpoint_path)
                 return False
+            self._checkpoint_failed = False
             self.gauges.checkpoints += 1
             self.gauges.last_checkpoint = time.time()
             return True
@@ -564,6 +627,7 @@ class Daemon:
             self.gauges.sinks[label] = (self._sink_types[label], sink.stats())
         self.gauges.entities = self.features.entities
         self.gauges.evictions = self.features.evictions
+        self.gauges.expirations = self.features.expirations
         now = time.monotonic()
         if now - self._state_bytes_at >= _STATE_BYTES_EVERY:
             self._state_bytes_at = now
@@ -583,7 +647,7 @@ class Daemon:
             if source.type in _NETWORK_TYPES:
                 bound: tuple[str, int] | None = getattr(self.sources[source.name], "address", None)
                 host, port = bound or source.listen or ("?", 0)
-                where = f"{source.type} on {host}:{port}"
+                where = f"{source.type} on {format_hostport(host, port)}"
             elif source.type == "stdin":
                 where = "stdin"
             else:
@@ -592,8 +656,7 @@ class Daemon:
         sinks = []
         for sink in self.config.sinks:
             if sink.url:  # not the whole URL: its path or query may carry a token
-                parts = urlsplit(sink.url)
-                sinks.append(f"webhook {parts.scheme}://{parts.hostname}")
+                sinks.append(f"webhook {redacted_url(sink.url)}")
             else:
                 sinks.append(f"{sink.type} {sink.path}" if sink.path else sink.type)
         return (
@@ -601,6 +664,51 @@ class Daemon:
             f" alerts to {'; '.join(sinks)}; state in {self.config.state_dir};"
             f" metrics on {metrics_url}"
         )
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """What ``/healthz`` reports: healthy or not, the checks and the problems found.
+
+        Unhealthy when the daemon is stopping, when the main loop has not turned for
+        3 x ``poll_seconds`` + :attr:`health_margin`, when the last checkpoint attempt failed
+        or the last checkpoint is older than 3 x ``checkpoint_seconds`` + the margin, or when a
+        network listener's thread has died (it receives nothing more). Called from the
+        metrics thread: it reads without the lock, which a stuck loop may hold.
+        """
+        config, margin = self.config, self.health_margin
+        problems: list[str] = []
+        checks: dict[str, Any] = {}
+        if self.stopping.is_set():
+            problems.append("stopping")
+        if self._heartbeat is None:
+            checks["loop"] = "starting"
+        else:
+            loop_age = time.monotonic() - self._heartbeat
+            loop_limit = 3 * config.poll_seconds + margin
+            checks["loop_seconds_ago"] = round(loop_age, 3)
+            if loop_age > loop_limit:
+                problems.append(
+                    f"main loop has not turned for {loop_age:.0f}s (limit {loop_limit:.0f}s)"
+                )
+        checkpoint_age = max(0.0, time.time() - self.gauges.last_checkpoint)
+        checkpoint_limit = 3 * config.checkpoint_seconds + margin
+        checks["checkpoint_seconds_ago"] = round(checkpoint_age, 3)
+        checks["last_checkpoint_failed"] = self._checkpoint_failed
+        if self._checkpoint_failed:
+            problems.append("the last checkpoint failed (see the log)")
+        elif checkpoint_age > checkpoint_limit:
+            problems.append(
+                f"no checkpoint for {checkpoint_age:.0f}s (limit {checkpoint_limit:.0f}s)"
+            )
+        listeners: dict[str, bool] = {}
+        for name, source in self.sources.items():
+            thread = getattr(source, "_thread", None)
+            if self._source_types[name] in _NETWORK_TYPES and thread is not None:
+                listeners[name] = alive = thread.is_alive()
+                if not alive and not self.stopping.is_set():
+                    problems.append(f"source {name}: listener thread has died")
+        if listeners:
+            checks["listeners_alive"] = listeners
+        return not problems, {"checks": checks, "problems": problems}
 
     def alert_latency(self) -> dict[str, float]:
         """p50 and p99 seconds from reading the batch that closed a window to its alert."""
@@ -625,6 +733,7 @@ class Daemon:
                 limit = 4 * _BATCH if hasattr(parser, "parse_batch") else _BATCH
                 pieces = _read(source, limit)
                 self._batch_arrival = time.monotonic()
+                self.watermarks.polled(name, now=self._batch_arrival)
                 for records in pieces:
                     if records:
                         self._handle(name, parser, records)
@@ -632,6 +741,15 @@ class Daemon:
                 self.gauges.lag_bytes[name] = int(getattr(source, "lag_bytes", 0))
                 self.gauges.entities = self.features.entities
                 self.gauges.evictions = self.features.evictions
+        with self.lock:
+            # Close what the sources allow now: a slow source caught up or went idle, or
+            # every source has been quiet for close_idle_after (the wall clock moves on).
+            for name, source in self.sources.items():
+                if getattr(source, "ended", False):
+                    self.watermarks.end(name)
+            bound = self.watermarks.bound(self.features.newest_us, now=time.monotonic())
+            if bound is not None:
+                self.features.advance_to(bound, on_close=self._score)
         return handled
 
     def _handle(self, name: str, parser: Parser, records: Sequence[RawRecord]) -> None:
@@ -643,14 +761,23 @@ class Daemon:
                 self._dead_letter(name, letter)
         else:
             frame = self._parse_each(name, parser, records)
+        self._count_records(name, len(records), frame.height)
         if not frame.height:
             return
         self.totals.events[name] += frame.height
         frame = self._without_future(name, frame, records)
         late_rows: list[int] = []
         # Scored at each closing step, as event by event (the scorer and the eviction hook
-        # see the same state).
-        self.features.update_columns(frame, late_rows=late_rows, on_close=self._score)
+        # see the same state). No window closes that another active source may still add to.
+        self.features.update_columns(
+            frame,
+            late_rows=late_rows,
+            on_close=self._score,
+            hold_us=self.watermarks.hold_for(name, now=time.monotonic()),
+        )
+        # Active from the end of its batch: scoring a long one does not make a source idle.
+        newest_us = newest_event_us(frame, self.config.entity)
+        self.watermarks.saw(name, newest_us, now=time.monotonic())
         if late_rows:
             late = frame[late_rows].select("record", "ts").rows()
             for index, ts in late:
@@ -691,7 +818,18 @@ class Daemon:
                 indices.append(index)
         return events_to_frame(events).with_columns(pl.Series("record", indices, pl.Int64))
 
+    def _count_records(self, name: str, records: int, events: int) -> None:
+        """Count a parsed batch: records read, and those that became neither an event nor a
+        dead letter (a line the parser does not model: why a source shows no events)."""
+        self.totals.records[name] += records
+        skipped = records - events - self._parse_dead_letters
+        self._parse_dead_letters = 0
+        if skipped > 0:
+            self.totals.skipped[name] += skipped
+
     def _dead_letter(self, name: str, letter: DeadLetter) -> None:
+        if letter.reason not in _EVENT_REASONS:  # a parse error of the batch being parsed
+            self._parse_dead_letters += 1
         self.totals.dead_letters[name, letter.reason] += 1
         self._dead_handle.write(orjson.dumps({"source": name, **letter.to_dict()}) + b"\n")
 
@@ -714,7 +852,7 @@ class Daemon:
         for sink in self.sinks.values():
             sink.write(alert)
         self.written_ids.add(alert.id)
-        self.totals.alerts[alert.severity] += 1
+        self.totals.alerts[alert.detector, alert.severity] += 1
         self.gauges.latency.observe(time.monotonic() - self._batch_arrival)
 
     def run(self) -> None:
@@ -722,7 +860,7 @@ class Daemon:
         source has ended)."""
         host, port = self.config.metrics_host_port
         try:
-            server = serve_metrics(self.registry, host, port, lambda: not self.stopping.is_set())
+            server = serve_metrics(self.registry, host, port, self.health)
         except OSError as exc:
             self.close()
             raise UsageError(
@@ -739,6 +877,7 @@ class Daemon:
         last = time.monotonic()
         try:
             while not self.stopping.is_set():
+                self._heartbeat = time.monotonic()
                 handled = self.poll_once()
                 if time.monotonic() - last >= self.config.checkpoint_seconds:
                     self.checkpoint()
@@ -776,7 +915,7 @@ class Daemon:
 
         Network sources cannot be re-read, so what they accepted is processed now (for at
         most a few seconds); the sinks are closed before the last checkpoint so that it holds
-        no alert they have delivered since.
+        no alert they have delivered since, and holds the ones they could not deliver.
         """
         for name, source in self.sources.items():
             if self._source_types[name] in _NETWORK_TYPES:
@@ -788,7 +927,8 @@ class Daemon:
             sink.close()
 
     def close(self) -> None:
-        """Release the sources, the sinks (delivering what they hold) and the files."""
+        """Release the sources, the sinks (delivering what they can; the rest stays pending, in
+        the last checkpoint) and the files."""
         for source in self.sources.values():
             _close(source)
         for sink in self.sinks.values():

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import math
+import socket
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -31,6 +34,11 @@ from prometheus_client.registry import Collector
 class DaemonTotals:
     """Running totals of the daemon, checkpointed with its state.
 
+    ``records`` counts what each source handed on; each record is an event, a dead letter
+    (``dead_letters``, by reason) or ``skipped``: a line its parser does not model (another
+    program's syslog line, a Windows event id it does not read), which is neither. ``alerts``
+    is keyed by ``(detector, severity)``.
+
     Examples
     --------
     >>> totals = DaemonTotals()
@@ -43,8 +51,28 @@ class DaemonTotals:
     dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
     late_events: int = 0
     windows_closed: int = 0
-    alerts: Counter[str] = field(default_factory=Counter)
+    alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
     suppressed: int = 0
+    records: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # Totals of an earlier checkpoint lack the newer counters: they start at zero.
+        self.__dict__.update(DaemonTotals().__dict__)
+        self.__dict__.update(state)
+
+    def adopt_detector(self, detector: str) -> None:
+        """Key alerts counted by severity alone (an earlier checkpoint) under ``detector``.
+
+        >>> totals = DaemonTotals(alerts=Counter({"high": 2}))
+        >>> totals.adopt_detector("robust_window")
+        >>> dict(totals.alerts)
+        {('robust_window', 'high'): 2}
+        """
+        rekeyed: Counter[tuple[str, str]] = Counter()
+        for key, count in self.alerts.items():
+            rekeyed[key if isinstance(key, tuple) else (detector, key)] += count
+        self.alerts = rekeyed
 
 
 #: Upper bounds (seconds) of the alert latency histogram's buckets.
@@ -120,6 +148,7 @@ class DaemonGauges:
 
     entities: int = 0
     evictions: int = 0
+    expirations: int = 0
     lag_bytes: dict[str, int] = field(default_factory=dict)
     last_checkpoint: float = field(default_factory=time.time)
     checkpoints: int = 0
@@ -189,9 +218,11 @@ class DaemonCollector(Collector):
                 self.refresh()
             t, g = self.totals, self.gauges
             events = dict(t.events)
+            records, skipped = dict(t.records), dict(t.skipped)
             dead = dict(t.dead_letters)
             alerts = dict(t.alerts)
             scalars = (t.late_events, t.windows_closed, t.suppressed, g.entities, g.evictions)
+            expirations = g.expirations
             lag = dict(g.lag_bytes)
             age = max(0.0, time.time() - g.last_checkpoint)
             checkpoints = (g.checkpoints, g.checkpoint_failures, g.checkpoint_bytes)
@@ -208,6 +239,20 @@ class DaemonCollector(Collector):
             latency_sum = latency.total
             quantiles = latency.quantiles()
         late, windows, suppressed, entities, evictions = scalars
+        family = CounterMetricFamily(
+            "baseliner_records", "Records (lines, messages) a source handed on", labels=["source"]
+        )
+        for source, value in sorted(records.items()):
+            family.add_metric([source], value)
+        yield family
+        family = CounterMetricFamily(
+            "baseliner_records_skipped",
+            "Records the source's parser does not model: neither an event nor a dead letter",
+            labels=["source"],
+        )
+        for source, value in sorted(skipped.items()):
+            family.add_metric([source], value)
+        yield family
         family = CounterMetricFamily("baseliner_events", "Events parsed", labels=["source"])
         for source, value in sorted(events.items()):
             family.add_metric([source], value)
@@ -224,9 +269,11 @@ class DaemonCollector(Collector):
             "baseliner_late_events", "Events whose window had closed", value=late
         )
         yield CounterMetricFamily("baseliner_windows_closed", "Windows scored", value=windows)
-        family = CounterMetricFamily("baseliner_alerts", "Alerts raised", labels=["severity"])
-        for severity, value in sorted(alerts.items()):
-            family.add_metric([severity], value)
+        family = CounterMetricFamily(
+            "baseliner_alerts", "Alerts raised", labels=["detector", "severity"]
+        )
+        for (detector, severity), value in sorted(alerts.items()):
+            family.add_metric([detector, severity], value)
         yield family
         yield CounterMetricFamily(
             "baseliner_suppressed", "Alerts muted by the allow-list", value=suppressed
@@ -234,6 +281,11 @@ class DaemonCollector(Collector):
         yield GaugeMetricFamily("baseliner_entities", "Entities with history", value=entities)
         yield CounterMetricFamily(
             "baseliner_evictions", "Entity histories evicted by the cap", value=evictions
+        )
+        yield CounterMetricFamily(
+            "baseliner_expirations",
+            "Entity histories forgotten after idle_expiry without events",
+            value=expirations,
         )
         yield GaugeMetricFamily(
             "baseliner_checkpoint_age_seconds", "Seconds since the last checkpoint", value=age
@@ -325,29 +377,45 @@ def _sink_families(sinks: dict[str, tuple[str, dict[str, int]]]) -> Iterator[Met
     yield gauge
 
 
+#: What a health check returns: healthy or not, and what was checked (JSON-ready).
+HealthCheck = Callable[[], "tuple[bool, dict[str, Any]] | bool"]
+
+
+class _MetricsServer6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 def serve_metrics(
-    registry: CollectorRegistry, host: str, port: int, healthy: Callable[[], bool]
+    registry: CollectorRegistry, host: str, port: int, health: HealthCheck
 ) -> ThreadingHTTPServer:
     """Serve ``/metrics`` and ``/healthz`` on a daemon thread; ``server.shutdown()`` stops it.
+
+    ``host`` may be an IPv6 address, bracketed or not (``[::1]``). ``/healthz`` answers
+    200 when ``health()`` says healthy, else 503, with a JSON body: ``status`` (``ok`` or
+    ``unhealthy``) and what ``health`` reports (the checks and the problems found).
 
     Examples
     --------
     >>> import urllib.request
-    >>> server = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, lambda: True)
+    >>> server = serve_metrics(CollectorRegistry(), "127.0.0.1", 0,
+    ...                        lambda: (True, {"checks": {"loop_seconds_ago": 0.1}}))
     >>> url = f"http://127.0.0.1:{server.server_address[1]}/healthz"
     >>> urllib.request.urlopen(url, timeout=5).read()
-    b'ok\\n'
+    b'{"status": "ok", "checks": {"loop_seconds_ago": 0.1}}'
     >>> server.shutdown(); server.server_close()
     """
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path.split("?")[0] == "/metrics":
                 body, status, kind = generate_latest(registry), 200, CONTENT_TYPE_LATEST
-            elif self.path == "/healthz":
-                ok = healthy()
-                body = b"ok\n" if ok else b"unhealthy\n"
-                status, kind = (200 if ok else 503), "text/plain"
+            elif self.path.split("?")[0] == "/healthz":
+                result = health()
+                ok, detail = result if isinstance(result, tuple) else (bool(result), {})
+                report = {"status": "ok" if ok else "unhealthy", **detail}
+                body = json.dumps(report, default=str).encode()
+                status, kind = (200 if ok else 503), "application/json"
             else:
                 body, status, kind = b"not found\n", 404, "text/plain"
             self.send_response(status)
@@ -359,7 +427,8 @@ def serve_metrics(
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server_class = _MetricsServer6 if ":" in host else ThreadingHTTPServer
+    server = server_class((host, port), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
     thread.start()

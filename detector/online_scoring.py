@@ -23,10 +23,20 @@
    onto the detector's recent score distribution by its rank (quantile mapping).
 3. **Decision.** A :class:`~models.calibration.StreamingCalibrator` tracks the threshold that
    lets ``budget_per_day`` of ``windows_per_day`` windows alert; nothing alerts before
-   ``warmup_windows`` windows were scored. All windows handed over in one call are judged
-   against the threshold in force at the start of the call (their order does not matter), and
-   a hard cap keeps every calendar day (UTC) within ``floor(budget_per_day)`` alerts (at least
-   1): the highest scores of the day win, the rest are counted in :attr:`OnlineScorer.capped`.
+   ``warmup_windows`` informed windows were scored, nor while the quantile sits on the lowest
+   score held (no threshold of 0 is ever in force). A window scored with nothing to compare
+   against is *uninformed*: no population statistics yet, or an empty reference of
+   deviations for its basis (the first windows of a deployment, and the first own-history
+   windows before any was learnt) - it scores 0 whatever it holds. Its score neither alerts
+   nor enters the calibrator, the ordinary scores of the risk evidence or a registry
+   detector's cold-start mapping, and its deviation from a population that did not exist
+   yet is not kept as a reference (so a first day of zeros cannot set the bar, nor make
+   every later deviation look unseen). All windows handed over in one call are judged
+   against the threshold in force at the start of the call (their order does not matter),
+   and a hard cap keeps every calendar day (UTC) within ``floor(budget_per_day)`` alerts
+   (at least 1): the highest scores of the day win, equal scores by their summed surprise
+   over all features, then by a hash of entity and day (never by name order); the rest are
+   counted in :attr:`OnlineScorer.capped`.
 4. **Learning.** Score first, then learn: a window that alerted is not learnt (neither by its
    entity nor by the population references) unless ``learn_flagged``, so an intruder's first
    days do not teach the baseline that the intrusion is normal.
@@ -36,7 +46,9 @@
    nines), as in :mod:`detector.risk`; a cold-start window counts ``cold_start_evidence``
    of it (default :data:`COLD_START_EVIDENCE_WEIGHT`, half). A window judged on its own history
    adds the evidence of its strongest single feature beyond what the population showed
-   (:class:`detector.risk.FeatureEvidence`). Evidence accumulates per entity with a
+   (:class:`detector.risk.FeatureEvidence`). A window that alerts counts at least the nines
+   its alert budget makes it rare (:func:`detector.risk.alert_evidence`; a cold-start one at
+   its weight), so no alert reads "risk 0". Evidence accumulates per entity with a
    half-life of ``risk.half_life_days``. Every alert carries the entity's risk after it
    (``context["risk"]``, a number); :meth:`OnlineScorer.top_entities` ranks entities by
    peak risk, equal risks by alerts, then peak score, then name (as the scan ranks them).
@@ -77,7 +89,8 @@ import csv
 import logging
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -89,8 +102,9 @@ from numpy.typing import NDArray
 
 from detector.alerts import Alert, Deviation
 from detector.explain import combination_deviations, deviation_of
-from detector.risk import FeatureEvidence, RiskConfig
+from detector.risk import FeatureEvidence, RiskConfig, alert_evidence
 from detector.scaling import scale_matrix
+from detector.suppression import Allowlist
 from features.online import WindowVector
 from features.spec import FeatureSpec
 from models.base import OnlineDetector
@@ -801,11 +815,7 @@ def _calibrate(calibrator: StreamingCalibrator, scores: FloatMatrix) -> None:
     calibrator.n_alerts_ += int((scores > calibrator.threshold_).sum())
     window.push_many(scores)
     calibrator.n_seen_ += int(scores.size)
-    if len(window) >= calibrator.min_scores:
-        threshold = window.quantile(calibrator.level_)
-        if calibrator.min_threshold is not None:
-            threshold = max(threshold, calibrator.min_threshold)
-        calibrator.threshold_ = threshold
+    calibrator.refresh_threshold()
 
 
 @dataclass
@@ -976,7 +986,8 @@ class OnlineScorer:
     budget_per_day, windows_per_day
         Alerts allowed per day, and entity-windows expected per day.
     warmup_windows
-        Windows scored before anything may alert (the whole scorer's warm-up).
+        Informed windows scored before anything may alert (the whole scorer's warm-up; an
+        uninformed window, see the module documentation, does not count).
     cold_start_windows
         Windows an entity must have learnt before its own history is its baseline.
     history
@@ -1013,6 +1024,12 @@ class OnlineScorer:
         against its group when the group has at least ``min_peers`` members with their own
         baseline, else against the population. The mapping is configuration: a checkpoint
         does not hold it; give it again after restoring (:meth:`set_peers`).
+    allowlist
+        The operator's allow-list: a window it mutes entirely still alerts as far as the
+        scorer goes (it is returned, not learnt, for the caller's
+        :meth:`~detector.suppression.Allowlist.apply` to mute and count), but takes no slot
+        of the daily cap and adds no risk. Configuration like ``peers``
+        (:meth:`set_allowlist` after restoring).
 
     Examples
     --------
@@ -1068,6 +1085,7 @@ class OnlineScorer:
         seed: int = 0,
         peers: Mapping[str, str] | None = None,
         min_peers: int = 5,
+        allowlist: Allowlist | None = None,
     ) -> None:
         if budget_per_day <= 0:
             raise ValueError(f"budget_per_day must be > 0, got {budget_per_day}")
@@ -1131,6 +1149,7 @@ class OnlineScorer:
         self.last_day = 0.0
         self._peer_groups: _PeerGroups | None = None
         self.set_peers(peers, min_peers)
+        self.set_allowlist(allowlist)
 
     def retarget_budget(self, budget_per_day: float, windows_per_day: float) -> None:
         """Adopt another alert budget (a restored state given a changed config): the daily
@@ -1143,8 +1162,10 @@ class OnlineScorer:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        # Configuration, not state: the daemon gives it again (set_peers) after a restore.
+        # Configuration, not state: the daemon gives it again (set_peers, set_allowlist)
+        # after a restore.
         del state["_peers"]
+        del state["_allowlist"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -1158,6 +1179,7 @@ class OnlineScorer:
         state.setdefault("min_peers", 5)
         state.setdefault("_peer_groups", None)
         state["_peers"] = {}
+        state["_allowlist"] = Allowlist()
         # Checkpoints written before the entity tables hold an object per entity.
         baselines: dict[str, EntityBaseline] | None = state.pop("baselines", None)
         risks: dict[str, EntityRisk] | None = state.pop("risks", None)
@@ -1215,6 +1237,10 @@ class OnlineScorer:
             raise ValueError(f"min_peers must be >= 1, got {min_peers}")
         self._peers: dict[str, str] = dict(peers or {})
         self.min_peers = min_peers
+
+    def set_allowlist(self, allowlist: Allowlist | None) -> None:
+        """Use this allow-list from now on when filling the daily cap (``None``: none)."""
+        self._allowlist = allowlist if allowlist is not None else Allowlist()
 
     @property
     def peers(self) -> dict[str, str]:
@@ -1421,7 +1447,15 @@ class OnlineScorer:
             tail_scores = largest.sum(axis=1)
         else:
             tail_scores = np.zeros(count)
-        scores = self._detector_scores(windows, rows, own, tail_scores)
+        referenced = self._referenced(population, own, peered)
+        if self.detector == BUILTIN_DETECTOR:
+            informed = referenced
+        else:
+            # An own-history window is its detector's score; a cold-start one is mapped onto
+            # recent scores from informed cold-start scores, once there are both.
+            mapped = bool(len(self.calibrator.recent_)) and bool(self._cold_scores)
+            informed = own | (referenced & mapped)
+        scores = self._detector_scores(windows, rows, own, tail_scores, referenced)
 
         # Decide against the threshold in force at the start of the call.
         threshold = float(self.calibrator.threshold_)
@@ -1434,8 +1468,25 @@ class OnlineScorer:
                 surprise.max(axis=1), own, population.own_reference.shape[0]
             )
         scores = np.asarray(scores, dtype=np.float64)
-        flagged = self._apply_cap(windows, scores, np.flatnonzero(scores > threshold))
-        _calibrate(self.calibrator, scores)
+        evidence[~informed] = 0.0
+        candidates = np.flatnonzero((scores > threshold) & informed)
+        z: FloatMatrix | None = None  # each window's z on its basis, made if one alerts
+        # Explanations made to test the allow-list, reused by the alerts (the same test).
+        explained: dict[int, tuple[Deviation, ...]] = {}
+        mutes: Callable[[int], bool] | None = None
+        if self._allowlist.entries and candidates.size:
+            z = self._basis_z(own, own_z, population_z, peered, peer_z)
+            mutes = self._mute_test(windows, rows, (own, peer), raw, z, explained)
+        flagged, muted = self._apply_cap(windows, scores, candidates, surprise.sum(axis=1), mutes)
+        # A muted window was accepted by the operator: no risk (as the scan withdraws it).
+        evidence[muted] = 0.0
+        alerting = flagged & ~muted
+        if alerting.any():
+            # An alert counts at least the rarity its budget gives it (detector.risk).
+            least = alert_evidence(1.0 - self.calibrator.level_)
+            weight = np.where(own[alerting], 1.0, self.cold_start_evidence)
+            evidence[alerting] = np.maximum(evidence[alerting], least * weight)
+        _calibrate(self.calibrator, scores[informed])
         self.windows_scored += count
 
         # Risk, explanations and learning follow the windows' order for an entity with
@@ -1448,7 +1499,6 @@ class OnlineScorer:
         occurrence = _occurrence(rows)
         half_life = self.risk_config.half_life_days
         alerts: list[tuple[int, Alert]] = []
-        z: FloatMatrix | None = None  # each window's z on its basis, made if one alerts
         single = not occurrence.any()
         for rank in range(int(occurrence.max()) + 1):
             members = np.arange(count) if single else np.flatnonzero(occurrence == rank)
@@ -1462,11 +1512,9 @@ class OnlineScorer:
             )
             raised = flagged[members]
             if raised.any():
-                self._risks.alerts[risk_rows[members[raised]]] += 1
+                self._risks.alerts[risk_rows[members[raised & ~muted[members]]]] += 1
                 if z is None:
-                    z = np.where(own[:, None], own_z, population_z)
-                    if peered.any():
-                        z[peered] = peer_z[peered]
+                    z = self._basis_z(own, own_z, population_z, peered, peer_z)
                 alerts.extend(
                     self._alerts(
                         windows,
@@ -1478,6 +1526,7 @@ class OnlineScorer:
                         raw,
                         z,
                         threshold,
+                        explained,
                     )
                 )
             learning = members[learns[members]]
@@ -1488,9 +1537,12 @@ class OnlineScorer:
                     assert detector is not None
                     detector.learn_one(windows.detector_input(i, self.features))
         learnt = np.flatnonzero(learns)
-        if learnt.size:
-            self._ordinary_window().push_many(scores[learnt])
-        self._learn_population(learnt, rows, scaled, own, own_positive, population_z)
+        ordinary = learnt[informed[learnt]]
+        if ordinary.size:
+            self._ordinary_window().push_many(scores[ordinary])
+        self._learn_population(
+            learnt, rows, scaled, own, own_positive, None if population is None else population_z
+        )
         self.alerts_raised += len(alerts)
         alerts.sort(key=lambda item: (-item[1].score, item[1].entity, item[0]))
         if not detail:
@@ -1546,11 +1598,12 @@ class OnlineScorer:
         raw: FloatMatrix,
         z: FloatMatrix,
         threshold: float,
+        explained: Mapping[int, tuple[Deviation, ...]],
     ) -> list[tuple[int, Alert]]:
         """The alerts of these windows (of distinct entities), with their explanations.
 
         ``judged``: whether each window of the call had its own baseline, and its peer group
-        row (-1: none).
+        row (-1: none). ``explained``: explanations already made (to test the allow-list).
         """
         own, peer = judged
         rings = self._rings
@@ -1572,7 +1625,9 @@ class OnlineScorer:
                 threshold=threshold,
                 severity=severity_of(float(scores[i]), threshold),
                 schema_hash=self.schema_hash,
-                deviations=self._explain(basis, raw[i], z[i], int(rows[i]), int(peer[i])),
+                deviations=explained[i]
+                if i in explained
+                else self._explain(basis, raw[i], z[i], int(rows[i]), int(peer[i])),
                 entity_type=self.entity_type,
                 baseline=basis,
                 context={"events": int(windows.n_events[i]), "risk": round(entity_risk, 3)},
@@ -1580,12 +1635,77 @@ class OnlineScorer:
             found.append((i, alert))
         return found
 
+    @staticmethod
+    def _basis_z(
+        own: NDArray[np.bool_],
+        own_z: FloatMatrix,
+        population_z: FloatMatrix,
+        peered: NDArray[np.bool_],
+        peer_z: FloatMatrix,
+    ) -> FloatMatrix:
+        """Each window's z on the basis it was judged on (own, peer group or population)."""
+        z = np.where(own[:, None], own_z, population_z)
+        if peered.any():
+            z[peered] = peer_z[peered]
+        return z
+
+    def _mute_test(
+        self,
+        windows: _Windows,
+        rows: NDArray[np.intp],
+        judged: tuple[NDArray[np.bool_], NDArray[np.intp]],
+        raw: FloatMatrix,
+        z: FloatMatrix,
+        explained: dict[int, tuple[Deviation, ...]],
+    ) -> Callable[[int], bool]:
+        """Whether the allow-list mutes window ``i`` entirely, as its alert would be explained.
+
+        The explanation is made only when an entry with a ``feature`` applies, against the
+        baselines as the call found them (an entity with several windows in one call: before
+        its earlier ones were learnt), and kept in ``explained`` for the alert.
+        """
+        own, peer = judged
+
+        def mutes(i: int) -> bool:
+            def explaining() -> list[str]:
+                basis = self._basis(bool(own[i]), int(peer[i]))
+                deviations = self._explain(basis, raw[i], z[i], int(rows[i]), int(peer[i]))
+                explained[i] = deviations
+                return [deviation.feature for deviation in deviations]
+
+            day = windows.start(i).date()
+            return self._allowlist.mutes(windows.entities[i], day, self.detector, explaining)
+
+        return mutes
+
+    @staticmethod
+    def _referenced(
+        population: _Population | None, own: NDArray[np.bool_], peered: NDArray[np.bool_]
+    ) -> NDArray[np.bool_]:
+        """Which windows' tail surprises were measured against a reference that has rows.
+
+        Own and peer baselines are measured against the own-history reference, the
+        population baseline against the population reference; an empty one, or no
+        population statistics at all, gives every window 0.
+        """
+        if population is None:
+            return np.zeros(own.size, dtype=bool)
+        return np.asarray(
+            np.where(
+                own | peered,
+                population.own_reference.shape[0] > 0,
+                population.population_reference.shape[0] > 0,
+            ),
+            dtype=bool,
+        )
+
     def _detector_scores(
         self,
         windows: _Windows,
         rows: NDArray[np.intp],
         own: NDArray[np.bool_],
         tail_scores: FloatMatrix,
+        referenced: NDArray[np.bool_],
     ) -> FloatMatrix:
         if self.detector == BUILTIN_DETECTOR:
             return np.nan_to_num(tail_scores, nan=0.0, posinf=0.0, neginf=0.0)
@@ -1596,7 +1716,7 @@ class OnlineScorer:
             detector = self._rings.detectors[row]
             if own[i] and detector is not None:
                 value = float(detector.score_one(windows.detector_input(i, self.features)))
-            elif len(recent) and cold_sorted:
+            elif referenced[i] and len(recent) and cold_sorted:
                 # Quantile mapping: the cold window's population score, by its rank among
                 # recent cold-start scores, onto the detector's recent score distribution.
                 rank = bisect.bisect_left(cold_sorted, float(tail_scores[i])) / len(cold_sorted)
@@ -1604,7 +1724,9 @@ class OnlineScorer:
             else:
                 value = 0.0
             scores[i] = value if math.isfinite(value) else 0.0
-        for cold in np.flatnonzero(~own).tolist():
+        # Only cold-start scores measured against a reference define the mapping (another
+        # is 0 whatever the window holds).
+        for cold in np.flatnonzero(~own & referenced).tolist():
             bisect.insort(cold_sorted, float(tail_scores[cold]))
             if len(cold_sorted) > 5000:
                 # Keep it bounded: drop alternate values (keeps the distribution's shape).
@@ -1638,26 +1760,61 @@ class OnlineScorer:
         return window
 
     def _apply_cap(
-        self, windows: _Windows, scores: FloatMatrix, candidates: NDArray[np.intp]
-    ) -> NDArray[np.bool_]:
-        """Which windows alert: the candidates that fit in their day's budget, highest first."""
+        self,
+        windows: _Windows,
+        scores: FloatMatrix,
+        candidates: NDArray[np.intp],
+        total_surprise: FloatMatrix,
+        mutes: Callable[[int], bool] | None = None,
+    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """Which windows alert, and which of them the allow-list mutes.
+
+        The candidates that fit in their day's budget alert, highest first. Equal scores (the
+        surprise cap reached on the ``top_k`` features) are ordered by the surprise summed
+        over all features, then by a hash of entity and day: never by name, which would give
+        a tie's slots to the same alphabetically first entities every day. A candidate that
+        ``mutes`` (the allow-list) mutes entirely alerts too (it is not learnt, and the
+        caller's allow-list counts it) but takes no slot: the cap counts alerts emitted.
+        """
         flagged = np.zeros(len(scores), dtype=bool)
+        muted = np.zeros(len(scores), dtype=bool)
         if not candidates.size:
-            return flagged
+            return flagged, muted
         by_day: dict[date, list[int]] = {}
         for i in candidates.tolist():
             by_day.setdefault(windows.start(i).date(), []).append(i)
         for day, members in by_day.items():
-            members.sort(key=lambda i: (-scores[i], windows.entities[i]))
+            members.sort(
+                key=lambda i: (
+                    -scores[i],
+                    -total_surprise[i],
+                    zlib.crc32(f"{day.isoformat()} {windows.entities[i]}".encode()),
+                )
+            )
             room = max(self.daily_cap - self.alerts_per_day.get(day, 0), 0)
+            if mutes is not None:
+                # Muted windows step aside; the allow-list is asked in score order, and only
+                # while slots remain (a window past the cap is capped whether muted or not).
+                taken: list[int] = []
+                for i in members:
+                    if len(taken) == room:
+                        break
+                    if mutes(i):
+                        muted[i] = True
+                    else:
+                        taken.append(i)
+                flagged[muted] = True
+                self.capped += len(members) - len(taken) - int(muted[members].sum())
+                members = taken
+            else:
+                self.capped += max(len(members) - room, 0)
             flagged[members[:room]] = True
-            self.capped += max(len(members) - room, 0)
             self.alerts_per_day[day] = self.alerts_per_day.get(day, 0) + min(room, len(members))
         if len(self.alerts_per_day) > 8:
             # Only the days still open matter; windows arrive in time order.
             for day in sorted(self.alerts_per_day)[:-8]:
                 del self.alerts_per_day[day]
-        return flagged
+        return flagged, muted
 
     def _learn_population(
         self,
@@ -1666,9 +1823,14 @@ class OnlineScorer:
         scaled: FloatMatrix,
         own: NDArray[np.bool_],
         own_positive: FloatMatrix,
-        population_z: FloatMatrix,
+        population_z: FloatMatrix | None,
     ) -> None:
-        """Refresh the baselines that learnt and push the learnt windows to the population."""
+        """Refresh the baselines that learnt and push the learnt windows to the population.
+
+        ``population_z`` is ``None`` when there were no population statistics to measure the
+        windows against: their deviations are then not kept as a reference (they would be
+        zeros, and make every later deviation look like none seen before).
+        """
         if not learnt.size:
             return
         rings = self._rings
@@ -1677,7 +1839,8 @@ class OnlineScorer:
         learning[rows[learnt]] = True
         rings.refresh(np.flatnonzero(learning & rings.stale))
         self._values.push_many(scaled[learnt])
-        self._population_z.push_many(np.maximum(population_z[learnt], 0.0))
+        if population_z is not None:
+            self._population_z.push_many(np.maximum(population_z[learnt], 0.0))
         self._own_z.push_many(own_positive[learnt[own[learnt]]])
         self._learnt_since_refresh += int(learnt.size)
 
@@ -1689,7 +1852,8 @@ class OnlineScorer:
         # time they have doubled), so a small deployment is not stuck with its first windows.
         learnt = self._learnt_since_refresh
         due = min(self.refresh_every, max(self._values.n - learnt, 1))
-        if self._population is not None and learnt < due:
+        population = self._population
+        if population is not None and learnt < due and not self._reference_fills(population):
             return
         # One sort of each column gives the median, the MAD and both quantiles (the values
         # of np.median and np.quantile's "lower"/"higher" methods, at a fraction of the cost).
@@ -1724,6 +1888,16 @@ class OnlineScorer:
         )
         self._peer_groups = self._peer_statistics() if self._peers else None
         self._learnt_since_refresh = 0
+
+    def _reference_fills(self, population: _Population) -> bool:
+        """Whether a reference empty at the last refresh has rows now.
+
+        Windows measured against an empty reference are uninformed (they score 0): the first
+        deviations learnt are taken in at the next call, not after the buffers doubled.
+        """
+        return (population.own_reference.shape[0] == 0 and self._own_z.n > 0) or (
+            population.population_reference.shape[0] == 0 and self._population_z.n > 0
+        )
 
     def _peer_statistics(self) -> _PeerGroups | None:
         """Median, scale and 10/90 % values of each peer group's members' kept windows.

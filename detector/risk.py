@@ -5,7 +5,8 @@ above a floor: ``max(0, -log10(1 - p) - floor)`` where ``p`` is the score's perc
 training scores. Evidence decays with a half-life, so several weak signals on one entity over a
 few days rise above one loud benign blip, and old evidence fades.
 
-The daemon adds one more term for windows judged against their own history
+An alert of the daemon counts at least the nines its alert budget makes it rare
+(:func:`alert_evidence`). The daemon adds one more term for windows judged against their own history
 (:class:`FeatureEvidence`): how far its single most surprising feature lies beyond what the
 population ever showed on that feature. A window's score sums its two largest feature surprises,
 so correlated pairs (weekend and off-hours logons) lift ordinary busy days as high as an
@@ -15,6 +16,7 @@ recipients); the strongest single feature tells them apart.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -138,6 +140,28 @@ class RiskConfig:
 
     half_life_days: float = 7.0
     surprise_floor: float = STREAM_SURPRISE_FLOOR
+
+
+def alert_evidence(alert_rate: float) -> float:
+    """Least risk evidence of a window that alerts: the nines its alert budget makes it rare.
+
+    The online threshold is the ``1 - alert_rate`` quantile of recent scores (``alert_rate``:
+    budget per day over windows per day), so a window that alerts lies beyond at least
+    ``-log10(alert_rate)`` nines of them. The surprise floor (:data:`STREAM_SURPRISE_FLOOR`)
+    keeps the many mildly unusual windows that do not alert from adding up; an alert was
+    already singled out by the threshold and the daily cap, and counts at least this much
+    (a cold-start alert at the scorer's cold-start weight, as any of its evidence). Without it
+    a deployment with fewer than ``10^5`` ordinary scores, which cannot resolve 5 nines,
+    showed ``critical`` alerts with risk 0, ranked below entities without any alert.
+
+    Examples
+    --------
+    >>> round(alert_evidence(5 / 1000), 3)  # 5 alerts a day over 1000 users
+    2.301
+    """
+    if not 0.0 < alert_rate < 1.0:
+        raise ValueError(f"alert_rate must be in (0, 1), got {alert_rate}")
+    return -math.log10(alert_rate)
 
 
 def surprise(percentile: NDArray[np.float64], n_reference: int) -> NDArray[np.float64]:

@@ -9,7 +9,10 @@ Delivery guarantees after a crash (SIGKILL, power loss): the daemon replays the 
 since its last checkpoint, so the alerts of that stretch are written again with the same
 ids. :class:`JsonlFileSink` skips the ids already in its files (exactly once);
 :class:`StdoutSink` and :class:`WebhookSink` deliver them again (at least once: a receiver
-deduplicates on the alert's stable ``id``). A clean stop (SIGTERM) duplicates nothing.
+deduplicates on the alert's stable ``id``). A clean stop (SIGTERM) duplicates nothing, and
+loses nothing: the webhook's alerts not delivered within its ``drain_seconds`` stay pending,
+are kept in the last checkpoint and are sent after the restart. Only alerts that used up
+their attempts, got a status not worth retrying, or found the queue full are dead-lettered.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ class AlertSink(Protocol):
         ...
 
     def close(self) -> None:
-        """Deliver or dead-letter what is queued and release files and threads (idempotent)."""
+        """Deliver what is queued for a bounded time and release files and threads
+        (idempotent); what is left stays in :meth:`pending`, for the last checkpoint."""
         ...
 
     def pending(self) -> list[dict[str, Any]]:
@@ -138,6 +142,27 @@ class StdoutSink:
 
     def stats(self) -> dict[str, int]:
         return {"delivered": self.delivered, "failed": self.failed}
+
+
+def redacted_url(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, for logs: its user, path or query may carry a token.
+
+    Examples
+    --------
+    >>> redacted_url("https://bot:pw@hooks.example.org:8443/T0/B1?token=s3cret")
+    'https://hooks.example.org:8443'
+    >>> redacted_url("http://[::1]/hook")
+    'http://[::1]'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def rotated_paths(path: Path, keep: int) -> list[Path]:
@@ -316,14 +341,16 @@ class WebhookSink:
     dead_letter_path
         JSON lines ``{"alert", "error", "attempts", "time"}`` of the alerts not delivered.
     drain_seconds
-        How long :meth:`close` keeps delivering what is queued before dead-lettering the rest.
+        How long :meth:`close` keeps delivering what is queued; what is left stays in
+        :meth:`pending` (the daemon's last checkpoint keeps it for the next run).
     seed
         Seed of the jitter (tests).
 
     Connection errors, timeouts, 408, 429 and 5xx are retried; any other status outside
     2xx (400, 401, 404, a redirect ...) is not: the alert is dead-lettered at once. No alert is
-    dropped: it is delivered, queued (and checkpointed through :meth:`pending`), or in the
-    dead-letter file.
+    dropped: it is delivered, queued (and checkpointed through :meth:`pending`, also after
+    :meth:`close`), or in the dead-letter file. Logs name the endpoint by scheme, host and
+    port only (:func:`redacted_url`).
 
     Examples
     --------
@@ -363,6 +390,7 @@ class WebhookSink:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.url = url
+        self._where = redacted_url(url)
         self._scheme = parts.scheme
         self._host = parts.hostname
         self._port = parts.port
@@ -439,7 +467,12 @@ class WebhookSink:
                     os.fsync(handle.fileno())
 
     def close(self) -> None:
-        """Keep delivering for up to ``drain_seconds``, then dead-letter what is left."""
+        """Keep delivering for up to ``drain_seconds``; what is left stays in :meth:`pending`.
+
+        A stop is not a failed delivery: those alerts were not tried ``max_attempts`` times,
+        so they are not dead-lettered; the daemon's last checkpoint keeps them and the next
+        run sends them.
+        """
         with self._condition:
             if self._closed:
                 return
@@ -451,19 +484,15 @@ class WebhookSink:
             self._thread.join(self.timeout + 1.0)
         with self._condition:
             self._closed = True
-            inflight, attempts, error = (
-                self._inflight,
-                self._inflight_attempts,
-                self._inflight_error,
-            )
-            left = list(self._queue)
-            self._inflight, self._queue = [], deque()
-        if inflight:
-            self._dead_letter(
-                inflight, f"not delivered before shutdown; last error: {error}", attempts
-            )
+            left, error = len(self._inflight) + len(self._queue), self._inflight_error
         if left:
-            self._dead_letter(left, "not delivered before shutdown", 0)
+            logger.warning(
+                "webhook %s: %d alert(s) not delivered before shutdown (last error: %s) stay"
+                " pending: the checkpoint keeps them for the next run",
+                self._where,
+                left,
+                error or "none",
+            )
         self.flush()
 
     # -- the delivery thread -----------------------------------------------------------------
@@ -503,8 +532,11 @@ class WebhookSink:
             delay = self.backoff * 2.0 ** (attempts - 1) * self._random.uniform(0.5, 1.0)
             if retry_after is not None:
                 delay = retry_after
-            logger.info("webhook %s: %s; attempt %d in %.2fs", self.url, error, attempts + 1, delay)
-            if self._abort.wait(min(delay, self.max_backoff)):
+            delay = min(delay, self.max_backoff)
+            logger.info(
+                "webhook %s: %s; attempt %d in %.2fs", self._where, error, attempts + 1, delay
+            )
+            if self._abort.wait(delay):
                 return False
             self.retries += 1
 
@@ -541,7 +573,7 @@ class WebhookSink:
             self.dead_lettered += len(batch)
         logger.warning(
             "webhook %s: %d alert(s) dead-lettered to %s: %s",
-            self.url,
+            self._where,
             len(batch),
             self.dead_letter_path,
             error,

@@ -13,6 +13,12 @@ An entry without ``feature`` mutes the entity's findings entirely. An entry with
 removes that feature from a finding's explanation; a finding left with no deviating feature is
 muted. Every muted finding is counted, so suppression never hides silently.
 
+A finding that keeps some of its features keeps the detector's score and severity: they are
+the model's judgement of the whole window (the muted features included), which the allow-list
+does not re-score; only its explanation (and the ATT&CK techniques drawn from it) loses the
+muted features. A muted finding is not an alert: in the daemon it takes no slot of the daily
+alert cap (the scorer is given the allow-list and skips it there), and adds no risk.
+
 ``expires`` is compared with the day the finding's window starts, not with today's date: a
 retrospective scan of 2010 logs honours an entry that was valid in 2010, and an entry that has
 since expired still mutes the findings of the windows it covered. A live daemon, whose windows
@@ -23,7 +29,7 @@ from __future__ import annotations
 
 import fnmatch
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -125,19 +131,59 @@ class Allowlist:
             )
         return cls(tuple(entries))
 
+    def matching(self, entity: str, day: date, detector: str) -> list[AllowEntry]:
+        """The entries that apply to a finding of ``entity`` by ``detector`` in a window
+        starting on ``day``.
+
+        >>> allow = Allowlist((AllowEntry(entity="a*", reason="r", detector="tail"),))
+        >>> len(allow.matching("ann", date(2010, 1, 4), "tail")), allow.matching(
+        ...     "ann", date(2010, 1, 4), "robust_window")
+        (1, [])
+        """
+        return [
+            e
+            for e in self.entries
+            if e.covers_entity(entity)
+            and e.active_on(day)
+            and (e.detector is None or e.detector == detector)
+        ]
+
+    def mutes(
+        self,
+        entity: str,
+        day: date,
+        detector: str,
+        explaining: Callable[[], Sequence[str]],
+    ) -> bool:
+        """Whether :meth:`apply` would mute such a finding entirely.
+
+        ``explaining`` gives the features of the finding's explanation; it is called only
+        when an entry with a ``feature`` applies (an explanation costs more than this test).
+
+        >>> allow = Allowlist((AllowEntry(entity="ann", feature="usb", reason="r"),))
+        >>> day = date(2010, 1, 4)
+        >>> allow.mutes("ann", day, "tail", lambda: ["usb"]), allow.mutes(
+        ...     "ann", day, "tail", lambda: ["usb", "logons"])
+        (True, False)
+        """
+        matching = self.matching(entity, day, detector)
+        if not matching:
+            return False
+        if any(e.feature is None for e in matching):
+            return True
+        allowed = {e.feature for e in matching}
+        features = explaining()
+        return bool(features) and all(feature in allowed for feature in features)
+
     def apply(self, alerts: Sequence[Alert]) -> tuple[list[Alert], int]:
-        """The alerts that remain after the allow-list, and how many were muted."""
+        """The alerts that remain after the allow-list, and how many were muted.
+
+        A partly muted alert keeps its score and severity (see the module documentation).
+        """
         kept: list[Alert] = []
         muted = 0
         for alert in alerts:
-            day = alert.window_start.date()
-            matching = [
-                e
-                for e in self.entries
-                if e.covers_entity(alert.entity)
-                and e.active_on(day)
-                and (e.detector is None or e.detector == alert.detector)
-            ]
+            matching = self.matching(alert.entity, alert.window_start.date(), alert.detector)
             if any(e.feature is None for e in matching):
                 muted += 1
                 continue

@@ -5,7 +5,14 @@
 newest event time minus the allowed lateness, lateness decided per event in arrival order,
 late events counted and reported, windows closed in start order, idle expiry, the entity cap
 with least-recently-seen eviction and the :attr:`~ColumnarOnline.evicted` hook, ``flush``,
-checkpoints by pickling. What differs is how the numbers are made. The accepted events of the
+checkpoints by pickling. What differs is how the numbers are made.
+
+One addition serves a caller that merges several sources (the daemon): a *hold*, a cap on
+the event time the watermark may reach from a batch (:meth:`ColumnarOnline.update_columns`'s
+``hold_us``: the newest time of the slowest other source), and
+:meth:`ColumnarOnline.advance_to`, which lets the watermark reach a time without a new event
+(when the hold rises, or when the input has gone quiet). Without them the class behaves as
+:class:`~features.online.OnlineFeatures`, event for event. The accepted events of the
 open windows are buffered as frames; when the watermark closes windows, all their events go
 to a :class:`WindowEvaluator` in one call, which returns the vectors of exactly those windows
 as a frame (the columns of :func:`features.batch.evaluate_batch`). The cost is a few polars
@@ -35,6 +42,7 @@ import polars as pl
 
 from features.batch import ENTITY, N_EVENTS, WINDOW, evaluate_batch, required_columns
 from features.online import (
+    _NEVER,
     OnlineFeatures,
     WindowVector,
     _event_fields,
@@ -293,6 +301,9 @@ class ColumnarOnline(_StreamClock):
         # Entities with history -> time of their last event, in recency order (least first).
         self._history: OrderedDict[str, int] = OrderedDict()
         self._no_vectors = pl.DataFrame(schema=_vector_schema(self.specs))
+        # The event time the watermark has reached (before the lateness): the newest event
+        # time, or less under a hold, or more after advance_to. Never moves back.
+        self._reached_us = _NEVER
 
     # -- taking events ---------------------------------------------------------------------
 
@@ -328,6 +339,7 @@ class ColumnarOnline(_StreamClock):
         *,
         late_rows: list[int] | None = None,
         on_close: Callable[[pl.DataFrame], None] | None = None,
+        hold_us: int | None = None,
     ) -> pl.DataFrame:
         """Take a micro-batch of events (rows in arrival order); the vectors of what it closed.
 
@@ -346,6 +358,12 @@ class ColumnarOnline(_StreamClock):
             that moves the watermark past window ends), right after the step and before
             the rest of the batch is taken: :attr:`evicted` then holds what that step
             forgot, as with per-event updates.
+        hold_us
+            The newest event time (microseconds since the epoch) the watermark may reach
+            from this batch, before the lateness: a caller merging sources gives the newest
+            time of the slowest other source, so that this batch closes no window that
+            source may still add to. Rows are late only below the bound actually reached.
+            ``None``: no cap. :attr:`watermark` still tells the newest event time.
 
         Returns
         -------
@@ -372,8 +390,11 @@ class ColumnarOnline(_StreamClock):
         # The closed-window bound before and after each row, as OnlineFeatures.update moves
         # it: a new maximum time closes every window its watermark has passed. Late rows
         # (below the bound) never raise it, so counting them in the running maximum changes
-        # nothing.
-        running = np.maximum.accumulate(np.maximum(us, self._max_us))
+        # nothing. Without a hold the time reached is the newest time (up to such rows).
+        running = np.maximum.accumulate(np.maximum(us, self._reached_us))
+        if hold_us is not None:
+            running = np.maximum(np.minimum(running, hold_us), self._reached_us)
+        self._reached_us = int(running[-1])
         after = np.maximum((running - self._lateness_us) // window_us, self._closed_before)
         before = np.concatenate(([self._closed_before], after[:-1]))
         late = windows < before
@@ -473,6 +494,42 @@ class ColumnarOnline(_StreamClock):
             return self._empty()
         return self._advance((max(self._open_windows) + 1) * self._window_us)
 
+    def advance_to(
+        self, event_us: int, *, on_close: Callable[[pl.DataFrame], None] | None = None
+    ) -> pl.DataFrame:
+        """Let the watermark reach event time ``event_us`` (less the lateness) with no event.
+
+        For a caller whose hold has risen (the slow source caught up, or stopped counting)
+        or whose input has gone quiet: the windows the new watermark has passed close now,
+        as a new event of that time would close them, and later events for them are late.
+        A time at or below the one reached changes nothing.
+
+        Parameters
+        ----------
+        event_us
+            Microseconds since the epoch.
+        on_close
+            Called with the vectors closed (when there are any), as by
+            :meth:`update_columns`.
+
+        Returns
+        -------
+        pl.DataFrame
+            The vectors closed, as :meth:`update_columns` returns them.
+        """
+        if event_us <= self._reached_us:
+            return self._empty()
+        self._reached_us = event_us
+        horizon_us = event_us - self._lateness_us
+        # As update_columns: the clock moves (and idle entities expire) only when a window
+        # closes.
+        if horizon_us // self._window_us <= self._closed_before:
+            return self._empty()
+        vectors = self._advance(horizon_us)
+        if vectors.height and on_close is not None:
+            on_close(vectors)
+        return vectors
+
     def _advance(self, horizon_us: int) -> pl.DataFrame:
         self._horizon_us = max(self._horizon_us, horizon_us)
         self._closed_before = self._horizon_us // self._window_us
@@ -566,6 +623,19 @@ class ColumnarOnline(_StreamClock):
     # -- metrics and checkpoints -----------------------------------------------------------
 
     @property
+    def newest_us(self) -> int | None:
+        """The newest event time taken (microseconds since the epoch); ``None`` before any."""
+        return None if self._max_us == _NEVER else self._max_us
+
+    @property
+    def closing_watermark(self) -> datetime | None:
+        """The watermark windows are closed by: :attr:`watermark`, or less under a hold, or
+        more after :meth:`advance_to`; ``None`` before the first event."""
+        if self._reached_us == _NEVER:
+            return None
+        return _EPOCH + timedelta(microseconds=self._reached_us - self._lateness_us)
+
+    @property
     def evaluator(self) -> WindowEvaluator:
         """The evaluator of closed windows (it holds the feature history)."""
         return self._evaluator
@@ -602,6 +672,8 @@ class ColumnarOnline(_StreamClock):
         factory = _factory_at(state.pop("factory"))
         saved = state.pop("evaluator")
         late = state.pop("late")
+        # States saved before holds: the time reached was the newest time.
+        state.setdefault("_reached_us", state["_max_us"])
         self.__dict__.update(state)
         self.late = [_event_from_fields(fields) for fields in late]
         self._factory = factory

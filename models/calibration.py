@@ -183,6 +183,16 @@ class StreamingCalibrator(ParamsMixin):
     nothing alerts (the threshold is infinite): a cold start must not flood the analysts.
     A score alerts when strictly above the threshold, as in :class:`BudgetCalibrator`.
 
+    The threshold is never the lowest score held: "strictly above" would then mean "not the
+    minimum", and every score but the minimum would alert. While all the scores held are
+    equal (e.g. a first day scored 0 for want of anything to compare with) they say nothing
+    about what is rare, and no threshold is in force (infinite: no alert). When more than a
+    ``1 - rate`` share of them are tied at the minimum (a regular population whose windows
+    mostly deviate on nothing) the threshold is the lowest score held above the minimum: the
+    budget cannot be met more finely than the ties allow, and a window alerts only when it
+    deviates more than the least deviating one seen. For the daemon's scores, which are
+    never below 0, a threshold of 0 is never in force.
+
     The window is an exact sorted reservoir of the most recent scores (deterministic,
     picklable, O(window) per update), so the threshold follows drift within ``window`` scores.
 
@@ -214,6 +224,15 @@ class StreamingCalibrator(ParamsMixin):
     (89.1, 90)
     >>> calibrator.update(500.0), calibrator.update(1.0)
     (True, False)
+
+    A warm-up of identical scores sets no threshold; scores mostly tied at the minimum set
+    it at the lowest score above it:
+
+    >>> flat = StreamingCalibrator(fpr=0.1, window=100, min_scores=10)
+    >>> [flat.update(0.0) for _ in range(50)][-1], flat.threshold_, flat.update(3.0)
+    (False, inf, False)
+    >>> flat.threshold_, flat.update(3.0), flat.update(3.5)
+    (3.0, False, True)
     """
 
     threshold_: float
@@ -271,7 +290,7 @@ class StreamingCalibrator(ParamsMixin):
         self.n_alerts_ += int(alert)
         self.recent_.push(value)
         self.n_seen_ += 1
-        self._refresh_threshold()
+        self.refresh_threshold()
         return alert
 
     def retarget(self, budget_per_period: float, windows_per_period: float) -> None:
@@ -295,11 +314,29 @@ class StreamingCalibrator(ParamsMixin):
         self.budget_per_period = budget_per_period
         self.windows_per_period = windows_per_period
         self.level_ = 1.0 - self._rate()
-        self._refresh_threshold()
+        self.refresh_threshold()
 
-    def _refresh_threshold(self) -> None:
-        if len(self.recent_) >= self.min_scores:
-            threshold = self.recent_.quantile(self.level_)
-            if self.min_threshold is not None:
-                threshold = max(threshold, self.min_threshold)
-            self.threshold_ = threshold
+    def refresh_threshold(self) -> None:
+        """Re-read the threshold in force from the scores held (see the class documentation).
+
+        Called by :meth:`update` and :meth:`retarget`; a caller that pushes many scores into
+        :attr:`recent_` at once calls it after them.
+        """
+        if len(self.recent_) < self.min_scores:
+            return
+        recent = self.recent_
+        threshold = recent.quantile(self.level_)
+        if self.min_threshold is not None:
+            threshold = max(threshold, self.min_threshold)
+        lowest = recent.quantile(0.0)
+        if not threshold > lowest:
+            # At the minimum: the lowest score above it (the position of the first one in
+            # sorted order, nudged so that rounding cannot land below it), none while every
+            # score held is the minimum.
+            n = len(recent)
+            first_above = round(recent.rank(lowest) * n)
+            if first_above >= n:
+                threshold = math.inf
+            else:
+                threshold = recent.quantile(min((first_above + 1e-6) / (n - 1), 1.0))
+        self.threshold_ = threshold

@@ -24,6 +24,7 @@ import logging
 import os
 import pickle
 import platform
+import re
 import tempfile
 from collections.abc import Mapping
 from importlib import metadata as importlib_metadata
@@ -212,7 +213,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     ...     target.read_bytes(), len(list(Path(folder).iterdir()))
     (b'two', 1)
     """
-    descriptor, temporary_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    descriptor, temporary_name = tempfile.mkstemp(prefix=_temporary_prefix(path), dir=path.parent)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
@@ -223,6 +224,48 @@ def write_atomically(path: Path, data: bytes) -> None:
         Path(temporary_name).unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete the temporary files :func:`write_atomically` left beside ``path`` when its
+    process died mid-write; the files deleted.
+
+    Only names of that form (``.<name>.`` and the 8 characters :func:`tempfile.mkstemp`
+    adds) are touched. Call it when no write to ``path`` can be under way (at start, before
+    the first one), or it may delete a write in progress.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     target = Path(folder) / "state.bin"
+    ...     for name in (".state.bin.k2x_9qzp", ".state.bin.keep", "state.bin.1"):
+    ...         _ = (Path(folder) / name).write_bytes(b"x")
+    ...     removed = remove_stale_temporaries(target)
+    ...     [p.name for p in removed], sorted(p.name for p in Path(folder).iterdir())
+    (['.state.bin.k2x_9qzp'], ['.state.bin.keep', 'state.bin.1'])
+    """
+    pattern = re.compile(re.escape(_temporary_prefix(path)) + r"[a-z0-9_]{8}")
+    removed: list[Path] = []
+    try:
+        candidates = sorted(path.parent.iterdir())
+    except FileNotFoundError:
+        return removed
+    for candidate in candidates:
+        if pattern.fullmatch(candidate.name) and candidate.is_file():
+            try:
+                candidate.unlink()
+            except OSError as exc:
+                logger.warning("cannot remove the stale temporary file %s: %s", candidate, exc)
+                continue
+            logger.info("removed %s, left by an interrupted write of %s", candidate, path.name)
+            removed.append(candidate)
+    return removed
 
 
 def load_model(path: Path, *, expected_schema_hash: str) -> object:

@@ -170,7 +170,7 @@ def test_defaults_and_relative_paths(tmp_path: Path) -> None:
         (lambda d: d["daemon"].update(checkpoint_seconds=True), "daemon.checkpoint_seconds: must"),
         (lambda d: d["daemon"].update(metrics_address="9108"), "daemon.metrics_address: '9108'"),
         (lambda d: d["daemon"].update(allowed_lateness="1w"), "daemon.allowed_lateness: '1w'"),
-        (lambda d: d["daemon"].update(detector_params={"nope": 1}), "daemon.detector_params:"),
+        (lambda d: d["daemon"].update(detector_params={"nope": 1}), "daemon.detector_params.nope:"),
         (lambda d: d["daemon"].update(speed=3), "daemon.speed: unknown key"),
         (lambda d: d["daemon"].pop("state_dir"), "daemon.state_dir: required"),
         (lambda d: d.update(extra={}), "extra: unknown table"),

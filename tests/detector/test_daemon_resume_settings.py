@@ -69,10 +69,6 @@ def test_a_lower_max_entities_evicts_after_resume(tmp_path: Path) -> None:
             r"^daemon\.warmup_windows: .* written with warmup_windows 8 but the config gives 20;"
             r" .*\(it sized the score windows the checkpoint holds\)$",
         ),
-        (
-            {"max_entities": 3},
-            r"^daemon\.max_entities: .* max_entities None but the config gives 3;",
-        ),
     ],
 )
 def test_a_change_the_state_cannot_take_is_refused_by_name(

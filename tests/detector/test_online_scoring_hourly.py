@@ -211,7 +211,8 @@ def test_score_frame_gives_the_alerts_of_score_windows(detector: str) -> None:
     assert found == expected
     # Every window's score, not only the alerting ones: the calibrators saw the same scores.
     scores = [s.calibrator.recent_ for s in (by_frame, by_vectors)]
-    assert len(scores[0]) == len(scores[1]) > 1000
+    # (The windows scored against nothing, the first hours, are not calibration scores.)
+    assert len(scores[0]) == len(scores[1]) > 700
     assert [scores[0].quantile(q / 10) for q in range(11)] == [
         scores[1].quantile(q / 10) for q in range(11)
     ]

@@ -133,6 +133,10 @@ def _scorer(peers: dict[str, str] | None, min_peers: int = 5) -> OnlineScorer:
 def _warm(scorer: OnlineScorer, days: int = 6) -> None:
     for day in range(days):
         scorer.score_windows(_ordinary_day(day))
+    # Every user repeats its level, so every informed score is 0, and identical scores set
+    # no threshold (models.calibration): a few ordinary scores of 1 give it a spread.
+    for _ in range(10):
+        scorer.calibrator.update(1.0)
 
 
 def test_a_cold_start_window_is_scored_against_its_group_with_hand_computed_z() -> None:
@@ -300,7 +304,7 @@ def test_a_bad_peers_file_stops_check_config_with_one_line(
     code = main(["run", "--config", str(config), "--check-config"])
     assert code == 2
     assert capsys.readouterr().err.splitlines() == [
-        f"baseliner: error: config {config}: " + message.format(path=peers)
+        f"baseliner: error: config {config}: daemon.peers: " + message.format(path=peers)
     ]
 
 

@@ -328,6 +328,29 @@ class Throughput:
         }
 
 
+def stage_throughput(name: str, stage: Mapping[str, Any]) -> dict[str, Any]:
+    """One stage as a throughput entry: events per wall second and the stage's own peak memory.
+
+    Each stage runs in a fresh process, so its peak is its own (scope ``"block"``).
+
+    Examples
+    --------
+    >>> entry = stage_throughput("to_features", {"events": 100, "seconds": 2.0, "peak_rss_mb": 9})
+    >>> entry["score_per_s"], entry["memory_scope"]
+    (50.0, 'block')
+    """
+    return Throughput(
+        name=name,
+        unit="events",
+        fit_items=0,
+        fit_seconds=0.0,
+        score_items=int(stage["events"]),
+        score_seconds=float(stage["seconds"]),
+        peak_memory_mb=stage.get("peak_rss_mb"),
+        memory_scope="block",
+    ).to_dict()
+
+
 def scan_throughput(name: str, result: ScanResult, peak: PeakMemory) -> dict[str, Any]:
     """Throughput of one scan: events read to features, windows fitted and windows scored.
 

@@ -35,7 +35,7 @@ import numpy as np
 import polars as pl
 
 from benchmarks.report import write_bench_outputs
-from benchmarks.results import Throughput, environment, environment_line, peak_memory_mb
+from benchmarks.results import environment, environment_line, peak_memory_mb, stage_throughput
 
 _ACTIONS = (
     "http_visit",
@@ -426,16 +426,7 @@ def run_stream_throughput_bench(
         },
         # Each stage runs in a fresh process: its peak memory is its own.
         "throughput": [
-            Throughput(
-                name=name,
-                unit="events",
-                fit_items=0,
-                fit_seconds=0.0,
-                score_items=int(stage["events"]),
-                score_seconds=float(stage["seconds"]),
-                peak_memory_mb=stage.get("peak_rss_mb"),
-                memory_scope="block",
-            ).to_dict()
+            stage_throughput(name, stage)
             for name, stage in (
                 ("daemon, micro-batched", best),
                 ("daemon, per-line parse (prefix)", per_record),

@@ -26,7 +26,7 @@ import polars as pl
 
 from benchmarks.orgcache import ensure_org
 from benchmarks.report import write_bench_outputs
-from benchmarks.results import Throughput, environment, environment_line
+from benchmarks.results import environment, environment_line, stage_throughput
 
 CERT_FILES = ("logon.csv", "device.csv", "file.csv", "email.csv", "http.csv")
 
@@ -117,29 +117,6 @@ def _child(stage: str, org: Path, out: Path) -> dict[str, Any]:
         raise RuntimeError(f"throughput stage {stage} failed: {done.stderr.strip()[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
-
-
-def stage_throughput(name: str, stage: Mapping[str, Any]) -> dict[str, Any]:
-    """One stage as a throughput entry: events per wall second and the stage's own peak memory.
-
-    Each stage runs in a fresh process, so its peak is its own (scope ``"block"``).
-
-    Examples
-    --------
-    >>> entry = stage_throughput("to_features", {"events": 100, "seconds": 2.0, "peak_rss_mb": 9})
-    >>> entry["score_per_s"], entry["memory_scope"]
-    (50.0, 'block')
-    """
-    return Throughput(
-        name=name,
-        unit="events",
-        fit_items=0,
-        fit_seconds=0.0,
-        score_items=int(stage["events"]),
-        score_seconds=float(stage["seconds"]),
-        peak_memory_mb=stage.get("peak_rss_mb"),
-        memory_scope="block",
-    ).to_dict()
 
 
 def run_throughput_bench(out: Path, *, users: int, days: int, seed: int) -> str:

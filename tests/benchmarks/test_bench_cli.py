@@ -41,6 +41,7 @@ def test_bench_adbench_one_set(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 @needs_data
 @pytest.mark.dataset
+@pytest.mark.slow  # the DeepLog part fits six next-key models (5-fold false-positive rate)
 def test_bench_hdfs_test_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "hdfs", "--detectors", "pca,invariants", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

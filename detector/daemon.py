@@ -59,7 +59,6 @@ import signal
 import sys
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -209,27 +208,6 @@ def _close(source: _Source) -> None:
     close = getattr(source, "close", None)
     if close is not None:
         close()
-
-
-def _track_recency(features: ColumnarOnline) -> None:
-    """Make a restored state written without a cap or an expiry track entity recency.
-
-    Such a state kept each entity's last event time, in first-seen order: ordered by that time
-    it is the recency order a cap evicts from and an expiry scans. (The features package has
-    no public setter for this; the attributes are those :class:`ColumnarOnline` sets.)
-    """
-    if features.tracks_recency:
-        return
-    history = features._history
-    features._history = OrderedDict(sorted(history.items(), key=lambda item: item[1]))
-    features._track_recency = True
-
-
-def _set_idle_expiry(features: ColumnarOnline, idle_expiry: timedelta | None) -> None:
-    """Give a restored state the config's ``idle_expiry`` (checked against the window by the
-    config); it applies from the next closed window on."""
-    features.idle_expiry = idle_expiry
-    features._idle_us = None if idle_expiry is None else idle_expiry // timedelta(microseconds=1)
 
 
 def estimate_bytes(obj: object, sample: int = 32) -> int:
@@ -485,7 +463,7 @@ class Daemon:
                 self._refuse_setting(key, held, given, why)
         features = self.features
         if (config.max_entities, config.idle_expiry) != (None, None):
-            _track_recency(features)
+            features.track_recency()
         if (scorer.budget_per_day, scorer.windows_per_day) != (
             config.budget_per_day,
             config.windows_per_day,
@@ -517,7 +495,7 @@ class Daemon:
         scorer.learn_flagged = config.learn_flagged
         scorer.risk_config = replace(scorer.risk_config, half_life_days=config.risk_half_life_days)
         features.set_limits(config.allowed_lateness, config.max_entities)
-        _set_idle_expiry(features, config.idle_expiry)
+        features.set_idle_expiry(config.idle_expiry)
 
     def _refuse_setting(self, key: str, held: object, given: object, why: str) -> None:
         """Refuse a restored state written with another ``key`` (one line, names the key)."""

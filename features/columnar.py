@@ -635,6 +635,15 @@ class ColumnarOnline(_StreamClock):
             return None
         return _EPOCH + timedelta(microseconds=self._reached_us - self._lateness_us)
 
+    def track_recency(self) -> None:
+        """Track entity recency in a state that did not (restored from a checkpoint written
+        without a cap or an expiry): its entities, each with the time of its last event, are
+        put in that order, the one a cap evicts from and an expiry scans."""
+        if self._track_recency:
+            return
+        self._history = OrderedDict(sorted(self._history.items(), key=lambda item: item[1]))
+        self._track_recency = True
+
     @property
     def evaluator(self) -> WindowEvaluator:
         """The evaluator of closed windows (it holds the feature history)."""

@@ -358,6 +358,18 @@ class _StreamClock:
         self._lateness_us = allowed_lateness // _ONE_US
         self.max_entities = max_entities
 
+    def set_idle_expiry(self, idle_expiry: timedelta | None) -> None:
+        """Set or clear the idle expiry (a restored state adopting a changed config); it acts
+        from the next closed window on. An expiry needs recency tracking."""
+        if idle_expiry is not None and idle_expiry // _ONE_US < self._window_us:
+            raise ValueError(
+                f"idle_expiry {idle_expiry} is shorter than a window ({self.config.window})"
+            )
+        if idle_expiry is not None and not self._track_recency:
+            raise ValueError(f"idle_expiry {idle_expiry} needs entity recency tracking")
+        self.idle_expiry = idle_expiry
+        self._idle_us = None if idle_expiry is None else idle_expiry // _ONE_US
+
     def drain_late(self) -> list[Event]:
         """Hand over the late events collected so far (for dead-lettering) and forget them."""
         late, self.late = self.late, []

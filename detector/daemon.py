@@ -94,7 +94,7 @@ from models.store import (
     remove_stale_temporaries,
     write_atomically,
 )
-from streams.batch import events_to_frame
+from streams.batch import INVALID_UTF8, events_to_frame
 from streams.errors import DeadLetter, ParseError
 from streams.event import Event
 from streams.parsers import PARSERS, Parser
@@ -731,6 +731,8 @@ class Daemon:
         return handled
 
     def _handle(self, name: str, parser: Parser, records: Sequence[RawRecord]) -> None:
+        read = len(records)
+        records = self._decodable(name, records)
         if hasattr(parser, "parse_batch"):
             frame, dead = parser.parse_batch(  # type: ignore[attr-defined]
                 records, attrs_keys=attrs_keys(self.specs)
@@ -739,7 +741,7 @@ class Daemon:
                 self._dead_letter(name, letter)
         else:
             frame = self._parse_each(name, parser, records)
-        self._count_records(name, len(records), frame.height)
+        self._count_records(name, read, frame.height)
         if not frame.height:
             return
         self.totals.events[name] += frame.height
@@ -762,6 +764,34 @@ class Daemon:
                 self.totals.late_events += 1
                 raw = records[index]
                 self._dead_letter(name, DeadLetter(raw.origin, raw.line, "late", raw.text, str(ts)))
+
+    def _decodable(self, name: str, records: Sequence[RawRecord]) -> Sequence[RawRecord]:
+        """``records`` less the lines of a file block that are not UTF-8, dead-lettered as
+        ``invalid_utf8`` as the scan does (a garbled name would otherwise become a new
+        entity). Lines of listeners and stdin come decoded, invalid bytes replaced: a syslog
+        message may be in another charset."""
+        data = getattr(records, "data", None)
+        if not isinstance(data, bytes) or data.isascii():
+            return records
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return records
+        kept: list[RawRecord] = []
+        for index, raw in enumerate(data.split(b"\n")[: len(records)]):
+            record = records[index]
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                detail = f"bytes that are not UTF-8 from byte {exc.start + 1} of the line"
+                self._dead_letter(
+                    name, DeadLetter(record.origin, record.line, INVALID_UTF8, record.text, detail)
+                )
+            else:
+                kept.append(record)
+        return kept
 
     def _without_future(
         self, name: str, frame: pl.DataFrame, records: Sequence[RawRecord]

@@ -471,9 +471,11 @@ def _scan_summary(result: Any, top: int = 10) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from detector.config import load_config
+    from detector.config import config_warnings, load_config
 
     config = load_config(args.config)
+    for warning in config_warnings(config):
+        sys.stderr.write(f"baseliner: warning: {warning}\n")
     if args.check_config:
         counts = f"{len(config.sources)} source(s), {len(config.sinks)} sink(s)"
         print(f"config {args.config}: ok ({counts})")

@@ -794,6 +794,31 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise UsageError(f"config {path} is not valid TOML: {exc}") from None
 
 
+def config_warnings(config: DaemonConfig) -> list[str]:
+    """What is valid but probably not meant: sources whose parser names no entity of the
+    configured kind (their events reach no window; only the counters see them).
+
+    Examples
+    --------
+    >>> config = parse_config({"daemon": {"state_dir": "s"}, "source": [
+    ...     {"type": "stdin", "parser": "syslog"}]}, Path("."))
+    >>> config_warnings(config)  # doctest: +ELLIPSIS
+    ['source1: the syslog parser gives events no user; with entity = "user" ...']
+    """
+    found: list[str] = []
+    if config.entity != "user":
+        return found
+    for source in config.sources:
+        names_users = "(?P<user>" in str(source.parser_options.get("entity_regex") or "")
+        if source.parser == "syslog" or (source.parser == "drain" and not names_users):
+            found.append(
+                f"{source.name}: the {source.parser} parser gives events no user; with "
+                'entity = "user" they reach no window (use linux.auth for sshd, sudo and su, '
+                'a drain entity_regex with a (?P<user>...) group, or entity = "host")'
+            )
+    return found
+
+
 def load_config(path: Path) -> DaemonConfig:
     """Read and validate a daemon config file; relative paths are relative to the file.
 

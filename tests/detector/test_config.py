@@ -316,3 +316,32 @@ def test_scoring_keys_reach_the_config_and_are_checked(tmp_path: Path) -> None:
         with pytest.raises(UsageError) as caught:
             parse_config(bad, tmp_path)
         assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("parser", "options", "entity", "warned"),
+    [
+        ("syslog", "", "user", True),
+        ("drain", "", "user", True),
+        ("drain", "parser_options = { entity_regex = 'for (?P<user>\\\\w+)' }\n", "user", False),
+        ("linux.auth", "", "user", False),
+        ("syslog", "", "host", False),
+    ],
+)
+def test_check_config_warns_of_a_parser_that_names_no_user_for_user_windows(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    parser: str,
+    options: str,
+    entity: str,
+    warned: bool,
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[daemon]\nstate_dir = "s"\nentity = "{entity}"\n'
+        f'[[source]]\nname = "logs"\ntype = "stdin"\nparser = "{parser}"\n{options}'
+    )
+    assert main(["run", "--config", str(config), "--check-config"]) == 0
+    err = capsys.readouterr().err
+    expected = f"baseliner: warning: logs: the {parser} parser gives events no user"
+    assert err.startswith(expected) if warned else err == ""

@@ -140,8 +140,6 @@ _SOURCE_STATS = (
     "idle_timeouts",
 )
 _NETWORK_TYPES = ("syslog_udp", "syslog_tcp", "http")
-#: Dead-letter reasons of events (the parser made one): not parse errors.
-_EVENT_REASONS = frozenset({"late", "future"})
 
 
 class CheckpointError(UsageError):
@@ -271,8 +269,6 @@ class Daemon:
     >>> restored.close()
     """
 
-    #: Parse dead letters of the batch being handled (see :meth:`_count_records`).
-    _parse_dead_letters = 0
     #: Monotonic time the main loop last turned (None before it starts; see :meth:`health`).
     _heartbeat: float | None = None
     #: Whether the last checkpoint attempt failed.
@@ -732,6 +728,7 @@ class Daemon:
 
     def _handle(self, name: str, parser: Parser, records: Sequence[RawRecord]) -> None:
         read = len(records)
+        dead_before = sum(self.totals.dead_letters.values())
         records = self._decodable(name, records)
         if hasattr(parser, "parse_batch"):
             frame, dead = parser.parse_batch(  # type: ignore[attr-defined]
@@ -741,7 +738,8 @@ class Daemon:
                 self._dead_letter(name, letter)
         else:
             frame = self._parse_each(name, parser, records)
-        self._count_records(name, read, frame.height)
+        parse_dead = sum(self.totals.dead_letters.values()) - dead_before
+        self._count_records(name, read, frame.height, parse_dead)
         if not frame.height:
             return
         self.totals.events[name] += frame.height
@@ -826,18 +824,15 @@ class Daemon:
                 indices.append(index)
         return events_to_frame(events).with_columns(pl.Series("record", indices, pl.Int64))
 
-    def _count_records(self, name: str, records: int, events: int) -> None:
+    def _count_records(self, name: str, records: int, events: int, dead: int) -> None:
         """Count a parsed batch: records read, and those that became neither an event nor a
         dead letter (a line the parser does not model: why a source shows no events)."""
         self.totals.records[name] += records
-        skipped = records - events - self._parse_dead_letters
-        self._parse_dead_letters = 0
+        skipped = records - events - dead
         if skipped > 0:
             self.totals.skipped[name] += skipped
 
     def _dead_letter(self, name: str, letter: DeadLetter) -> None:
-        if letter.reason not in _EVENT_REASONS:  # a parse error of the batch being parsed
-            self._parse_dead_letters += 1
         self.totals.dead_letters[name, letter.reason] += 1
         self._dead_handle.write(orjson.dumps({"source": name, **letter.to_dict()}) + b"\n")
 

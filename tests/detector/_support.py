@@ -1,15 +1,33 @@
-"""Shared pieces of the detector tests: a scripted webhook receiver and a minimal alert."""
+"""Shared pieces of the detector tests: a scripted webhook receiver, a minimal alert, and
+appending log lines / polling a daemon until it has nothing left."""
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from detector.alerts import Alert
+
+if TYPE_CHECKING:
+    from detector.daemon import Daemon
+
+
+def append_lines(path: Path, lines: list[str]) -> None:
+    """Append ``lines`` to ``path``, each with its newline (a log writer's appends)."""
+    with path.open("a") as handle:
+        handle.writelines(line + "\n" for line in lines)
+
+
+def drain(daemon: Daemon) -> None:
+    """Poll ``daemon`` until a poll handles nothing (at most 100 polls)."""
+    for _ in range(100):
+        if not daemon.poll_once():
+            return
 
 
 def make_alert(n: int, severity: str = "critical") -> Alert:

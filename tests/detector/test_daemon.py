@@ -21,7 +21,7 @@ from features.batch import spec_schema_hash
 from features.catalog import default_specs
 from features.spec import WindowConfig
 from models.store import read_header, save_model
-from tests.detector._support import make_alert
+from tests.detector._support import append_lines, drain, make_alert
 
 START = datetime(2010, 1, 4, 8, 0)
 
@@ -56,21 +56,10 @@ def _config(folder: Path) -> DaemonConfig:
     )
 
 
-def _write(path: Path, lines: list[str]) -> None:
-    with path.open("a") as handle:
-        handle.writelines(line + "\n" for line in lines)
-
-
-def _drain(daemon: Daemon) -> None:
-    for _ in range(100):
-        if not daemon.poll_once():
-            return
-
-
 def test_burst_alerts_with_an_explanation(tmp_path: Path) -> None:
-    _write(tmp_path / "logon.csv", _logons(0, 15))
+    append_lines(tmp_path / "logon.csv", _logons(0, 15))
     run = Daemon(_config(tmp_path))
-    _drain(run)
+    drain(run)
     run.close()
     assert run.totals.events["logon"] == 15 * 9 + 27
     assert run.totals.windows_closed == 14 * 3
@@ -89,9 +78,9 @@ def test_burst_alerts_with_an_explanation(tmp_path: Path) -> None:
 def test_late_event_is_dead_lettered(tmp_path: Path) -> None:
     lines = _logons(0, 3)
     late = "{late},01/04/2010 09:00:00,U1,PC-U1,Logon"  # day 0, two days behind
-    _write(tmp_path / "logon.csv", [*lines, late])
+    append_lines(tmp_path / "logon.csv", [*lines, late])
     run = Daemon(_config(tmp_path))
-    _drain(run)
+    drain(run)
     run.close()
     assert run.totals.late_events == 1
     assert dict(run.totals.dead_letters) == {("logon", "late"): 1}
@@ -101,14 +90,14 @@ def test_late_event_is_dead_lettered(tmp_path: Path) -> None:
 
 def test_replay_after_a_crash_neither_duplicates_alerts_nor_loses_events(tmp_path: Path) -> None:
     log = tmp_path / "logon.csv"
-    _write(log, _logons(0, 8))
+    append_lines(log, _logons(0, 8))
     first = Daemon(_config(tmp_path))
-    _drain(first)
+    drain(first)
     first.checkpoint()
     saved = tmp_path / "checkpoint.saved"
     shutil.copy(tmp_path / "state/checkpoint.bin", saved)
-    _write(log, _logons(8, 8))
-    _drain(first)  # the burst alert is written, then the process "crashes": no checkpoint
+    append_lines(log, _logons(8, 8))
+    drain(first)  # the burst alert is written, then the process "crashes": no checkpoint
     first.close()
     before = (tmp_path / "alerts.jsonl").read_bytes()
     assert b'"entity":"U3"' in before
@@ -116,7 +105,7 @@ def test_replay_after_a_crash_neither_duplicates_alerts_nor_loses_events(tmp_pat
 
     replay = Daemon(_config(tmp_path))
     assert replay.totals.events["logon"] == 8 * 9
-    _drain(replay)
+    drain(replay)
     replay.close()
     assert replay.totals.events["logon"] == 16 * 9 + 27
     assert (tmp_path / "alerts.jsonl").read_bytes() == before
@@ -128,9 +117,9 @@ def test_replay_after_a_crash_neither_duplicates_alerts_nor_loses_events(tmp_pat
 def test_a_failed_checkpoint_is_counted_and_the_daemon_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _write(tmp_path / "logon.csv", _logons(0, 2))
+    append_lines(tmp_path / "logon.csv", _logons(0, 2))
     run = Daemon(_config(tmp_path))
-    _drain(run)
+    drain(run)
 
     def disk_full(*args: Any, **kwargs: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -138,8 +127,8 @@ def test_a_failed_checkpoint_is_counted_and_the_daemon_goes_on(
     monkeypatch.setattr("detector.daemon.write_atomically", disk_full)
     assert run.checkpoint() is False
     assert not (tmp_path / "state/checkpoint.bin").exists()
-    _write(tmp_path / "logon.csv", _logons(2, 1))
-    _drain(run)  # still processing
+    append_lines(tmp_path / "logon.csv", _logons(2, 1))
+    drain(run)  # still processing
     assert run.totals.events["logon"] == 27
     monkeypatch.undo()
     assert run.checkpoint() is True
@@ -153,14 +142,14 @@ def test_a_failed_checkpoint_is_counted_and_the_daemon_goes_on(
 
 def test_parsers_with_learnt_state_are_restored_from_the_checkpoint(tmp_path: Path) -> None:
     lines = [f"2024-01-0{d}T10:00:00Z disk {d} of host{d} is full" for d in range(1, 4)]
-    _write(tmp_path / "app.log", lines)
+    append_lines(tmp_path / "app.log", lines)
     doc: dict[str, Any] = {
         "daemon": {"state_dir": "state"},
         "source": [{"name": "app", "type": "file", "path": "app.log", "parser": "drain"}],
         "sink": [{"type": "jsonl", "path": "alerts.jsonl"}],
     }
     first = Daemon(parse_config(doc, tmp_path))
-    _drain(first)
+    drain(first)
     learnt = first.parsers["app"].templates()  # type: ignore[attr-defined]
     assert learnt == {1: "disk <NUM> of <*> is full"}
     first.checkpoint()

@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.detector._support import WebhookReceiver
+from tests.detector._support import WebhookReceiver, append_lines
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2010, 1, 4, 8, 0)
@@ -42,11 +42,6 @@ def _logons(first_day: int, days: int) -> list[str]:
                 stamp = ts.strftime("%m/%d/%Y %H:%M:%S")
                 lines.append(f"{{{user}-{day}-{k}}},{stamp},{user},PC-{user},Logon")
     return lines
-
-
-def _append(path: Path, lines: list[str]) -> None:
-    with path.open("a") as handle:
-        handle.writelines(line + "\n" for line in lines)
 
 
 def _get(url: str) -> str | None:
@@ -129,7 +124,7 @@ path = "alerts.jsonl"
 """
     )
     first = _logons(0, 10)
-    _append(log, [*first[:10], "this,is,not,a,logon,line", *first[10:]])
+    append_lines(log, [*first[:10], "this,is,not,a,logon,line", *first[10:]])
 
     process = _start(config)
     try:
@@ -153,7 +148,7 @@ path = "alerts.jsonl"
     assert [(d["line"], d["reason"]) for d in dead] == [(11, "wrong_field_count")]
 
     second = _logons(10, 6)
-    _append(log, second)
+    append_lines(log, second)
     process = _start(config)
     try:
         assert _wait(lambda: '"status": "ok"' in (_get(f"{base}/healthz") or ""), 15), (
@@ -250,19 +245,19 @@ def _alert_ids(path: Path) -> list[str]:
 @pytest.mark.slow
 def test_file_source_follows_rename_rotation_and_copytruncate(tmp_path: Path) -> None:
     log = tmp_path / "logon.csv"
-    _append(log, _logons(0, 3))
+    append_lines(log, _logons(0, 3))
     run = _Run(tmp_path, _LOGON_SOURCE)
     try:
         _events(run, 27)
         # logrotate's default: the last lines land just before the rename, unread.
-        _append(log, _logons(3, 1))
+        append_lines(log, _logons(3, 1))
         log.rename(tmp_path / "logon.csv.1")
-        _append(log, _logons(4, 2))
+        append_lines(log, _logons(4, 2))
         _events(run, 27 + 9 + 18)
         # copytruncate: copied, truncated, then written again (less than was read before).
         (tmp_path / "logon.csv.2").write_bytes(log.read_bytes())
         log.write_bytes(b"")
-        _append(log, _logons(6, 1))
+        append_lines(log, _logons(6, 1))
         _events(run, 27 + 9 + 18 + 9)
         # 7 days seen, the last one still open: 6 closed windows of 3 users.
         run.wait_metric("baseliner_windows_closed_total", "", 18)
@@ -403,7 +398,7 @@ dead_letter = "dead-webhook.jsonl"
 """
     )
     lines = _logons(0, 16)
-    _append(tmp_path / "logon.csv", lines)
+    append_lines(tmp_path / "logon.csv", lines)
     try:
         run = _Run(tmp_path, tables)
         try:
@@ -437,7 +432,7 @@ def _reference_run(folder: Path, lines: list[str]) -> tuple[int, list[str]]:
     from detector.daemon import Daemon
 
     folder.mkdir()
-    _append(folder / "logon.csv", lines)
+    append_lines(folder / "logon.csv", lines)
     config = parse_config(
         {
             "daemon": {
@@ -471,7 +466,7 @@ def test_sigkill_then_restart_counts_every_event_once_and_loses_no_alert(tmp_pat
     log = work / "logon.csv"
     tables = _LOGON_SOURCE + '\n[[sink]]\ntype = "jsonl"\npath = "alerts.jsonl"\n'
     first_part = _logons(0, 9)
-    _append(log, first_part)
+    append_lines(log, first_part)
     # A clean stop leaves a checkpoint after the first part.
     run = _Run(work, tables, checkpoint_seconds=4)
     try:
@@ -483,12 +478,12 @@ def test_sigkill_then_restart_counts_every_event_once_and_loses_no_alert(tmp_pat
     run = _Run(work, tables, checkpoint_seconds=3600)
     try:
         second_part = _logons(9, 5)
-        _append(log, second_part)
+        append_lines(log, second_part)
         _events(run, len(first_part) + len(second_part))
     finally:
         run.kill()
     assert run.process.returncode == -signal.SIGKILL
-    _append(log, _logons(14, 2))
+    append_lines(log, _logons(14, 2))
     run = _Run(work, tables, checkpoint_seconds=4)
     try:
         _events(run, len(lines))

@@ -17,6 +17,7 @@ from detector import __version__
 from detector.cli import main
 from detector.config import DaemonConfig, load_config, parse_config
 from detector.daemon import CheckpointError, Daemon
+from tests.detector._support import append_lines, drain
 
 START = datetime(2010, 1, 4, 8, 0)
 USERS = [f"U{i}" for i in range(8)]
@@ -52,17 +53,6 @@ def _config(folder: Path, **daemon: Any) -> DaemonConfig:
     return parse_config(_doc(**daemon), folder)
 
 
-def _append(path: Path, lines: list[str]) -> None:
-    with path.open("a") as handle:
-        handle.writelines(line + "\n" for line in lines)
-
-
-def _drain(daemon: Daemon) -> None:
-    for _ in range(100):
-        if not daemon.poll_once():
-            return
-
-
 def _letters(folder: Path) -> list[dict[str, Any]]:
     return [orjson.loads(x) for x in (folder / "state/dead_letters.jsonl").open("rb")]
 
@@ -76,9 +66,9 @@ def test_a_far_future_event_is_dead_lettered_and_does_not_blind_the_daemon(
     tmp_path: Path,
 ) -> None:
     lines = _logons(0, 3)
-    _append(tmp_path / "logon.csv", [lines[0], FUTURE, *lines[1:]])
+    append_lines(tmp_path / "logon.csv", [lines[0], FUTURE, *lines[1:]])
     run = Daemon(_config(tmp_path))
-    _drain(run)
+    drain(run)
     run.checkpoint()
     run.close()
     assert run.totals.late_events == 0
@@ -94,9 +84,9 @@ def test_a_far_future_event_is_dead_lettered_and_does_not_blind_the_daemon(
     assert sample("baseliner_late_events_total") == 0
 
     # The checkpoint holds the real watermark: the next day's events are on time.
-    _append(tmp_path / "logon.csv", _logons(3, 1))
+    append_lines(tmp_path / "logon.csv", _logons(3, 1))
     again = Daemon(_config(tmp_path))
-    _drain(again)
+    drain(again)
     again.close()
     assert again.totals.late_events == 0
     assert again.totals.windows_closed == 24
@@ -109,9 +99,9 @@ def test_max_future_is_measured_from_the_wall_clock(tmp_path: Path) -> None:
         "{b},01/04/2010 09:30:00,U0,PC-U0,Logon",  # now + 30 minutes: on time
         "{c},01/04/2010 09:30:01,U0,PC-U0,Logon",  # now + 30 minutes 1 second: future
     ]
-    _append(tmp_path / "logon.csv", lines)
+    append_lines(tmp_path / "logon.csv", lines)
     run = Daemon(_config(tmp_path, max_future="30m"), clock=lambda: now)
-    _drain(run)
+    drain(run)
     run.close()
     assert run.totals.events["logon"] == 3
     assert dict(run.totals.dead_letters) == {("logon", "future"): 1}
@@ -156,9 +146,9 @@ def test_http_ingest_of_a_2099_event_leaves_later_events_on_time(tmp_path: Path)
 def test_a_changed_detector_is_refused_on_resume_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _append(tmp_path / "logon.csv", _logons(0, 2))
+    append_lines(tmp_path / "logon.csv", _logons(0, 2))
     first = Daemon(_config(tmp_path))
-    _drain(first)
+    drain(first)
     first.checkpoint()
     first.close()
     with pytest.raises(CheckpointError, match=r"daemon\.detector: .*'robust_window'.*'count_tail'"):
@@ -192,18 +182,18 @@ def test_a_changed_budget_takes_effect_on_resume(
     tmp_path: Path, resumed_budget: str, most_per_day: int
 ) -> None:
     log = tmp_path / "logon.csv"
-    _append(log, _logons(0, 10))
+    append_lines(log, _logons(0, 10))
     first = Daemon(_config(tmp_path))
-    _drain(first)
+    drain(first)
     first.checkpoint()
     first.close()
-    _append(log, _logons(10, 10))
+    append_lines(log, _logons(10, 10))
     resumed = Daemon(_config(tmp_path, budget=resumed_budget))
     budget = float(resumed_budget.split("/")[0])
     # 8 entity-windows a day: the threshold is the 1 - budget/8 quantile of recent scores.
     assert resumed.scorer.calibrator.level_ == 1 - budget / 8
     assert resumed.scorer.daily_cap == most_per_day
-    _drain(resumed)
+    drain(resumed)
     resumed.close()
     # Windows from 2010-01-13 (day 9) on were closed by the resumed daemon.
     per_day = _alerts_per_day(tmp_path, "2010-01-13")
@@ -217,7 +207,7 @@ def test_a_changed_budget_takes_effect_on_resume(
 def test_start_up_line_says_what_is_read_served_and_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    _append(tmp_path / "logon.csv", _logons(0, 1))
+    append_lines(tmp_path / "logon.csv", _logons(0, 1))
     doc = _doc()
     doc["source"].append(
         {"name": "ingest", "type": "http", "listen": "127.0.0.1:0", "parser": "jsonl"}
@@ -245,11 +235,11 @@ def test_start_up_line_says_what_is_read_served_and_written(
 def test_a_glob_skips_directories_it_matches(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     (logs / "archive").mkdir(parents=True)
-    _append(logs / "logon.csv", _logons(0, 2))
+    append_lines(logs / "logon.csv", _logons(0, 2))
     doc = _doc()
     doc["source"] = [{"name": "logon", "type": "glob", "path": "logs/*", "parser": "cert.logon"}]
     run = Daemon(parse_config(doc, tmp_path))
-    _drain(run)
+    drain(run)
     run.close()
     assert run.totals.events["logon"] == len(_logons(0, 2))
 

@@ -25,8 +25,8 @@ from detector.daemon import Daemon
 from detector.errors import UsageError
 from detector.metrics import DaemonTotals, serve_metrics
 from detector.sinks import WebhookSink
-from tests.detector._support import WebhookReceiver, make_alert
-from tests.detector.test_daemon_guards import _append, _config, _doc, _drain, _logons
+from tests.detector._support import WebhookReceiver, append_lines, drain, make_alert
+from tests.detector.test_daemon_guards import _config, _doc, _logons
 
 
 def _dead_port() -> int:
@@ -78,15 +78,15 @@ def test_a_bad_idle_expiry_is_refused_by_name(tmp_path: Path, value: str, messag
 
 def test_an_idle_entity_is_forgotten_by_the_features_and_the_scorer(tmp_path: Path) -> None:
     log = tmp_path / "logon.csv"
-    _append(log, _logons(0, 2))  # U0 is seen on days 0 and 1 only
+    append_lines(log, _logons(0, 2))  # U0 is seen on days 0 and 1 only
     later = [line for line in _logons(2, 6) if ",U0," not in line]
-    _append(log, later[:10])  # day 2 starts: days 0 and 1 close
+    append_lines(log, later[:10])  # day 2 starts: days 0 and 1 close
     run = Daemon(_config(tmp_path, idle_expiry="2d"))
-    _drain(run)
+    drain(run)
     assert run.scorer.learnt_windows("U0") > 0
     assert run.features.expirations == 0
-    _append(log, later[10:])  # up to day 7: U0 idle for more than two days
-    _drain(run)
+    append_lines(log, later[10:])  # up to day 7: U0 idle for more than two days
+    drain(run)
     assert run.features.expirations == 1
     assert run.features.entities == 7
     assert run.scorer.learnt_windows("U0") == 0  # forgotten, as an evicted entity is
@@ -96,17 +96,17 @@ def test_an_idle_entity_is_forgotten_by_the_features_and_the_scorer(tmp_path: Pa
 
 
 def test_a_checkpoint_without_a_cap_takes_the_default_one_on_resume(tmp_path: Path) -> None:
-    _append(tmp_path / "logon.csv", _logons(0, 4))
+    append_lines(tmp_path / "logon.csv", _logons(0, 4))
     first = Daemon(_config(tmp_path, max_entities=0, idle_expiry="off"))
-    _drain(first)
+    drain(first)
     assert not first.features.tracks_recency
     first.checkpoint()
     first.close()
     resumed = Daemon(_config(tmp_path, max_entities=3, idle_expiry="20d"))
     assert resumed.features.tracks_recency
     assert (resumed.features.max_entities, resumed.features.idle_expiry) == (3, timedelta(days=20))
-    _append(tmp_path / "logon.csv", _logons(4, 2))
-    _drain(resumed)
+    append_lines(tmp_path / "logon.csv", _logons(4, 2))
+    drain(resumed)
     # Eight users under a cap of three: five histories evicted when a day closes.
     assert resumed.features.entities == 3
     assert resumed.features.evictions >= 5
@@ -174,11 +174,11 @@ AUTH_LINES = [
 
 
 def test_records_read_and_records_not_modelled_are_counted_per_source(tmp_path: Path) -> None:
-    _append(tmp_path / "auth.log", AUTH_LINES)
+    append_lines(tmp_path / "auth.log", AUTH_LINES)
     doc = _doc()
     doc["source"] = [{"name": "auth", "type": "file", "path": "auth.log", "parser": "linux.auth"}]
     run = Daemon(parse_config(doc, tmp_path))
-    _drain(run)
+    drain(run)
     sample = run.registry.get_sample_value
     assert sample("baseliner_records_total", {"source": "auth"}) == 4
     assert sample("baseliner_events_total", {"source": "auth"}) == 1
@@ -190,9 +190,9 @@ def test_records_read_and_records_not_modelled_are_counted_per_source(tmp_path: 
 def test_batch_parsers_count_records_and_late_events_are_not_skipped(tmp_path: Path) -> None:
     lines = _logons(0, 2)
     late = lines[0].replace("{U0-0-0}", "{late}")  # day 0 again once day 1 closed day 0
-    _append(tmp_path / "logon.csv", [*lines, late, "not,a,logon"])
+    append_lines(tmp_path / "logon.csv", [*lines, late, "not,a,logon"])
     run = Daemon(_config(tmp_path))
-    _drain(run)
+    drain(run)
     assert run.totals.records["logon"] == len(lines) + 2
     assert run.totals.dead_letters["logon", "late"] == 1
     assert run.totals.dead_letters["logon", "wrong_field_count"] == 1

@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 
 from detector.daemon import CheckpointError, Daemon
-from tests.detector.test_daemon_guards import _append, _config, _drain, _logons
+from tests.detector._support import append_lines, drain
+from tests.detector.test_daemon_guards import _config, _logons
 
 
 def _checkpointed(folder: Path, days: int = 4, **daemon: Any) -> None:
     """A first run over ``days`` days of the eight users' logons, checkpointed and closed."""
-    _append(folder / "logon.csv", _logons(0, days))
+    append_lines(folder / "logon.csv", _logons(0, days))
     first = Daemon(_config(folder, **daemon))
-    _drain(first)
+    drain(first)
     first.checkpoint()
     first.close()
 
@@ -53,8 +54,8 @@ def test_a_lower_max_entities_evicts_after_resume(tmp_path: Path) -> None:
     _checkpointed(tmp_path, max_entities=8)
     resumed = Daemon(_config(tmp_path, max_entities=3))
     assert resumed.features.max_entities == 3
-    _append(tmp_path / "logon.csv", _logons(4, 2))
-    _drain(resumed)
+    append_lines(tmp_path / "logon.csv", _logons(4, 2))
+    drain(resumed)
     # Eight users a day under a cap of three: five histories evicted at each closed day.
     assert resumed.features.entities == 3
     assert resumed.features.evictions >= 5

@@ -22,6 +22,7 @@ from detector.config import DaemonConfig, parse_config
 from detector.daemon import Daemon
 from detector.errors import UsageError
 from detector.watermark import NOTHING_CLOSES, SourceWatermarks
+from tests.detector._support import append_lines
 
 START = datetime(2010, 1, 4, 8, 0)
 USERS = [f"U{i}" for i in range(8)]
@@ -59,11 +60,6 @@ def _config(folder: Path, files: list[str], **daemon: Any) -> DaemonConfig:
         "sink": [{"type": "jsonl", "path": "alerts.jsonl"}],
     }
     return parse_config(doc, folder)
-
-
-def _append(path: Path, lines: list[str]) -> None:
-    with path.open("a") as handle:
-        handle.writelines(line + "\n" for line in lines)
 
 
 class Recorder:
@@ -107,7 +103,7 @@ def _late_letters(folder: Path) -> list[str]:
 def _merged_reference(folder: Path, lines: list[str]) -> Recorder:
     """One daemon reading every line from one file, in the order given."""
     folder.mkdir()
-    _append(folder / "all.csv", lines)
+    append_lines(folder / "all.csv", lines)
     reference = Recorder(_config(folder, ["all.csv"]))
     reference.drain()
     reference.close()
@@ -125,8 +121,8 @@ def test_a_file_read_to_its_end_first_makes_no_other_source_late(tmp_path: Path)
     two = tmp_path / "two"
     two.mkdir()
     # Alternate lines: every user's windows have events from both files.
-    _append(two / "a.csv", lines[0::2])
-    _append(two / "b.csv", lines[1::2])
+    append_lines(two / "a.csv", lines[0::2])
+    append_lines(two / "b.csv", lines[1::2])
     run = Recorder(_config(two, ["a.csv", "b.csv"]))
     run.daemon.poll_once()  # a.csv is read to its end before b.csv's first line
     assert run.daemon.totals.events["a"] == len(lines[0::2])
@@ -145,15 +141,15 @@ def test_a_restart_with_backlogs_in_two_sources_loses_no_event(tmp_path: Path) -
 
     folder = tmp_path / "two"
     folder.mkdir()
-    _append(folder / "a.csv", first[0::2])
-    _append(folder / "b.csv", first[1::2])
+    append_lines(folder / "a.csv", first[0::2])
+    append_lines(folder / "b.csv", first[1::2])
     before = Recorder(_config(folder, ["a.csv", "b.csv"]))
     before.drain()
     before.close()
     assert before.daemon.totals.windows_closed == 16  # days 0 and 1; day 2 open
     # Both files grow while the daemon is down.
-    _append(folder / "a.csv", backlog[0::2])
-    _append(folder / "b.csv", backlog[1::2])
+    append_lines(folder / "a.csv", backlog[0::2])
+    append_lines(folder / "b.csv", backlog[1::2])
     after = Recorder(_config(folder, ["a.csv", "b.csv"]))
     after.drain()
     after.close()
@@ -166,7 +162,7 @@ def test_a_restart_with_backlogs_in_two_sources_loses_no_event(tmp_path: Path) -
 
 def test_a_source_that_never_sends_stops_holding_after_source_idle(tmp_path: Path) -> None:
     lines = _logons(0, 3)
-    _append(tmp_path / "a.csv", lines)
+    append_lines(tmp_path / "a.csv", lines)
     (tmp_path / "b.csv").touch()
     config = replace(_config(tmp_path, ["a.csv", "b.csv"]), source_idle=timedelta(seconds=0.3))
     run = Recorder(config)
@@ -174,7 +170,7 @@ def test_a_source_that_never_sends_stops_holding_after_source_idle(tmp_path: Pat
     assert run.daemon.totals.windows_closed == 0  # b has sent nothing: it may still
     time.sleep(0.35)
     # a goes on (it holds at its newest time); b, silent for 0.35 s, no longer holds.
-    _append(tmp_path / "a.csv", [_logon("U0", START + timedelta(days=2, hours=3), "more")])
+    append_lines(tmp_path / "a.csv", [_logon("U0", START + timedelta(days=2, hours=3), "more")])
     run.daemon.poll_once()
     assert run.daemon.watermarks.holding(time.monotonic()) == ["a"]
     assert run.daemon.totals.windows_closed == 16
@@ -183,7 +179,7 @@ def test_a_source_that_never_sends_stops_holding_after_source_idle(tmp_path: Pat
 
 
 def test_an_idle_source_that_wakes_up_holds_again(tmp_path: Path) -> None:
-    _append(tmp_path / "a.csv", _logons(0, 3))
+    append_lines(tmp_path / "a.csv", _logons(0, 3))
     (tmp_path / "b.csv").touch()
     config = replace(_config(tmp_path, ["a.csv", "b.csv"]), source_idle=timedelta(seconds=0.3))
     run = Recorder(config)
@@ -193,15 +189,16 @@ def test_an_idle_source_that_wakes_up_holds_again(tmp_path: Path) -> None:
     assert run.daemon.totals.windows_closed == 16
     # b wakes up: a day-2 logon (its window is open) and a day-1 one (closed: late).
     day1 = _logon("U7", START + timedelta(days=1, hours=2), "b-old")
-    _append(tmp_path / "b.csv", [_logon("U7", START + timedelta(days=2, hours=1), "b-2"), day1])
+    day2 = _logon("U7", START + timedelta(days=2, hours=1), "b-2")
+    append_lines(tmp_path / "b.csv", [day2, day1])
     run.daemon.poll_once()
     assert run.daemon.totals.late_events == 1
     # a moves on to day 4; b holds the watermark at its day-2 09:00.
-    _append(tmp_path / "a.csv", _logons(3, 2))
+    append_lines(tmp_path / "a.csv", _logons(3, 2))
     run.daemon.poll_once()
     assert run.daemon.totals.windows_closed == 16
     # b moves to day 4: days 2 and 3 close, b's day-2 logon in U7's window.
-    _append(tmp_path / "b.csv", [_logon("U7", START + timedelta(days=4, hours=1), "b-4")])
+    append_lines(tmp_path / "b.csv", [_logon("U7", START + timedelta(days=4, hours=1), "b-4")])
     run.daemon.poll_once()
     assert run.daemon.totals.windows_closed == 32
     run.close()
@@ -218,7 +215,7 @@ def test_an_idle_source_that_wakes_up_holds_again(tmp_path: Path) -> None:
 def test_windows_close_when_the_input_has_gone_quiet(tmp_path: Path) -> None:
     # The newest event is one second before midnight; no lateness.
     last = datetime(2010, 1, 5, 23, 59, 59)
-    _append(tmp_path / "a.csv", [*_logons(0, 2), _logon("U0", last, "last")])
+    append_lines(tmp_path / "a.csv", [*_logons(0, 2), _logon("U0", last, "last")])
     config = replace(
         _config(tmp_path, ["a.csv"], allowed_lateness="0s"),
         close_idle_after=timedelta(seconds=0.2),
@@ -232,7 +229,7 @@ def test_windows_close_when_the_input_has_gone_quiet(tmp_path: Path) -> None:
     assert run.closed().get_column("window_start").dt.day().to_list()[-1] == 5
     # An event for the closed day is late, as usual; one of the next day is not.
     late_line = _logon("U1", datetime(2010, 1, 5, 23, 0), "late")
-    _append(tmp_path / "a.csv", [late_line, _logon("U1", datetime(2010, 1, 6, 9, 0), "next")])
+    append_lines(tmp_path / "a.csv", [late_line, _logon("U1", datetime(2010, 1, 6, 9, 0), "next")])
     run.daemon.poll_once()
     run.close()
     assert run.daemon.totals.late_events == 1 and _late_letters(tmp_path) == [late_line]
@@ -241,7 +238,7 @@ def test_windows_close_when_the_input_has_gone_quiet(tmp_path: Path) -> None:
 
 def test_close_idle_after_off_keeps_the_last_window_open(tmp_path: Path) -> None:
     last = datetime(2010, 1, 5, 23, 59, 59)
-    _append(tmp_path / "a.csv", [*_logons(0, 2), _logon("U0", last, "last")])
+    append_lines(tmp_path / "a.csv", [*_logons(0, 2), _logon("U0", last, "last")])
     config = _config(tmp_path, ["a.csv"], allowed_lateness="0s", close_idle_after="off")
     assert config.close_idle_after is None
     run = Recorder(config)

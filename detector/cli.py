@@ -477,7 +477,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for warning in config_warnings(config):
         sys.stderr.write(f"baseliner: warning: {warning}\n")
     if args.check_config:
-        counts = f"{len(config.sources)} source(s), {len(config.sinks)} sink(s)"
+        counts = (
+            f"{len(config.sources)} source(s), {len(config.sinks)} sink(s);"
+            f" {config.describe_families()}"
+        )
         print(f"config {args.config}: ok ({counts})")
         return EXIT_OK
     from detector.daemon import Daemon

@@ -11,6 +11,12 @@ snapshots (``YYYY-MM.csv``, or a release root holding ``LDAP/``), whose departme
 groups, as the batch scan uses them (:mod:`detector.peers`). A new entity's first windows are
 then scored against its group when the group has at least ``min_peers`` (default 5) members
 with their own baseline. The file is read and checked when the configuration is loaded.
+
+``[daemon] feature_families`` adds named feature families (:data:`features.catalog.
+FEATURE_FAMILIES`) to the default catalogue: ``"auto"`` (the default) those the sources'
+parsers imply (:data:`PARSER_FAMILIES`: ``drain`` and ``syslog`` -> ``templates``,
+``windows.security`` -> ``windows``), a list names them (``[]``: none). They are part of
+the feature schema: a checkpoint written with other families is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import inspect
 import ipaddress
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +37,7 @@ from detector.errors import UsageError
 from detector.online_scoring import HISTORY_WINDOWS
 from detector.peers import load_peers
 from detector.suppression import Allowlist
-from features.catalog import DEFAULT_SPECS
+from features.catalog import FAMILY_NAMES, check_families, default_specs
 from models.registry import ONLINE_DETECTORS, available, create, resolve
 from streams.parsers import PARSERS
 
@@ -65,8 +71,15 @@ _DAEMON_KEYS = frozenset(
         "allowlist",
         "peers",
         "min_peers",
+        "feature_families",
     }
 )
+#: Parser -> the feature family its events feed (what ``feature_families = "auto"`` adds).
+PARSER_FAMILIES: Mapping[str, str] = {
+    "drain": "templates",
+    "syslog": "templates",
+    "windows.security": "windows",
+}
 _COMMON_SOURCE_KEYS = frozenset({"type", "parser", "parser_options", "name"})
 #: Keys each source type takes besides the common ones.
 _SOURCE_TYPE_KEYS: dict[str, frozenset[str]] = {
@@ -218,8 +231,38 @@ class DaemonConfig:
     peer_groups: Mapping[str, str] | None = None
     """The groups read from :attr:`peers` when the config was loaded (entity -> group)."""
     min_peers: int = 5
+    feature_families: tuple[str, ...] | None = None
+    """Feature families added to the default catalogue; ``None`` (``"auto"`` in the file):
+    those the sources' parsers imply (:data:`PARSER_FAMILIES`). See :attr:`families`."""
     sources: tuple[SourceConfig, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The feature families in force: as configured, else implied by the parsers."""
+        if self.feature_families is None:
+            return implied_families(self.sources)
+        return check_families(self.feature_families)
+
+    def describe_families(self) -> str:
+        """Which feature families are in force and why, for the start-up line and
+        ``--check-config``.
+
+        Examples
+        --------
+        >>> drain = SourceConfig(name="app", type="stdin", path=None, parser="drain")
+        >>> DaemonConfig(state_dir=Path("s"), sources=(drain,)).describe_families()
+        'feature families: templates (auto: parser drain)'
+        >>> DaemonConfig(state_dir=Path("s"), feature_families=()).describe_families()
+        'feature families: none (feature_families = [])'
+        """
+        names = ", ".join(self.families) or "none"
+        if self.feature_families is not None:
+            shown = ", ".join(f'"{name}"' for name in self.families)
+            return f"feature families: {names} (feature_families = [{shown}])"
+        parsers = sorted({s.parser for s in self.sources if s.parser in PARSER_FAMILIES})
+        why = f"parser {', '.join(parsers)}" if parsers else "no source's parser implies one"
+        return f"feature families: {names} (auto: {why})"
 
     @property
     def metrics_host_port(self) -> tuple[str, int]:
@@ -232,6 +275,18 @@ class DaemonConfig:
     def windows_per_day(self) -> float:
         """Entity-windows expected per day: what the alert budget is a share of."""
         return float(self.expected_entities * (24 if self.window == "1h" else 1))
+
+
+def implied_families(sources: Iterable[SourceConfig]) -> tuple[str, ...]:
+    """The feature families the sources' parsers feed (:data:`PARSER_FAMILIES`).
+
+    Examples
+    --------
+    >>> implied_families([SourceConfig(name="w", type="stdin", path=None,
+    ...                                parser="windows.security")])
+    ('windows',)
+    """
+    return check_families(PARSER_FAMILIES[s.parser] for s in sources if s.parser in PARSER_FAMILIES)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -560,7 +615,11 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
             allowlist = Allowlist.load(out["allowlist"])
         except UsageError as exc:
             raise UsageError(f"daemon.allowlist: {exc}") from None
-        _check_allowlist(allowlist, out["allowlist"])
+        # Its features are checked once the sources fix the feature families.
+        _check_allowlist(allowlist, out["allowlist"], features=None)
+        out[_LOADED_ALLOWLIST] = allowlist
+    if "feature_families" in table:
+        out["feature_families"] = _feature_families(table["feature_families"])
     if "peers" in table:
         out["peers"] = base / _get(table, "peers", str, where)
         # Read once, here: a bad file stops --check-config too, and the daemon uses this.
@@ -622,10 +681,33 @@ def _article(noun: str) -> str:
     return "an" if noun[0] in "aeiou" else "a"
 
 
-def _check_allowlist(allowlist: Allowlist, path: Path) -> None:
-    """Refuse entries naming a feature or a detector that does not exist: a typo would
-    mute nothing, silently."""
-    features = sorted({spec.name for spec in DEFAULT_SPECS})
+#: Where :func:`_daemon` leaves the allow-list it read for :func:`parse_config`.
+_LOADED_ALLOWLIST = "_allowlist"
+
+
+def _feature_families(value: Any) -> tuple[str, ...] | None:
+    """``feature_families``: ``"auto"`` (None) or a list of family names, each checked."""
+    known = ", ".join(FAMILY_NAMES)
+    if value == "auto":
+        return None
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise UsageError(
+            f'daemon.feature_families: must be "auto" or a list of family names ({known}),'
+            f" got {value!r}"
+        )
+    for name in value:
+        if name not in FAMILY_NAMES:
+            close = difflib.get_close_matches(name, FAMILY_NAMES, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise UsageError(
+                f"daemon.feature_families: unknown family {name!r} (known: {known}){hint}"
+            )
+    return check_families(value)
+
+
+def _check_allowlist(allowlist: Allowlist, path: Path, features: list[str] | None) -> None:
+    """Refuse entries naming a feature (when ``features`` is given) or a detector that does
+    not exist: a typo would mute nothing, silently."""
     detectors = available()
     for number, entry in enumerate(allowlist.entries, start=1):
         where = f"daemon.allowlist: {path}: entry {number}"
@@ -633,7 +715,7 @@ def _check_allowlist(allowlist: Allowlist, path: Path) -> None:
             ("feature", entry.feature, features),
             ("detector", entry.detector, detectors),
         ):
-            if value is not None and value not in known:
+            if known is not None and value is not None and value not in known:
                 close = difflib.get_close_matches(value, known, n=3)
                 hint = (
                     f"did you mean {', '.join(close)}?" if close else f"one of {', '.join(known)}"
@@ -771,7 +853,13 @@ def parse_config(data: Mapping[str, Any], base: Path = Path()) -> DaemonConfig:
         _sink(i, t, base, settings["state_dir"]) for i, t in enumerate(raw_sinks, start=1)
     )
     _check_sink_files(sinks)
-    return DaemonConfig(**settings, sources=sources, sinks=sinks)
+    allowlist = settings.pop(_LOADED_ALLOWLIST, None)
+    config = DaemonConfig(**settings, sources=sources, sinks=sinks)
+    if allowlist is not None:
+        # The features of the catalogue in force (the entity's, with the families).
+        features = sorted(s.name for s in default_specs(config.entity, config.families))
+        _check_allowlist(allowlist, settings["allowlist"], features=features)
+    return config
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -71,7 +71,7 @@ from prometheus_client import CollectorRegistry
 
 from detector import __version__
 from detector.alerts import Alert
-from detector.config import DaemonConfig, SourceConfig
+from detector.config import DaemonConfig, SourceConfig, implied_families
 from detector.errors import UsageError
 from detector.metrics import DaemonCollector, DaemonGauges, DaemonTotals, serve_metrics
 
@@ -239,7 +239,8 @@ class Daemon:
     config
         A validated :class:`~detector.config.DaemonConfig`.
     specs
-        Feature specs (default: the catalogue for ``config.entity``).
+        Feature specs (default: the catalogue for ``config.entity`` with the feature
+        families in force, :attr:`~detector.config.DaemonConfig.families`).
     clock
         Wall-clock seconds since the epoch, what ``max_future`` is measured from (tests
         replaying a fixed "now" give their own).
@@ -287,7 +288,12 @@ class Daemon:
         self.config = config
         self._clock = clock
         self._max_future_us = config.max_future // timedelta(microseconds=1)
-        self.specs = tuple(specs if specs is not None else default_specs(config.entity))
+        #: The feature families added to the catalogue (None: the caller gave the specs).
+        self.feature_families: tuple[str, ...] | None = None
+        if specs is None:
+            self.feature_families = config.families
+            specs = default_specs(config.entity, self.feature_families)
+        self.specs = tuple(specs)
         self.window_config = WindowConfig(entity=config.entity, window=config.window)
         self.schema_hash = spec_schema_hash(self.specs, self.window_config)
         self.window_length = timedelta(hours=1) if config.window == "1h" else timedelta(days=1)
@@ -406,7 +412,7 @@ class Daemon:
         if stored_hash != self.schema_hash:
             raise CheckpointError(
                 f"checkpoint {path} was written with feature schema {stored_hash[:12]}.. but the"
-                f" config gives {self.schema_hash[:12]}..; {advice}"
+                f" config gives {self.schema_hash[:12]}..{self._families_hint(metadata)}; {advice}"
             )
         try:
             state = decode_model(data, expected_schema_hash=self.schema_hash, source=str(path))
@@ -424,6 +430,20 @@ class Daemon:
             state["totals"].adopt_detector(state["scorer"].detector)
         logger.info("restored checkpoint %s", path)
         return state
+
+    def _families_hint(self, metadata: dict[str, Any]) -> str:
+        """What differs in the feature families, when they explain a schema mismatch.
+
+        Checkpoints of builds before the families hold none.
+        """
+        written = metadata.get("feature_families", [])
+        if self.feature_families is None or not isinstance(written, list):
+            return ""
+        if sorted(written) == sorted(self.feature_families):
+            return ""
+        then = ", ".join(f'"{name}"' for name in written)
+        now = ", ".join(f'"{name}"' for name in self.feature_families)
+        return f" (written with daemon.feature_families = [{then}], the config gives [{now}])"
 
     def _adopt_settings(self, scorer: OnlineScorer) -> None:
         """Give the restored state the config's settings where that is sound, else refuse.
@@ -571,6 +591,7 @@ class Daemon:
                         "kind": "daemon-checkpoint",
                         "baseliner_version": __version__,
                         "state_layout": CHECKPOINT_LAYOUT,
+                        "feature_families": list(self.feature_families or ()),
                     },
                 )
                 write_atomically(self.checkpoint_path, data)
@@ -633,9 +654,15 @@ class Daemon:
                 sinks.append(f"webhook {redacted_url(sink.url)}")
             else:
                 sinks.append(f"{sink.type} {sink.path}" if sink.path else sink.type)
+        # The families are named where a parser implies one or the config sets some.
+        families = ""
+        if self.feature_families is not None and (
+            self.feature_families or implied_families(self.config.sources)
+        ):
+            families = f" {self.config.describe_families()};"
         return (
             f"baseliner {__version__} running: reading {'; '.join(reads)};"
-            f" alerts to {'; '.join(sinks)}; state in {self.config.state_dir};"
+            f" alerts to {'; '.join(sinks)}; state in {self.config.state_dir};{families}"
             f" metrics on {metrics_url}"
         )
 

@@ -5,9 +5,25 @@ logons and privilege, beacons), each feature says what it measures, how an alert
 ``(s)`` agrees with the count: "1 logon", "2 logons"), and the ATT&CK technique it is
 evidence of. Features over a family the logs do not contain are
 simply 0 everywhere.
+
+Beside it, named feature families (:data:`FEATURE_FAMILIES`) that only some log sources
+feed, added on request (:func:`default_specs` ``families=``), so that the default catalogue,
+and every model and checkpoint keyed by its schema hash, stays as it is:
+
+``templates``
+    Free-text logs mined into templates (the ``drain`` parser's ``template:<id>`` actions)
+    and syslog lines by program (``syslog.<app>``): volume, templates new to the entity,
+    templates rare in the population, and lines whose template reads like an error.
+``windows``
+    The Windows logons that are no person sitting down at a machine (4624 logon types 3, 4,
+    5, 8, 9): network logons to machines (new ones: lateral movement) and outside working
+    hours, batch and service logons of the account, new-credentials logons.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 from features.categories import CLOUD_STORAGE, HACKING_TOOLS_PATTERN, JOB_SEARCH, LEAK_SITES
 from features.spec import FeatureSpec
@@ -415,19 +431,205 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
 )
 
+# -- Feature families -------------------------------------------------------------------------
+
+#: Actions of free-text events: the drain parser's ``template:<cluster id>`` and the syslog
+#: parser's ``syslog.<app>`` (``syslog`` for a line that names no program).
+TEMPLATE_ACTIONS_PATTERN = r"^(?:template:|syslog(?:\.|$))"
+#: Words of a mined template that reports a failure or a refusal. Plain alternatives only:
+#: the batch path runs it in polars (Rust's regex), the online path in Python's ``re``.
+ERROR_WORDS_PATTERN = (
+    "error|fail|fatal|panic|exception|denied|refused|reject|invalid|unauthori[sz]ed"
+    "|forbidden|timed? ?out|unreachable|corrupt|abort"
+)
+
+_TEMPLATES = {"action~": TEMPLATE_ACTIONS_PATTERN}
+_NETWORK_LOGON = {"action": a.LOGON_NETWORK}
+
+#: The ``templates`` family: what a log-anomaly detector (DeepLog, LogCluster) looks at.
+TEMPLATE_SPECS: tuple[FeatureSpec, ...] = (
+    FeatureSpec(
+        name="template_events",
+        kind="count",
+        where=_TEMPLATES,
+        doc="Free-text log lines: events of mined templates (drain) or of syslog programs.",
+        explain="{observed:g} log line(s) (typical {typical})",
+    ),
+    FeatureSpec(
+        name="new_templates",
+        kind="first_seen",
+        field="action",
+        where=_TEMPLATES,
+        doc="Log templates (or syslog programs) the entity never produced before: code paths "
+        "or programs it does not normally run.",
+        explain="{observed:g} log template(s) never seen from this entity before "
+        "(typical {typical})",
+    ),
+    FeatureSpec(
+        name="rare_templates",
+        kind="rare_count",
+        field="action",
+        where=_TEMPLATES,
+        doc="Log templates (or syslog programs) at most one other entity produced before.",
+        explain="{observed:g} log template(s) almost no other entity produces (typical {typical})",
+    ),
+    FeatureSpec(
+        name="template_rarity",
+        kind="rarity",
+        field="action",
+        where=_TEMPLATES,
+        doc="Population rarity (bits) of the rarest log template (or syslog program) produced.",
+        explain="rarest log template scores {observed:.1f} bits of rarity (typical {typical})",
+    ),
+    FeatureSpec(
+        name="error_template_events",
+        kind="count",
+        where={"attrs.template~": ERROR_WORDS_PATTERN},
+        doc="Log lines whose mined template reads like an error or a refusal (error, failed, "
+        "denied, refused, timeout...; the drain parser's templates).",
+        explain="{observed:g} log line(s) reporting errors or refusals (typical {typical})",
+    ),
+)
+
+#: The ``windows`` family: the Windows logons that are no person at a machine, which the
+#: default catalogue leaves out of its logon features (:mod:`streams.actions`).
+WINDOWS_SPECS: tuple[FeatureSpec, ...] = (
+    FeatureSpec(
+        name="network_logon_hosts",
+        kind="distinct",
+        field="host",
+        where=_NETWORK_LOGON,
+        doc="Distinct machines accessed with a network logon (file shares, remote "
+        "administration; Windows 4624 logon types 3 and 8).",
+        explain="network logons to {observed:g} machine(s) (typical {typical})",
+        technique="T1021",
+    ),
+    FeatureSpec(
+        name="new_network_logon_hosts",
+        kind="first_seen",
+        field="host",
+        where=_NETWORK_LOGON,
+        doc="Machines accessed with a network logon for the first time (lateral movement fan-out).",
+        explain="network logons to {observed:g} machine(s) never accessed before "
+        "(typical {typical})",
+        technique="T1021",
+    ),
+    FeatureSpec(
+        name="off_hours_network_logons",
+        kind="off_hours",
+        where=_NETWORK_LOGON,
+        doc="Network logons outside working hours or on weekend days.",
+        explain="{observed:g} network logon(s) outside working hours (typical {typical})",
+        technique="T1021",
+    ),
+    FeatureSpec(
+        name="unattended_logons",
+        kind="count",
+        where={"action": (a.LOGON_BATCH, a.LOGON_SERVICE)},
+        doc="Batch and service logons of the account (4624 logon types 4 and 5): scheduled "
+        "tasks or services running with its credentials.",
+        explain="{observed:g} batch or service logon(s) (typical {typical})",
+        technique="T1053",
+    ),
+    FeatureSpec(
+        name="new_credentials_logons",
+        kind="count",
+        where={"action": a.LOGON_NEW_CREDENTIALS},
+        doc="Logons with other outbound credentials (4624 logon type 9: runas /netonly, and "
+        "pass-the-hash tools).",
+        explain="{observed:g} logon(s) with other outbound credentials (typical {typical})",
+        technique="T1550.002",
+    ),
+)
+
+#: Family name -> its specs (per user; :func:`family_specs` gives the per-host variant).
+FEATURE_FAMILIES: Mapping[str, tuple[FeatureSpec, ...]] = MappingProxyType(
+    {"templates": TEMPLATE_SPECS, "windows": WINDOWS_SPECS}
+)
+#: The family names, in the order their specs follow the default catalogue.
+FAMILY_NAMES: tuple[str, ...] = tuple(FEATURE_FAMILIES)
+
+# Per host, the machines "accessed" are the host itself: the accounts accessing it instead.
+_HOST_VARIANTS: Mapping[str, FeatureSpec] = MappingProxyType(
+    {
+        "network_logon_hosts": FeatureSpec(
+            name="network_logon_users",
+            kind="distinct",
+            field="user",
+            where=_NETWORK_LOGON,
+            doc="Distinct accounts accessing the host with a network logon.",
+            explain="{observed:g} account(s) logged on over the network (typical {typical})",
+            technique="T1021",
+        ),
+        "new_network_logon_hosts": FeatureSpec(
+            name="new_network_logon_users",
+            kind="first_seen",
+            field="user",
+            where=_NETWORK_LOGON,
+            doc="Accounts accessing the host with a network logon for the first time.",
+            explain="{observed:g} account(s) logged on over the network for the first time "
+            "(typical {typical})",
+            technique="T1021",
+        ),
+    }
+)
+
+
+def check_families(families: Iterable[str]) -> tuple[str, ...]:
+    """Feature family names, validated, without repeats, in :data:`FAMILY_NAMES` order.
+
+    The order (not the caller's) fixes the spec order, so the schema hash of a set of
+    families does not depend on how a config lists them.
+
+    Examples
+    --------
+    >>> check_families(["windows", "templates", "windows"])
+    ('templates', 'windows')
+    >>> check_families(["drain"])
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown feature family 'drain' (known: templates, windows)
+    """
+    names = (families,) if isinstance(families, str) else tuple(families)
+    for name in names:
+        if name not in FEATURE_FAMILIES:
+            raise ValueError(f"unknown feature family {name!r} (known: {', '.join(FAMILY_NAMES)})")
+    return tuple(name for name in FAMILY_NAMES if name in names)
+
+
+def family_specs(family: str, entity: str = "user") -> tuple[FeatureSpec, ...]:
+    """The specs of one feature family for an entity kind.
+
+    Examples
+    --------
+    >>> [s.name for s in family_specs("windows", "host")][:2]
+    ['network_logon_users', 'new_network_logon_users']
+    """
+    (name,) = check_families((family,))
+    if entity not in ("user", "host"):
+        raise ValueError(f"entity must be 'user' or 'host', not {entity!r}")
+    specs = FEATURE_FAMILIES[name]
+    if entity == "host":
+        specs = tuple(_HOST_VARIANTS.get(spec.name, spec) for spec in specs)
+    return specs
+
+
 # Features about a user's own identity or endpoint that make no sense per host: a host "logs
 # on to" itself, so distinct / new logon hosts are constant there.
 _USER_ONLY = frozenset({"logon_hosts", "new_logon_hosts"})
 
 
-def default_specs(entity: str = "user") -> tuple[FeatureSpec, ...]:
-    """The default catalogue for an entity kind.
+def default_specs(entity: str = "user", families: Iterable[str] = ()) -> tuple[FeatureSpec, ...]:
+    """The default catalogue for an entity kind, with the named feature families after it.
 
     Parameters
     ----------
     entity
         ``"user"`` (the full :data:`DEFAULT_SPECS`) or ``"host"``: the host-day variant
         replaces logon hosts by the distinct / new users logging on to the host.
+    families
+        Names of :data:`FEATURE_FAMILIES` to add (in :data:`FAMILY_NAMES` order, whatever the
+        order given); an unknown name is a ``ValueError`` naming the known ones.
 
     Examples
     --------
@@ -435,7 +637,17 @@ def default_specs(entity: str = "user") -> tuple[FeatureSpec, ...]:
     True
     >>> [s.name for s in default_specs("host") if "logon_users" in s.name]
     ['logon_users', 'new_logon_users']
+    >>> [s.name for s in default_specs("user", ["templates"])][len(DEFAULT_SPECS):][:2]
+    ['template_events', 'new_templates']
     """
+    base = _entity_specs(entity)
+    names = check_families(families)
+    if not names:
+        return base
+    return base + tuple(spec for name in names for spec in family_specs(name, entity))
+
+
+def _entity_specs(entity: str) -> tuple[FeatureSpec, ...]:
     if entity == "user":
         return DEFAULT_SPECS
     if entity != "host":

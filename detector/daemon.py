@@ -865,10 +865,9 @@ class Daemon:
 
     def _score(self, vectors: pl.DataFrame) -> None:
         self.totals.windows_closed += vectors.height
-        alerts = self.scorer.score_frame(vectors)
-        # After scoring: an entity evicted when its window closed was still scored.
-        for entity in self.features.evicted:
-            self.scorer.forget(entity)
+        # An entity evicted when its window closed is still scored, then forgotten; the others
+        # free their rows before new entities take them (the scorer's tables stay at the cap).
+        alerts = self.scorer.score_frame(vectors, forget=self.features.evicted)
         self.features.evicted.clear()
         kept, muted = self.allowlist.apply(alerts)
         self.totals.suppressed += muted

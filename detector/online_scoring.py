@@ -75,7 +75,10 @@ evaluator's frame directly.
 
 Memory: per entity ``history x n_features`` float32 (60 x 40: under 10 kB) and a few numbers
 per feature (median, scale, flags); the tables double when full (rows not yet used are not
-resident) and a checkpoint holds only the live entities' filled slots. Plus a registry
+resident) and a checkpoint holds only the live entities' filled slots. An entity the features
+evict or expire is forgotten with its risk record (:meth:`OnlineScorer.forget`); its rows go
+to the entities arriving next, and a table left under half full by a burst of them is
+compacted, so the scorer's rows follow the features' entity cap. Plus a registry
 detector per entity if one is configured; for the population three buffers of up to
 ``reference_size x n_features`` float32 that grow with the windows learnt (an empty scorer
 holds, and checkpoints, none of it), and the sorted score windows of the calibrator and the
@@ -88,6 +91,7 @@ import bisect
 import csv
 import logging
 import math
+import operator
 import os
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -158,21 +162,48 @@ def severity_of(score: float, threshold: float) -> str:
     return "low"
 
 
-def tail_surprise(magnitude: FloatMatrix, reference: FloatMatrix) -> FloatMatrix:
+def float32_at_least(values: FloatMatrix) -> NDArray[np.float32]:
+    """The smallest float32 at least each value: for a float32 ``c``, ``c < value`` exactly
+    when ``c < float32_at_least(value)`` (no float32 lies between them).
+
+    So a float32 array is searched with ``side="left"`` without widening it to float64 (what
+    ``np.searchsorted`` does when given float64 keys), with the same positions.
+
+    Examples
+    --------
+    >>> bounds = float32_at_least(np.array([0.7, 0.5, 1e39, np.inf]))
+    >>> float(np.float32(0.7)) < 0.7 < float(bounds[0]), bounds.tolist()[1:]
+    (True, [0.5, inf, inf])
+    """
+    with np.errstate(over="ignore"):
+        rounded = values.astype(np.float32)
+    below = rounded < values
+    if below.any():
+        rounded[below] = np.nextafter(rounded[below], np.float32(np.inf))
+    return rounded
+
+
+def tail_surprise(magnitude: FloatMatrix, reference: NDArray[np.floating[Any]]) -> FloatMatrix:
     """Per feature, ``-log10`` of the share of reference rows deviating at least as much.
 
-    ``reference`` holds non-negative deviations sorted per column. Beyond the largest
-    reference deviation the surprise is extrapolated along the slope between the column's 99th
-    percentile and its maximum, capped at twice what the reference can resolve
-    (``log10(n + 1)``); a column that never rose above 0 gives that cap at once. Magnitudes at
-    or below 0 earn 0. The same rule as the batch ``tail`` detector.
+    ``reference`` holds non-negative deviations sorted per column (float64, or float32 as the
+    scorer keeps them: the same numbers). Beyond the largest reference deviation the surprise
+    is extrapolated along the slope between the column's 99th percentile and its maximum,
+    capped at twice what the reference can resolve (``log10(n + 1)``); a column that never
+    rose above 0 gives that cap at once. Magnitudes at or below 0 earn 0. The same rule as
+    the batch ``tail`` detector.
 
     Examples
     --------
     >>> reference = np.sort(np.array([[0.0], [0.0], [1.0], [2.0]]), axis=0)
     >>> tail_surprise(np.array([[0.0], [1.0], [2.0]]), reference).round(3).tolist()
     [[0.0], [0.222], [0.398]]
+    >>> tail_surprise(np.array([[0.0], [1.0], [2.0]]), reference.astype(np.float32)).round(3)
+    array([[0.   ],
+           [0.222],
+           [0.398]])
     """
+    narrow = reference.dtype == np.float32
     n = reference.shape[0]
     surprise = np.zeros_like(magnitude)
     if n == 0:
@@ -187,7 +218,8 @@ def tail_surprise(magnitude: FloatMatrix, reference: FloatMatrix) -> FloatMatrix
             continue
         column = reference[:, j]
         values = by_column[j, rows]
-        at_least = n - np.searchsorted(column, values, side="left")
+        keys = float32_at_least(values) if narrow else values
+        at_least = n - np.searchsorted(column, keys, side="left")
         found = -np.log10((at_least + 1.0) / (n + 1.0))
         top, q99 = float(column[-1]), float(column[q99_row])
         beyond = values > top
@@ -288,6 +320,12 @@ class _Ring:
         # Sorted as float32 (half the bytes), then widened: the same order and values.
         return self.sorted_columns32().astype(np.float64).T
 
+    def sorted_reference(self) -> NDArray[np.float32]:
+        """:meth:`sorted_columns` left in float32 (a column contiguous), as the scorer keeps
+        its references: :func:`tail_surprise` reads them exactly, and a refresh does not
+        widen every column when a call looks up only some of them."""
+        return self.sorted_columns32().T
+
     def sorted_columns32(self) -> NDArray[np.float32]:
         """The kept rows' columns as rows (feature x row, float32), each sorted."""
         columns = self.columns[:, : min(self.n, self.size)].copy()
@@ -295,12 +333,19 @@ class _Ring:
         return columns
 
 
+_COMPACT_FROM_ROWS = 256
+"""Tables with fewer rows ever bound than this are never compacted (too small to matter)."""
+
+
 class _EntityIndex:
     """Rows of per-entity arrays: which entity holds which row, and the rows free for reuse.
 
     Subclasses keep one array (or more) with a row per entity; rows of forgotten entities are
     reused (the last freed first) and capacity doubles when full (fresh zeros are not
-    resident until written), so a call's arriving entities cost one copy at most.
+    resident until written), so a call's arriving entities cost one copy at most. A table
+    whose live rows fell below half of the rows ever bound (a burst of entities the features
+    then evicted) is compacted by :meth:`compact`: the live rows move to the front, in row
+    order, into arrays sized for them, and the old arrays (resident up to the peak) are freed.
     """
 
     def __init__(self) -> None:
@@ -343,6 +388,23 @@ class _EntityIndex:
         """The rows in use, in row order."""
         return [row for row, entity in enumerate(self.entities) if entity is not None]
 
+    def compact(self) -> bool:
+        """Compact the table when under half of the rows ever bound are live; True if done.
+
+        Entities keep their order (the index's, and the rows'): only row numbers change, so
+        nothing computed from the table does. Row numbers held from before are stale after.
+        """
+        bound = len(self.entities)
+        if bound < _COMPACT_FROM_ROWS or 2 * len(self.index) >= bound:
+            return False
+        live = self.live()
+        self._take(np.array(live, dtype=np.intp), max(64, len(live) + len(live) // 2))
+        position = {row: new for new, row in enumerate(live)}
+        self.index = {entity: position[row] for entity, row in self.index.items()}
+        self.entities = [self.entities[row] for row in live]
+        self.free = []
+        return True
+
     def _bind(self, arriving: list[str]) -> dict[str, int]:
         """Rows for these new entities: freed ones first (the last freed first), then fresh."""
         reused = min(len(arriving), len(self.free))
@@ -374,12 +436,23 @@ class _EntityIndex:
     def _clear(self, rows: NDArray[np.intp]) -> None:
         raise NotImplementedError
 
+    def _take(self, rows: NDArray[np.intp], capacity: int) -> None:
+        """Keep only these rows (ascending), as rows 0, 1, ... of arrays of ``capacity``."""
+        raise NotImplementedError
+
 
 def _grown(array: NDArray[Any], capacity: int) -> NDArray[Any]:
     """``array`` with ``capacity`` rows, the new ones zeros."""
     grown = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
     grown[: array.shape[0]] = array
     return grown
+
+
+def _taken(array: NDArray[Any], rows: NDArray[np.intp], capacity: int) -> NDArray[Any]:
+    """These rows of ``array`` first, in a new array of ``capacity`` rows (the rest zeros)."""
+    taken = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+    np.take(array, rows, axis=0, out=taken[: rows.size])
+    return taken
 
 
 class _EntityRings(_EntityIndex):
@@ -475,6 +548,12 @@ class _EntityRings(_EntityIndex):
         self.ties = _grown(self.ties, capacity)
         self.detectors.extend([None] * (capacity - len(self.detectors)))
 
+    def _take(self, rows: NDArray[np.intp], capacity: int) -> None:
+        for name in ("values", "median", "scale", "learnt", "stale", "dirty", "ties"):
+            setattr(self, name, _taken(getattr(self, name), rows, capacity))
+        detectors = [self.detectors[row] for row in rows.tolist()]
+        self.detectors = detectors + [None] * (capacity - len(detectors))
+
     def _clear(self, rows: NDArray[np.intp]) -> None:
         self.values[rows] = 0.0
         self.median[rows] = 0.0
@@ -548,6 +627,33 @@ class _EntityRings(_EntityIndex):
         self.scale.reshape(-1)[ids] = scale
         self.ties.reshape(-1)[ids] = ties
         self.dirty.reshape(-1)[ids] = False
+
+
+def _sum_of_largest(surprise: FloatMatrix, k: int, strongest: FloatMatrix) -> FloatMatrix:
+    """The sum of each row's ``k`` largest values, added in ascending order (as summing them
+    after a full sort does); ``strongest``: each row's largest.
+
+    The default ``k`` of 2 is the largest plus the largest of the rest, without a partition
+    of every row (the same sum, a signed zero included: a sum starts from 0).
+
+    Examples
+    --------
+    >>> surprise = np.array([[0.5, 3.0, 1.0], [2.0, 2.0, -0.0], [-0.0, -0.0, -0.0]])
+    >>> _sum_of_largest(surprise, 2, surprise.max(axis=1)).tolist()
+    [4.0, 4.0, 0.0]
+    >>> _sum_of_largest(surprise, 3, surprise.max(axis=1)).tolist()
+    [4.5, 4.0, 0.0]
+    """
+    count, width = surprise.shape
+    if not width:
+        return np.zeros(count)
+    if k == 2 and width >= 2:
+        rest = surprise.copy()
+        rest[np.arange(count), surprise.argmax(axis=1)] = -np.inf
+        return np.asarray((rest.max(axis=1) + 0.0) + strongest, dtype=np.float64)
+    largest = np.partition(surprise, width - k, axis=1)[:, width - k :]
+    largest.sort(axis=1)
+    return np.asarray(largest.sum(axis=1), dtype=np.float64)
 
 
 def _occurrence(rows: NDArray[np.intp]) -> NDArray[np.intp]:
@@ -655,6 +761,12 @@ class _RiskTable(_EntityIndex):
             setattr(self, name, _grown(getattr(self, name), capacity))
         self.peak_us[fresh:] = _NO_PEAK
         self.peak_score[fresh:] = -np.inf
+
+    def _take(self, rows: NDArray[np.intp], capacity: int) -> None:
+        for name in self._FIELDS:
+            setattr(self, name, _taken(getattr(self, name), rows, capacity))
+        self.peak_us[rows.size :] = _NO_PEAK
+        self.peak_score[rows.size :] = -np.inf
 
     def add(
         self,
@@ -905,8 +1017,9 @@ class _Population:
     floor: FloatMatrix
     low: FloatMatrix
     high: FloatMatrix
-    own_reference: FloatMatrix
-    population_reference: FloatMatrix
+    own_reference: NDArray[np.floating[Any]]
+    """Own-history deviations, each column sorted (float32; float64 in older checkpoints)."""
+    population_reference: NDArray[np.floating[Any]]
 
 
 @dataclass
@@ -1252,14 +1365,16 @@ class OnlineScorer:
         return self.score_windows(vectors)[1]
 
     def forget(self, entity: str) -> bool:
-        """Drop an entity's baseline (evicted or expired by the features); True if it had one.
+        """Drop an entity's baseline and risk record (evicted or expired by the features);
+        True if it had a baseline.
 
-        Its risk record stays while it carries risk, so a returning entity keeps its history
-        of evidence; a record without any is dropped too.
+        Its past alerts stay in the sinks, but it leaves :meth:`top_entities` and
+        :meth:`write_entities`: the scorer holds nothing for it, so that memory follows the
+        features' cap. A returning entity starts afresh: cold (judged against its peers or
+        the population) and with risk 0. Its rows are reused by entities arriving later,
+        and a table left mostly empty by such forgetting is compacted at the next call.
         """
-        row = self._risks.row(entity)
-        if row is not None and self._risks.peak[row] == 0.0:
-            self._risks.release(entity)
+        self._risks.release(entity)
         return self._rings.release(entity)
 
     def learnt_windows(self, entity: str) -> int:
@@ -1329,15 +1444,16 @@ class OnlineScorer:
     # -- scoring ----------------------------------------------------------------------------
 
     def score_windows(
-        self, vectors: Sequence[WindowVector]
+        self, vectors: Sequence[WindowVector], *, forget: Iterable[str] = ()
     ) -> tuple[list[ScoredWindow], list[Alert]]:
-        """Like :meth:`score`, also returning every window's score, basis and evidence."""
+        """Like :meth:`score`, also returning every window's score, basis and evidence.
+
+        ``forget``: entities to :meth:`forget` with this call (as for :meth:`score_frame`).
+        """
         if not vectors:
+            self._forget_all(forget)
             return [], []
-        raw = np.array(
-            [[float(v.values.get(name, 0.0)) for name in self.features] for v in vectors],
-            dtype=np.float64,
-        )
+        raw = self._values_matrix(vectors)
         windows = _Windows(
             entities=[v.entity for v in vectors],
             start_us=np.array([(v.window_start - _EPOCH) // _ONE_US for v in vectors]),
@@ -1346,7 +1462,7 @@ class OnlineScorer:
             starts=[v.window_start for v in vectors],
             values=[v.values for v in vectors],
         )
-        scored, alerts = self._score_matrix(windows)
+        scored, alerts = self._score_matrix(windows, forget=forget)
         return [
             ScoredWindow(entity, start, score, alert, basis, evidence)
             for entity, start, score, alert, basis, evidence in zip(
@@ -1354,14 +1470,50 @@ class OnlineScorer:
             )
         ], alerts
 
-    def score_frame(self, vectors: pl.DataFrame) -> list[Alert]:
+    def _values_matrix(self, vectors: Sequence[WindowVector]) -> FloatMatrix:
+        """The vectors' values in spec order (a missing key counts as 0), one row each.
+
+        A plain dict holding every spec (the common case) gives its values in one C-level
+        look-up (``operator.itemgetter``); numpy makes them the floats ``float()`` would.
+        """
+        features = self.features
+        if len(features) < 2:
+            return np.array(
+                [[float(v.values.get(name, 0.0)) for name in features] for v in vectors],
+                dtype=np.float64,
+            ).reshape(len(vectors), len(features))
+        every = operator.itemgetter(*features)
+        rows: list[Sequence[Any]] = []
+        append = rows.append
+        for vector in vectors:
+            values = vector.values
+            # Not a dict subclass: one with __missing__ would answer (and grow) for a key it
+            # lacks, where .get gives 0.
+            if type(values) is dict:
+                try:
+                    append(every(values))
+                    continue
+                except KeyError:
+                    pass
+            append([float(values.get(name, 0.0)) for name in features])
+        return np.array(rows, dtype=np.float64)
+
+    def score_frame(self, vectors: pl.DataFrame, *, forget: Iterable[str] = ()) -> list[Alert]:
         """:meth:`score` of the columnar evaluator's output, without per-window objects.
 
         ``vectors`` has the columns ``entity``, ``window_start`` (UTC), ``n_events`` and one
         number per spec, named as the spec (a missing or null one counts as 0, as a missing
         key of a vector does). The alerts are those :meth:`score` gives for the same windows.
+
+        ``forget``: the entities the features evicted or expired in the step that closed
+        these windows. Each is forgotten (:meth:`forget`) as if right after the call: its
+        windows here are scored and learnt first. The rows of those without a window here
+        are freed before the call's new entities take rows, so under a cap of ``N`` entities
+        the tables hold about ``N`` rows, not ``N`` plus a step's newcomers. The results are
+        those of the call followed by :meth:`forget` of each.
         """
         if vectors.height == 0:
+            self._forget_all(forget)
             return []
         present = set(vectors.columns)
         raw = vectors.select(
@@ -1374,19 +1526,43 @@ class OnlineScorer:
             n_events=vectors.get_column("n_events").to_list(),
             raw=raw,
         )
-        return self._score_matrix(windows, detail=False)[1]
+        return self._score_matrix(windows, detail=False, forget=forget)[1]
+
+    def _forget_all(self, entities: Iterable[str]) -> None:
+        """:meth:`forget` each, then compact the tables if that left them mostly empty."""
+        for entity in entities:
+            self.forget(entity)
+        self._compact()
+
+    def _compact(self) -> None:
+        self._rings.compact()
+        self._risks.compact()
 
     def _score_matrix(
-        self, windows: _Windows, *, detail: bool = True
+        self, windows: _Windows, *, detail: bool = True, forget: Iterable[str] = ()
     ) -> tuple[tuple[list[float], list[bool], list[str], list[float]], list[Alert]]:
         """Score, decide, explain and learn a call's windows, all as array work.
 
         Returns each window's score, alert, basis and evidence (as lists; empty lists unless
-        ``detail``), and the alerts.
+        ``detail``), and the alerts. ``forget``: as for :meth:`score_frame`.
         """
+        # The population (and peer groups) refresh first, with the entities as the previous
+        # call left them: forgetting some now must not change what the refresh sees.
         self._refresh()
+        # Rows freed by forgets since the last call, if they left the tables mostly empty.
+        self._compact()
+        leaving: list[str] = []
+        if forget:
+            present = set(windows.entities)
+            for entity in forget:
+                if entity in present:
+                    leaving.append(entity)  # scored first
+                else:
+                    self.forget(entity)  # its rows go to this call's newcomers
         population = self._population
-        raw = np.nan_to_num(windows.raw, nan=0.0, posinf=0.0, neginf=0.0)
+        raw = windows.raw
+        if not np.isfinite(raw).all():  # else no copy: nothing below writes into it
+            raw = np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0)
         scaled = scale_matrix(self.specs, raw, finite=True)
         count, width = scaled.shape
         floor = np.full(width, self.min_scale) if population is None else population.floor
@@ -1414,7 +1590,6 @@ class OnlineScorer:
                     rings.scale[own_rows], floor
                 )
         own_positive = np.maximum(own_z, 0.0)
-        population_positive = np.maximum(population_z, 0.0)
         # Cold-start windows with a peer group to compare with: its row (else -1), their z.
         # A group's spread is never taken narrower than the population's: a new account is
         # judged against its department's typical values, but its first days' novelty is no
@@ -1437,16 +1612,10 @@ class OnlineScorer:
                 )
             if by_population.any():
                 surprise[by_population] = tail_surprise(
-                    population_positive[by_population], population.population_reference
+                    np.maximum(population_z[by_population], 0.0), population.population_reference
                 )
-        k = max(1, min(self.top_k, width))
-        # The k largest of each row, ascending (summed in the order a full sort gives them).
-        if width:
-            largest = np.partition(surprise, width - k, axis=1)[:, width - k :]
-            largest.sort(axis=1)
-            tail_scores = largest.sum(axis=1)
-        else:
-            tail_scores = np.zeros(count)
+        strongest = surprise.max(axis=1) if width else np.zeros(count)
+        tail_scores = _sum_of_largest(surprise, max(1, min(self.top_k, width)), strongest)
         referenced = self._referenced(population, own, peered)
         if self.detector == BUILTIN_DETECTOR:
             informed = referenced
@@ -1465,7 +1634,7 @@ class OnlineScorer:
             # A behaviour beyond what the population ever showed on one feature (see
             # detector.risk.FeatureEvidence); the surprises are the ones the score summed.
             evidence += self.feature_evidence.evidence(
-                surprise.max(axis=1), own, population.own_reference.shape[0]
+                strongest, own, population.own_reference.shape[0]
             )
         scores = np.asarray(scores, dtype=np.float64)
         evidence[~informed] = 0.0
@@ -1477,7 +1646,10 @@ class OnlineScorer:
         if self._allowlist.entries and candidates.size:
             z = self._basis_z(own, own_z, population_z, peered, peer_z)
             mutes = self._mute_test(windows, rows, (own, peer), raw, z, explained)
-        flagged, muted = self._apply_cap(windows, scores, candidates, surprise.sum(axis=1), mutes)
+        # Summed over all features, for the candidates only (the cap's tie-break).
+        total_surprise = np.zeros(count)
+        total_surprise[candidates] = surprise[candidates].sum(axis=1)
+        flagged, muted = self._apply_cap(windows, scores, candidates, total_surprise, mutes)
         # A muted window was accepted by the operator: no risk (as the scan withdraws it).
         evidence[muted] = 0.0
         alerting = flagged & ~muted
@@ -1545,6 +1717,7 @@ class OnlineScorer:
         )
         self.alerts_raised += len(alerts)
         alerts.sort(key=lambda item: (-item[1].score, item[1].entity, item[0]))
+        self._forget_all(leaving)
         if not detail:
             return ([], [], [], []), [alert for _, alert in alerts]
         basis = np.where(own, OWN_BASIS, COLD_BASIS).tolist()
@@ -1883,8 +2056,8 @@ class OnlineScorer:
             floor=floor,
             low=low,
             high=high,
-            own_reference=self._own_z.sorted_columns(),
-            population_reference=self._population_z.sorted_columns(),
+            own_reference=self._own_z.sorted_reference(),
+            population_reference=self._population_z.sorted_reference(),
         )
         self._peer_groups = self._peer_statistics() if self._peers else None
         self._learnt_since_refresh = 0
@@ -1987,10 +2160,11 @@ class OnlineScorer:
             reference = population.population_reference
         n = reference.shape[0]
         magnitude = np.maximum(z, 0.0)
+        keys = float32_at_least(magnitude) if reference.dtype == np.float32 else magnitude
         share = np.ones(len(z))
         for j in range(len(z)):
             if n:
-                at_least = n - np.searchsorted(reference[:, j], magnitude[j], side="left")
+                at_least = n - np.searchsorted(reference[:, j], keys[j], side="left")
                 share[j] = (at_least + 1.0) / (n + 1.0)
         # With few reference windows even "never seen" has a large share: never filter that.
         max_share = max(self.max_share, 1.0 / (n + 1.0))

@@ -12,6 +12,11 @@ population ever showed on that feature. A window's score sums its two largest fe
 so correlated pairs (weekend and off-hours logons) lift ordinary busy days as high as an
 insider's day with one behaviour never seen before (a keylogger download, a mail to sixty new
 recipients); the strongest single feature tells them apart.
+
+The daemon's risk lasts as long as the entity's state: an entity the features evict (the
+``max_entities`` cap) or expire (``idle_expiry``) loses its risk record with its baseline
+(:meth:`detector.online_scoring.OnlineScorer.forget`), so memory follows the cap. Its past
+alerts stay in the sinks, carrying the risk they had; if it returns, it starts with risk 0.
 """
 
 from __future__ import annotations

@@ -23,7 +23,10 @@ this class owns the windowing and the bookkeeping that decides which entities ar
 per entity with history, the time of its last event and its place in the recency order, kept
 exactly as :class:`~features.online.OnlineFeatures` keeps them, so that the cap and the idle
 expiry forget the same entities at the same moments. A forgotten entity is forgotten by the
-evaluator (:meth:`WindowEvaluator.forget`) before any later window is evaluated.
+evaluator (:meth:`WindowEvaluator.forget`) before any later window is evaluated. The recency
+costs nothing per event: each accepted row carries a tick of a logical clock, and the order is
+made of the largest ticks, taken per closed cell when windows close and over the open windows
+only when a cap or an expiry must pick entities (or a checkpoint is written).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import sys
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from typing import Any, Final, Protocol
 
 import numpy as np
@@ -58,10 +62,13 @@ logger = logging.getLogger(__name__)
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
-_ROW: Final = "__row"
 _US: Final = "__us"
 _WINDOW_INDEX: Final = "__window"
-_PIECE: Final = "__piece"
+_TICK: Final = "__tick"
+_SLOT: Final = "__slot"
+_BORN: Final = "__born"
+# The time and stamp of a free slot of the recency arrays: after every real one.
+_FREE: Final = np.iinfo(np.int64).max
 
 
 class WindowEvaluator(Protocol):
@@ -228,6 +235,180 @@ def _factory_at(path: tuple[str, str]) -> EvaluatorFactory:
     return factory
 
 
+class _Recency:
+    """The entities with history of a :class:`ColumnarOnline`: per entity the time of its last
+    event and its place in the recency order, in arrays indexed by slot.
+
+    :class:`~features.online.OnlineFeatures` appends an entity to its recency order when a
+    window of it closes without history, and moves it to the end at each of its events while
+    it has history. Here the order is by *stamp*, a logical clock that ticks once per accepted
+    row (the caller gives each row its tick, in arrival order, leaving room between closing
+    steps) and once per entity a fold appends: an entity's stamp is the largest of its *born*
+    tick (when it was appended) and the ticks of its rows taken since. Its time is the largest
+    of the times of the closed windows folded since it was born and of those rows.
+
+    Rows are not looked at as they arrive: a row counts when its window closes (:meth:`fold`
+    takes the largest tick and time of each closed cell), or, for the rows of windows still
+    open, when the order itself is needed (:meth:`resolve`: before an eviction, an expiry, a
+    checkpoint). Both take maxima, so a row counted twice changes nothing, and a row taken
+    before its entity was born (the order was not touched by it) is never counted as a move.
+    """
+
+    def __init__(self, entity_lasts: Sequence[tuple[str, int]] = ()) -> None:
+        """Entities in recency order (least recent first), each with the time of its last
+        event; rows taken before carry tick 0 and never move them."""
+        n = len(entity_lasts)
+        self.slot_of: dict[str, int] = {}
+        self.names: list[str] = []
+        capacity = max(64, n)
+        self.last = np.full(capacity, _FREE, dtype=np.int64)
+        self.stamp = np.full(capacity, _FREE, dtype=np.int64)
+        self.born = np.zeros(capacity, dtype=np.int64)
+        self.free: list[int] = []
+        self.clock = 1
+        if n:
+            self._insert([entity for entity, _ in entity_lasts], [last for _, last in entity_lasts])
+
+    def __len__(self) -> int:
+        return len(self.slot_of)
+
+    def fold(self, entities: list[str], lasts: np.ndarray, ticks: np.ndarray) -> None:
+        """Record one closed window: its entities (each once, in the order a new one is
+        appended), the time of each one's last event in it and the largest tick of its rows."""
+        slot_of = self.slot_of
+        slots = np.fromiter(map(slot_of.get, entities, repeat(-1)), np.int64, len(entities))
+        known = slots >= 0
+        if known.all():
+            self._raise(slots, lasts, ticks)
+            return
+        self._raise(slots[known], lasts[known], ticks[known])
+        new = np.flatnonzero(~known).tolist()
+        self._insert([entities[i] for i in new], lasts[new].tolist())
+
+    def resolve(self, rows: pl.DataFrame, entity: str) -> None:
+        """Count the rows taken whose windows are still open (columns ``entity``, ``ts``
+        and the tick); rows not taken yet (ticks from :attr:`clock` on) are left out."""
+        if not self.slot_of or rows.height == 0:
+            return
+        slots = np.fromiter(self.slot_of.values(), np.int64, len(self.slot_of))
+        table = pl.DataFrame(
+            [
+                pl.Series(entity, list(self.slot_of), pl.String()),
+                pl.Series(_SLOT, slots),
+                pl.Series(_BORN, self.born[slots]),
+            ]
+        )
+        moved = (
+            rows.lazy()
+            .filter(pl.col(_TICK) < self.clock)
+            .join(table.lazy(), on=entity)
+            .filter(pl.col(_TICK) > pl.col(_BORN))
+            .group_by(_SLOT)
+            .agg(pl.col(_TICK).max(), pl.col("ts").max().dt.epoch("us").alias(_US))
+            .collect()
+        )
+        if moved.height:
+            self._raise(
+                moved.get_column(_SLOT).to_numpy(),
+                moved.get_column(_US).to_numpy(),
+                moved.get_column(_TICK).to_numpy(),
+            )
+
+    def min_last(self) -> int:
+        """The oldest time of last event (of the state as counted, which only grows)."""
+        return int(self.last.min())
+
+    def ordered(self) -> np.ndarray:
+        """The slots of the entities, least recently seen first."""
+        return np.argsort(self.stamp, kind="stable")[: len(self.slot_of)]
+
+    def least_recent(self, n: int) -> np.ndarray:
+        """The slots of the ``n`` least recently seen entities, least recent first."""
+        if n >= len(self.slot_of):
+            return self.ordered()
+        part = np.argpartition(self.stamp, n)[:n]
+        return part[np.argsort(self.stamp[part], kind="stable")]
+
+    def remove(self, slots: np.ndarray) -> list[str]:
+        """Forget the entities of ``slots``; their names, in that order."""
+        names = [self.names[slot] for slot in slots.tolist()]
+        for name in names:
+            del self.slot_of[name]
+        self.last[slots] = _FREE
+        self.stamp[slots] = _FREE
+        self.free.extend(slots.tolist())
+        return names
+
+    def items(self, *, by_recency: bool) -> list[tuple[str, int]]:
+        """``(entity, time of its last event)`` least recently seen first, or (not
+        ``by_recency``) in the order the entities were appended."""
+        if by_recency:
+            order = self.ordered()
+        else:
+            slots = np.fromiter(self.slot_of.values(), np.int64, len(self.slot_of))
+            order = slots[np.argsort(self.born[slots], kind="stable")]
+        names = self.names
+        return list(zip([names[s] for s in order.tolist()], self.last[order].tolist(), strict=True))
+
+    def order_by_last(self) -> None:
+        """Put the entities in the order of their last event times (ties: the order they
+        were appended), as newly appended now: rows taken before never move them."""
+        slots = np.fromiter(self.slot_of.values(), np.int64, len(self.slot_of))
+        order = slots[np.lexsort((self.born[slots], self.last[slots]))]
+        stamps = self.clock + np.arange(order.size, dtype=np.int64)
+        self.stamp[order] = stamps
+        self.born[order] = stamps
+        self.clock += int(order.size)
+
+    def nbytes(self) -> int:
+        """Estimated bytes (walks the names)."""
+        size = sys.getsizeof(self.slot_of) + sys.getsizeof(self.names)
+        size += sum(sys.getsizeof(entity) + 8 for entity in self.slot_of)
+        return size + self.last.nbytes + self.stamp.nbytes + self.born.nbytes
+
+    def _raise(self, slots: np.ndarray, lasts: np.ndarray, ticks: np.ndarray) -> None:
+        # Slots are distinct here: one cell per entity and window, one group per slot.
+        self.last[slots] = np.maximum(self.last[slots], lasts)
+        self.stamp[slots] = np.maximum(self.stamp[slots], ticks)
+
+    def _insert(self, entities: list[str], lasts: list[int]) -> None:
+        n = len(entities)
+        reused = self.free[len(self.free) - min(n, len(self.free)) :]
+        del self.free[len(self.free) - len(reused) :]
+        fresh = n - len(reused)
+        start = len(self.names)
+        self._reserve(start + fresh)
+        self.names.extend(entities[len(reused) :])
+        for slot, entity in zip(reused, entities, strict=False):
+            self.names[slot] = entity
+        slots = np.array(reused + list(range(start, start + fresh)), dtype=np.int64)
+        self.slot_of.update(zip(entities, slots.tolist(), strict=True))
+        stamps = self.clock + np.arange(n, dtype=np.int64)
+        self.last[slots] = lasts
+        self.stamp[slots] = stamps
+        self.born[slots] = stamps
+        self.clock += n
+
+    def _reserve(self, size: int) -> None:
+        capacity = self.last.size
+        if size <= capacity:
+            return
+        grown = max(size, 2 * capacity)
+        extra = grown - capacity
+        self.last = np.concatenate((self.last, np.full(extra, _FREE, dtype=np.int64)))
+        self.stamp = np.concatenate((self.stamp, np.full(extra, _FREE, dtype=np.int64)))
+        self.born = np.concatenate((self.born, np.zeros(extra, dtype=np.int64)))
+
+
+def _distinct(windows: np.ndarray) -> list[int]:
+    """The distinct window indices of a batch, sorted (a batch spans a few windows: counting
+    them is cheaper than sorting them)."""
+    low, high = int(windows.min()), int(windows.max())
+    if high - low > windows.size:
+        return list(np.unique(windows).tolist())
+    return (np.flatnonzero(np.bincount(windows - low)) + low).tolist()
+
+
 class ColumnarOnline(_StreamClock):
     """Event-time windowing of micro-batches; closed windows evaluated columnar, all at once.
 
@@ -298,8 +479,8 @@ class ColumnarOnline(_StreamClock):
         # Accepted events of the open windows (the columns the specs read, and the window).
         self._buffer: list[pl.DataFrame] = []
         self._open_windows: set[int] = set()
-        # Entities with history -> time of their last event, in recency order (least first).
-        self._history: OrderedDict[str, int] = OrderedDict()
+        # Entities with history: the time of their last event and their recency.
+        self._history: _Recency = _Recency()
         self._no_vectors = pl.DataFrame(schema=_vector_schema(self.specs))
         # The event time the watermark has reached (before the lateness): the newest event
         # time, or less under a hold, or more after advance_to. Never moves back.
@@ -414,19 +595,41 @@ class ColumnarOnline(_StreamClock):
         accepted = base.with_columns(pl.Series(_WINDOW_INDEX, windows))
         if late.any():
             accepted = accepted.filter(pl.Series(on_time))
-        self._buffer.append(accepted)
-        self._open_windows.update(np.unique(windows[on_time]).tolist())
-        touches = self._touches(accepted, ends, on_time) if self._track_recency else {}
+        ticks, clocks = self._ticks(ends, on_time, accepted.height)
+        self._buffer.append(accepted.with_columns(pl.Series(_TICK, ticks)))
+        self._open_windows.update(_distinct(windows[on_time] if late.any() else windows))
         closed: list[pl.DataFrame] = []
-        for step, end in enumerate(ends.tolist()):
-            self._touch(touches.get(step))
+        for end, clock in zip(ends.tolist(), clocks, strict=False):
+            assert clock >= self._history.clock
+            self._history.clock = clock
             vectors = self._advance(int(running[end]) - self._lateness_us)
             if vectors.height:
                 if on_close is not None:
                     on_close(vectors)
                 closed.append(vectors)
-        self._touch(touches.get(len(ends)))
+        self._history.clock = clocks[-1]
         return pl.concat(closed) if closed else self._empty()
+
+    def _ticks(self, ends: np.ndarray, on_time: np.ndarray, n: int) -> tuple[np.ndarray, list[int]]:
+        """The tick of each accepted row, and the recency clock at each closing step (then
+        after the batch).
+
+        The rows of a step (up to a row that closes windows) are taken before the windows
+        close, the entities those windows append after them, the next step's rows after
+        those: between steps the ticks leave a gap wider than the entities a step can append
+        (one per closed cell, so at most one per buffered row).
+        """
+        base = self._history.clock
+        gap = n + sum(frame.height for frame in self._buffer) + 1
+        if ends.size == 0:
+            return base + np.arange(n, dtype=np.int64), [base + n]
+        rows = np.flatnonzero(on_time)
+        steps = np.searchsorted(ends, rows, side="left")
+        ticks = base + np.arange(n, dtype=np.int64) + steps * gap
+        # Accepted rows up to each step's closing row (that row is never late).
+        taken = np.searchsorted(rows, ends, side="right")
+        clocks = base + taken + np.arange(ends.size, dtype=np.int64) * gap
+        return ticks, [*clocks.tolist(), base + n + int(ends.size) * gap]
 
     def _normalised(self, frame: pl.DataFrame) -> list[pl.Expr]:
         """The columns the specs read, with the event schema's types (``attrs`` as text)."""
@@ -437,50 +640,6 @@ class ColumnarOnline(_StreamClock):
                 column = column.struct.json_encode()
             exprs.append(column.cast(POLARS_EVENT_SCHEMA[name]))
         return exprs
-
-    def _touches(
-        self, accepted: pl.DataFrame, ends: np.ndarray, on_time: np.ndarray
-    ) -> dict[int, tuple[list[str], list[int]]]:
-        """Per step, the entities with events in it by their last row, and that event's time.
-
-        OnlineFeatures.update moves an entity with history to the end of the recency order
-        at each of its events: within a step, the order they end up in is that of their
-        last events.
-        """
-        # The step of each accepted row: how many closing rows precede it.
-        rows = np.flatnonzero(on_time)
-        steps = np.searchsorted(ends, rows, side="left")
-        table = (
-            accepted.select(
-                pl.Series(_PIECE, steps),
-                pl.col(self.config.entity),
-                pl.Series(_ROW, rows),
-                pl.col("ts").dt.epoch("us").alias(_US),
-            )
-            .group_by(_PIECE, self.config.entity)
-            .agg(pl.col(_ROW).max(), pl.col(_US).max())
-            .sort(_PIECE, _ROW)
-        )
-        touches: dict[int, tuple[list[str], list[int]]] = {}
-        for key, part in table.partition_by(_PIECE, as_dict=True, maintain_order=True).items():
-            step = key[0]
-            assert isinstance(step, int)
-            touches[step] = (
-                part.get_column(self.config.entity).to_list(),
-                part.get_column(_US).to_list(),
-            )
-        return touches
-
-    def _touch(self, touched: tuple[list[str], list[int]] | None) -> None:
-        if touched is None:
-            return
-        history = self._history
-        for entity, last in zip(*touched, strict=True):
-            known = history.get(entity)
-            if known is not None:
-                if last > known:
-                    history[entity] = last
-                history.move_to_end(entity)
 
     # -- closing windows -------------------------------------------------------------------
 
@@ -549,12 +708,17 @@ class ColumnarOnline(_StreamClock):
         rest = every.filter(~in_closing)
         self._buffer = [rest] if rest.height else []
         self._open_windows.difference_update(closing)
-        cells = (
-            rows.group_by(_WINDOW_INDEX, self.config.entity)
-            .agg(pl.col("ts").max().dt.epoch("us").alias(_US))
-            .sort(_WINDOW_INDEX, self.config.entity)
-        )
-        by_window = cells.partition_by(_WINDOW_INDEX, as_dict=True, maintain_order=True)
+        entity = self.config.entity
+        last_and_tick = (pl.col("ts").max().dt.epoch("us").alias(_US), pl.col(_TICK).max())
+        by_window: dict[tuple[Any, ...], pl.DataFrame]
+        if len(closing) == 1:
+            # The usual close, one window: grouping by the entity alone is cheaper.
+            by_window = {(closing[0],): rows.group_by(entity).agg(*last_and_tick).sort(entity)}
+        else:
+            cells = (
+                rows.group_by(_WINDOW_INDEX, entity).agg(*last_and_tick).sort(_WINDOW_INDEX, entity)
+            )
+            by_window = cells.partition_by(_WINDOW_INDEX, as_dict=True, maintain_order=True)
         # Windows are evaluated together unless the cap forgets entities after one of them:
         # the evaluator must forget them before it sees a later window.
         results: list[pl.DataFrame] = []
@@ -562,9 +726,7 @@ class ColumnarOnline(_StreamClock):
         for key, cell in by_window.items():
             window = key[0]
             assert isinstance(window, int)
-            forgotten = self._fold(
-                cell.get_column(self.config.entity).to_list(), cell.get_column(_US).to_list()
-            )
+            forgotten = self._fold(cell, rows, window)
             if forgotten:
                 chunk = rows.filter(pl.col(_WINDOW_INDEX).is_between(first, window))
                 results.append(self._evaluate(chunk))
@@ -576,26 +738,41 @@ class ColumnarOnline(_StreamClock):
         return pl.concat(results) if len(results) > 1 else results[0]
 
     def _evaluate(self, rows: pl.DataFrame) -> pl.DataFrame:
-        vectors = self._evaluator.evaluate(rows.drop(_WINDOW_INDEX))
+        vectors = self._evaluator.evaluate(rows.drop(_WINDOW_INDEX, _TICK))
         return vectors.sort(WINDOW, ENTITY)
 
-    def _fold(self, entities: list[str], lasts: list[int]) -> list[str]:
-        """Record the entities of one closed window; the ones the cap then forgets."""
+    def _fold(self, cell: pl.DataFrame, rows: pl.DataFrame, window: int) -> list[str]:
+        """Record the entities of one closed window (``cell``: one row per entity, sorted,
+        of the windows ``rows`` being closed); the ones the cap then forgets."""
         history = self._history
-        for entity, last in zip(entities, lasts, strict=True):
-            known = history.get(entity)
-            if known is None or last > known:
-                history[entity] = last
+        entity = self.config.entity
+        history.fold(
+            cell.get_column(entity).to_list(),
+            cell.get_column(_US).to_numpy(),
+            cell.get_column(_TICK).to_numpy(),
+        )
         if self.max_entities is None or len(history) <= self.max_entities:
             return []
-        forgotten: list[str] = []
-        while len(history) > self.max_entities:
-            entity, _ = history.popitem(last=False)
-            forgotten.append(entity)
-            self.evictions += 1
-            logger.debug("evicted entity %r (cap %d)", entity, self.max_entities)
+        # The rows of the later windows being closed and of the open ones have been taken:
+        # they count in the order.
+        later = rows.filter(pl.col(_WINDOW_INDEX) > window)
+        history.resolve(self._unfolded([later, *self._buffer]), entity)
+        forgotten = history.remove(history.least_recent(len(history) - self.max_entities))
+        self.evictions += len(forgotten)
+        logger.debug(
+            "evicted %d entities (cap %d), first %s",
+            len(forgotten),
+            self.max_entities,
+            forgotten[:5],
+        )
         self.evicted.extend(forgotten)
         return forgotten
+
+    def _unfolded(self, frames: list[pl.DataFrame]) -> pl.DataFrame:
+        """The rows of ``frames`` (the windows not folded yet) that :class:`_Recency` reads."""
+        columns = [self.config.entity, "ts", _TICK]
+        kept = [frame.select(columns) for frame in frames if frame.height]
+        return pl.concat(kept) if kept else frames[0].select(columns)
 
     def _expire_idle(self) -> None:
         if self._idle_us is None:
@@ -604,18 +781,21 @@ class ColumnarOnline(_StreamClock):
         # lateness: an idle entity behind a busy one waits at most that long.
         limit = self._horizon_us - self._idle_us
         history = self._history
-        forgotten: list[str] = []
-        while history:
-            entity, last = next(iter(history.items()))
-            if last >= limit:
-                break
-            history.popitem(last=False)
-            forgotten.append(entity)
-            self.expirations += 1
-            logger.debug("expired idle entity %r", entity)
-        if forgotten:
-            self._evaluator.forget(forgotten)
-            self.evicted.extend(forgotten)
+        # The times as counted only grow: none below the limit, none expires.
+        if not history or history.min_last() >= limit:
+            return
+        if self._buffer:
+            history.resolve(self._unfolded(self._buffer), self.config.entity)
+        order = history.ordered()
+        fresh = history.last[order] >= limit
+        stop = int(np.argmax(fresh)) if fresh.any() else int(order.size)
+        if stop == 0:
+            return
+        forgotten = history.remove(order[:stop])
+        self.expirations += len(forgotten)
+        logger.debug("expired %d idle entities, first %s", len(forgotten), forgotten[:5])
+        self._evaluator.forget(forgotten)
+        self.evicted.extend(forgotten)
 
     def _empty(self) -> pl.DataFrame:
         return self._no_vectors.clear()
@@ -641,8 +821,32 @@ class ColumnarOnline(_StreamClock):
         put in that order, the one a cap evicts from and an expiry scans."""
         if self._track_recency:
             return
-        self._history = OrderedDict(sorted(self._history.items(), key=lambda item: item[1]))
+        self._history.order_by_last()
         self._track_recency = True
+
+    def recency(self) -> list[tuple[str, int]]:
+        """The entities with history, each with the time of its last event (microseconds
+        since the epoch), least recently seen first: the order a cap evicts in and an expiry
+        scans. Without recency tracking, the order in which their first windows closed.
+
+        Examples
+        --------
+        >>> from streams.batch import events_to_frame
+        >>> specs = [FeatureSpec(name="logons", kind="count", where={"action": "logon"})]
+        >>> online = ColumnarOnline(specs, WindowConfig(window="1h"), max_entities=10)
+        >>> def logon(hour, minute, user):
+        ...     return Event(datetime(2024, 1, 1, hour, minute, tzinfo=UTC), "x", "logon",
+        ...                  user=user)
+        >>> batch = [logon(9, 0, "ann"), logon(9, 30, "bob"), logon(10, 0, "cyd"),
+        ...          logon(10, 30, "ann")]
+        >>> _ = online.update_columns(events_to_frame(batch))
+        >>> # 10:00 closed 09:00 (ann, bob appended by name); then ann was seen again
+        >>> [entity for entity, _ in online.recency()]
+        ['bob', 'ann']
+        """
+        if self._track_recency and self._buffer:
+            self._history.resolve(self._unfolded(self._buffer), self.config.entity)
+        return self._history.items(by_recency=self._track_recency)
 
     @property
     def evaluator(self) -> WindowEvaluator:
@@ -664,15 +868,18 @@ class ColumnarOnline(_StreamClock):
         """
         size = self._evaluator.state_bytes()
         size += sum(int(frame.estimated_size()) for frame in self._buffer)
-        size += sys.getsizeof(self._history)
-        size += sum(sys.getsizeof(entity) + 32 for entity in self._history)
-        return size
+        return size + self._history.nbytes()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         del state["_evaluator"], state["_factory"]
         state["factory"] = _factory_path(self._factory)
         state["evaluator"] = self._evaluator.state()
+        # The layout of the states written when the recency was an ordered dict, which
+        # __setstate__ reads: entity -> time of its last event, least recently seen first,
+        # and the rows of the open windows without their ticks (all taken already).
+        state["_history"] = OrderedDict(self.recency())
+        state["_buffer"] = [frame.drop(_TICK) for frame in self._buffer]
         # Events with default attrs hold a read-only mapping proxy, which does not pickle.
         state["late"] = [_event_fields(event) for event in self.late]
         return state
@@ -683,7 +890,12 @@ class ColumnarOnline(_StreamClock):
         late = state.pop("late")
         # States saved before holds: the time reached was the newest time.
         state.setdefault("_reached_us", state["_max_us"])
+        history: OrderedDict[str, int] = state.pop("_history")
+        state["_buffer"] = [
+            frame.with_columns(pl.lit(0, pl.Int64()).alias(_TICK)) for frame in state["_buffer"]
+        ]
         self.__dict__.update(state)
+        self._history = _Recency(list(history.items()))
         self.late = [_event_from_fields(fields) for fields in late]
         self._factory = factory
         self._evaluator = factory(self.specs, self.config)

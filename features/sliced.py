@@ -487,7 +487,9 @@ class SlicedFeatures:
         frame = events.collect() if isinstance(events, pl.LazyFrame) else events
         plan = batch._checked_plan(self.specs, frame.lazy(), self.config)
         entity = self.config.entity
-        frame = frame.filter(pl.col(entity).is_not_null())
+        if frame.get_column(entity).has_nulls():
+            # Only then: a filter copies every column, the long text ones included.
+            frame = frame.filter(pl.col(entity).is_not_null())
         if frame.height == 0:
             return batch.evaluate_batch(self.specs, frame.lazy(), self.config).collect()
         # Truncation keeps order, so the first and last windows are those of the extremes.
@@ -505,10 +507,25 @@ class SlicedFeatures:
         frame = frame.with_columns(self._memo.hashes(frame.get_column(entity)).alias(_KEY_COLUMN))
         plan.key_column = _KEY_COLUMN
         plan.stable_hash = self._stable
+        plan.entity_not_null = True
         lazy = frame.lazy()
         config = self.config
         # A slice of one window (the daemon's case) needs no window functions over windows.
         single = first == last
+        keys = _u64(frame.get_column(_KEY_COLUMN).unique(maintain_order=True))
+        where, known = _lookup(self._known, keys)
+        known_keys = pl.Series(keys[known], dtype=pl.UInt64)
+        new_keys, new_names = self._new_names(frame, entity, keys[~known])
+        # Every entity's name by key, for the window table: the known ones' are kept already.
+        names = pl.DataFrame(
+            {
+                batch._KEY: pl.Series(np.concatenate([keys[known], new_keys]), dtype=pl.UInt64),
+                batch.ENTITY: pl.Series(
+                    np.concatenate([self._names[where[known]], new_names]).tolist(),
+                    dtype=pl.String,
+                ),
+            }
+        )
 
         # The tables are collected on worker threads as soon as their inputs are ready
         # (polars releases the GIL): the window table and the hour tables need only the
@@ -519,7 +536,8 @@ class SlicedFeatures:
         workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sliced-tables")
         try:
             window_table = workers.submit(
-                _collected, batch._window_table(self.specs, lazy, config, plan, single)
+                _collected,
+                batch._window_table(self.specs, lazy, config, plan, single, names.lazy()),
             )
             hour_results = [
                 workers.submit(self._hour_table, index, lazy, plan, single)
@@ -587,9 +605,6 @@ class SlicedFeatures:
                         values=values if source in with_ts else None,
                     ),
                 )
-            keys = _u64(frame.get_column(_KEY_COLUMN).unique(maintain_order=True))
-            _, known = _lookup(self._known, keys)
-            known_keys = pl.Series(keys[known], dtype=pl.UInt64)
             value_tables = {
                 source: result.result().lazy() for source, result in value_results.items()
             }
@@ -618,17 +633,7 @@ class SlicedFeatures:
             seen.add(new_entities, new_values)
         for hour_history, (hour_keys, counts) in zip(self._hours, hour_counts, strict=True):
             hour_history.update(hour_keys, counts)
-        new = ~known
-        if new.any():
-            # Names only of the new entities: the known ones' are kept already.
-            new_series = pl.Series(keys[new], dtype=pl.UInt64)
-            names = (
-                frame.select(pl.col(_KEY_COLUMN), pl.col(entity))
-                .filter(pl.col(_KEY_COLUMN).is_in(new_series.implode()))
-                .unique(_KEY_COLUMN)
-            )
-            new_keys = _u64(names.get_column(_KEY_COLUMN))
-            new_names = np.asarray(names.get_column(entity).to_numpy(), dtype=object)
+        if new_keys.size:
             order = np.argsort(new_keys)
             at = np.searchsorted(self._known, new_keys[order])
             self._known = np.insert(self._known, at, new_keys[order])
@@ -636,6 +641,21 @@ class SlicedFeatures:
         self._last_window = last
         logger.debug("slice %s..%s: %d events, %d rows", first, last, frame.height, table.height)
         return table
+
+    @staticmethod
+    def _new_names(
+        frame: pl.DataFrame, entity: str, new: _U64
+    ) -> tuple[_U64, npt.NDArray[np.object_]]:
+        """The keys (``new``, in some order) and names of the entities new in ``frame``."""
+        if new.size == 0:
+            return _EMPTY_U64, np.zeros(0, dtype=object)
+        names = (
+            frame.select(pl.col(_KEY_COLUMN), pl.col(entity))
+            .filter(pl.col(_KEY_COLUMN).is_in(pl.Series(new, dtype=pl.UInt64).implode()))
+            .unique(_KEY_COLUMN)
+        )
+        new_names = np.asarray(names.get_column(entity).to_numpy(), dtype=object)
+        return _u64(names.get_column(_KEY_COLUMN)), new_names
 
     def _stable_values(
         self, source_texts: dict[tuple[str, batch._FilterKey, str], pl.DataFrame]

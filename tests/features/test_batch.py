@@ -618,3 +618,30 @@ def test_gap_stats_take_each_cells_gaps_in_time_order_and_none_across_cells() ->
     by_cell = {cell: (mean, sd) for cell, mean, sd in got.iter_rows()}
     # Cell 1 at 0, 10, 30 s: gaps 10 and 20 s. Cell 2 at 5, 50 s: one gap of 45 s.
     assert by_cell == {cell_of[1]: (15e6, 5e6), cell_of[2]: (45e6, 0.0)}
+
+
+def test_the_window_table_takes_entity_names_by_key_when_given() -> None:
+    rows = [
+        ev(at(1, 9), "logon", "a"),
+        ev(at(1, 22), "logon", "a"),
+        ev(at(2, 9), "logon", "b"),
+    ]
+    specs = [FeatureSpec(name="logons", kind="count", where=LOGON)]
+    events = frame(rows).with_columns(
+        pl.col("user").replace_strict({"a": 11, "b": 12}, return_dtype=pl.UInt64).alias("__k")
+    )
+    plan = batch._checked_plan(specs, events, WindowConfig())
+    plan.key_column = "__k"
+    plan.entity_not_null = True
+    # Names the events do not hold: the table must take them from ``names``, by key.
+    names = pl.LazyFrame(
+        {batch._KEY: [12, 11], batch.ENTITY: ["bob", "ann"]},
+        schema={batch._KEY: pl.UInt64, batch.ENTITY: pl.String},
+    )
+    by_name = batch._window_table(specs, events, WindowConfig(), plan, names=names).collect()
+    assert by_name.sort(batch.ENTITY).select(batch.ENTITY, batch.N_EVENTS, "logons").rows() == [
+        ("ann", 2, 2.0),
+        ("bob", 1, 1.0),
+    ]
+    by_first = batch._window_table(specs, events, WindowConfig(), plan).collect()
+    assert by_first.sort(batch.ENTITY).get_column(batch.ENTITY).to_list() == ["a", "b"]

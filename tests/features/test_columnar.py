@@ -136,7 +136,8 @@ def test_shuffled_within_lateness_with_a_cap_equals_update(
     assert online.late == []
     assert reference.evictions > 0 and online.evictions == reference.evictions
     assert online.evicted == reference.evicted
-    assert list(online._history) == list(reference._history)  # the same recency order
+    # The same recency order, and the same time of each entity's last event.
+    assert online.recency() == [(e, h.last_us) for e, h in reference._history.items()]
 
 
 def test_each_closing_step_is_handed_over_with_what_it_evicted(

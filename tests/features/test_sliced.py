@@ -242,6 +242,31 @@ def test_first_seen_across_a_slice_boundary() -> None:
     assert sliced.evaluate(day3).select("entity", "new").rows() == [("c", 2.0)]
 
 
+def test_known_and_new_entities_keep_their_names_and_null_entities_are_dropped() -> None:
+    spec = FeatureSpec(name="logons", kind="count", where={"action": "logon"})
+    sliced = SlicedFeatures([spec])
+    assert sliced.evaluate(frame([ev(at(1, 9), "logon", "ann")])).rows() == [
+        ("ann", at(1, 0), 1, 1.0)
+    ]
+    # Day 2: ann known, bob new, and an event without a user, which counts for no one.
+    day2 = frame(
+        [
+            ev(at(2, 8), "logon", None),
+            ev(at(2, 9), "logon", "bob"),
+            ev(at(2, 10), "logon", "ann"),
+            ev(at(2, 11), "http_visit", "ann"),
+        ]
+    )
+    assert sliced.evaluate(day2).rows() == [
+        ("ann", at(2, 0), 2, 1.0),
+        ("bob", at(2, 0), 1, 1.0),
+    ]
+    assert sliced.entities() == ["ann", "bob"]
+    assert sliced.evaluate(frame([ev(at(3, 9), "logon", "bob")])).rows() == [
+        ("bob", at(3, 0), 1, 1.0)
+    ]
+
+
 def test_rarity_and_rare_count_across_a_slice_boundary() -> None:
     specs = [
         FeatureSpec(name="bits", kind="rarity", field="target", where=WEB),

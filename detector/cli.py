@@ -10,15 +10,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from detector import __version__
 from detector.errors import UsageError
+
+if TYPE_CHECKING:
+    from detector.pipeline import Budget
 
 log = logging.getLogger("baseliner")
 
@@ -51,6 +55,44 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _train_until(text: str) -> date:
+    """``--train-until``: a date (``2010-01-05``, its midnight UTC) or an ISO 8601 date-time
+    (``2010-01-05T06:00``, UTC unless it has an offset), as a ``date`` or a ``datetime``."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return _instant(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date (YYYY-MM-DD) or a date-time (YYYY-MM-DDTHH:MM)"
+        ) from None
+
+
+def _budget(text: str) -> Budget:
+    """``--budget``: what :meth:`Budget.parse` reads, and any positive number of alerts a day
+    written with an exponent (``1e9/day``), which its pattern does not take."""
+    from detector.pipeline import Budget
+
+    try:
+        return Budget.parse(text)
+    except UsageError as exc:
+        refusal = exc
+    number, slash, unit = text.strip().partition("/")
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value) or (slash and unit.strip() != "day"):
+        raise refusal
+    if value <= 0:
+        raise UsageError(f"budget {text!r} must be above 0 (e.g. 5/day, 0.5%)")
+    if not math.isfinite(value):
+        raise UsageError(f"budget {text!r} is not a finite number of alerts a day")
+    return Budget(per_day=value, fraction=None)
 
 
 def _instant(text: str) -> datetime:
@@ -113,8 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--out", type=Path, help=f"output directory (default {DEFAULT_SCAN_OUT})")
     scan.add_argument(
         "--train-until",
-        type=_date,
-        help="fit on windows before this date (default: the first third of the time range)",
+        type=_train_until,
+        help="fit on windows that start before this date, YYYY-MM-DD (midnight UTC), or "
+        "date-time, YYYY-MM-DDTHH:MM (UTC unless it has an offset; on an hour's start, for "
+        "--window 1h) (default: the first third of the time range)",
     )
     scan.add_argument(
         "--budget",
@@ -149,7 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_instant,
         help="instant of LANL time 0 (ISO 8601; default 1970-01-01T00:00:00Z, the Unix epoch)",
     )
-    scan.add_argument("--mapping", type=Path, help="JSON file: Event field -> JSON-lines path(s)")
+    scan.add_argument(
+        "--mapping",
+        type=Path,
+        help='JSON file: Event field -> JSON-lines path(s), and an "actions" table '
+        '(the log\'s action -> baseliner\'s, e.g. {"signin": "logon"})',
+    )
     scan.add_argument(
         "--config",
         type=Path,
@@ -160,7 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--allowlist", type=Path, help="TOML allow-list of reviewed findings to mute ([[allow]])"
     )
     scan.add_argument("--seed", type=int, help="seed of the detectors (default 7)")
-    scan.add_argument("--top", type=_positive_int, help="entities in the report (default 10)")
+    scan.add_argument(
+        "--top",
+        type=_positive_int,
+        help="entities listed on screen and in the report (default 10)",
+    )
     scan.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     run = sub.add_parser("run", help="the streaming daemon: tail logs, score online, alert")
@@ -300,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SCAN_KEYS = {
+_SCAN_KEYS: dict[str, type | tuple[type, ...]] = {
     "format": str,
     "out": str,
     "train_until": str,
@@ -316,7 +369,9 @@ _SCAN_KEYS = {
     "slice_days": int,
     "save_model": str,
     "model": str,
-    "mapping": str,
+    # A JSON mapping file, or the mapping itself as a table ([scan.mapping], with its
+    # [scan.mapping.actions] table).
+    "mapping": (str, dict),
     "top": int,
     "no_progress": bool,
 }
@@ -334,14 +389,15 @@ def _load_config(path: Path) -> dict[str, Any]:
     for key, value in table.items():
         if key not in _SCAN_KEYS:
             raise UsageError(f"config {path}: unknown key scan.{key}")
-        if not isinstance(value, _SCAN_KEYS[key]):
-            kind = _SCAN_KEYS[key].__name__
+        expected = _SCAN_KEYS[key]
+        if not isinstance(value, expected):
+            kinds = expected if isinstance(expected, tuple) else (expected,)
+            kind = " or ".join(k.__name__ for k in kinds)
             raise UsageError(f"config {path}: scan.{key} must be a {kind}, got {value!r}")
     return dict(table)
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from detector.pipeline import Budget
     from detector.scan import ScanOptions, parse_input, run_scan, saved_model_settings
 
     config = _load_config(args.config) if args.config else {}
@@ -362,7 +418,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     try:
         train_until = pick("train_until", None)
         if isinstance(train_until, str):
-            train_until = date.fromisoformat(train_until)
+            train_until = _train_until(train_until)
         epoch = pick("lanl_epoch", datetime(1970, 1, 1, tzinfo=UTC))
         if isinstance(epoch, str):
             epoch = _instant(epoch)
@@ -371,8 +427,12 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     top = int(pick("top", DEFAULT_TOP))
     if top <= 0:
         raise UsageError(f"config {args.config}: scan.top must be positive, got {top}")
-    mapping_path = pick("mapping", None)
-    mapping = _load_mapping(Path(mapping_path)) if mapping_path is not None else None
+    mapping_given = pick("mapping", None)
+    mapping = (
+        _load_mapping(Path(mapping_given))
+        if isinstance(mapping_given, str | Path)
+        else mapping_given
+    )
     model = Path(pick("model", "")) if given("model") else None
     window = pick("window", None)
     entity = pick("entity", None)
@@ -396,7 +456,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         inputs=tuple(parse_input(p, fmt) for p in args.inputs),
         out=Path(pick("out", DEFAULT_SCAN_OUT)),
         train_until=train_until,
-        budget=Budget.parse(str(pick("budget", "5/day"))),
+        budget=_budget(str(pick("budget", "5/day"))),
         detector=str(pick("detector", "tail")),
         detector_params=config.get("detector_params", {}),
         entity=str(entity or "user"),
@@ -414,7 +474,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     )
     _check_detector(opts.detector)
     result = run_scan(opts)
-    print(_scan_summary(result))
+    print(_scan_summary(result, top=opts.report_top))
     return EXIT_OK
 
 
@@ -441,8 +501,12 @@ def _check_detector(name: str) -> None:
 def _scan_summary(result: Any, top: int = 10) -> str:
     from detector.risk import entity_reason
 
+    without = getattr(result, "without_entity", 0)
+    kind = result.options.entity if without else ""
     lines = [
-        f"read {result.events:,} events ({result.rejects} dead letters), "
+        f"read {result.events:,} events ({result.rejects} dead letters"
+        + (f", {without:,} without a {kind}, in no window" if without else "")
+        + "), "
         f"{result.vectors.height:,} windows; scored {result.scored.windows.height:,}, "
         f"{len(result.scored.alerts)} alerts (budget {result.pipeline.config.budget})"
         + (f", {result.suppressed} muted by the allow-list" if result.suppressed else ""),

@@ -2,13 +2,19 @@
 
 The baseline behind an explanation is computed from the training windows, independently of
 which detector produced the score, so every detector's alerts read the same way: the entity's
-own history when it has enough of it, else its peer group, else the whole population.
+own history when it has enough of it, else its peer group, else the whole population. An
+entity first seen after training (a new hire) reads against its peers only until it has a
+history of its own in the scored windows (see :meth:`BaselineProfile.with_history`).
 """
 
 from __future__ import annotations
 
+import bisect
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
 
 import numpy as np
 import polars as pl
@@ -17,6 +23,7 @@ from numpy.typing import NDArray
 from detector.alerts import Deviation
 from detector.scaling import scale_expr, scale_matrix
 from features.spec import FeatureSpec
+from models.batch.baselines import history_prefix
 
 FloatMatrix = NDArray[np.float64]
 
@@ -102,6 +109,10 @@ class BaselineProfile:
     ('own history', 0.0, '12 USB connects (typical 0–1)')
     """
 
+    #: Scored windows of entities without a baseline of their own, by entity, in time order:
+    #: their window starts and feature rows (see :meth:`with_history`).
+    history: Mapping[str, tuple[list[datetime], pl.DataFrame]] = MappingProxyType({})
+
     def __init__(
         self,
         specs: Sequence[FeatureSpec],
@@ -162,10 +173,86 @@ class BaselineProfile:
         )
         return np.asarray((at_least + 1.0) / (n + 1.0), dtype=np.float64)
 
-    def _basis(self, entity: str) -> tuple[_Stats, int, str]:
+    def _has_own_baseline(self, entity: str) -> bool:
+        idx = self.entity_stats.index.get(entity)
+        return idx is not None and bool(self.entity_stats.n_rows[idx] >= self.min_rows)
+
+    def with_history(self, scored: pl.DataFrame) -> BaselineProfile:
+        """This profile, with the scored windows of entities that had no baseline of their own.
+
+        A window of such an entity (first seen after training, or with fewer than
+        ``min_rows`` training windows) is then explained against the entity's own strictly
+        earlier scored windows once there are ``min_rows`` of them (a prefix of them, as the
+        robust and tail detectors use: ``history_prefix``): a new hire is compared
+        with its peers only until it has a history, and never with its later days. Entities
+        with a training baseline read exactly as before.
+
+        Parameters
+        ----------
+        scored
+            The windows being scored: ``entity``, ``window_start`` and the feature columns.
+
+        Returns
+        -------
+        BaselineProfile
+            A shallow copy of this profile that knows those windows (this one is unchanged).
+
+        Examples
+        --------
+        >>> from datetime import UTC, datetime, timedelta
+        >>> spec = FeatureSpec(name="visits", kind="count", explain="{observed:g} web visits")
+        >>> train = pl.DataFrame({"entity": ["a"] * 6, "visits": [40.0, 50, 60, 45, 55, 50]})
+        >>> day0 = datetime(2010, 1, 19, tzinfo=UTC)
+        >>> days = [day0 + timedelta(days=d) for d in range(7)]
+        >>> scored = pl.DataFrame({"entity": ["new"] * 7, "window_start": days,
+        ...                        "visits": [220.0, 230, 240, 250, 260, 235, 900]})
+        >>> profile = BaselineProfile([spec], train, groups=None).with_history(scored)
+        >>> profile.explain("new", {"window_start": days[1], "visits": 230.0})[1]
+        'whole population (cold start)'
+        >>> devs, basis = profile.explain("new", {"window_start": days[6], "visits": 900.0})
+        >>> basis, devs[0].text
+        ('own history (since 2010-01-19)', '900 web visits (typical 220–260)')
+        """
+        extended = copy.copy(self)
+        if scored.height == 0:
+            extended.history = MappingProxyType({})
+            return extended
+        entities = scored["entity"].cast(pl.String).unique().to_list()
+        newcomers = [e for e in entities if e is not None and not self._has_own_baseline(e)]
+        rows = (
+            scored.filter(pl.col("entity").cast(pl.String).is_in(newcomers))
+            .select("entity", "window_start", *self.features)
+            .with_columns(pl.col("entity").cast(pl.String))
+            .sort("entity", "window_start", maintain_order=True)
+        )
+        history: dict[str, tuple[list[datetime], pl.DataFrame]] = {}
+        for (entity,), frame in rows.partition_by("entity", as_dict=True).items():
+            history[str(entity)] = (frame["window_start"].to_list(), frame)
+        extended.history = MappingProxyType(history)
+        return extended
+
+    def _own_history(self, entity: str, at: object) -> tuple[_Stats, str] | None:
+        """Stats of a newcomer's scored windows before ``at``, if there are ``min_rows``.
+
+        Fitted on the first :func:`~models.batch.baselines.history_prefix` of them.
+        """
+        known = self.history.get(entity)
+        if known is None or not isinstance(at, datetime):
+            return None
+        starts, frame = known
+        # The same earlier windows as the robust and tail detectors' own baseline of it.
+        prefix = history_prefix(bisect.bisect_left(starts, at), self.min_rows)
+        if prefix == 0:
+            return None
+        stats = _robust_stats(frame.head(prefix), None, self.specs)
+        return stats, f"own history (since {starts[0].date().isoformat()})"
+
+    def _basis(self, entity: str, at: object = None) -> tuple[_Stats, int, str]:
         idx = self.entity_stats.index.get(entity)
         if idx is not None and self.entity_stats.n_rows[idx] >= self.min_rows:
             return self.entity_stats, idx, "own history"
+        if own := self._own_history(entity, at):
+            return own[0], 0, own[1]
         group = self.groups.get(entity)
         if self.group_stats is not None and group is not None:
             gidx = self.group_stats.index.get(group)
@@ -173,9 +260,20 @@ class BaselineProfile:
                 return self.group_stats, gidx, f"peer group {group} (cold start)"
         return self.population, 0, "whole population (cold start)"
 
-    def z_scores(self, entity: str, observed: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Robust z of each feature of one window against the entity's baseline."""
-        stats, i, _ = self._basis(entity)
+    def z_scores(
+        self, entity: str, observed: NDArray[np.float64], at: datetime | None = None
+    ) -> NDArray[np.float64]:
+        """Robust z of each feature of one window against the entity's baseline.
+
+        ``at`` is the window's start: it picks a newcomer's own earlier windows (see
+        :meth:`with_history`).
+        """
+        return self._z_scores(self._basis(entity, at), observed)
+
+    def _z_scores(
+        self, basis: tuple[_Stats, int, str], observed: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        stats, i, _ = basis
         scale = np.maximum(stats.log_scale[i], self.scale_floor)
         scaled = scale_matrix(self.specs, observed[None, :])[0]
         return np.asarray((scaled - stats.log_median[i]) / scale, dtype=np.float64)
@@ -187,11 +285,14 @@ class BaselineProfile:
 
         Ordered by how rarely the training population deviated that much on that feature
         (rarest first), then by z: one USB connect by a user who never uses USB is a large z
-        but common across the organisation; a beacon's regularity is both.
+        but common across the organisation; a beacon's regularity is both. ``values`` may
+        hold the window's ``window_start``: a newcomer's window is then explained against its
+        own earlier windows once it has enough (see :meth:`with_history`).
         """
-        stats, i, basis = self._basis(entity)
+        chosen = self._basis(entity, values.get("window_start"))
+        stats, i, basis = chosen
         observed = np.array([float(values.get(f, 0.0)) for f in self.features], dtype=np.float64)
-        z = self.z_scores(entity, observed)
+        z = self._z_scores(chosen, observed)
         share = self.share(z)
         # With few training windows even "never seen" has a large share: never filter that.
         max_share = max(self.max_share, 1.0 / (self.z_reference.shape[0] + 1.0))
@@ -317,13 +418,15 @@ def deviation_of(
     >>> d.feature, d.observed, d.z, d.text
     ('usb', 4.0, 6.5, '4 USB copies (typical 0–1)')
     """
+    # Adding 0.0 turns a negative zero (a rarity of -log2(1), a sum sliced at a boundary)
+    # into 0.0 and leaves every other value as it is.
     return Deviation(
         feature=spec.name,
-        observed=float(observed),
-        typical=float(median),
-        typical_low=float(low),
-        typical_high=float(high),
-        z=float(z),
+        observed=float(observed) + 0.0,
+        typical=float(median) + 0.0,
+        typical_low=float(low) + 0.0,
+        typical_high=float(high) + 0.0,
+        z=float(z) + 0.0,
         text=deviation_sentence(spec, observed, median, low, high),
         technique=spec.technique,
         share=None if share is None else float(share),
@@ -332,7 +435,15 @@ def deviation_of(
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+    """A typical value as the sentence shows it: never "-0", nor "-0.00" for a tiny negative.
+
+    Examples
+    --------
+    >>> _fmt(-0.0), _fmt(-0.001), _fmt(3.0), _fmt(5.489), _fmt(-1.5)
+    ('0', '0.00', '3', '5.49', '-1.50')
+    """
+    text = f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text
 
 
 def deviation_sentence(
@@ -352,6 +463,7 @@ def deviation_sentence(
     >>> deviation_sentence(spec, 1.0, 3.0, 3.0, 3.0), deviation_sentence(spec, 7.0, 3.0, 3.0, 3.0)
     ('on 1 machine (typical 3)', 'on 7 machines (typical 3)')
     """
+    observed = float(observed) + 0.0  # no "-0" from a negative zero
     typical = _fmt(median) if low == high else f"{_fmt(low)}–{_fmt(high)}"
     template = spec.explain or "{name} = {observed:g} (typical {typical})"
     try:

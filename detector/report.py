@@ -26,6 +26,40 @@ def _top_features(alerts: list[Alert], limit: int = 3) -> list[str]:
     return [name for name, _ in counts.most_common(limit)]
 
 
+#: Alerts listed per entity in the report; the rest are counted in a note.
+ALERTS_PER_ENTITY = 8
+
+
+def strongest_alerts(alerts: list[Alert], limit: int = ALERTS_PER_ENTITY) -> list[Alert]:
+    """The ``limit`` highest-scoring alerts, in date order (equal scores: the earlier first).
+
+    A list cut at the first ``limit`` alerts by date would leave out an entity's peak when it
+    comes late (an exfiltration after days of reconnaissance).
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> def alert(day, score):
+    ...     start = datetime(2010, 2, day, tzinfo=UTC)
+    ...     return Alert.build(entity="u", window_start=start, window_end=start,
+    ...         detector="tail", score=score, threshold=1.0, severity="low",
+    ...         schema_hash="h", deviations=())
+    >>> picked = strongest_alerts([alert(1, 3.0), alert(2, 2.0), alert(3, 9.0), alert(4, 2.0)], 2)
+    >>> [(a.window_start.day, a.score) for a in picked]
+    [(1, 3.0), (3, 9.0)]
+    """
+    by_strength = sorted(alerts, key=lambda a: (-a.score, a.window_start))[:limit]
+    return sorted(by_strength, key=lambda a: a.window_start)
+
+
+def _more_note(alerts: list[Alert], shown: list[Alert]) -> str:
+    """ "N more alerts in alerts.jsonl" when the report lists only some of them, else ""."""
+    hidden = len(alerts) - len(shown)
+    if hidden <= 0:
+        return ""
+    return f"{hidden} more alert{'s' if hidden != 1 else ''} in alerts.jsonl"
+
+
 def _plot_entity(
     entity: str,
     vectors: pl.DataFrame,
@@ -100,20 +134,25 @@ def write_reports(
         lines = [f"### {row['rank']}. {entity} (risk {row['risk']:.2f})", ""]
         if alerts:
             lines.append(f"Baseline: {alerts[0].baseline}.")
-        for alert in alerts[:8]:
+        shown = strongest_alerts(alerts)
+        for alert in shown:
             tech = f" [{', '.join(alert.techniques)}]" if alert.techniques else ""
             lines.append(
                 f"- **{alert.window_start.date()}** {alert.severity}, score {alert.score:.3f}"
                 f"{tech}: {alert.summary}"
             )
+        if more := _more_note(alerts, shown):
+            lines.append(f"- ({more})")
         lines += ["", f"![{entity}](plots/{png.name})", ""]
         sections_md += lines
         b64 = base64.b64encode(png.read_bytes()).decode()
         items = "".join(
             f"<li><b>{a.window_start.date()}</b> {html.escape(a.severity)}, score "
             f"{a.score:.3f} {html.escape(', '.join(a.techniques))}: {html.escape(a.summary)}</li>"
-            for a in alerts[:8]
+            for a in shown
         )
+        if more := _more_note(alerts, shown):
+            items += f"<li>({html.escape(more)})</li>"
         sections_html.append(
             f"<h3>{row['rank']}. {html.escape(entity)} (risk {row['risk']:.2f})</h3>"
             f"<ul>{items}</ul><img alt='{html.escape(entity)}' src='data:image/png;base64,{b64}'>"

@@ -11,10 +11,11 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import shutil
 import time
-from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +28,7 @@ from tqdm import tqdm
 
 from detector.errors import UsageError
 from detector.peers import peer_groups_beside
-from detector.pipeline import Budget, Pipeline, PipelineConfig, ScoredWindows
+from detector.pipeline import Budget, Pipeline, PipelineConfig, ScoredWindows, _span_days
 from detector.risk import entity_risk, without_muted
 from detector.suppression import Allowlist
 from features.batch import (
@@ -43,6 +44,7 @@ from features.sliced import SlicedFeatures
 from features.spec import FeatureSpec, WindowConfig
 from models.registry import BATCH_DETECTORS, ONLINE_DETECTORS
 from models.store import ModelStoreError, load_model, read_header, save_model
+from streams.actions import ALL_ACTIONS
 from streams.batch import (
     JSONL_PIECE_BYTES,
     PARQUET_REQUIRED,
@@ -55,6 +57,7 @@ from streams.batch import (
     line_pieces,
     scan_events,
 )
+from streams.parsers.jsonl import ACTIONS_KEY, action_table
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +181,14 @@ class ScanResult:
     """Alerts muted by the allow-list (counted, never silently dropped)."""
     reject_reasons: dict[str, int] = field(default_factory=dict)
     """Rejected lines per reason, the most frequent first."""
+    without_entity: int = 0
+    """Valid events that name no entity of the scan's kind (no user, say): they reach no
+    window, so they are counted here rather than silently left out."""
+    unread_actions: dict[str, int] = field(default_factory=dict)
+    """Valid events per action that is not baseliner's and that no feature selects (a log's
+    own vocabulary not mapped), the most frequent first."""
+    skipped_files: list[str] = field(default_factory=list)
+    """Files in an input directory that another format reads and no input names."""
 
 
 def _window_delta(window: str) -> timedelta:
@@ -286,11 +297,19 @@ def _warn_disjoint_formats(
 
 
 def _check_mapping(mapping: Mapping[str, Any]) -> None:
-    """A JSON-lines mapping names Event fields, each with a path or a list of paths."""
+    """A JSON-lines mapping names Event fields, each with a path or a list of paths, and
+    may hold an ``actions`` table (the log's action -> baseliner's action)."""
     for name, paths in mapping.items():
+        if name == ACTIONS_KEY:
+            try:
+                action_table(paths)
+            except ValueError as exc:
+                raise UsageError(f"mapping: {exc}") from None
+            continue
         if name not in MAPPABLE_FIELDS:
             raise UsageError(
-                f"mapping: {name!r} is not an Event field; map any of {', '.join(MAPPABLE_FIELDS)}"
+                f"mapping: {name!r} is not an Event field; map any of "
+                f"{', '.join(MAPPABLE_FIELDS)} (and {ACTIONS_KEY!r}, a table of actions)"
             )
         if not (
             isinstance(paths, str)
@@ -354,7 +373,7 @@ def _input_files(opts: ScanOptions) -> list[tuple[str, Path]]:
 
 
 def read_vectors(
-    opts: ScanOptions, spool: Path
+    opts: ScanOptions, spool: Path, action_counts: Counter[str] | None = None
 ) -> tuple[pl.DataFrame, int, pl.DataFrame, dict[str, float]]:
     """Read every input file and evaluate the feature specs.
 
@@ -373,7 +392,8 @@ def read_vectors(
     Where a part is not in time order a slice would re-read all of it, so the whole range is
     evaluated at once instead (streaming from disk), and a log line says which file. Returns
     the vectors (sorted by entity and window, as :func:`features.batch.evaluate_batch`
-    returns them), the number of events, the rejected lines and stage timings.
+    returns them), the number of events, the rejected lines and stage timings; the valid
+    events per action are added to ``action_counts`` when given.
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -412,6 +432,8 @@ def read_vectors(
         bar.update(n_bytes)
         time_ranges[part] = (verdict.first, verdict.last)
         n_events += verdict.events
+        if action_counts is not None:
+            action_counts.update(verdict.actions)
         if verdict.unordered and path not in unordered:
             unordered.append(path)
         rejects = verdict.rejects
@@ -489,6 +511,8 @@ class _PartVerdict:
     first: datetime | None
     last: datetime | None
     rejects: pl.DataFrame
+    actions: dict[str, int] = field(default_factory=dict)
+    """Its valid events per action."""
 
 
 def _spool_piece(batch: BatchScan, columns: Sequence[str], part: Path) -> _PartVerdict:
@@ -510,7 +534,11 @@ def _spool_piece(batch: BatchScan, columns: Sequence[str], part: Path) -> _PartV
         event_ts.min().alias("first"),
         event_ts.max().alias("last"),
     ).row(0)
-    return _PartVerdict(events, bool(unordered), first, last, rejects)
+    per_action: dict[str, int] = {}
+    if "action" in judged.columns and events:
+        counted = judged.filter(pl.col("reason").is_null()).group_by("action").len()
+        per_action = {action: n for action, n in counted.iter_rows() if action is not None}
+    return _PartVerdict(events, bool(unordered), first, last, rejects, per_action)
 
 
 def _pieces(
@@ -526,8 +554,12 @@ def _pieces(
         size = path.stat().st_size
         if fmt in ("cert", "lanl", "jsonl"):
             piece_bytes = PIECE_BYTES if fmt != "jsonl" else JSONL_PIECE_BYTES
-            for j, piece in enumerate(line_pieces(path, piece_bytes)):
-                yield i, j, fmt, path, piece, len(piece.data)
+            try:
+                # A gzip file is read decompressed; a corrupt one is named in one line.
+                for j, piece in enumerate(line_pieces(path, piece_bytes)):
+                    yield i, j, fmt, path, piece, len(piece.data)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
         elif fmt == "parquet":
             ranges = _row_ranges(path, PARQUET_PIECE_ROWS)
             rows_total = max(sum(n for _, n in ranges), 1)
@@ -694,19 +726,57 @@ def _default_train_until(vectors: pl.DataFrame, window: timedelta) -> datetime:
 
 
 def run_scan(opts: ScanOptions) -> ScanResult:
-    """Run a whole scan and write its outputs into ``opts.out``."""
+    """Run a whole scan and write its outputs into ``opts.out``.
+
+    Once the options are checked, an earlier scan's results in ``opts.out`` are removed
+    (:data:`RESULT_FILES`, the plots, ``summary.json`` and ``dead_letters.jsonl``), so a scan
+    that then fails never leaves them to pass for its own: it writes a ``summary.json`` whose
+    ``status`` is ``"failed"`` with the ``error``, and a finished scan's says ``"ok"``.
+    """
     _check_options(opts)
     allowlist = Allowlist.load(opts.allowlist) if opts.allowlist else Allowlist()
-    opts.out.mkdir(parents=True, exist_ok=True)
-    spool = opts.out / ".spool"
     try:
-        vectors, n_events, rejects, timings = read_vectors(opts, spool)
+        opts.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {opts.out}: cannot create it: {exc.strerror or exc}") from None
+    _remove_results(opts.out)
+    for name in ("summary.json", "dead_letters.jsonl"):
+        (opts.out / name).unlink(missing_ok=True)
+    try:
+        return _run_checked_scan(opts, allowlist)
+    except NoEventsError:
+        raise  # its summary.json, with the rejected lines' reasons, is written already
+    except BaseException as exc:
+        _write_failed_summary(opts.out, exc)
+        raise
+
+
+def _write_failed_summary(out: Path, exc: BaseException) -> None:
+    """``summary.json`` of a scan that stopped: its status and the error, no results."""
+    error = str(exc).strip() or type(exc).__name__
+    summary = {"status": "failed", "error": error, "outputs": {}}
+    try:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    except OSError as write_error:
+        log.warning("cannot write %s: %s", out / "summary.json", write_error)
+
+
+def _run_checked_scan(opts: ScanOptions, allowlist: Allowlist) -> ScanResult:
+    """:func:`run_scan` once its options are checked and ``opts.out`` is ready."""
+    spool = opts.out / ".spool"
+    skipped = _warn_skipped_files(opts)
+    action_counts: Counter[str] = Counter()
+    try:
+        vectors, n_events, rejects, timings = read_vectors(opts, spool, action_counts)
     except NoEventsError as exc:
         # The rejected lines are what the user needs to see: they are written all the same,
         # and an earlier run's results in the same folder must not pass for this run's.
         _remove_results(opts.out)
         dead_path = _write_dead_letters(opts.out, exc.rejects)
+        message = str(exc) + (f"; see {dead_path}" if exc.rejects.height else "")
         summary = {
+            "status": "failed",
+            "error": message,
             "events": 0,
             "dead_letters": exc.rejects.height,
             "dead_letter_reasons": reason_counts(exc.rejects),
@@ -715,10 +785,11 @@ def run_scan(opts: ScanOptions) -> ScanResult:
             "outputs": {"dead_letters": str(dead_path)},
         }
         (opts.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        message = str(exc) + (f"; see {dead_path}" if exc.rejects.height else "")
         raise NoEventsError(message, exc.rejects) from None
     finally:
         shutil.rmtree(spool, ignore_errors=True)
+    without_entity = _check_entities(opts, vectors, n_events)
+    unread = _warn_unread_actions(opts, action_counts, n_events)
     specs = default_specs(opts.entity)
     window = _window_delta(opts.window)
     cert_paths = [p for fmt, p in opts.inputs if fmt == "cert"]
@@ -735,19 +806,24 @@ def run_scan(opts: ScanOptions) -> ScanResult:
             raise UsageError(f"cannot use model {opts.model / MODEL_FILE}: {exc}") from None
         if not isinstance(pipeline, Pipeline):
             raise UsageError(f"{opts.model / MODEL_FILE} does not hold a baseliner pipeline")
+        _check_model_fits(opts, pipeline, window)
         to_score = vectors
         train_until = None
+        _check_budget(pipeline.config.budget, to_score, window)
     else:
         if opts.train_until is not None:
-            train_until = datetime.combine(opts.train_until, datetime.min.time(), tzinfo=UTC)
+            train_until = _train_until_instant(opts.train_until, opts.window)
         else:
             train_until = _default_train_until(vectors, window)
         train = vectors.filter(pl.col("window_start") < train_until)
         to_score = vectors.filter(pl.col("window_start") >= train_until)
+        shown = _instant_text(train_until, opts.window)
         if train.height == 0:
-            raise UsageError(f"--train-until {train_until.date()} leaves no training windows")
+            raise UsageError(f"--train-until {shown} leaves no training windows")
         if to_score.height == 0:
-            raise UsageError(f"--train-until {train_until.date()} leaves nothing to score")
+            raise UsageError(f"--train-until {shown} leaves nothing to score")
+        _check_budget(opts.budget, to_score, window)
+        _warn_short_training(train, window, shown)
         config = PipelineConfig(
             detector=opts.detector,
             detector_params=dict(opts.detector_params),
@@ -772,7 +848,12 @@ def run_scan(opts: ScanOptions) -> ScanResult:
 
     outputs = write_outputs(opts, scored, rejects, vectors, pipeline)
     if opts.save_model is not None:
-        opts.save_model.mkdir(parents=True, exist_ok=True)
+        try:
+            opts.save_model.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"--save-model {opts.save_model}: cannot create it: {exc.strerror or exc}"
+            ) from None
         save_model(
             opts.save_model / MODEL_FILE,
             pipeline,
@@ -796,9 +877,271 @@ def run_scan(opts: ScanOptions) -> ScanResult:
         timings=timings,
         outputs=outputs,
         suppressed=suppressed,
+        without_entity=without_entity,
+        unread_actions=unread,
+        skipped_files=[str(path) for path in skipped],
     )
     _write_summary(result)
     return result
+
+
+#: Where each format's events name their user, for the message of a scan that finds none.
+_USER_SOURCES: Final = {
+    "cert": "the CSV files' user column",
+    "lanl": "the source user of auth.txt",
+    "jsonl": "user.name or the mapping's user paths",
+    "parquet": "the user column",
+}
+
+
+#: Share of the events without the scan's entity above which a warning (not only the count
+#: on screen and in summary.json) says so.
+WITHOUT_ENTITY_WARN_SHARE: Final = 0.05
+
+
+def _check_entities(opts: ScanOptions, vectors: pl.DataFrame, n_events: int) -> int:
+    """How many of the ``n_events`` valid events name no entity of the scan's kind.
+
+    Those reach no window: a log line gives their share (a warning above
+    :data:`WITHOUT_ENTITY_WARN_SHARE`), and when no event names one the scan stops with a
+    :class:`UsageError` that names the cause and the remedy.
+    """
+    in_windows = int(vectors["n_events"].sum()) if "n_events" in vectors.columns else n_events
+    without = max(n_events - in_windows, 0)
+    kind = opts.entity
+    if vectors.height == 0:
+        formats = sorted({fmt for fmt, _ in opts.inputs})
+        if kind == "user":
+            where = "; ".join(_USER_SOURCES[fmt] for fmt in formats)
+            mapping = (
+                " or --mapping to name the field that holds the user" if "jsonl" in formats else ""
+            )
+            remedy = f"give --entity host to baseline hosts{mapping}"
+        else:
+            where = "each event's host field"
+            remedy = "give --entity user to baseline users"
+        raise UsageError(
+            f"none of the {n_events:,} events names a {kind} (read from {where}): nothing to "
+            f"baseline; {remedy}"
+        )
+    if without:
+        # A few are expected (LANL machine accounts are no users); many mean a wrong mapping.
+        share = without / max(n_events, 1)
+        log.log(
+            logging.WARNING if share > WITHOUT_ENTITY_WARN_SHARE else logging.INFO,
+            "%s of %s events (%.1f%%) name no %s: they reach no window and are left out "
+            "(counted in summary.json as events_without_entity)",
+            f"{without:,}",
+            f"{n_events:,}",
+            100.0 * share,
+            kind,
+        )
+    return without
+
+
+def _check_model_fits(opts: ScanOptions, pipeline: Pipeline, window: timedelta) -> None:
+    """Refuse a saved model whose verified payload was fitted for another window or entity.
+
+    The model file's header names them too, and a header edited after saving is refused by
+    its digest; a model saved before the header had one is checked here, against the
+    pipeline's own configuration.
+    """
+    fitted_window = {timedelta(days=1): "1d", timedelta(hours=1): "1h"}.get(
+        pipeline.config.window, str(pipeline.config.window)
+    )
+    fitted = {"window": fitted_window, "entity": pipeline.config.entity_type}
+    for name, asked in (("window", opts.window), ("entity", opts.entity)):
+        if fitted[name] != asked:
+            raise UsageError(
+                f"the model in {opts.model} was fitted with --{name} {fitted[name]}; "
+                f"this scan asks for --{name} {asked}"
+            )
+
+
+def _check_budget(budget: Budget, to_score: pl.DataFrame, window: timedelta) -> None:
+    """Refuse a budget that allows no alert at all over the windows to score.
+
+    A budget rounds to whole alerts: ``0.0001%`` of 10,000 windows, or ``0.001/day`` over a
+    month, is 0 alerts, and a scan that can never alert is more likely a typo than a wish.
+    """
+    span_days = _span_days(to_score, window)
+    # As Budget.alerts_for rounds, without its warning about a budget that covers everything
+    # (the pipeline gives that one when it calibrates).
+    if budget.fraction is not None:
+        wanted = budget.fraction * to_score.height
+    else:
+        wanted = (budget.per_day or 0.0) * max(span_days, 1.0)
+    if to_score.height and round(wanted) <= 0:
+        raise UsageError(
+            f"budget {budget} allows no alert over the {to_score.height:,} windows "
+            f"({span_days:g} days) to score: give a larger one (e.g. 5/day, 0.5%)"
+        )
+
+
+#: Fewer training days than this make a thin baseline, worth a warning.
+MIN_TRAINING_DAYS: Final = 7
+
+
+def _warn_short_training(train: pl.DataFrame, window: timedelta, shown: str) -> None:
+    """Warn when the training period is short: under a week, or under the windows per entity
+    that an entity's own baseline needs (most entities are then judged by their peers)."""
+    days = _span_days(train, window)
+    per_entity = train.height / max(train["entity"].n_unique(), 1)
+    if days < MIN_TRAINING_DAYS or per_entity < OWN_BASELINE_MIN_ROWS:
+        log.warning(
+            "training before %s covers %g day(s), %.1f windows per entity: baselines from "
+            "fewer than %d days (or %d windows of an entity) are thin and their alerts "
+            "unreliable; give a later --train-until",
+            shown,
+            days,
+            per_entity,
+            MIN_TRAINING_DAYS,
+            OWN_BASELINE_MIN_ROWS,
+        )
+
+
+#: Windows an entity needs for its own baseline (the detectors' ``min_rows`` default).
+OWN_BASELINE_MIN_ROWS: Final = 5
+
+
+def _train_until_instant(train_until: date, window: str) -> datetime:
+    """``--train-until`` as the instant training ends: a date is its midnight (UTC); a
+    date-time (naive ones read as UTC) must fall on a window's start."""
+    if not isinstance(train_until, datetime):
+        return datetime.combine(train_until, datetime.min.time(), tzinfo=UTC)
+    instant = train_until.astimezone(UTC) if train_until.tzinfo else train_until.replace(tzinfo=UTC)
+    start = instant.replace(minute=0, second=0, microsecond=0)
+    if window == "1d":
+        start = start.replace(hour=0)
+    if instant != start:
+        unit = "midnight (UTC)" if window == "1d" else "the start of an hour"
+        raise UsageError(
+            f"--train-until {instant.isoformat()} is not at {unit}, where a --window {window} "
+            "window starts"
+        )
+    return instant
+
+
+def _instant_text(instant: datetime, window: str) -> str:
+    """``2010-01-05`` for a midnight with daily windows, else the ISO date-time."""
+    if window == "1d" and instant.time() == datetime.min.time():
+        return str(instant.date())
+    return instant.isoformat()
+
+
+#: Share of the events above which actions no feature reads are worth a warning.
+UNREAD_ACTIONS_SHARE: Final = 0.2
+#: Unread actions named in the warning and in ``summary.json``.
+UNREAD_ACTIONS_SHOWN: Final = 5
+
+
+def unread_actions(counts: Mapping[str, int], specs: Sequence[FeatureSpec]) -> dict[str, int]:
+    """The counts of the actions that are not baseliner's (:data:`streams.actions.ALL_ACTIONS`)
+    and that no spec selects (``where`` ``action`` or ``action~``), the most frequent first.
+
+    Such events feed only the features over every event: a log's own vocabulary (Winlogbeat's
+    ``logged-in``, say) that no mapping translated.
+
+    Examples
+    --------
+    >>> spec = FeatureSpec(name="n", kind="count", where={"action": "logon"})
+    >>> unread_actions({"logon": 5, "logoff": 2, "logged-in": 3, "x": 4}, [spec])
+    {'x': 4, 'logged-in': 3}
+    """
+    selected: set[str] = set()
+    patterns: list[re.Pattern[str]] = []
+    for spec in specs:
+        for key, value in spec.where.items():
+            values = (value,) if isinstance(value, str) else tuple(value)
+            if key == "action":
+                selected.update(values)
+            elif key == "action~":
+                patterns += [re.compile(pattern) for pattern in values]
+    unread = [
+        (action, n)
+        for action, n in counts.items()
+        if action not in selected
+        and action not in ALL_ACTIONS
+        and not any(pattern.search(action) for pattern in patterns)
+    ]
+    return dict(sorted(unread, key=lambda item: (-item[1], item[0])))
+
+
+def _warn_unread_actions(
+    opts: ScanOptions, action_counts: Mapping[str, int], n_events: int
+) -> dict[str, int]:
+    """:func:`unread_actions` of the scan, with a warning when they are more than
+    :data:`UNREAD_ACTIONS_SHARE` of the events, naming the top ones and how to map them."""
+    unread = unread_actions(action_counts, default_specs(opts.entity))
+    total = sum(unread.values())
+    if n_events and total > UNREAD_ACTIONS_SHARE * n_events:
+        top = list(unread.items())[:UNREAD_ACTIONS_SHOWN]
+        shown = ", ".join(f"{action!r} {n:,}" for action, n in top)
+        formats = {fmt for fmt, _ in opts.inputs}
+        example = top[0][0]
+        hint = (
+            f'translate them in the --mapping file, e.g. "actions": {{"{example}": "logon"}}'
+            if "jsonl" in formats
+            else "write baseliner's action names into the action column"
+        )
+        log.warning(
+            "%s of %s events (%.1f%%) have actions that no feature reads (%s%s): only the "
+            "counts over every event see them; %s (README: the action vocabulary)",
+            f"{total:,}",
+            f"{n_events:,}",
+            100.0 * total / n_events,
+            shown,
+            ", ..." if len(unread) > len(top) else "",
+            hint,
+        )
+    return unread
+
+
+#: Per format, the files of a directory it reads that another format does not: what a
+#: directory given with another format leaves unread (``.json`` is left out: a directory of
+#: CSV logs may hold a manifest).
+_FORMAT_FILES: Final[dict[str, Callable[[Path], list[Path]]]] = {
+    "cert": lambda d: batch_files([d], "cert"),
+    "lanl": lambda d: batch_files([d], "lanl"),
+    "jsonl": lambda d: sorted(p for p in d.iterdir() if p.suffix in (".jsonl", ".ndjson")),
+    "parquet": lambda d: batch_files([d], "parquet"),
+}
+
+
+def _warn_skipped_files(opts: ScanOptions) -> list[Path]:
+    """Files in an input directory that another format would read and that no input reads
+    (a generated org's ``auth.txt`` beside its CERT files, with ``--format cert``), with one
+    warning naming them and how to read them."""
+    read: set[Path] = set()
+    directories: list[tuple[str, Path]] = []
+    for fmt, path in opts.inputs:
+        if path.is_dir():
+            directories.append((fmt, path))
+        try:
+            read.update(p.resolve() for p in batch_files([path], fmt))
+        except (OSError, ValueError):
+            continue  # refused with its own message when the input is read
+    skipped: list[tuple[str, str, Path]] = []
+    for fmt, directory in directories:
+        for other, files_of in _FORMAT_FILES.items():
+            if other == fmt:
+                continue
+            try:
+                found = files_of(directory)
+            except (OSError, ValueError):
+                continue
+            for file in found:
+                if file.resolve() not in read and all(file != f for _, _, f in skipped):
+                    skipped.append((fmt, other, file))
+    if skipped:
+        shown = "; ".join(
+            f"{file} (not {fmt}: add {other}:{file} to the inputs"
+            + (", with --lanl-epoch" if other == "lanl" else "")
+            + ")"
+            for fmt, other, file in skipped
+        )
+        log.warning("not read: %s", shown)
+    return [file for _, _, file in skipped]
 
 
 def write_outputs(
@@ -858,7 +1201,12 @@ def _write_dead_letters(out: Path, rejects: pl.DataFrame) -> Path:
 
 def _write_summary(result: ScanResult) -> None:
     summary = {
+        "status": "ok",
         "events": result.events,
+        "events_without_entity": result.without_entity,
+        "events_with_unread_actions": sum(result.unread_actions.values()),
+        "unread_actions": dict(list(result.unread_actions.items())[:UNREAD_ACTIONS_SHOWN]),
+        "skipped_files": result.skipped_files,
         "dead_letters": result.rejects,
         "dead_letter_reasons": result.reject_reasons,
         "windows": result.vectors.height,

@@ -22,6 +22,7 @@ and every model and checkpoint keyed by its schema hash, stays as it is:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
@@ -676,6 +677,15 @@ def _entity_specs(entity: str) -> tuple[FeatureSpec, ...]:
                     explain="{observed:g} account(s) logged on for the first time "
                     "(typical {typical})",
                     technique="T1078",
+                )
+            )
+        elif spec.name == "unusual_hour_logons":
+            specs.append(
+                dataclasses.replace(
+                    spec,
+                    doc="Logons at an hour of day the host rarely saw logons at before.",
+                    explain="{observed:g} logon(s) at hours unusual for this host "
+                    "(typical {typical})",
                 )
             )
         elif spec.name not in _USER_ONLY:

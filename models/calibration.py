@@ -18,6 +18,36 @@ SEVERITY_QUANTILES = (0.5, 0.8, 0.95)
 """Quantiles of the calibration scores above the threshold that separate the severities."""
 
 
+SEVERITY_NINES = (1.0, 2.0, 3.0)
+"""Nines of rarity beyond the alert threshold that separate the severities of
+:func:`severity_beyond`: 10x, 100x and 1000x rarer than the least score that could alert."""
+
+
+def severity_beyond(nines: float) -> Severity:
+    """Severity of an alert from how many nines of rarity it lies beyond its threshold.
+
+    ``nines`` is the alert's surprise (``-log10`` of the share of reference scores at least
+    as high) minus the threshold's: 1 means ten times rarer than the least score that could
+    alert. Below 1 it is ``"low"``, below 2 ``"medium"``, below 3 ``"high"``, else
+    ``"critical"`` (a thousand times rarer than the threshold, or more). Unlike the quantiles
+    of :meth:`BudgetCalibrator.severity`, it does not depend on the other alerts: an alert
+    far beyond the threshold is critical even when every alert of the run is like it.
+
+    Examples
+    --------
+    >>> [severity_beyond(n) for n in (0.0, 0.99, 1.0, 2.3, 3.0, 7.5)]
+    ['low', 'low', 'medium', 'high', 'critical', 'critical']
+    """
+    low_cut, medium_cut, high_cut = SEVERITY_NINES
+    if nines >= high_cut:
+        return "critical"
+    if nines >= medium_cut:
+        return "high"
+    if nines >= low_cut:
+        return "medium"
+    return "low"
+
+
 def _as_scores(scores: Any) -> FloatArray:
     array = np.asarray(scores, dtype=np.float64).reshape(-1)
     if array.size == 0:
@@ -44,7 +74,8 @@ class BudgetCalibrator(ParamsMixin):
     cut is ``"low"``, up to the second ``"medium"``, up to the third ``"high"``, beyond it
     ``"critical"``. Scores not above the threshold are ``"low"`` (severity is meant for alerts).
     When no calibration score exceeds the threshold, any alert is beyond everything seen, hence
-    ``"critical"``.
+    ``"critical"``. This rule ranks alerts among each other (when every alert has the same score,
+    all are ``"low"``); the scan's alerts use the absolute :func:`severity_beyond` instead.
 
     Parameters
     ----------

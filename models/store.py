@@ -4,13 +4,18 @@ File layout: one line of JSON (the header), then the pickle payload::
 
     {"format": "baseliner-model", "format_version": 1, "schema_hash": ..., "metadata": {...},
      "versions": {"python": ..., "numpy": ..., "scikit-learn": ..., "pyod": ...},
-     "payload_sha256": ..., "payload_bytes": ...}\\n
+     "payload_sha256": ..., "payload_bytes": ..., "header_sha256": ...}\\n
     <pickle bytes>
 
 Trust model: a model file is trusted because *we* wrote it, and the payload is only unpickled
-after its SHA-256 matches the digest in the header. The digest detects truncation and
-accidental corruption; it is not a signature (no key), so it does not defend against someone
-who can write to the model directory: keep that directory as private as the code itself.
+after its SHA-256 matches the digest in the header. ``header_sha256`` covers the schema hash,
+the metadata (a scan's window and entity kind, say) and the payload digest, so an edited
+header is refused like an altered payload rather than read as if it were the model's. Files
+written before it existed have no ``header_sha256``: they are read as before, and a caller
+that depends on a metadata fact should check it against the verified payload as well.
+The digests detect truncation, accidental corruption and edits; they are not a signature (no
+key), so they do not defend against someone who can write to the model directory: keep that
+directory as private as the code itself.
 
 Writes are atomic (temporary file in the same directory, fsync, rename): a crash leaves either
 the old model or the new one, never half a file.
@@ -99,10 +104,28 @@ def encode_model(obj: object, *, schema_hash: str, metadata: Mapping[str, Any]) 
         "payload_bytes": len(payload),
     }
     try:
+        header["header_sha256"] = header_digest(header)
         header_line = json.dumps(header, sort_keys=True, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as error:
         raise TypeError(f"model metadata must be JSON-serialisable: {error}") from error
     return header_line + b"\n" + payload
+
+
+def header_digest(header: Mapping[str, Any]) -> str:
+    """SHA-256 of what a header says about its model: schema hash, metadata, payload digest.
+
+    Raises ``TypeError`` or ``ValueError`` for metadata that JSON cannot hold.
+
+    Examples
+    --------
+    >>> daily = {"schema_hash": "s", "metadata": {"window": "1d"}, "payload_sha256": "p"}
+    >>> hourly = {**daily, "metadata": {"window": "1h"}}
+    >>> len(header_digest(daily)), header_digest(daily) == header_digest(hourly)
+    (64, False)
+    """
+    covered = {key: header.get(key) for key in ("schema_hash", "metadata", "payload_sha256")}
+    canonical = json.dumps(covered, sort_keys=True, allow_nan=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _split(data: bytes, source: str) -> tuple[dict[str, Any], bytes]:
@@ -115,19 +138,37 @@ def _split(data: bytes, source: str) -> tuple[dict[str, Any], bytes]:
         raise CorruptModelError(f"{source}: unreadable model header: {error}") from error
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise CorruptModelError(f"{source}: not a baseliner model file")
+    stored = header.get("header_sha256")
+    # Absent from files written before the header had a digest: those are read as they are.
+    if stored is not None:
+        try:
+            digest = header_digest(header)
+        except (TypeError, ValueError):
+            digest = ""
+        if stored != digest:
+            raise CorruptModelError(
+                f"{source}: the model header (schema hash, metadata such as the window and "
+                "entity) does not match its digest: it was edited after saving; refusing the model"
+            )
     return header, data[newline + 1 :]
 
 
 def read_header(data: bytes, source: str = "<bytes>") -> dict[str, Any]:
-    """Parse and return the header of envelope ``data`` without touching the payload."""
+    """Parse, verify and return the header of envelope ``data`` without touching the payload.
+
+    An edited header (its ``header_sha256`` no longer matching) is a
+    :class:`CorruptModelError`; a header without that digest (an older file) is returned as
+    it is.
+    """
     return _split(data, source)[0]
 
 
 def decode_model(data: bytes, *, expected_schema_hash: str, source: str = "<bytes>") -> object:
     """Verify envelope ``data`` and return the object it holds.
 
-    Checks, in order: the header, the format version, the payload length and SHA-256 (the
-    payload is never unpickled unless its digest matches), then the schema hash.
+    Checks, in order: the header (and its digest, when it has one), the format version, the
+    payload length and SHA-256 (the payload is never unpickled unless its digest matches), then
+    the schema hash.
 
     Raises
     ------

@@ -24,7 +24,9 @@ events and dead letters of parsing each line's bytes on its own.
 
 from __future__ import annotations
 
+import gzip
 import logging
+import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -145,11 +147,46 @@ class LinePiece:
     offset: int = 0
 
 
+#: The first two bytes of a gzip stream.
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(path: Path) -> bool:
+    """Whether the file is gzip-compressed, known by its first bytes (whatever its name).
+
+    Examples
+    --------
+    >>> import gzip, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "logs.jsonl"
+    >>> _ = path.write_bytes(gzip.compress(b"{}\\n"))
+    >>> is_gzip(path), is_gzip(path.with_name("none"))
+    (True, False)
+    """
+    # Only regular files: opening a pipe here would block for a writer, and reading its
+    # first bytes would take them from the reader that follows.
+    try:
+        if not path.is_file():
+            return False
+        with open(path, "rb") as handle:
+            return handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+    except OSError:
+        return False
+
+
+def open_log(path: Path) -> BinaryIO:
+    """A log file's bytes, decompressed when :func:`is_gzip` (a pipe is read as it comes)."""
+    if is_gzip(path):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
 def line_pieces(path: Path, size: int) -> Iterator[LinePiece]:
     """The lines of ``path`` in pieces of about ``size`` bytes, each ending at a line end.
 
     A piece is the next ``size`` bytes and the rest of the line its last byte is in (all of
-    the rest of the file when no line end follows).
+    the rest of the file when no line end follows). A gzip file (:func:`is_gzip`) is read
+    decompressed, its offsets counted in the decompressed bytes; a corrupt or truncated one
+    raises :class:`ValueError` naming it.
 
     Examples
     --------
@@ -161,12 +198,21 @@ def line_pieces(path: Path, size: int) -> Iterator[LinePiece]:
     """
     if size < 1:
         raise ValueError(f"piece size {size}: must be positive")
+    try:
+        yield from _line_pieces(path, size)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        # Only a decompression raises these.
+        raise ValueError(f"{path}: the gzip data is corrupt or truncated ({exc})") from None
+
+
+def _line_pieces(path: Path, size: int) -> Iterator[LinePiece]:
     first_line = 1
     offset = 0
     # Read, not mapped: a file truncated while it is read (copytruncate rotation) would make a
     # mapped read fault (SIGBUS) instead of ending early.
-    with open(path, "rb") as handle:
-        seekable = handle.seekable()
+    with open_log(path) as handle:
+        # A gzip stream seeks back by decompressing again from its start: read it forward.
+        seekable = handle.seekable() and not isinstance(handle, gzip.GzipFile)
         while True:
             if seekable:
                 # The piece's end is found first by a short read past its size-th byte, so
@@ -317,7 +363,7 @@ def _scan_lines(path: Path, lossy_utf8: bool, piece: LinePiece | None = None) ->
 
 
 def _first_line(path: Path) -> str:
-    with open(path, "rb") as handle:
+    with open_log(path) as handle:
         return handle.readline().decode("utf-8", errors="replace").rstrip("\r\n")
 
 
@@ -535,7 +581,8 @@ def _cert_frames(
         raise ValueError(f"{path}: {exc}") from None
     logger.info("reading %s as CERT %s (%s layout)", path, kind, layout.release)
     frame = _scan_lines(path, lossy_utf8, piece)
-    if has_header:
+    if has_header and (piece is None or piece.first_line == 1):
+        # Only the piece that holds the first line: a filter copies every line's text.
         frame = frame.filter(pl.col(_LINE) > 1)
     split, count_ok = _split(layout.header, exact=not layout.content_last)
     frame = frame.with_columns(split).unnest("__fields")
@@ -1001,10 +1048,10 @@ def batch_files(paths: Sequence[Path | str], fmt: str) -> list[Path]:
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> for name in ("b.jsonl", "a.ndjson", "c.txt"):
+    >>> for name in ("b.jsonl", "a.ndjson", "c.txt", "d.json.gz"):
     ...     _ = (d / name).write_text("")
     >>> [p.name for p in batch_files([d], "jsonl")]
-    ['a.ndjson', 'b.jsonl']
+    ['a.ndjson', 'b.jsonl', 'd.json.gz']
     """
     resolved = [Path(p) for p in paths]
     for path in resolved:
@@ -1018,7 +1065,10 @@ def batch_files(paths: Sequence[Path | str], fmt: str) -> list[Path]:
         )
     if fmt == "jsonl":
         return _plain_files(
-            resolved, lambda d: sorted(p for p in d.iterdir() if p.suffix in JSONL_SUFFIXES)
+            resolved,
+            lambda d: sorted(
+                p for p in d.iterdir() if p.name.removesuffix(".gz").endswith(JSONL_SUFFIXES)
+            ),
         )
     if fmt == "parquet":
         return _plain_files(resolved, lambda d: sorted(d.glob("*.parquet")))
@@ -1043,8 +1093,10 @@ def scan_events(
     paths
         Files, or directories: for ``cert`` the five activity files found in it
         (``logon``, ``device``, ``file``, ``email``, ``http`` ``.csv``); for ``lanl`` its
-        ``auth.txt``; for ``jsonl`` its ``*.jsonl``, ``*.ndjson``, ``*.json`` files; for
-        ``parquet`` its ``*.parquet`` files holding Event-schema columns.
+        ``auth.txt``; for ``jsonl`` its ``*.jsonl``, ``*.ndjson``, ``*.json`` files (and
+        those names with ``.gz``); for ``parquet`` its ``*.parquet`` files holding
+        Event-schema columns. A gzip file (known by its first bytes) read in pieces is
+        read decompressed.
     fmt
         The log format.
     lanl_epoch

@@ -17,7 +17,10 @@ MAD is 0 (the usual case for a sparse column).
 
 Fallback order for a row's baseline: its entity (if fitted on at least ``min_rows`` rows),
 then its peer group (the ``groups`` context, or the group the entity had in training), then the
-whole population.
+whole population. An entity first seen after training (a new hire) is compared with its peers
+only until it has a history of its own: given the rows' ``times`` context, a row of an entity
+without a fitted baseline that has at least ``min_rows`` earlier rows in the same batch is
+compared with those earlier rows (causally: never with later ones), as a fitted entity is.
 """
 
 from __future__ import annotations
@@ -39,6 +42,13 @@ IntArray = NDArray[np.int64]
 
 MAD_TO_SIGMA = 1.4826
 """Scales the median absolute deviation to a standard deviation under normality."""
+
+EXACT_HISTORY = 64
+"""Earlier windows up to which a newcomer's own baseline is refitted at every window."""
+
+# Where a row's baseline came from: its group or the population, its entity's fitted
+# baseline, or its entity's earlier rows in the batch (an entity first seen after training).
+_COLD, _FITTED, _EARLIER_ROWS = 0, 1, 2
 
 
 def robust_location_scale(rows: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -84,6 +94,47 @@ def _lookup(labels: LabelArray, index: dict[str, int]) -> IntArray:
     codes = np.array([index.get(str(label), -1) for label in unique], dtype=np.int64)
     found: IntArray = codes[inverse.reshape(-1)]
     return found
+
+
+def as_times(values: Any, n_rows: int) -> NDArray[Any] | None:
+    """Return the ``times`` context (any sortable values, one per row) as a 1-D array.
+
+    Examples
+    --------
+    >>> as_times([3, 1], 2).tolist()
+    [3, 1]
+    >>> as_times(None, 2) is None
+    True
+    """
+    if values is None:
+        return None
+    times = np.asarray(values)
+    if times.shape != (n_rows,):
+        raise ValueError(f"times must be 1-D with one value per row ({n_rows}), got {times.shape}")
+    return times
+
+
+def history_prefix(n_earlier: int, min_rows: int) -> int:
+    """How many of a newcomer's ``n_earlier`` earlier windows its own baseline is fitted on.
+
+    All of them up to :data:`EXACT_HISTORY` (a daily scan's newcomer, in practice); beyond,
+    the largest checkpoint at most ``n_earlier``, checkpoints growing by an eighth
+    (``ceil(9 c / 8)``), so an hourly newcomer's thousands of windows cost a few dozen
+    medians rather than one per window. 0 below ``min_rows``: no baseline of its own yet.
+
+    Examples
+    --------
+    >>> [history_prefix(n, 5) for n in (4, 5, 6, 64, 65, 72, 80, 81, 100)]
+    [0, 5, 6, 64, 64, 72, 72, 81, 92]
+    """
+    if n_earlier < min_rows:
+        return 0
+    if n_earlier <= EXACT_HISTORY:
+        return n_earlier
+    prefix = max(min_rows, EXACT_HISTORY)
+    while (following := max(prefix + 1, -(-9 * prefix // 8))) <= n_earlier:
+        prefix = following
+    return prefix
 
 
 def _segments(labels: LabelArray) -> list[tuple[str, NDArray[np.intp]]]:
@@ -230,11 +281,17 @@ class _ZScoreBaseline(ParamsMixin):
         return median, scale
 
     def _baseline(
-        self, matrix: FloatArray, entities: LabelArray | None, groups: LabelArray | None
+        self,
+        matrix: FloatArray,
+        entities: LabelArray | None,
+        groups: LabelArray | None,
+        times: NDArray[Any] | None = None,
     ) -> tuple[FloatArray, FloatArray]:
         raise NotImplementedError
 
-    def deviations(self, X: FloatArray, entities: Any = None, groups: Any = None) -> FloatArray:
+    def deviations(
+        self, X: FloatArray, entities: Any = None, groups: Any = None, times: Any = None
+    ) -> FloatArray:
         """Signed robust z-score of every feature of every row against the row's baseline.
 
         Parameters
@@ -243,6 +300,9 @@ class _ZScoreBaseline(ParamsMixin):
             Rows to compare.
         entities, groups : array of str, optional
             Entity and peer group of each row.
+        times : array, optional
+            When each row's window starts (any sortable values); lets an entity without a
+            fitted baseline be compared with its own earlier rows (see the module doc).
 
         Returns
         -------
@@ -253,7 +313,8 @@ class _ZScoreBaseline(ParamsMixin):
         matrix = as_matrix(X, n_features=self.n_features_in_)
         entity_labels = as_labels(entities, matrix.shape[0], "entities")
         group_labels = as_labels(groups, matrix.shape[0], "groups")
-        median, scale = self._baseline(matrix, entity_labels, group_labels)
+        row_times = as_times(times, matrix.shape[0])
+        median, scale = self._baseline(matrix, entity_labels, group_labels, row_times)
         z: FloatArray = (matrix - median) / scale
         return z
 
@@ -265,14 +326,15 @@ class _ZScoreBaseline(ParamsMixin):
         X : ndarray of shape (n_rows, n_features)
             Rows to score.
         **context
-            ``entities`` and ``groups`` (arrays of str aligned with the rows), both optional.
+            ``entities``, ``groups`` (arrays of str aligned with the rows) and ``times``
+            (when each row's window starts), all optional.
 
         Returns
         -------
         ndarray of shape (n_rows,)
             float64 scores, >= 0; higher = more anomalous.
         """
-        z = self.deviations(X, context.get("entities"), context.get("groups"))
+        z = self.deviations(X, context.get("entities"), context.get("groups"), context.get("times"))
         if self.tail_reference_ is None:
             return top_k_rms(z, self.top_k, two_sided=self.two_sided)
         surprise = self._tail_surprise(z)
@@ -411,14 +473,17 @@ class RobustBaselineDetector(_ZScoreBaseline):
         """Score rows, as the base class does; cold entities' rows use the cold reference.
 
         With ``combine="tail"``, rows of entities without a baseline of their own are weighed
-        against the training rows' deviations from their groups (see ``_fit_cold_tails``).
+        against the training rows' deviations from their groups (see ``_fit_cold_tails``); a
+        row compared with its entity's own earlier rows (``times`` given, see the module doc)
+        is weighed as a fitted entity's row is.
 
         Parameters
         ----------
         X : ndarray of shape (n_rows, n_features)
             Rows to score.
         **context
-            ``entities`` and ``groups`` (arrays of str aligned with the rows), both optional.
+            ``entities``, ``groups`` (arrays of str aligned with the rows) and ``times``
+            (when each row's window starts), all optional.
 
         Returns
         -------
@@ -428,14 +493,15 @@ class RobustBaselineDetector(_ZScoreBaseline):
         cold_reference = self.cold_reference_
         if self.tail_reference_ is None or cold_reference is None:
             return super().decision_function(X, **context)
-        z = self.deviations(X, context.get("entities"), context.get("groups"))
+        require_fitted(self, "population_median_")
+        matrix = as_matrix(X, n_features=self.n_features_in_)
+        labels = as_labels(context.get("entities"), matrix.shape[0], "entities")
+        groups = as_labels(context.get("groups"), matrix.shape[0], "groups")
+        times = as_times(context.get("times"), matrix.shape[0])
+        median, scale, basis = self._baselines(matrix, labels, groups, times)
+        z: FloatArray = (matrix - median) / scale
         surprise = self._tail_surprise(z)
-        labels = as_labels(context.get("entities"), z.shape[0], "entities")
-        cold = (
-            np.ones(z.shape[0], dtype=bool)
-            if labels is None
-            else _lookup(labels, self.entity_index_) < 0
-        )
+        cold = basis == _COLD
         if cold.any():
             surprise[cold] = self._tail_surprise(z[cold], cold_reference)
         k = max(1, min(self.top_k, surprise.shape[1]))
@@ -443,15 +509,79 @@ class RobustBaselineDetector(_ZScoreBaseline):
         return scores
 
     def _baseline(
-        self, matrix: FloatArray, entities: LabelArray | None, groups: LabelArray | None
+        self,
+        matrix: FloatArray,
+        entities: LabelArray | None,
+        groups: LabelArray | None,
+        times: NDArray[Any] | None = None,
     ) -> tuple[FloatArray, FloatArray]:
-        median, scale = self._group_baseline(matrix.shape[0], groups, entities)
-        if entities is not None and self.entity_index_:
-            codes = _lookup(entities, self.entity_index_)
-            known = codes >= 0
-            median[known] = self.medians_[codes[known]]
-            scale[known] = self.scales_[codes[known]]
+        median, scale, _ = self._baselines(matrix, entities, groups, times)
         return median, scale
+
+    def _baselines(
+        self,
+        matrix: FloatArray,
+        entities: LabelArray | None,
+        groups: LabelArray | None,
+        times: NDArray[Any] | None,
+    ) -> tuple[FloatArray, FloatArray, NDArray[np.int8]]:
+        """Median and scale of each row's baseline, and where it came from (``_COLD`` ...)."""
+        median, scale = self._group_baseline(matrix.shape[0], groups, entities)
+        basis = np.full(matrix.shape[0], _COLD, dtype=np.int8)
+        if entities is None:
+            return median, scale, basis
+        codes = _lookup(entities, self.entity_index_)
+        known = codes >= 0
+        median[known] = self.medians_[codes[known]]
+        scale[known] = self.scales_[codes[known]]
+        basis[known] = _FITTED
+        if times is not None and not known.all():
+            rows, own_median, own_scale = self._earlier_rows_baselines(
+                matrix, entities, times, np.flatnonzero(~known)
+            )
+            median[rows] = own_median
+            scale[rows] = own_scale
+            basis[rows] = _EARLIER_ROWS
+        return median, scale, basis
+
+    def _earlier_rows_baselines(
+        self,
+        matrix: FloatArray,
+        entities: LabelArray,
+        times: NDArray[Any],
+        cold_rows: NDArray[np.intp],
+    ) -> tuple[NDArray[np.intp], FloatArray, FloatArray]:
+        """Baselines of cold rows from their entity's own strictly earlier rows in the batch.
+
+        Only rows with at least ``min_rows`` earlier rows get one, fitted on the first
+        :func:`history_prefix` of them; scales are floored as a fitted entity's are.
+        """
+        found: list[int] = []
+        medians: list[FloatArray] = []
+        scales: list[FloatArray] = []
+        for _, segment in _segments(entities[cold_rows]):
+            if segment.size <= self.min_rows:
+                continue
+            rows = cold_rows[segment]
+            rows = rows[np.argsort(times[rows], kind="stable")]
+            ordered = times[rows]
+            # Rows of the same time are not each other's history.
+            n_earlier = np.searchsorted(ordered, ordered, side="left")
+            fitted: dict[int, tuple[FloatArray, FloatArray]] = {}
+            for position in np.flatnonzero(n_earlier >= self.min_rows):
+                prefix = history_prefix(int(n_earlier[position]), self.min_rows)
+                if prefix not in fitted:
+                    median, robust_scale = robust_location_scale(matrix[rows[:prefix]])
+                    fitted[prefix] = (median, np.maximum(robust_scale, self.floor_))
+                found.append(int(rows[position]))
+                medians.append(fitted[prefix][0])
+                scales.append(fitted[prefix][1])
+        width = matrix.shape[1]
+        return (
+            np.array(found, dtype=np.intp),
+            np.array(medians, dtype=np.float64).reshape(len(found), width),
+            np.array(scales, dtype=np.float64).reshape(len(found), width),
+        )
 
 
 class TailBaselineDetector(RobustBaselineDetector):
@@ -465,7 +595,9 @@ class TailBaselineDetector(RobustBaselineDetector):
     training window ever showed (a beacon's regularity, a keylogger on disk) weighs the most.
     A row of an entity without its own baseline (a new hire) is compared with its peer group,
     and its deviations are weighed against how far training rows deviate from their groups, so
-    a cold start is not surprising merely for being measured against a wider baseline.
+    a cold start is not surprising merely for being measured against a wider baseline. Once
+    it has ``min_rows`` earlier rows in the scored batch (``times`` context given), its own
+    earlier rows are its baseline, as a fitted entity's training rows are.
 
     Parameters are those of :class:`RobustBaselineDetector`, with ``combine="tail"`` and
     ``top_k=2`` by default.
@@ -627,8 +759,13 @@ class PeerGroupDetector(_ZScoreBaseline):
         return np.array([f"cluster-{c}" for c in nearest], dtype=np.str_)
 
     def _baseline(
-        self, matrix: FloatArray, entities: LabelArray | None, groups: LabelArray | None
+        self,
+        matrix: FloatArray,
+        entities: LabelArray | None,
+        groups: LabelArray | None,
+        times: NDArray[Any] | None = None,
     ) -> tuple[FloatArray, FloatArray]:
+        # Peers only: an entity's own earlier rows (``times``) play no part here.
         if self.cluster_centers_ is None:
             return self._group_baseline(matrix.shape[0], groups, entities)
         # Clustered peers: the fitted assignment is authoritative, the groups context is not.

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+from streams import actions
 from streams.errors import DeadLetter, ParseError
 from streams.event import EVENT_COLUMNS, POLARS_EVENT_SCHEMA, Event
 from streams.parsers.base import BLANK_CHARS
@@ -39,6 +40,29 @@ ECS_MAPPING: Mapping[str, tuple[str, ...]] = {
 }
 #: Extra JSON paths copied into ``attrs`` when present.
 ECS_ATTRS: tuple[str, ...] = ("event.category", "event.dataset")
+#: ``event.action`` values of common shippers -> baseliner's actions (:mod:`streams.actions`),
+#: which the features select on. Winlogbeat's Security module (its own names for event ids
+#: 4624, 4625, 4634/4647, 4648, 4672, 4688, 4720, 4728/4732/4756) and Filebeat's system
+#: ``auth`` / Auditbeat's ``login`` datasets (``ssh_login`` / ``user_login``, a failure by
+#: ``event.outcome``). Winlogbeat's ``logged-in`` is every 4624, network and service logons
+#: too: the ``windows.security`` parser tells them apart by logon type.
+ECS_ACTIONS: Mapping[str, str] = {
+    "logged-in": actions.LOGON,
+    "logon-failed": actions.LOGON_FAILURE,
+    "logged-out": actions.LOGOFF,
+    "logged-in-explicit": actions.EXPLICIT_CREDENTIALS,
+    "logged-in-special": actions.SPECIAL_PRIVILEGES,
+    "created-process": actions.PROCESS_START,
+    "added-user-account": actions.ACCOUNT_CREATED,
+    "added-member-to-group": actions.GROUP_MEMBER_ADDED,
+    "ssh_login": actions.LOGON,
+    "user_login": actions.LOGON,
+    "user_logout": actions.LOGOFF,
+}
+#: Event fields whose value names one thing: an array of several is an error, not a list.
+_ONE_VALUE: Final = frozenset({"user", "host", "action"})
+#: The mapping's key of its action table (beside the Event fields' paths).
+ACTIONS_KEY: Final = "actions"
 _FIELDS = frozenset({"ts", "user", "host", "action", "outcome", "target", "bytes", "source"})
 #: Numbers above this are epoch milliseconds, below it seconds (1e11 s is the year 5138).
 _MILLIS_THRESHOLD = 1e11
@@ -63,9 +87,27 @@ _MAX_COLUMNAR_PARTS: Final = 5
 _MAX_FAST_NESTING: Final = 512
 #: Compiled per-mapping state, rebuilt on first use (closures and Arrow options do not pickle),
 #: and the JSON paths seen with a value (learnt again after unpickling).
-_CACHED: Final = frozenset({"_getters", "_getters_of", "_plans", "_plans_of", "_typed"})
+_CACHED: Final = frozenset(
+    {"_getters", "_getters_of", "_plans", "_plans_of", "_typed", "_text_times"}
+)
+#: The type Arrow's reader gives the timestamps (it reads ISO 8601 text itself).
+_STAMP: Final = pa.timestamp("us", "UTC")
+#: The UTC microseconds of the first and last instants Arrow's timestamps are taken as
+#: Python's. Arrow reads the year 0000, and an offset time of the year 1 or 9999 into the
+#: year 0 or 10000, all of which :func:`_timestamp` refuses; the year 0000 with a negative
+#: offset may land on the first day of the year 1, which is left to Python too.
+_FIRST_MICROS: Final = -62135596800000000 + 86_400_000_000
+_LAST_MICROS: Final = 253402300799999999
+#: Batches read with the timestamps as text after Arrow refused one (doubled each time).
+_TEXT_TIMES_BATCHES: Final = 16
+#: Arrow's refusal of a timestamp's text ("Failed to convert JSON to timestamp[us, tz=UTC],
+#: couldn't parse: ..."), which names no row.
+_STAMP_REFUSAL: Final = "JSON to timestamp"
 _JSON_COLUMN: Final = "__json"
 _ROW_HINT: Final = re.compile(r"in row (\d+)")
+#: A ``\u`` or ``\/`` escape in a key: from the escape (or a ``u`` after an escaped
+#: backslash, which counts too) on to the key's closing quote and the colon after it.
+_KEY_ESCAPE: Final = r'\\[u/](?:[^"\\]|\\.)*"\s*:'
 #: Arrow's refusal of a value where the schema has a null column: the column and the value's kind.
 _NULL_COLUMN_HINT: Final = re.compile(r"Column\((.*)\) changed from null to (\w+) in row \d+")
 #: The value kinds Arrow names that a column of the leaf's real type would take.
@@ -73,6 +115,7 @@ _KIND_NAMES: Final[dict[pa.DataType, str]] = {
     pa.string(): "string",
     pa.string_view(): "string",
     pa.int64(): "number",
+    _STAMP: "string",
 }
 _NEWLINE: Final = 0x0A
 _CR: Final = 0x0D
@@ -124,6 +167,41 @@ def _text(value: Any, field: str) -> str | None:
     raise ParseError(
         "bad_value", f"field {field!r}: {orjson.dumps(value).decode()[:80]} is not text"
     )
+
+
+def action_table(table: Any) -> dict[str, str]:
+    """A mapping's ``actions`` table checked: non-empty text -> non-empty text.
+
+    Examples
+    --------
+    >>> action_table({"logged-in": "logon"})
+    {'logged-in': 'logon'}
+    >>> action_table({"logged-in": ""})
+    Traceback (most recent call last):
+    ...
+    ValueError: JSON mapping actions: 'logged-in' -> '': give an action name
+    """
+    if not isinstance(table, Mapping):
+        raise ValueError(f"JSON mapping actions: a table of action -> action, got {table!r}")
+    for old, new in table.items():
+        if not (isinstance(old, str) and old and isinstance(new, str) and new):
+            raise ValueError(f"JSON mapping actions: {old!r} -> {new!r}: give an action name")
+    return dict(table)
+
+
+def _one_text(value: Any, field: str) -> str | None:
+    """:func:`_text` of a value that names one thing (a user, a host, an action): ECS types
+    ``user.name``, ``host.name`` and ``event.action`` as one keyword (unlike
+    ``event.category``, documented as an array), so an array of several values is refused
+    rather than joined into a name nobody has ("alice,bob"); a one-element array is its
+    element."""
+    if isinstance(value, list) and len(value) > 1:
+        raise ParseError(
+            "bad_value",
+            f"field {field!r}: an array of {len(value)} values, not one "
+            f"({orjson.dumps(value).decode()[:60]})",
+        )
+    return _text(value, field)
 
 
 def _timestamp(value: Any, field: str) -> datetime:
@@ -210,6 +288,12 @@ class JsonLinesParser:
         Event field (``ts``, ``user``, ``host``, ``action``, ``outcome``, ``target``,
         ``bytes``, ``source``) -> a JSON path or a list of candidate paths; fields not given
         keep the ECS default. A missing timestamp or action is a ``missing_field`` error.
+        Its ``actions`` key, a table of the log's action -> baseliner's action, is merged
+        over :data:`ECS_ACTIONS` (an entry mapping a value to itself keeps it as it is):
+        a translated action is what the features see, and one translated to ``logon``
+        with ``event.outcome`` ``failure`` is a ``logon_failure``. An array of several
+        values for the user, host or action is a ``bad_value`` error (one element is that
+        element); other fields join an array's values with commas.
     source
         The Event source when the mapping gives none.
 
@@ -221,30 +305,77 @@ class JsonLinesParser:
     ...             ' "host.name": "ws1"}')
     >>> e.ts.isoformat(), e.user, e.host, e.action, dict(e.attrs)
     ('2024-05-01T10:00:00+00:00', 'ann', 'ws1', 'logon', {'event.category': 'authentication'})
+    >>> p = JsonLinesParser({"actions": {"4624": "logon"}, "action": "event.code"})
+    >>> p.parse('{"@timestamp": "2024-05-01T10:00:00Z", "event.code": 4624}').action
+    'logon'
     """
 
     columnar_min_lines: int = 32
     """Batches shorter than this go row-wise: Arrow's JSON reader has a fixed cost per call."""
 
     def __init__(
-        self, mapping: Mapping[str, str | Sequence[str]] | None = None, source: str = "jsonl"
+        self,
+        mapping: Mapping[str, str | Sequence[str] | Mapping[str, str]] | None = None,
+        source: str = "jsonl",
     ) -> None:
         merged: dict[str, tuple[str, ...]] = dict(ECS_MAPPING)
+        table: dict[str, str] = dict(ECS_ACTIONS)
         for field, paths in (mapping or {}).items():
+            if field == ACTIONS_KEY:
+                table.update(action_table(paths))
+                continue
             if field not in _FIELDS:
                 raise ValueError(f"unknown Event field {field!r} in JSON mapping")
+            if isinstance(paths, Mapping):
+                raise ValueError(f"JSON mapping {field!r}: a path or a list of paths, not a table")
             merged[field] = (paths,) if isinstance(paths, str) else tuple(paths)
         self.mapping: Mapping[str, tuple[str, ...]] = merged
+        self.actions: Mapping[str, str] = {old: new for old, new in table.items() if old != new}
+        """The log's action -> baseliner's action, for the actions that change."""
         self.source = source
 
     def parse(self, line: str) -> Event | None:
         """Parse one JSON line."""
-        if line.strip(BLANK_CHARS) == "":
-            return None
-        return self.parse_bytes(line.encode("utf-8", errors="replace"))
+        return self._translated(self._parse_text(line))
 
     def parse_bytes(self, line: bytes) -> Event | None:
         """Parse one JSON line given as bytes (the batch reader's path, no decoding)."""
+        return self._translated(self._parse_bytes(line))
+
+    def _translated(self, event: Event | None) -> Event | None:
+        """The event with its action translated by :attr:`actions`."""
+        if event is None or event.action not in self.actions:
+            return event
+        action = self.actions[event.action]
+        if action == actions.LOGON and event.outcome == actions.FAILURE:
+            action = actions.LOGON_FAILURE
+        return dataclasses.replace(event, action=action)
+
+    def _translated_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """:meth:`_translated` of a frame's ``action`` column (``parse_batch``'s events)."""
+        if not self.actions or not frame.height:
+            return frame
+        # A batch holds few distinct actions: most batches need no translation at all.
+        if self.actions.keys().isdisjoint(frame.get_column("action").unique().to_list()):
+            return frame
+        action = pl.col("action")
+        logons = [old for old, new in self.actions.items() if new == actions.LOGON]
+        failed = action.is_in(logons) & (pl.col("outcome") == actions.FAILURE)
+        return frame.with_columns(
+            pl.when(failed)
+            .then(pl.lit(actions.LOGON_FAILURE))
+            .otherwise(action.replace(dict(self.actions)))
+            .alias("action")
+        )
+
+    def _parse_text(self, line: str) -> Event | None:
+        """:meth:`parse` before the action's translation."""
+        if line.strip(BLANK_CHARS) == "":
+            return None
+        return self._parse_bytes(line.encode("utf-8", errors="replace"))
+
+    def _parse_bytes(self, line: bytes) -> Event | None:
+        """:meth:`parse_bytes` before the action's translation."""
         if line.strip(BLANK_CHARS.encode()) == b"":
             return None
         try:
@@ -268,13 +399,13 @@ class JsonLinesParser:
             raise ParseError("missing_field", f"no timestamp at {list(self.mapping['ts'])}")
         ts = _timestamp(ts_value, ts_path)
         action_path, action_value = self._first(obj, "action")
-        action = _text(action_value, action_path)
+        action = _one_text(action_value, action_path)
         if action is None:
             raise ParseError("missing_field", f"no action at {list(self.mapping['action'])}")
         texts: dict[str, str | None] = {}
         for field in ("user", "host", "target", "outcome", "source"):
             path, value = self._first(obj, field)
-            texts[field] = _text(value, path)
+            texts[field] = (_one_text if field in _ONE_VALUE else _text)(value, path)
         bytes_path, bytes_value = self._first(obj, "bytes")
         attrs: dict[str, str] = {}
         for path in ECS_ATTRS:
@@ -345,7 +476,9 @@ class JsonLinesParser:
         [(2, 'missing_field')]
         """
         wanted = None if attrs_keys is None else frozenset(attrs_keys)
-        plan = self._columnar_plan() if len(records) >= self.columnar_min_lines else None
+        plan = None
+        if len(records) >= self.columnar_min_lines:
+            plan = self._columnar_plan(stamps=self._batch_stamps())
         if plan is not None:
             lines = None
             if isinstance(records, RecordBlock):
@@ -356,9 +489,10 @@ class JsonLinesParser:
                 with contextlib.suppress(UnicodeEncodeError):
                     lines = _LineBuffer.of_texts(records)
             if lines is not None:
-                return self._parse_columnar(plan, records, lines, wanted)
+                frame, dead = self._parse_columnar(plan, records, lines, wanted)
+                return self._translated_frame(frame), dead
         frame, errors = self._parse_rows(records, range(len(records)), wanted)
-        return frame, _dead_letters(records, errors)
+        return self._translated_frame(frame), _dead_letters(records, errors)
 
     def _parse_rows(
         self, records: Sequence[RawRecord], indices: Sequence[int], wanted: frozenset[str] | None
@@ -433,7 +567,7 @@ class JsonLinesParser:
             # Anything else (not an object, not decodable as given, another type, a missing
             # field): the per-line path decides, with its exact error.
             try:
-                event = self._event(obj) if obj.__class__ is dict else self.parse(record.text)
+                event = self._event(obj) if obj.__class__ is dict else self._parse_text(record.text)
             except ParseError as error:
                 errors.append((index, error))
                 continue
@@ -453,19 +587,36 @@ class JsonLinesParser:
         errors.sort(key=lambda pair: pair[0])
         return frame, errors
 
-    def _columnar_plan(self, *, nested_only: bool = False) -> _ColumnarPlan | None:
+    def _columnar_plan(
+        self, *, nested_only: bool = False, stamps: bool = False
+    ) -> _ColumnarPlan | None:
         """The plan whose schema types the paths seen with a value so far (None: no schema
-        holds the mapping); ``nested_only``: without the spellings a key's text would show."""
-        plans: dict[tuple[frozenset[tuple[str, ...]], bool], _ColumnarPlan | None] | None
+        holds the mapping); ``nested_only``: without the spellings a key's text would show;
+        ``stamps``: Arrow reads the timestamps (where no other field reads their keys)."""
+        plans: dict[tuple[frozenset[tuple[str, ...]], bool, bool], _ColumnarPlan | None] | None
         plans = self.__dict__.get("_plans")
         if plans is None or self.__dict__.get("_plans_of") is not self.mapping:
             plans = {}
             self.__dict__["_plans"], self.__dict__["_plans_of"] = plans, self.mapping
             self.__dict__["_typed"] = frozenset()
-        key = (self.__dict__["_typed"], nested_only)
+        key = (self.__dict__["_typed"], nested_only, stamps)
         if key not in plans:
             plans[key] = _ColumnarPlan.build(self.mapping, *key)
         return plans[key]
+
+    def _batch_stamps(self) -> bool:
+        """Whether this batch's timestamps are Arrow's to read: not for a while after Arrow
+        refused one (a batch read again as text), a while that doubles at each refusal."""
+        left, wait = self.__dict__.get("_text_times", (0, _TEXT_TIMES_BATCHES // 2))
+        if left:
+            self.__dict__["_text_times"] = (left - 1, wait)
+            return False
+        return True
+
+    def _refuse_stamps(self) -> None:
+        """Arrow refused a timestamp's text: the next batches read the timestamps as text."""
+        _, wait = self.__dict__.get("_text_times", (0, _TEXT_TIMES_BATCHES // 2))
+        self.__dict__["_text_times"] = (2 * wait, 2 * wait)
 
     def _learn(self, plan: _ColumnarPlan, message: str) -> bool:
         """Whether Arrow's error ``message`` names a null column of ``plan`` given a value of
@@ -492,7 +643,7 @@ class JsonLinesParser:
         # present: Arrow reads a schema of those alone, and no reading is uncertain.
         hiding = bool(plan.hidden) and lines.may_hide(plan.hidden)
         if plan.hidden and not hiding:
-            nested = self._columnar_plan(nested_only=True)
+            nested = self._columnar_plan(nested_only=True, stamps=plan.stamps)
             assert nested is not None  # a part of the schema of ``plan``
             plan = nested
         ok = lines.columnar()
@@ -576,15 +727,21 @@ class JsonLinesParser:
                     continue
             except (pa.ArrowException, ValueError) as error:
                 message = str(error)
+                found = _ROW_HINT.search(message)
+                learnt = None
                 if self._learn(plan, message):
+                    learnt = self._columnar_plan(nested_only=plan.nested_only, stamps=plan.stamps)
+                elif plan.stamps and _STAMP_REFUSAL in message:
+                    # Arrow refuses a timestamp's text without naming its row: the batch is
+                    # read again with the timestamps as text, each decided row by row.
+                    self._refuse_stamps()
                     learnt = self._columnar_plan(nested_only=plan.nested_only)
-                    assert learnt is not None
+                if learnt is not None:
                     plan = learnt
                     del row_wise[settled:]
                     tables, read, failures = [], [], 0
                     pending = [(0, len(positions))]
                     continue
-                found = _ROW_HINT.search(message)
                 hint = int(found.group(1)) if found else None
             failures += 1
             if failures > _MAX_FAILED_READS or hi - lo <= 2:
@@ -735,13 +892,14 @@ class _LineBuffer:
         suspect = tuple(i for i, text in enumerate(texts) if "\n" in text)
         return cls(data, np.cumsum(lengths), crlf=False, suspect=suspect)
 
-    def _starts_stops(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """Where each line's text begins, and where it stops (its terminator's first byte)."""
+    def _starts_stops(self, has_cr: bool) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Where each line's text begins, and where it stops (its terminator's first byte);
+        ``has_cr``: whether the data holds a carriage return."""
         ends = self.ends
         starts = np.zeros_like(ends)
         starts[1:] = ends[:-1]
         stops = ends - 1
-        if self.crlf and b"\r" in self.data:
+        if self.crlf and has_cr:
             view = np.frombuffer(self.data, dtype=np.uint8)
             stops = stops - ((stops > starts) & (view[np.maximum(stops - 1, 0)] == _CR))
         return starts, stops
@@ -759,7 +917,10 @@ class _LineBuffer:
         brackets counted).
         """
         data, view = self.data, np.frombuffer(self.data, dtype=np.uint8)
-        starts, stops = self._starts_stops()
+        # Each memchr-fast search is a pass over the whole batch: the data's bytes that
+        # matter are looked for once.
+        has_cr = b"\r" in data
+        starts, stops = self._starts_stops(has_cr)
         sizes = stops - starts
         ok = (sizes >= 2) & (view[starts] == _OPEN) & (view[np.maximum(stops - 1, 0)] == _CLOSE)
         if self.suspect:
@@ -769,8 +930,8 @@ class _LineBuffer:
             if needle[:1] in data and needle in data:
                 found = [match.start() for match in re.finditer(needle, data)]
                 ok[self.lines_of(found)] = False
-        for byte in (0, _CR):
-            if bytes([byte]) in data:
+        for byte, present in ((0, b"\0" in data), (_CR, has_cr)):
+            if present:
                 found_at = np.flatnonzero(view == byte)
                 lines = self.lines_of(found_at)
                 # A carriage return that ends its line is not inside it.
@@ -796,13 +957,26 @@ class _LineBuffer:
         return _escape_starts(self.data)
 
     def may_hide(self, hidden: str) -> bool:
-        """Whether a line may hold a hidden key: the regular expression ``hidden`` is found
-        somewhere, or some line has a real escape (one search over all the bytes at once)."""
-        if len(self.escapes):
-            return True
+        r"""Whether a line may hold a hidden key: the regular expression ``hidden`` is found
+        somewhere, or a key has a ``\u`` or ``\/`` escape (a search over all the bytes at
+        once for each).
+
+        Examples
+        --------
+        >>> def lines(data):
+        ...     return _LineBuffer(data, np.array([len(data)]), crlf=False)
+        >>> lines(rb'{"x": "caf\u00e9", "p": "C:\\users", "q": "a\/b"}' b"\n").may_hide("zz")
+        False
+        >>> lines(rb'{"user\u002ename" : null}' b"\n").may_hide("zz")
+        True
+        """
         offsets = pa.py_buffer(np.array([0, len(self.data)], dtype=np.int64))
         whole = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(self.data))
-        return bool(pc.match_substring_regex(whole, hidden)[0].as_py())
+        if pc.match_substring_regex(whole, hidden)[0].as_py():
+            return True
+        # Escapes in values (paths, accented names) do not count: RE2 finds the few that
+        # end a key much faster than the real escapes among all backslashes are found.
+        return b"\\" in self.data and bool(pc.match_substring_regex(whole, _KEY_ESCAPE)[0].as_py())
 
     def flags(
         self, plan: _ColumnarPlan, rows: npt.NDArray[np.int64]
@@ -955,6 +1129,10 @@ class _ColumnarPlan:
     hidden: str
     """A regular expression found in every line holding the JSON text of a key that decides
     it (the text from the key's last dot on, which nested spellings rarely have)."""
+    stamps: bool = False
+    """The timestamps' leaves are Arrow timestamps: Arrow reads the ISO 8601 text itself
+    (its values are Python's, the years 1 to 9999 aside) and refuses the whole read for a
+    text it does not read; else they are text, converted after the read."""
     mapped: dict[tuple[str, frozenset[str] | None], tuple[tuple[pl.Expr, ...], pl.Expr]] = (
         dataclasses.field(default_factory=dict, compare=False, repr=False)
     )
@@ -966,10 +1144,12 @@ class _ColumnarPlan:
         mapping: Mapping[str, tuple[str, ...]],
         typed: frozenset[tuple[str, ...]],
         nested_only: bool = False,
+        stamps: bool = False,
     ) -> _ColumnarPlan | None:
         """The plan with the spellings ``typed`` typed, or None when the mapping cannot be
         one schema (a key both an object and a value, a path of too many parts).
-        ``nested_only``: the schema has the last spelling of each path alone."""
+        ``nested_only``: the schema has the last spelling of each path alone. ``stamps``:
+        the timestamps are Arrow timestamps, unless another field reads one of their keys."""
         leaves: list[tuple[tuple[str, ...], pa.DataType]] = []
         paths = [(field, path) for field, group in mapping.items() for path in group]
         for field, path in [*paths, *(("attrs", path) for path in ECS_ATTRS)]:
@@ -980,11 +1160,24 @@ class _ColumnarPlan:
         if _arrow_schema(leaves) is None:
             return None
         # Text read as string views, which polars takes as they are (plain strings it
-        # converts, a copy of every value); the timestamps' own text stays plain (Arrow's
-        # cast to a timestamp reads it, and a view of a key read twice would clash).
+        # converts, a copy of every value). The timestamps are Arrow's timestamps (its ISO
+        # 8601 reading is cheaper than the text's copy and cast), or else their text stays
+        # plain (Arrow's cast to a timestamp reads it, and a view of a key read twice would
+        # clash); a key another field reads too stays text.
         times = {keys for path in mapping.get("ts", ()) for keys in _spellings(path)}
+        read_as_text = {
+            keys
+            for field, path in [*paths, *(("attrs", path) for path in ECS_ATTRS)]
+            if field != "ts"
+            for keys in _spellings(path)
+        }
+        stamps = stamps and not times & read_as_text
+        time_kind = _STAMP if stamps else pa.string()
         leaves = [
-            (keys, pa.string_view() if kind == pa.string() and keys not in times else kind)
+            (
+                keys,
+                time_kind if keys in times else pa.string_view() if kind == pa.string() else kind,
+            )
             for keys, kind in leaves
         ]
         if nested_only:
@@ -1051,6 +1244,7 @@ class _ColumnarPlan:
             attrs,
             pl.any_horizontal(uncertain) if uncertain else None,
             "|".join(sorted({_literal(key[key.rfind(".") :]) for key in hidden})),
+            stamps,
         )
 
     def typed_columns(self, table: pa.Table) -> pa.Table:
@@ -1069,6 +1263,8 @@ class _ColumnarPlan:
         if not texts:
             return pl.Series("ts", [None] * table.num_rows, dtype=pl.Datetime("us", "UTC"))
         text = texts[0] if len(texts) == 1 else pc.coalesce(*texts)
+        if self.stamps:
+            return _in_python_range(text)
         return _arrow_timestamps(text.combine_chunks()).alias("ts")
 
     @staticmethod
@@ -1095,19 +1291,19 @@ class _ColumnarPlan:
         real ``\\u`` escape (``__escape``), when any does.
         """
         columns, broken = self._mapped(source, wanted)
-        helpers = [broken.alias("__broken")]
+        slow = pl.col("__ts").is_null() | broken
         if self.uncertain is not None and flags:
-            helpers.append(self.uncertain.alias("__uncertain"))
-            helpers.extend(pl.lit(pl.Series(name, mask)) for name, mask in flags.items())
-        events = frame.with_columns(stamps.alias("__ts")).select(*columns, *helpers)
-        slow = pl.col("ts").is_null() | pl.col("__broken")
-        if "__hidden" in events.columns:
-            slow = slow | (pl.col("__uncertain") & pl.col("__hidden"))
-        if "__escape" in events.columns:
             # A key may be spelt with a \\u escape, which its text does not find: lines with
             # a real escape (not an escaped backslash before a u) count as uncertain too.
-            slow = slow | (pl.col("__uncertain") & pl.col("__escape"))
-        slow_records = events.filter(slow).get_column("record").to_list()
+            marked = pl.any_horizontal(
+                [pl.lit(pl.Series(name, mask)) for name, mask in flags.items()]
+            )
+            slow = slow | (self.uncertain & marked)
+        events = frame.with_columns(stamps.alias("__ts")).select(*columns, slow.alias("__slow"))
+        is_slow = events.get_column("__slow")
+        slow_records = (
+            events.get_column("record").filter(is_slow).to_list() if is_slow.any() else []
+        )
         return events.select(*EVENT_COLUMNS, "record"), slow_records
 
     def _mapped(
@@ -1199,6 +1395,28 @@ def _arrow_schema(leaves: list[tuple[tuple[str, ...], pa.DataType]]) -> pa.Schem
         ]
 
     return pa.schema(fields(root))
+
+
+def _in_python_range(stamps: pa.Array | pa.ChunkedArray) -> pl.Series:
+    """Arrow's timestamps as a ``ts`` series, null outside ``_FIRST_MICROS`` to
+    ``_LAST_MICROS`` (those rows go the row-wise way, which decides as Python does).
+
+    Examples
+    --------
+    >>> year_one = pa.array([-62135596800000000, -62135510400000000], pa.int64())
+    >>> _in_python_range(year_one.cast(_STAMP)).to_list()
+    [None, datetime.datetime(1, 1, 2, 0, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC'))]
+    """
+    series = pl.from_arrow(stamps)
+    assert isinstance(series, pl.Series)
+    micros = series.to_physical()
+    least, most = micros.min(), micros.max()
+    if (least is not None and least < _FIRST_MICROS) or (  # type: ignore[operator]
+        most is not None and most > _LAST_MICROS  # type: ignore[operator]
+    ):
+        inside = micros.is_between(_FIRST_MICROS, _LAST_MICROS)
+        series = series.to_frame("ts").select(pl.when(inside).then(pl.col("ts"))).to_series()
+    return series.alias("ts")
 
 
 def _timestamps(text: pl.Series) -> pl.Series:

@@ -292,3 +292,12 @@ def test_batch_online_and_columnar_agree(entity: str, window: str, days: int) ->
     # Worth something only if every family feature is exercised, new and rare ones included.
     exercised = {name for name in family_names if batch.get_column(name).sum() > 0}
     assert exercised == set(family_names)
+
+
+def test_host_windows_read_unusual_hours_for_the_host_not_an_account() -> None:
+    (user,) = [s for s in default_specs("user") if s.name == "unusual_hour_logons"]
+    (host,) = [s for s in default_specs("host") if s.name == "unusual_hour_logons"]
+    assert "this account" in user.explain and "this account" not in host.explain
+    assert host.explain.format(observed=3.0, typical="0") == (
+        "3 logon(s) at hours unusual for this host (typical 0)"
+    )

@@ -457,6 +457,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         out=Path(pick("out", DEFAULT_SCAN_OUT)),
         train_until=train_until,
         budget=_budget(str(pick("budget", "5/day"))),
+        budget_given=given("budget"),
         detector=str(pick("detector", "tail")),
         detector_params=config.get("detector_params", {}),
         entity=str(entity or "user"),

@@ -17,7 +17,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -146,6 +146,9 @@ class ScanOptions:
     out: Path
     train_until: date | None = None
     budget: Budget = field(default_factory=Budget)
+    budget_given: bool = False
+    """Whether ``budget`` was asked for (flag or config): with :attr:`model` it replaces the
+    budget saved with the model, which is used otherwise."""
     detector: str = "tail"
     detector_params: Mapping[str, Any] = field(default_factory=dict)
     entity: str = "user"
@@ -807,6 +810,9 @@ def _run_checked_scan(opts: ScanOptions, allowlist: Allowlist) -> ScanResult:
         if not isinstance(pipeline, Pipeline):
             raise UsageError(f"{opts.model / MODEL_FILE} does not hold a baseliner pipeline")
         _check_model_fits(opts, pipeline, window)
+        if opts.budget_given:
+            # A budget is the operator's choice for these logs, not part of what was learnt.
+            pipeline.config = replace(pipeline.config, budget=opts.budget)
         to_score = vectors
         train_until = None
         _check_budget(pipeline.config.budget, to_score, window)

@@ -203,6 +203,17 @@ def test_saved_model_scores_new_logs(
     summary = json.loads((tmp_path / "again" / "summary.json").read_text())
     assert summary["train_until"] is None
     assert summary["scored_windows"] == summary["windows"]
+    # A budget asked for with --model replaces the saved one (5/day): the same windows, fewer
+    # alerts.
+    tighter = ["--budget", "1/day", "--out", str(tmp_path / "tighter"), "--no-progress"]
+    assert main(["scan", f"cert:{small_org}", "--model", str(model), *tighter]) == 0
+    tight = json.loads((tmp_path / "tighter" / "summary.json").read_text())
+    assert (summary["budget"], tight["budget"]) == ("5/day", "1/day")
+    alerts = [
+        len((tmp_path / out / "alerts.jsonl").read_text().splitlines())
+        for out in ("again", "tighter")
+    ]
+    assert 0 < alerts[1] < alerts[0]
     (model / "model.bin").write_bytes(b"garbage")
     assert (
         main(

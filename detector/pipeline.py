@@ -70,16 +70,20 @@ class Budget:
             return cls(per_day=None, fraction=percent / 100.0)
         raise UsageError(f"budget {text!r} is not 'N/day' or 'P%' (e.g. 5/day, 0.5%)")
 
+    def wanted(self, *, windows: int, days: float) -> float:
+        """Alerts the budget asks for over ``windows`` windows spread over ``days`` days,
+        before rounding (:meth:`alerts_for` rounds and caps it)."""
+        if self.fraction is not None:
+            return self.fraction * windows
+        return (self.per_day or 0.0) * max(days, 1.0)
+
     def alerts_for(self, *, windows: int, days: float) -> int:
         """How many of ``windows`` windows spread over ``days`` days may alert.
 
         A budget that covers every window is allowed (a 100% budget asks for it) but logged
         as a warning: every window above the detector's floor then alerts.
         """
-        if self.fraction is not None:
-            wanted = self.fraction * windows
-        else:
-            wanted = (self.per_day or 0.0) * max(days, 1.0)
+        wanted = self.wanted(windows=windows, days=days)
         if windows and wanted >= windows:
             logger.warning(
                 "a budget of %s allows all %d windows to alert (%.4g wanted): give a smaller one",

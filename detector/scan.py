@@ -539,7 +539,10 @@ def _spool_piece(batch: BatchScan, columns: Sequence[str], part: Path) -> _PartV
     ).row(0)
     per_action: dict[str, int] = {}
     if "action" in judged.columns and events:
-        counted = judged.filter(pl.col("reason").is_null()).group_by("action").len()
+        # Lazy, so that only the two columns are read: a filter of the whole frame copies all.
+        counted = (
+            judged.lazy().filter(pl.col("reason").is_null()).group_by("action").len().collect()
+        )
         per_action = {action: n for action, n in counted.iter_rows() if action is not None}
     return _PartVerdict(events, bool(unordered), first, last, rejects, per_action)
 
@@ -973,10 +976,7 @@ def _check_budget(budget: Budget, to_score: pl.DataFrame, window: timedelta) -> 
     span_days = _span_days(to_score, window)
     # As Budget.alerts_for rounds, without its warning about a budget that covers everything
     # (the pipeline gives that one when it calibrates).
-    if budget.fraction is not None:
-        wanted = budget.fraction * to_score.height
-    else:
-        wanted = (budget.per_day or 0.0) * max(span_days, 1.0)
+    wanted = budget.wanted(windows=to_score.height, days=span_days)
     if to_score.height and round(wanted) <= 0:
         raise UsageError(
             f"budget {budget} allows no alert over the {to_score.height:,} windows "
@@ -1006,8 +1006,8 @@ def _warn_short_training(train: pl.DataFrame, window: timedelta, shown: str) -> 
         )
 
 
-#: Windows an entity needs for its own baseline (the detectors' ``min_rows`` default).
-OWN_BASELINE_MIN_ROWS: Final = 5
+#: Windows an entity needs for its own baseline (the pipeline's ``min_history``).
+OWN_BASELINE_MIN_ROWS: Final = PipelineConfig.min_history
 
 
 def _train_until_instant(train_until: date, window: str) -> datetime:

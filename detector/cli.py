@@ -8,6 +8,7 @@ Bad usage prints one line naming the problem and exits 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import math
@@ -141,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     scan = sub.add_parser(
-        "scan", help="retrospective scan of log files (CERT, LANL, JSON lines, Parquet)"
+        "scan",
+        help="retrospective scan of log files (CERT, LANL, JSON lines, Parquet) and of "
+        "Windows Security, auth.log and syslog logs",
     )
     scan.add_argument(
         "inputs",
@@ -150,7 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="log files or directories; prefix with a format to mix them (cert:DIR lanl:auth.txt)",
     )
     scan.add_argument(
-        "--format", choices=["cert", "lanl", "jsonl", "parquet"], help="format of unprefixed paths"
+        "--format",
+        choices=["cert", "lanl", "jsonl", "parquet", "windows", "authlog", "syslog"],
+        help="format of unprefixed paths (windows: Winlogbeat JSON lines of the Security log; "
+        "authlog: Linux auth.log / secure; syslog: any syslog lines, mined into templates)",
     )
     scan.add_argument("--out", type=Path, help=f"output directory (default {DEFAULT_SCAN_OUT})")
     scan.add_argument(
@@ -185,8 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         type=Path,
         metavar="DIR",
-        help="score with a saved model (its window and entity unless given; --detector and "
-        "--train-until are ignored with a warning)",
+        help="score with a saved model (its window, entity and families unless given; "
+        "--detector and --train-until are ignored with a warning)",
     )
     scan.add_argument(
         "--lanl-epoch",
@@ -196,8 +202,26 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--mapping",
         type=Path,
-        help='JSON file: Event field -> JSON-lines path(s), and an "actions" table '
-        '(the log\'s action -> baseliner\'s, e.g. {"signin": "logon"})',
+        help='JSON file: Event field -> JSON-lines path(s), an "actions" table '
+        '(the log\'s action -> baseliner\'s, e.g. {"signin": "logon"}) and an "attrs" table '
+        '(attribute -> JSON path, e.g. {"attachments": "email.attachments"})',
+    )
+    scan.add_argument(
+        "--families",
+        help="feature families added to the default features: auto (default: those the "
+        "formats imply, windows -> windows, syslog -> templates), none, or a comma-separated "
+        "list (windows,templates)",
+    )
+    scan.add_argument(
+        "--year",
+        type=_year,
+        help="year of the BSD timestamps of authlog and syslog lines, which have none "
+        "(default: the latest that puts them in the past, as for logs of the last 12 months)",
+    )
+    scan.add_argument(
+        "--tz",
+        help="time zone of authlog and syslog timestamps without an offset, an IANA name "
+        "such as Europe/Berlin (default UTC)",
     )
     scan.add_argument(
         "--config",
@@ -374,6 +398,9 @@ _SCAN_KEYS: dict[str, type | tuple[type, ...]] = {
     "mapping": (str, dict),
     "top": int,
     "no_progress": bool,
+    "families": (str, list),
+    "year": int,
+    "tz": str,
 }
 
 
@@ -436,6 +463,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     model = Path(pick("model", "")) if given("model") else None
     window = pick("window", None)
     entity = pick("entity", None)
+    saved: dict[str, str] = {}
     if model is not None:
         # Scoring with a saved model: its window and entity unless asked otherwise (a
         # different one is refused by the scan), and nothing to fit.
@@ -449,6 +477,22 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                     flag,
                     model,
                 )
+    # Parsed here rather than by argparse, so that "--families auto" wins over the config.
+    from_flag = args.families is not None
+    try:
+        families = _families(args.families if from_flag else config.get("families", "auto"))
+    except argparse.ArgumentTypeError as exc:
+        where = "--families" if from_flag else f"config {args.config}: scan.families"
+        raise UsageError(f"{where}: {exc}") from None
+    if families is None and "families" in saved:
+        # Scoring with a saved model: its families unless asked otherwise.
+        families = tuple(name for name in saved["families"].split(",") if name)
+    year = pick("year", None)
+    if year is not None:
+        try:
+            year = _year(str(year))
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"config {args.config}: scan.year: {exc}") from None
     fmt = pick("format", None)
     save_model = pick("save_model", None)
     allowlist = pick("allowlist", None)
@@ -472,11 +516,56 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         report_top=top,
         allowlist=Path(allowlist) if allowlist else None,
         slice_days=int(pick("slice_days", 7)),
+        families=families,
+        year=year,
+        tz=str(pick("tz", "UTC")),
     )
     _check_detector(opts.detector)
     result = run_scan(opts)
     print(_scan_summary(result, top=opts.report_top))
     return EXIT_OK
+
+
+def _families(value: str | list[Any] | tuple[str, ...]) -> tuple[str, ...] | None:
+    """``--families``: ``auto`` (None), ``none`` (no family), or names separated by commas
+    (a list of names from a config file, ``[]`` for none).
+
+    Examples
+    --------
+    >>> _families("auto"), _families("none"), _families("windows, templates"), _families([])
+    (None, (), ('templates', 'windows'), ())
+    """
+    from features.catalog import FAMILY_NAMES, check_families
+
+    if isinstance(value, str):
+        if value.strip() == "auto":
+            return None
+        if value.strip() == "none":
+            return ()
+        names: list[Any] = [name.strip() for name in value.split(",") if name.strip()]
+    else:
+        names = list(value)
+        if not names:
+            return ()
+    if not names or not all(isinstance(name, str) for name in names):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: give auto, none or family names ({', '.join(FAMILY_NAMES)})"
+        )
+    try:
+        return check_families(names)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _year(text: str) -> int:
+    """``--year``: a whole year 1..9999."""
+    try:
+        year = int(text)
+    except ValueError:
+        year = 0
+    if not 1 <= year <= 9999:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a year (1..9999)")
+    return year
 
 
 def _load_mapping(path: Path) -> dict[str, Any]:
@@ -671,6 +760,47 @@ def _check_bench_args(args: argparse.Namespace) -> None:
         if args.bench == "throughput":
             args.users, args.days = args.users or 1000, args.days or 180
         _check_org_size(args.users, args.days)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """The console's log lines: problems as the CLI's own messages, progress as it was.
+
+    A warning (and anything worse) reads ``baseliner: warning: <message>``, as the errors the
+    CLI prints do (``baseliner: error: ...``); INFO and DEBUG keep ``LEVEL logger: <message>``
+    (``-v`` progress, where the logger's name says which stage speaks).
+
+    Examples
+    --------
+    >>> formatter = ConsoleFormatter()
+    >>> def line(level, message):
+    ...     return formatter.format(
+    ...         logging.LogRecord("detector.scan", level, "", 0, message, (), None))
+    >>> line(logging.WARNING, "3 windows only")
+    'baseliner: warning: 3 windows only'
+    >>> line(logging.INFO, "read 10 events")
+    'INFO detector.scan: read 10 events'
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+        self._problem = logging.Formatter("baseliner: %(levelname)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno < logging.WARNING:
+            return super().format(record)
+        # A copy: the other handlers of the record (a test's capture) see it unchanged.
+        shown = copy.copy(record)
+        shown.levelname = record.levelname.lower()
+        return self._problem.format(shown)
+
+
+def configure_console_logging(*, verbose: bool) -> None:
+    """Log to stderr with :class:`ConsoleFormatter`, INFO and up with ``verbose``, else
+    WARNING and up; nothing is changed when the root logger has a handler already (as
+    :func:`logging.basicConfig`)."""
+    console = logging.StreamHandler()
+    console.setFormatter(ConsoleFormatter())
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[console])
 
 
 class _OnceEach(logging.Filter):
@@ -1010,10 +1140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(_attach_negative_values(argv))
-        logging.basicConfig(
-            level=logging.INFO if args.verbose else logging.WARNING,
-            format="%(levelname)s %(name)s: %(message)s",
-        )
+        configure_console_logging(verbose=args.verbose)
         if args.command == "scan":
             return _cmd_scan(args)
         if args.command == "run":

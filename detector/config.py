@@ -60,6 +60,7 @@ _DAEMON_KEYS = frozenset(
         "close_idle_after",
         "max_entities",
         "idle_expiry",
+        "departed_entities",
         "detector",
         "detector_params",
         "budget",
@@ -217,6 +218,10 @@ class DaemonConfig:
     idle_expiry: timedelta | None = timedelta(days=30)
     """Forget an entity's history after this long without events (event time); ``None``
     (``idle_expiry = "off"``): never. At least one window."""
+    departed_entities: int = 10_000
+    """Rows kept for entities evicted or expired that had risk or alerts, so that they stay in
+    ``entities.csv`` (status ``evicted`` / ``expired``); past it the least risky are dropped
+    (:mod:`detector.departed`). 0: none kept."""
     detector: str = "robust_window"
     detector_params: Mapping[str, Any] = field(default_factory=dict)
     budget_per_day: float = 5.0
@@ -566,11 +571,17 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
         "warmup_windows",
         "cold_start_windows",
         "min_peers",
+        "departed_entities",
     ):
         if key in table:
             number = _get(table, key, int, where)
             if key == "max_entities" and number == 0:  # 0: no cap, said explicitly
                 out[key] = None
+                continue
+            if key == "departed_entities":  # 0: keep none
+                if number < 0:
+                    raise UsageError(f"daemon.{key}: must be >= 0, got {number}")
+                out[key] = number
                 continue
             if number < 1:
                 raise UsageError(f"daemon.{key}: must be >= 1, got {number}")

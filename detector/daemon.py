@@ -21,7 +21,8 @@ One loop, single-threaded (the metrics server runs on its own thread and only re
    configured, or the population's), weighed by how rare such a deviation is across the
    population, decided at the alert budget (nothing alerts during the warm-up, no day
    exceeds the budget), *then* learnt; alerts carry the entity's decayed risk. Entities the
-   features evict or expire lose their baseline too.
+   features evict or expire lose their baseline too; those that had risk or alerts stay
+   in ``entities.csv`` as departed (:mod:`detector.departed`, at most ``departed_entities``).
 5. An alert is explained against the entity's typical values (observed against median and
    usual range, with the share of windows deviating as much), filtered by the allow-list,
    and written to the sinks (:mod:`detector.sinks`: stdout, a rotating JSON-lines file, a
@@ -32,15 +33,16 @@ Sources: files (followed across rotation), globs, stdin, and the network listene
 
 Checkpoints (every ``checkpoint_seconds`` and on SIGTERM/SIGINT) hold the source positions,
 the feature state, the parsers (a template miner learns), the detectors, the calibrator, the
-emitted alert ids, the alerts the sinks have not delivered yet and the running totals, in the
-verified envelope of :mod:`models.store` (feature-schema hash and baseliner version in its
-header), written atomically. A checkpoint written for another feature schema or another major
-version, or with another ``detector`` (or ``detector_params``), or a corrupt one, stops the
-start with one line naming the file. A changed ``budget`` (or ``expected_entities``) takes
-effect on the restored scorer: its daily cap and its threshold's quantile level. A failed checkpoint
-(disk full) is logged and counted; the daemon goes on. A restart continues from the
-positions: no line is counted twice, none is lost. Alerts written after the last checkpoint
-are replayed with the same ids; the JSON-lines sink skips the ids already in its files.
+emitted alert ids, the departed entities, the alerts the sinks have not delivered yet and the
+running totals, in the verified envelope of :mod:`models.store` (feature-schema hash and
+baseliner version in its header), written atomically. A checkpoint written for another
+feature schema or another major version, or with another ``detector`` (or
+``detector_params``), or a corrupt one, stops the start with one line naming the file. A
+changed ``budget`` (or ``expected_entities``) takes effect on the restored scorer: its daily
+cap and its threshold's quantile level. A failed checkpoint (disk full) is logged and
+counted; the daemon goes on. A restart continues from the positions: no line is counted
+twice, none is lost. Alerts written after the last checkpoint are replayed with the same ids;
+the JSON-lines sink skips the ids already in its files.
 
 On SIGTERM the network listeners stop accepting, what they queued is processed, the sinks
 deliver what they can within their drain time, and a last checkpoint is written: it keeps the
@@ -59,7 +61,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from types import FrameType
@@ -68,10 +70,13 @@ from typing import Any, Protocol
 import orjson
 import polars as pl
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from detector import __version__
 from detector.alerts import Alert
 from detector.config import DaemonConfig, SourceConfig, implied_families
+from detector.departed import DepartedEntities, StrongestAlert, write_entities
 from detector.errors import UsageError
 from detector.metrics import DaemonCollector, DaemonGauges, DaemonTotals, serve_metrics
 
@@ -142,6 +147,26 @@ _SOURCE_STATS = (
 _NETWORK_TYPES = ("syslog_udp", "syslog_tcp", "http")
 
 
+class _DepartedCollector(Collector):
+    """The departed-entities table's size and the rows its cap dropped, as metrics."""
+
+    def __init__(self, table: Callable[[], DepartedEntities]) -> None:
+        self.table = table
+
+    def collect(self) -> Iterator[Any]:
+        table = self.table()
+        yield GaugeMetricFamily(
+            "baseliner_departed_entities",
+            "Evicted or expired entities with risk or alerts kept for entities.csv",
+            value=len(table),
+        )
+        yield CounterMetricFamily(
+            "baseliner_departed_dropped",
+            "Departed entities' rows dropped by daemon.departed_entities (least risky first)",
+            value=table.dropped,
+        )
+
+
 class CheckpointError(UsageError):
     """The checkpoint in ``state_dir`` cannot be restored (one line naming the file and why)."""
 
@@ -149,6 +174,8 @@ class CheckpointError(UsageError):
 class _Source(Protocol):
     def read(self) -> Iterator[RawRecord]: ...
     def snapshot(self) -> Any: ...
+    @property
+    def alive(self) -> bool: ...
 
 
 def _build_source(config: SourceConfig, resume: Any) -> _Source:
@@ -337,6 +364,19 @@ class Daemon:
         self.scorer.set_peers(config.peer_groups, config.min_peers)
         # So that a muted window takes no slot of the daily cap (it is muted and counted below).
         self.scorer.set_allowlist(self.allowlist)
+        # Entities the features let go stay in entities.csv (detector.departed).
+        self.scorer.track_departures()
+        self.departed = DepartedEntities.from_state(state.get("departed"), config.departed_entities)
+        #: The strongest alert emitted for each active entity that has one (its id goes to
+        #: entities.csv; it moves to the departed row when the entity leaves).
+        self.strongest_alerts: dict[str, StrongestAlert] = {
+            entity: StrongestAlert(score, alert_id)
+            for entity, (score, alert_id) in state.get("strongest_alerts", {}).items()
+        }
+        # Why each entity of features.evicted left (see _departure_reasons): the evictions
+        # already taken, and how many of the list's first entries are expirations.
+        self._evictions_taken = self.features.evictions
+        self._expired_ahead = len(self.features.evicted)
         self.written_ids: set[str] = state.get("written_ids", set())
         self.totals: DaemonTotals = state.get("totals") or DaemonTotals()
         self.sources: dict[str, _Source] = {
@@ -365,6 +405,7 @@ class Daemon:
         self.registry.register(
             DaemonCollector(self.totals, self.gauges, self.lock, refresh=self._refresh_gauges)
         )
+        self.registry.register(_DepartedCollector(lambda: self.departed))
 
     # -- state -------------------------------------------------------------------------------
 
@@ -583,6 +624,12 @@ class Daemon:
                         self._sink_key(label): sink.pending() for label, sink in self.sinks.items()
                     },
                     "totals": self.totals,
+                    # Plain data: a checkpoint holding them still loads in a build without.
+                    "departed": self.departed.state(),
+                    "strongest_alerts": {
+                        entity: (best.score, best.id)
+                        for entity, best in self.strongest_alerts.items()
+                    },
                 }
                 data = encode_model(
                     state,
@@ -597,7 +644,7 @@ class Daemon:
                 write_atomically(self.checkpoint_path, data)
                 logger.info("checkpoint saved to %s (%d bytes)", self.checkpoint_path, len(data))
                 self.gauges.checkpoint_bytes = len(data)
-                self.scorer.write_entities(self.config.state_dir / ENTITIES_NAME)
+                self.write_entities()
             except Exception:
                 self._checkpoint_failed = True
                 self.gauges.checkpoint_failures += 1
@@ -607,6 +654,19 @@ class Daemon:
             self.gauges.checkpoints += 1
             self.gauges.last_checkpoint = time.time()
             return True
+
+    def write_entities(self) -> int:
+        """Write ``entities.csv`` in ``state_dir``: the scorer's entities and the departed
+        ones, ranked together, with their status (:func:`detector.departed.write_entities`);
+        rows written."""
+        return write_entities(
+            self.config.state_dir / ENTITIES_NAME,
+            self.scorer.top_entities(),
+            self.departed,
+            strongest=self.strongest_alerts,
+            last_day=self.scorer.last_day,
+            half_life_days=self.scorer.risk_config.half_life_days,
+        )
 
     def _refresh_gauges(self) -> None:
         """Read the sources', sinks' and state's numbers (at scrape time, under the lock)."""
@@ -702,9 +762,8 @@ class Daemon:
             )
         listeners: dict[str, bool] = {}
         for name, source in self.sources.items():
-            thread = getattr(source, "_thread", None)
-            if self._source_types[name] in _NETWORK_TYPES and thread is not None:
-                listeners[name] = alive = thread.is_alive()
+            if self._source_types[name] in _NETWORK_TYPES:
+                listeners[name] = alive = source.alive
                 if not alive and not self.stopping.is_set():
                     problems.append(f"source {name}: listener thread has died")
         if listeners:
@@ -751,6 +810,7 @@ class Daemon:
             bound = self.watermarks.bound(self.features.newest_us, now=time.monotonic())
             if bound is not None:
                 self.features.advance_to(bound, on_close=self._score)
+                self._expired_ahead = len(self.features.evicted)
         return handled
 
     def _handle(self, name: str, parser: Parser, records: Sequence[RawRecord]) -> None:
@@ -780,6 +840,7 @@ class Daemon:
             on_close=self._score,
             hold_us=self.watermarks.hold_for(name, now=time.monotonic()),
         )
+        self._expired_ahead = len(self.features.evicted)
         # Active from the end of its batch: scoring a long one does not make a source idle.
         newest_us = newest_event_us(frame, self.config.entity)
         self.watermarks.saw(name, newest_us, now=time.monotonic())
@@ -865,16 +926,61 @@ class Daemon:
 
     def _score(self, vectors: pl.DataFrame) -> None:
         self.totals.windows_closed += vectors.height
+        leaving = self.features.evicted
+        reasons = self._departure_reasons(leaving)
         # An entity evicted when its window closed is still scored, then forgotten; the others
         # free their rows before new entities take them (the scorer's tables stay at the cap).
-        alerts = self.scorer.score_frame(vectors, forget=self.features.evicted)
-        self.features.evicted.clear()
+        alerts = self.scorer.score_frame(vectors, forget=leaving)
         kept, muted = self.allowlist.apply(alerts)
         self.totals.suppressed += muted
         for alert in kept:
             self._emit(alert)
+        self._keep_departed(leaving, reasons)
+        leaving.clear()
+
+    def _departure_reasons(self, leaving: Sequence[str]) -> dict[str, str]:
+        """Why each entity of ``features.evicted`` left: ``evicted`` or ``expired``.
+
+        The features count evictions and expirations but list both together: a closing step
+        appends its evictions (the cap, as its windows fold) before its expirations, and only
+        a step that closes windows evicts, and is scored at once. So the list holds the
+        expirations of steps that closed no window (:attr:`_expired_ahead`, taken after each
+        features call), then this step's evictions, then its expirations. (An empty window
+        closed inside one read batch, before the step scored here, can shift the labels of
+        that batch's departures; the entities departed either way.)
+        """
+        evictions = self.features.evictions - self._evictions_taken
+        self._evictions_taken = self.features.evictions
+        ahead = min(self._expired_ahead, len(leaving))
+        self._expired_ahead = 0
+        reasons: dict[str, str] = {}
+        for position, entity in enumerate(leaving):
+            evicted = ahead <= position < ahead + evictions
+            reasons[entity] = "evicted" if evicted else "expired"
+        return reasons
+
+    def _keep_departed(self, leaving: Sequence[str], reasons: Mapping[str, str]) -> None:
+        """Move the risk records the scorer dropped into the departed table (bounded)."""
+        departures = self.scorer.departures
+        half_life = self.scorer.risk_config.half_life_days
+        if departures:
+            for record in departures:
+                self.departed.add(
+                    record,
+                    reasons.get(record.entity, "evicted"),
+                    half_life_days=half_life,
+                    strongest=self.strongest_alerts.get(record.entity),
+                )
+            departures.clear()
+            self.departed.trim()
+        if self.strongest_alerts:
+            for entity in leaving:
+                self.strongest_alerts.pop(entity, None)
 
     def _emit(self, alert: Alert) -> None:
+        best = self.strongest_alerts.get(alert.entity)
+        if best is None or alert.score > best.score:
+            self.strongest_alerts[alert.entity] = StrongestAlert(alert.score, alert.id)
         # Emitted before the last checkpoint: only a source re-read from before it repeats one.
         if alert.id in self.written_ids:
             return

@@ -18,9 +18,11 @@
    it is across the population: ``-log10`` of the share of recent windows (own-history ones for
    an own or a peer baseline, population ones otherwise) that deviated at least as much on that
    feature, extrapolated beyond the largest. The window scores the sum of its ``top_k`` largest
-   surprises. With any other registered online ``detector``, that detector (one instance per
-   entity) scores own-history windows, and a cold-start window's population score is mapped
-   onto the detector's recent score distribution by its rank (quantile mapping).
+   surprises (:func:`models.combine.top_k_group_sum`, shared with the scan); with
+   ``behaviour_groups``, the features of one behaviour group count once, by their largest.
+   With any other registered online ``detector``, that detector (one instance per entity)
+   scores own-history windows, and a cold-start window's population score is mapped onto the
+   detector's recent score distribution by its rank (quantile mapping).
 3. **Decision.** A :class:`~models.calibration.StreamingCalibrator` tracks the threshold that
    lets ``budget_per_day`` of ``windows_per_day`` windows alert; nothing alerts before
    ``warmup_windows`` informed windows were scored, nor while the quantile sits on the lowest
@@ -89,6 +91,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import functools
 import logging
 import math
 import operator
@@ -110,9 +113,11 @@ from detector.risk import FeatureEvidence, RiskConfig, alert_evidence
 from detector.scaling import scale_matrix
 from detector.suppression import Allowlist
 from features.online import WindowVector
-from features.spec import FeatureSpec
+from features.spec import FeatureSpec, group_ids
 from models.base import OnlineDetector
 from models.calibration import StreamingCalibrator
+from models.combine import sum_of_largest as _sum_of_largest  # noqa: F401 - its tests import it
+from models.combine import top_k_group_sum
 from models.online._common import WindowedECDF
 from models.online.robust_window import (
     MAD_TO_SIGMA,
@@ -629,33 +634,6 @@ class _EntityRings(_EntityIndex):
         self.dirty.reshape(-1)[ids] = False
 
 
-def _sum_of_largest(surprise: FloatMatrix, k: int, strongest: FloatMatrix) -> FloatMatrix:
-    """The sum of each row's ``k`` largest values, added in ascending order (as summing them
-    after a full sort does); ``strongest``: each row's largest.
-
-    The default ``k`` of 2 is the largest plus the largest of the rest, without a partition
-    of every row (the same sum, a signed zero included: a sum starts from 0).
-
-    Examples
-    --------
-    >>> surprise = np.array([[0.5, 3.0, 1.0], [2.0, 2.0, -0.0], [-0.0, -0.0, -0.0]])
-    >>> _sum_of_largest(surprise, 2, surprise.max(axis=1)).tolist()
-    [4.0, 4.0, 0.0]
-    >>> _sum_of_largest(surprise, 3, surprise.max(axis=1)).tolist()
-    [4.5, 4.0, 0.0]
-    """
-    count, width = surprise.shape
-    if not width:
-        return np.zeros(count)
-    if k == 2 and width >= 2:
-        rest = surprise.copy()
-        rest[np.arange(count), surprise.argmax(axis=1)] = -np.inf
-        return np.asarray((rest.max(axis=1) + 0.0) + strongest, dtype=np.float64)
-    largest = np.partition(surprise, width - k, axis=1)[:, width - k :]
-    largest.sort(axis=1)
-    return np.asarray(largest.sum(axis=1), dtype=np.float64)
-
-
 def _occurrence(rows: NDArray[np.intp]) -> NDArray[np.intp]:
     """How many earlier positions hold the same value, at each position.
 
@@ -1086,6 +1064,24 @@ HISTORY_WINDOWS = 60
 """Windows of each entity's own history kept by default (its baseline and cold-start count)."""
 
 
+@functools.lru_cache(maxsize=64)
+def _decile_positions(n: int) -> tuple[int, int]:
+    """Positions of the 10 % ("lower") and 90 % ("higher") values among ``n`` sorted ones,
+    as :func:`numpy.quantile` gives them (a peer group's size repeats from refresh to
+    refresh: the quantile's fixed cost is paid once per size).
+
+    Examples
+    --------
+    >>> _decile_positions(10), _decile_positions(1)
+    ((0, 9), (0, 0))
+    """
+    positions = np.arange(n)
+    return (
+        int(np.quantile(positions, 0.1, method="lower")),
+        int(np.quantile(positions, 0.9, method="higher")),
+    )
+
+
 class OnlineScorer:
     """Scores closed windows online and turns them into budgeted, explained alerts.
 
@@ -1137,6 +1133,11 @@ class OnlineScorer:
         against its group when the group has at least ``min_peers`` members with their own
         baseline, else against the population. The mapping is configuration: a checkpoint
         does not hold it; give it again after restoring (:meth:`set_peers`).
+    behaviour_groups
+        Sum the ``top_k`` largest behaviour surprises instead, each the largest of its
+        features' (``FeatureSpec.group``; a spec without one is its own), as the scan does
+        with :attr:`detector.pipeline.PipelineConfig.behaviour_groups`. Off by default (see
+        there).
     allowlist
         The operator's allow-list: a window it mutes entirely still alerts as far as the
         scorer goes (it is returned, not learnt, for the caller's
@@ -1199,6 +1200,7 @@ class OnlineScorer:
         peers: Mapping[str, str] | None = None,
         min_peers: int = 5,
         allowlist: Allowlist | None = None,
+        behaviour_groups: bool = False,
     ) -> None:
         if budget_per_day <= 0:
             raise ValueError(f"budget_per_day must be > 0, got {budget_per_day}")
@@ -1245,6 +1247,11 @@ class OnlineScorer:
         self.calibrator.recent_ = _ScoreWindow(self.calibrator.recent_.size)
         self._ordinary = _ScoreWindow(max(int(evidence_days * windows_per_day), warmup_windows, 1))
         self.regularity = np.array([s.kind == "periodicity" for s in self.specs])
+        # The behaviour each feature measures: one act seen in several correlated features
+        # counts once in the score (models.combine, as in the scan), when asked for.
+        self.feature_groups: tuple[int, ...] | None = (
+            group_ids(self.specs) if behaviour_groups else None
+        )
         width = len(self.features)
         self._values = _Ring(reference_size, width)
         self._own_z = _Ring(reference_size, width)
@@ -1289,6 +1296,9 @@ class OnlineScorer:
         # ... and before the strongest feature earned evidence, none.
         state.setdefault("feature_evidence", FeatureEvidence(weight=0.0))
         # ... and before peer groups, none (the mapping itself is never in a checkpoint).
+        # ... and before behaviour groups, none: scores stay comparable with the ones its
+        # calibrator and evidence hold.
+        state.setdefault("feature_groups", None)
         state.setdefault("min_peers", 5)
         state.setdefault("_peer_groups", None)
         state["_peers"] = {}
@@ -1364,16 +1374,32 @@ class OnlineScorer:
         """Score the windows, decide at the budget, learn; the alerts, highest score first."""
         return self.score_windows(vectors)[1]
 
+    #: Risk records of the entities forgotten since the caller last took them, when it asked
+    #: for them (:meth:`track_departures`); ``None``: not kept.
+    departures: list[EntityRisk] | None = None
+
+    def track_departures(self) -> None:
+        """Keep the risk record of each entity :meth:`forget` drops that had risk or alerts,
+        in :attr:`departures`, for the caller to take (and clear): the daemon keeps them in
+        its table of departed entities."""
+        if self.departures is None:
+            self.departures = []
+
     def forget(self, entity: str) -> bool:
         """Drop an entity's baseline and risk record (evicted or expired by the features);
         True if it had a baseline.
 
         Its past alerts stay in the sinks, but it leaves :meth:`top_entities` and
         :meth:`write_entities`: the scorer holds nothing for it, so that memory follows the
-        features' cap. A returning entity starts afresh: cold (judged against its peers or
-        the population) and with risk 0. Its rows are reused by entities arriving later,
+        features' cap (with :meth:`track_departures`, its record goes to
+        :attr:`departures`). A returning entity starts afresh: cold (judged against its peers
+        or the population) and with risk 0. Its rows are reused by entities arriving later,
         and a table left mostly empty by such forgetting is compacted at the next call.
         """
+        if self.departures is not None:
+            row = self._risks.row(entity)
+            if row is not None and (self._risks.risk[row] > 0.0 or self._risks.alerts[row] > 0):
+                self.departures.append(self._risks.record(row))
         self._risks.release(entity)
         return self._rings.release(entity)
 
@@ -1615,7 +1641,8 @@ class OnlineScorer:
                     np.maximum(population_z[by_population], 0.0), population.population_reference
                 )
         strongest = surprise.max(axis=1) if width else np.zeros(count)
-        tail_scores = _sum_of_largest(surprise, max(1, min(self.top_k, width)), strongest)
+        groups = self.feature_groups
+        tail_scores = top_k_group_sum(surprise, self.top_k, groups, strongest=strongest)
         referenced = self._referenced(population, own, peered)
         if self.detector == BUILTIN_DETECTOR:
             informed = referenced
@@ -2100,15 +2127,17 @@ class OnlineScorer:
             if rows.size > most:
                 rows = rows[np.linspace(0, rows.size - 1, most).astype(np.intp)]
             kept = np.minimum(rings.learnt[rows], rings.window)
-            filled = slots < kept[:, None]
-            # feature x (member, slot): every kept window of every member, one column each.
-            columns = rings.values[rows].transpose(1, 0, 2)[:, filled]
+            # feature x (member, slot): every kept window of every member, one row each, in C
+            # order (a row's order does not matter, it is sorted; a strided one sorts slower).
+            taken = rings.values[rows].transpose(1, 0, 2)
+            if int(kept.min()) == rings.window:
+                columns = taken.reshape(taken.shape[0], -1)  # every slot filled: one copy
+            else:
+                columns = np.ascontiguousarray(taken[:, slots < kept[:, None]])
             columns.sort(axis=1)
             median, mad = median_and_mad_of_sorted(columns)
-            n = columns.shape[1]
-            positions = np.arange(n)
-            low = columns[:, int(np.quantile(positions, 0.1, method="lower"))]
-            high = columns[:, int(np.quantile(positions, 0.9, method="higher"))]
+            lowest, highest = _decile_positions(columns.shape[1])
+            low, high = columns[:, lowest], columns[:, highest]
             names.append(name)
             stats.append(
                 (median, MAD_TO_SIGMA * mad, low.astype(np.float64), high.astype(np.float64))

@@ -13,6 +13,14 @@ so correlated pairs (weekend and off-hours logons) lift ordinary busy days as hi
 insider's day with one behaviour never seen before (a keylogger download, a mail to sixty new
 recipients); the strongest single feature tells them apart.
 
+Counting each behaviour group once in the score (``FeatureSpec.group``, :mod:`models.combine`;
+``PipelineConfig.behaviour_groups`` and the scorer's ``behaviour_groups``) takes such pairs
+out of the score itself, but is off by default: on the dev organisations it took as much from
+insiders whose one act shows in several features of a group (a mass email: recipients, new
+recipients, the largest message's recipients) and left benign decoys above them: admin
+maintenance nights, whose night shows in two groups (time of activity, remote access), and
+new hires.
+
 The daemon's risk lasts as long as the entity's state: an entity the features evict (the
 ``max_entities`` cap) or expire (``idle_expiry``) loses its risk record with its baseline
 (:meth:`detector.online_scoring.OnlineScorer.forget`), so memory follows the cap. Its past

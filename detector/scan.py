@@ -3,7 +3,10 @@
 Reads with polars (file by file, spooled to Parquet so memory does not grow with the number of
 days), evaluates the feature specs per entity-window one time slice at a time (a week of
 windows, with the history of earlier slices carried), fits the Pipeline on the training
-period, scores the rest, calibrates to the alert budget and writes the outputs.
+period, scores the rest, calibrates to the alert budget and writes the outputs. Windows
+Security, auth.log and syslog files are read line by line through the daemon's parsers
+(:mod:`streams.linebatch`) and add the feature families their formats imply
+(:func:`scan_families`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import orjson
 import polars as pl
 from tqdm import tqdm
 
+from detector.config import PARSER_FAMILIES
 from detector.errors import UsageError
 from detector.peers import peer_groups_beside
 from detector.pipeline import Budget, Pipeline, PipelineConfig, ScoredWindows, _span_days
@@ -39,7 +43,7 @@ from features.batch import (
     required_columns,
     spec_schema_hash,
 )
-from features.catalog import default_specs
+from features.catalog import check_families, default_specs
 from features.sliced import SlicedFeatures
 from features.spec import FeatureSpec, WindowConfig
 from models.registry import BATCH_DETECTORS, ONLINE_DETECTORS
@@ -57,11 +61,13 @@ from streams.batch import (
     line_pieces,
     scan_events,
 )
-from streams.parsers.jsonl import ACTIONS_KEY, action_table
+from streams.linebatch import LINE_FORMATS, LINE_PIECE_BYTES, line_parser, scan_line_events
+from streams.parsers.base import Parser
+from streams.parsers.jsonl import ACTIONS_KEY, ATTRS_KEY, action_table, attrs_table
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("cert", "lanl", "jsonl", "parquet")
+FORMATS = ("cert", "lanl", "jsonl", "parquet", *LINE_FORMATS)
 MODEL_FILE = "model.bin"
 #: Bytes of a CERT or LANL file read in one polars pass (memory holds about five times this).
 PIECE_BYTES = 32 << 20
@@ -77,8 +83,11 @@ SPOOL_ROW_GROUP = 65_536
 #: Spooled parts are not compressed: lz4 cost a third more CPU to write and a quarter more to
 #: read back, for parts about 2.4 times smaller (a spool lives only as long as its scan).
 SPOOL_COMPRESSION: Final = "uncompressed"
-#: Minimum and maximum of each column chunk: what lets a slice skip the other row groups.
-_SPOOL_STATISTICS = {"min": True, "max": True, "distinct_count": False, "null_count": False}
+#: No column statistics: the minimum and maximum of every column chunk cost about 7% of a
+#: part's write, where only the times are of use; each part's verdict keeps the first and last
+#: event time of its blocks of SPOOL_ROW_GROUP rows instead (:attr:`_PartVerdict.blocks`),
+#: and a slice reads just the rows of the blocks that reach into it.
+_SPOOL_STATISTICS: Final = False
 
 
 class DataError(Exception):
@@ -165,6 +174,14 @@ class ScanOptions:
     slice_days: int | None = 7
     """Days of windows evaluated together, carrying history from slice to slice; ``None``
     evaluates the whole range at once, whose memory grows with the number of days."""
+    families: tuple[str, ...] | None = None
+    """Feature families added to the default catalogue (:data:`features.catalog.
+    FEATURE_FAMILIES`); ``None``: those the input formats imply, as the daemon's
+    ``feature_families = "auto"`` (:func:`scan_families`)."""
+    year: int | None = None
+    """Year of BSD syslog timestamps (``authlog``, ``syslog``); ``None`` infers it from today."""
+    tz: str = "UTC"
+    """Zone of syslog timestamps without an offset (``authlog``, ``syslog``)."""
 
 
 @dataclass
@@ -218,6 +235,32 @@ def parse_input(text: str, default_format: str | None) -> tuple[str, Path]:
     return default_format, Path(text)
 
 
+def scan_families(opts: ScanOptions) -> tuple[str, ...]:
+    """The feature families of a scan: as asked, else those its input formats imply.
+
+    A format implies the family its daemon parser implies (``detector.config.
+    PARSER_FAMILIES``): ``windows`` the ``windows`` family, ``syslog`` (drain templates) the
+    ``templates`` family; the other formats none.
+
+    Examples
+    --------
+    >>> scan_families(ScanOptions(inputs=(("windows", Path("w")), ("cert", Path("c"))),
+    ...                           out=Path("o")))
+    ('windows',)
+    >>> scan_families(ScanOptions(inputs=(("syslog", Path("s")),), out=Path("o"), families=()))
+    ()
+    """
+    if opts.families is not None:
+        return check_families(opts.families)
+    parsers = [LINE_FORMATS[fmt] for fmt, _ in opts.inputs if fmt in LINE_FORMATS]
+    return check_families(PARSER_FAMILIES[p] for p in parsers if p in PARSER_FAMILIES)
+
+
+def scan_specs(opts: ScanOptions) -> tuple[FeatureSpec, ...]:
+    """The feature specs of a scan: the entity's catalogue with :func:`scan_families`."""
+    return default_specs(opts.entity, scan_families(opts))
+
+
 def _check_options(opts: ScanOptions) -> None:
     if not opts.inputs:
         raise UsageError("no input paths given")
@@ -232,6 +275,11 @@ def _check_options(opts: ScanOptions) -> None:
         raise UsageError(f"unknown entity {opts.entity!r}; choose user or host")
     if opts.slice_days is not None and opts.slice_days < 1:
         raise UsageError(f"slice of {opts.slice_days} days: give at least 1 day")
+    try:
+        scan_families(opts)
+        line_parser("authlog", year=opts.year, tz=opts.tz)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     for flag, directory in (("--out", opts.out), ("--save-model", opts.save_model)):
         if directory is not None and directory.exists() and not directory.is_dir():
             raise UsageError(f"{flag} {directory} is a file, not a directory")
@@ -253,6 +301,15 @@ def _check_options(opts: ScanOptions) -> None:
                     f"the model in {opts.model} was fitted with {flag} {fitted}; "
                     f"this scan asks for {flag} {asked}"
                 )
+        # Models saved before the families were recorded had none.
+        fitted_families = saved.get("families", "")
+        asked_families = ",".join(scan_families(opts))
+        if fitted_families != asked_families:
+            raise UsageError(
+                f"the model in {opts.model} was fitted with --families "
+                f"{fitted_families or 'none'}; this scan asks for --families "
+                f"{asked_families or 'none'}"
+            )
 
 
 #: Event fields a JSON-lines mapping may name (``attrs`` takes every other key).
@@ -303,16 +360,17 @@ def _check_mapping(mapping: Mapping[str, Any]) -> None:
     """A JSON-lines mapping names Event fields, each with a path or a list of paths, and
     may hold an ``actions`` table (the log's action -> baseliner's action)."""
     for name, paths in mapping.items():
-        if name == ACTIONS_KEY:
+        if name in (ACTIONS_KEY, ATTRS_KEY):
             try:
-                action_table(paths)
+                (action_table if name == ACTIONS_KEY else attrs_table)(paths)
             except ValueError as exc:
                 raise UsageError(f"mapping: {exc}") from None
             continue
         if name not in MAPPABLE_FIELDS:
             raise UsageError(
                 f"mapping: {name!r} is not an Event field; map any of "
-                f"{', '.join(MAPPABLE_FIELDS)} (and {ACTIONS_KEY!r}, a table of actions)"
+                f"{', '.join(MAPPABLE_FIELDS)} (and {ACTIONS_KEY!r}, a table of actions, and "
+                f"{ATTRS_KEY!r}, a table of attribute paths)"
             )
         if not (
             isinstance(paths, str)
@@ -405,8 +463,11 @@ def read_vectors(
         names = ", ".join(str(p) for _, p in opts.inputs)
         raise UsageError(f"no log files found in {names}")
     spool.mkdir(parents=True, exist_ok=True)
-    specs = default_specs(opts.entity)
+    specs = scan_specs(opts)
     config = WindowConfig(entity=opts.entity, window=opts.window)
+    # One parser per line format for the whole scan: the syslog format's learns templates
+    # as it reads, every piece of every file in order (pieces are parsed on this thread).
+    line_parsers: dict[str, Parser] = {}
     columns = sorted(required_columns(specs, config))
     keys = attrs_keys(specs)
     total_bytes = sum(f.stat().st_size for _, f in files)
@@ -414,6 +475,7 @@ def read_vectors(
     n_events = 0
     unordered: list[Path] = []
     time_ranges: dict[Path, tuple[datetime | None, datetime | None]] = {}
+    blocks: dict[Path, tuple[_Block, ...]] = {}
     reject_frames: list[pl.DataFrame] = []
     # Pieces are read READ_WORKERS at a time (polars releases the GIL while it reads), and
     # their verdicts are taken in reading order, so the part numbers, the order of the
@@ -434,6 +496,7 @@ def read_vectors(
             raise UsageError(f"{path}: cannot read as {fmt_of[path]}: {detail}") from None
         bar.update(n_bytes)
         time_ranges[part] = (verdict.first, verdict.last)
+        blocks[part] = verdict.blocks
         n_events += verdict.events
         if action_counts is not None:
             action_counts.update(verdict.actions)
@@ -461,15 +524,21 @@ def read_vectors(
     ):
         for i, j, fmt, path, piece, n_bytes in _pieces(files):
             try:
-                batch = scan_events(
-                    [path],
-                    fmt,  # type: ignore[arg-type]
-                    lanl_epoch=opts.lanl_epoch,
-                    jsonl_mapping=opts.jsonl_mapping,
-                    attrs_keys=keys,
-                    piece=piece if isinstance(piece, LinePiece) else None,
-                    rows=piece if isinstance(piece, tuple) else None,
-                )
+                if fmt in LINE_FORMATS:
+                    if fmt not in line_parsers:
+                        line_parsers[fmt] = line_parser(fmt, year=opts.year, tz=opts.tz)
+                    assert isinstance(piece, LinePiece)
+                    batch = scan_line_events(path, line_parsers[fmt], attrs_keys=keys, piece=piece)
+                else:
+                    batch = scan_events(
+                        [path],
+                        fmt,  # type: ignore[arg-type]
+                        lanl_epoch=opts.lanl_epoch,
+                        jsonl_mapping=opts.jsonl_mapping,
+                        attrs_keys=keys,
+                        piece=piece if isinstance(piece, LinePiece) else None,
+                        rows=piece if isinstance(piece, tuple) else None,
+                    )
             except ValueError as exc:
                 # The reader names the file (a CERT header it cannot place, a bad Parquet file).
                 raise UsageError(str(exc)) from None
@@ -498,7 +567,7 @@ def read_vectors(
         vectors = _evaluate_whole_range(specs, config, parts, columns)
     else:
         vectors = _evaluate_in_slices(
-            specs, config, parts, columns, opts.slice_days, time_ranges, spill=spool
+            specs, config, parts, columns, opts.slice_days, time_ranges, spill=spool, blocks=blocks
         )
     timings["features_s"] = time.perf_counter() - t1
     return vectors, n_events, reject_frame, timings
@@ -516,6 +585,39 @@ class _PartVerdict:
     rejects: pl.DataFrame
     actions: dict[str, int] = field(default_factory=dict)
     """Its valid events per action."""
+    blocks: tuple[_Block, ...] = ()
+    """Per block of :data:`SPOOL_ROW_GROUP` rows, in order, its first and last event time
+    (``None`` for a block without events): :func:`_block_times`."""
+
+
+#: The first and last event time of a block of a spooled part (``None``: no event in it).
+_Block = tuple[datetime, datetime] | None
+
+
+def _block_times(judged: pl.DataFrame, events: int) -> tuple[_Block, ...]:
+    """The first and last event time of each block of :data:`SPOOL_ROW_GROUP` rows of a
+    spooled frame (``events`` of its rows are events, the others rejected lines).
+
+    Examples
+    --------
+    >>> ts = [datetime(2010, 1, d, tzinfo=UTC) for d in (3, 1, 2)]
+    >>> judged = pl.DataFrame({"ts": ts, "reason": [None, "bad_timestamp", None]})
+    >>> [(b[0].day, b[1].day) for b in _block_times(judged, 2) if b is not None]
+    [(2, 3)]
+    """
+    times = judged.get_column("ts")
+    # Nearly every part is events only: then no filter copies its times.
+    valid = None if events == judged.height else judged.get_column("reason").is_null()
+    found: list[_Block] = []
+    for start in range(0, judged.height, SPOOL_ROW_GROUP):
+        block = times.slice(start, SPOOL_ROW_GROUP)
+        if valid is not None:
+            block = block.filter(valid.slice(start, SPOOL_ROW_GROUP))
+        first, last = block.min(), block.max()
+        found.append(
+            (first, last) if isinstance(first, datetime) and isinstance(last, datetime) else None
+        )
+    return tuple(found)
 
 
 def _spool_piece(batch: BatchScan, columns: Sequence[str], part: Path) -> _PartVerdict:
@@ -544,7 +646,8 @@ def _spool_piece(batch: BatchScan, columns: Sequence[str], part: Path) -> _PartV
             judged.lazy().filter(pl.col("reason").is_null()).group_by("action").len().collect()
         )
         per_action = {action: n for action, n in counted.iter_rows() if action is not None}
-    return _PartVerdict(events, bool(unordered), first, last, rejects, per_action)
+    blocks = _block_times(judged, events)
+    return _PartVerdict(events, bool(unordered), first, last, rejects, per_action, blocks)
 
 
 def _pieces(
@@ -558,8 +661,10 @@ def _pieces(
     """
     for i, (fmt, path) in enumerate(files):
         size = path.stat().st_size
-        if fmt in ("cert", "lanl", "jsonl"):
-            piece_bytes = PIECE_BYTES if fmt != "jsonl" else JSONL_PIECE_BYTES
+        if fmt in ("cert", "lanl", "jsonl", *LINE_FORMATS):
+            piece_bytes = {"jsonl": JSONL_PIECE_BYTES}.get(
+                fmt, LINE_PIECE_BYTES if fmt in LINE_FORMATS else PIECE_BYTES
+            )
             try:
                 # A gzip file is read decompressed; a corrupt one is named in one line.
                 for j, piece in enumerate(line_pieces(path, piece_bytes)):
@@ -596,6 +701,7 @@ def _evaluate_in_slices(
     slice_days: int,
     time_ranges: Mapping[Path, tuple[datetime | None, datetime | None]],
     spill: Path | None = None,
+    blocks: Mapping[Path, Sequence[_Block]] | None = None,
 ) -> pl.DataFrame:
     """The features of the spooled events, one slice of ``slice_days`` days at a time.
 
@@ -609,7 +715,9 @@ def _evaluate_in_slices(
     holds two slices of events. ``spill``: a directory where each slice's vectors wait (Arrow
     IPC, deleted once read back) instead of in memory, so the slices' peak does not grow with
     the vectors of the days before (44 MB at 180 days of 1,000 users); they are read back
-    only after the last slice, whose working memory is free by then.
+    only after the last slice, whose working memory is free by then. ``blocks``: each part's
+    :attr:`_PartVerdict.blocks`, whose times pick the rows a slice reads (without them a
+    slice reads every row of the parts that reach into it).
     """
     valid = pl.col("reason").is_null()
     firsts = [first for first, _ in time_ranges.values() if first is not None]
@@ -638,7 +746,23 @@ def _evaluate_in_slices(
         ]
         if not reaching:
             return None
-        return pl.scan_parquet(reaching).filter(valid & in_slice).select(columns).collect()
+        if blocks is None:
+            return pl.scan_parquet(reaching).filter(valid & in_slice).select(columns).collect()
+        # Of each part, the one range of rows from the first to the last block reaching into
+        # the slice (a time-ordered part's are consecutive); the others are never read.
+        ranges: list[pl.LazyFrame] = []
+        for part in reaching:
+            near = [
+                index
+                for index, block in enumerate(blocks[part])
+                if block is not None and block[0] < end and block[1] >= start
+            ]
+            if near:
+                rows = (near[-1] - near[0] + 1) * SPOOL_ROW_GROUP
+                ranges.append(pl.scan_parquet(part).slice(near[0] * SPOOL_ROW_GROUP, rows))
+        if not ranges:
+            return None
+        return pl.concat(ranges).filter(valid & in_slice).select(columns).collect()
 
     pieces: list[pl.DataFrame | Path] = []
     # The next slice is read while this one is evaluated (polars releases the GIL): the
@@ -796,7 +920,7 @@ def _run_checked_scan(opts: ScanOptions, allowlist: Allowlist) -> ScanResult:
         shutil.rmtree(spool, ignore_errors=True)
     without_entity = _check_entities(opts, vectors, n_events)
     unread = _warn_unread_actions(opts, action_counts, n_events)
-    specs = default_specs(opts.entity)
+    specs = scan_specs(opts)
     window = _window_delta(opts.window)
     cert_paths = [p for fmt, p in opts.inputs if fmt == "cert"]
     groups = peer_groups_beside(cert_paths) if opts.entity == "user" else {}
@@ -871,6 +995,7 @@ def _run_checked_scan(opts: ScanOptions, allowlist: Allowlist) -> ScanResult:
                 "detector": pipeline.config.detector,
                 "entity": opts.entity,
                 "window": opts.window,
+                "families": ",".join(scan_families(opts)),
             },
         )
         outputs["model"] = opts.save_model / MODEL_FILE
@@ -900,6 +1025,9 @@ _USER_SOURCES: Final = {
     "lanl": "the source user of auth.txt",
     "jsonl": "user.name or the mapping's user paths",
     "parquet": "the user column",
+    "windows": "the event data's account names (machine and system accounts are no users)",
+    "authlog": "the accounts of sshd, sudo and su lines",
+    "syslog": "nothing: syslog lines name hosts, not users",
 }
 
 
@@ -1078,7 +1206,7 @@ def _warn_unread_actions(
 ) -> dict[str, int]:
     """:func:`unread_actions` of the scan, with a warning when they are more than
     :data:`UNREAD_ACTIONS_SHARE` of the events, naming the top ones and how to map them."""
-    unread = unread_actions(action_counts, default_specs(opts.entity))
+    unread = unread_actions(action_counts, scan_specs(opts))
     total = sum(unread.values())
     if n_events and total > UNREAD_ACTIONS_SHARE * n_events:
         top = list(unread.items())[:UNREAD_ACTIONS_SHOWN]
@@ -1088,6 +1216,8 @@ def _warn_unread_actions(
         hint = (
             f'translate them in the --mapping file, e.g. "actions": {{"{example}": "logon"}}'
             if "jsonl" in formats
+            else "the templates family reads syslog's templates: give --families templates"
+            if "syslog" in formats
             else "write baseliner's action names into the action column"
         )
         log.warning(

@@ -144,7 +144,7 @@ def mask_expr(key: Iterable[tuple[str, Collection[str]]], attrs_struct: bool = F
         true
     ]
     """
-    parts = []
+    conditions: list[tuple[pl.Expr, list[str]]] = []
     patterns: list[tuple[pl.Expr, str]] = []
     for name, values in key:
         if name.endswith("~"):
@@ -152,23 +152,23 @@ def mask_expr(key: Iterable[tuple[str, Collection[str]]], attrs_struct: bool = F
                 (field_expr(name[:-1], attrs_struct).cast(pl.String), next(iter(values)))
             )
             continue
-        column = field_expr(name, attrs_struct).cast(pl.String)
-        wanted = sorted(values)
-        parts.append(column == wanted[0] if len(wanted) == 1 else column.is_in(wanted))
-    if not parts and not patterns:
+        conditions.append((field_expr(name, attrs_struct).cast(pl.String), sorted(values)))
+    if not conditions and not patterns:
         return pl.lit(True)
-    exact = pl.all_horizontal(parts) if parts else pl.lit(True)
-    if patterns:
-        # The regular expressions only search the rows the exact conditions keep: the others
-        # hold "" (polars' string kernels walk null slots too, an empty string is matched at
-        # once), so a pattern over a few file events does not scan every URL host. A match
-        # of "" counts for nothing: ``exact`` is false on those rows.
-        matches = [
-            pl.when(exact).then(text).otherwise(pl.lit("")).str.contains(f"(?i){pattern}")
-            for text, pattern in patterns
-        ]
-        exact = pl.all_horizontal([exact, *matches])
-    return exact.fill_null(False)
+    parts = [
+        column == wanted[0] if len(wanted) == 1 else column.is_in(wanted)
+        for column, wanted in conditions
+    ]
+    # A pattern searches only the rows the exact conditions keep: the others are null, which
+    # polars' string kernels skip (a file-name pattern reads the file events, not every
+    # event's text), and a null match leaves the conjunction false or null, counted false.
+    # (The value lists are cheap enough to test on every row: null-masking their column
+    # first costs more than it saves.)
+    exact = pl.all_horizontal(parts) if parts else None
+    for text, pattern in patterns:
+        masked = text if exact is None else pl.when(exact).then(text)
+        parts.append(masked.str.contains(f"(?i){pattern}"))
+    return pl.all_horizontal(parts).fill_null(False)
 
 
 def _split_of(spec: FeatureSpec) -> str:

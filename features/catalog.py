@@ -42,10 +42,90 @@ _AUTH = {"action": a.AUTH}
 _NET = {"action": (a.AUTH, a.CONNECT)}
 _PRIVILEGE = {"action": (a.RUN_AS, a.SWITCH_USER)}
 
+# -- Behaviour groups ---------------------------------------------------------------------------
+# Each feature names the behaviour (the act) it measures. Features of one group are correlated
+# views of one act, and the tail detectors can count a group once, by its most surprising
+# feature (models.combine; off by default, PipelineConfig.behaviour_groups): an admin's night
+# of work raises off-hours logons, the logon-hour deviation and off-hours events together, and
+# is one act, not three. Chosen by what each feature measures, never by how a tagging ranks a
+# benchmark. A feature of no listed group is its own.
+
+#: When the account is active: every off-hours, weekend, unusual-hour and hour-deviation
+#: feature, whichever log family it counts. Being at work at 2 a.m. is one fact, whether it
+#: shows in logons, authentications, USB connects or all events.
+ACTIVITY_TIME = "activity_time"
+#: Which workstations the account sits down at, and how often (interactive logons).
+INTERACTIVE_LOGONS = "interactive_logons"
+#: Reaching other machines over the network: authentications, network logons and explicit
+#: or new credentials to servers (lateral movement when the destinations are new).
+REMOTE_ACCESS = "remote_access"
+#: Repeated failures to authenticate (password guessing), interactive or over the network.
+CREDENTIAL_GUESSING = "credential_guessing"
+#: Removable media: connecting it, where, and the files copied to it (one copy session shows
+#: in connects, copies and distinct files at once).
+REMOVABLE_MEDIA = "removable_media"
+#: Offensive tools on the host: file operations on files named like them. Fetching one from
+#: the web is another act (web downloads, ATT&CK T1105 rather than the tool's own technique).
+OFFENSIVE_TOOLS = "offensive_tools"
+#: Where the account goes on the web: volume, distinct, new and rare domains.
+WEB_BROWSING = "web_browsing"
+#: Data leaving through web uploads: volume, new or rare destinations, leak and cloud sites.
+WEB_UPLOADS = "web_uploads"
+#: Data or tools coming in through web downloads (ingress tool transfer, T1105), offensive
+#: tools named in the URL included.
+WEB_DOWNLOADS = "web_downloads"
+#: Visits to job-search sites (a precursor in the published insider scenarios).
+JOB_SEARCH_VISITS = "job_search"
+#: Sending email: how many, to whom, how large; one message's recipients, size and
+#: attachments are properties of the same act.
+EMAIL = "email"
+#: Acting as another account on the host (sudo, su) and which ones.
+PRIVILEGE = "privilege"
+#: Programs run for the first time.
+PROGRAMS = "programs"
+#: Accounts created or added to security groups.
+ACCOUNT_CHANGES = "account_changes"
+#: Machine-like regularity of repeated connections (command-and-control beacons), web or not.
+BEACONS = "beacons"
+#: Free-text log volume.
+LOG_VOLUME = "log_volume"
+#: Log templates (code paths, programs) new to the entity or rare in the population.
+LOG_TEMPLATES = "log_templates"
+#: Log lines that report errors or refusals.
+LOG_ERRORS = "log_errors"
+#: Batch and service logons: scheduled tasks or services running with the account.
+UNATTENDED_LOGONS = "unattended_logons"
+
+#: Every behaviour group of the catalogue and its families, with what it covers.
+BEHAVIOURS: Mapping[str, str] = MappingProxyType(
+    {
+        ACTIVITY_TIME: "when the account is active (off hours, weekends, unusual hours)",
+        INTERACTIVE_LOGONS: "which workstations the account logs on to, and how often",
+        REMOTE_ACCESS: "reaching other machines over the network",
+        CREDENTIAL_GUESSING: "failed authentications and logons",
+        REMOVABLE_MEDIA: "removable media connections and copies",
+        OFFENSIVE_TOOLS: "offensive tools on the host",
+        WEB_BROWSING: "web destinations",
+        WEB_UPLOADS: "web uploads",
+        WEB_DOWNLOADS: "web downloads",
+        JOB_SEARCH_VISITS: "job-search sites",
+        EMAIL: "sent email",
+        PRIVILEGE: "acting as another account",
+        PROGRAMS: "new programs",
+        ACCOUNT_CHANGES: "account creation and group changes",
+        BEACONS: "regular, machine-like connections",
+        LOG_VOLUME: "free-text log volume",
+        LOG_TEMPLATES: "new or rare log templates",
+        LOG_ERRORS: "log lines reporting errors",
+        UNATTENDED_LOGONS: "batch and service logons",
+    }
+)
+
 DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     # Logons
     FeatureSpec(
         name="logons",
+        group=INTERACTIVE_LOGONS,
         kind="count",
         where=_LOGON,
         doc="Number of logons.",
@@ -53,6 +133,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="off_hours_logons",
+        group=ACTIVITY_TIME,
         kind="off_hours",
         where=_LOGON,
         doc="Logons outside working hours or on weekend days.",
@@ -61,6 +142,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="unusual_hour_logons",
+        group=ACTIVITY_TIME,
         kind="unusual_hour",
         where=_LOGON,
         doc="Logons at an hour of day the entity rarely logged on at before.",
@@ -69,6 +151,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="logon_hour_deviation",
+        group=ACTIVITY_TIME,
         kind="hour_deviation",
         where=_LOGON,
         doc="Mean distance in hours between logon times and the entity's usual logon time.",
@@ -77,6 +160,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="weekend_logons",
+        group=ACTIVITY_TIME,
         kind="weekend",
         where=_LOGON,
         doc="Logons on weekend days.",
@@ -85,6 +169,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="logon_hosts",
+        group=INTERACTIVE_LOGONS,
         kind="distinct",
         field="host",
         where=_LOGON,
@@ -93,6 +178,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="new_logon_hosts",
+        group=INTERACTIVE_LOGONS,
         kind="first_seen",
         field="host",
         where=_LOGON,
@@ -103,6 +189,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     # Removable media
     FeatureSpec(
         name="usb_connects",
+        group=REMOVABLE_MEDIA,
         kind="count",
         where=_USB,
         doc="Removable media connections.",
@@ -111,6 +198,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="off_hours_usb_connects",
+        group=ACTIVITY_TIME,
         kind="off_hours",
         where=_USB,
         doc="Removable media connections outside working hours.",
@@ -120,6 +208,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="new_usb_hosts",
+        group=REMOVABLE_MEDIA,
         kind="first_seen",
         field="host",
         where=_USB,
@@ -131,6 +220,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="usb_file_copies",
+        group=REMOVABLE_MEDIA,
         kind="count",
         where=_COPY,
         doc="Files copied to removable media.",
@@ -139,6 +229,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="usb_distinct_files",
+        group=REMOVABLE_MEDIA,
         kind="distinct",
         field="target",
         where=_COPY,
@@ -148,6 +239,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="hacking_tool_files",
+        group=OFFENSIVE_TOOLS,
         kind="count",
         where={
             "action": (a.FILE_OPEN, a.FILE_WRITE, a.FILE_COPY, a.FILE_COPY_REMOVABLE),
@@ -161,6 +253,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     # Web
     FeatureSpec(
         name="http_visits",
+        group=WEB_BROWSING,
         kind="count",
         where=_HTTP,
         doc="Web page visits.",
@@ -168,6 +261,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="web_domains",
+        group=WEB_BROWSING,
         kind="distinct",
         field="target",
         where=_WEB,
@@ -176,6 +270,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="new_web_domains",
+        group=WEB_BROWSING,
         kind="first_seen",
         field="target",
         where=_WEB,
@@ -184,6 +279,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="rare_web_domains",
+        group=WEB_BROWSING,
         kind="rare_count",
         field="target",
         where=_WEB,
@@ -192,6 +288,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="web_domain_rarity",
+        group=WEB_BROWSING,
         kind="rarity",
         field="target",
         where=_WEB,
@@ -200,6 +297,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="http_uploads",
+        group=WEB_UPLOADS,
         kind="count",
         where=_UPLOAD,
         doc="Uploads to web sites.",
@@ -208,6 +306,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="uploads_rare_domains",
+        group=WEB_UPLOADS,
         kind="rare_count",
         field="target",
         where=_UPLOAD,
@@ -218,6 +317,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="uploads_new_domains",
+        group=WEB_UPLOADS,
         kind="first_seen",
         field="target",
         where=_UPLOAD,
@@ -227,6 +327,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="job_site_visits",
+        group=JOB_SEARCH_VISITS,
         kind="count",
         where={**_WEB, "target": JOB_SEARCH},
         doc="Visits to job-search sites (a precursor in the published insider scenarios).",
@@ -234,6 +335,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="leak_or_cloud_uploads",
+        group=WEB_UPLOADS,
         kind="count",
         where={"action": a.HTTP_UPLOAD, "target": LEAK_SITES + CLOUD_STORAGE},
         doc="Uploads to leak sites, paste sites, personal cloud storage or file sharing.",
@@ -242,6 +344,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="http_downloads",
+        group=WEB_DOWNLOADS,
         kind="count",
         where=_DOWNLOAD,
         doc="Downloads from web sites.",
@@ -249,6 +352,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="downloads_rare_domains",
+        group=WEB_DOWNLOADS,
         kind="rare_count",
         field="target",
         where=_DOWNLOAD,
@@ -258,6 +362,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="hacking_tool_downloads",
+        group=WEB_DOWNLOADS,
         kind="count",
         where={"action": (a.HTTP_VISIT, a.HTTP_DOWNLOAD), "attrs.url~": HACKING_TOOLS_PATTERN},
         doc="Web requests whose URL names an offensive tool (a keylogger or credential dumper "
@@ -268,6 +373,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     # Mail
     FeatureSpec(
         name="emails_sent",
+        group=EMAIL,
         kind="count",
         where=_EMAIL,
         doc="Emails sent.",
@@ -275,6 +381,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="email_recipients",
+        group=EMAIL,
         kind="distinct",
         field="target",
         where=_EMAIL,
@@ -284,6 +391,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="new_email_recipients",
+        group=EMAIL,
         kind="first_seen",
         field="target",
         where=_EMAIL,
@@ -293,6 +401,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="max_email_recipients",
+        group=EMAIL,
         kind="max_split",
         field="target",
         where=_EMAIL,
@@ -303,6 +412,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="email_bytes_sent",
+        group=EMAIL,
         kind="sum",
         field="bytes",
         where=_EMAIL,
@@ -311,6 +421,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="email_attachments",
+        group=EMAIL,
         kind="sum",
         field="attrs.attachments",
         where=_EMAIL,
@@ -322,6 +433,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     # shows in the destinations that are new to it.
     FeatureSpec(
         name="auths",
+        group=REMOTE_ACCESS,
         kind="count",
         where=_AUTH,
         doc="Network authentications.",
@@ -329,6 +441,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="new_auth_destinations",
+        group=REMOTE_ACCESS,
         kind="first_seen",
         field="target",
         where=_AUTH,
@@ -338,6 +451,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="failed_auths",
+        group=CREDENTIAL_GUESSING,
         kind="failure_count",
         where=_AUTH,
         doc="Failed network authentications.",
@@ -346,6 +460,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="off_hours_auths",
+        group=ACTIVITY_TIME,
         kind="off_hours",
         where=_AUTH,
         doc="Network authentications outside working hours.",
@@ -355,6 +470,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     # Host logons and privilege (Linux auth.log, Windows Security events)
     FeatureSpec(
         name="failed_logons",
+        group=CREDENTIAL_GUESSING,
         kind="count",
         where={"action": a.LOGON_FAILURE},
         doc="Failed interactive or remote logons (sshd failures, Windows 4625).",
@@ -363,6 +479,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="privileged_commands",
+        group=PRIVILEGE,
         kind="count",
         where=_PRIVILEGE,
         doc="Commands run as another account or shells switched to one (sudo, su).",
@@ -371,6 +488,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="new_privileged_targets",
+        group=PRIVILEGE,
         kind="first_seen",
         field="target",
         where=_PRIVILEGE,
@@ -380,6 +498,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="new_programs",
+        group=PROGRAMS,
         kind="first_seen",
         field="target",
         where={"action": a.PROCESS_START},
@@ -389,6 +508,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="account_changes",
+        group=ACCOUNT_CHANGES,
         kind="count",
         where={"action": (a.ACCOUNT_CREATED, a.GROUP_MEMBER_ADDED)},
         doc="Accounts created or added to a security group (Windows 4720, 4732).",
@@ -397,6 +517,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="explicit_credential_targets",
+        group=REMOTE_ACCESS,
         kind="distinct",
         field="target",
         where={"action": a.EXPLICIT_CREDENTIALS},
@@ -407,6 +528,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     # Beacons
     FeatureSpec(
         name="http_beacon_regularity",
+        group=BEACONS,
         kind="periodicity",
         field="target",
         where=_WEB,
@@ -416,6 +538,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="net_beacon_regularity",
+        group=BEACONS,
         kind="periodicity",
         field="target",
         where=_NET,
@@ -426,6 +549,7 @@ DEFAULT_SPECS: tuple[FeatureSpec, ...] = (
     # Everything
     FeatureSpec(
         name="off_hours_events",
+        group=ACTIVITY_TIME,
         kind="off_hours",
         doc="All events outside working hours or on weekend days.",
         explain="{observed:g} event(s) outside working hours (typical {typical})",
@@ -451,6 +575,7 @@ _NETWORK_LOGON = {"action": a.LOGON_NETWORK}
 TEMPLATE_SPECS: tuple[FeatureSpec, ...] = (
     FeatureSpec(
         name="template_events",
+        group=LOG_VOLUME,
         kind="count",
         where=_TEMPLATES,
         doc="Free-text log lines: events of mined templates (drain) or of syslog programs.",
@@ -458,6 +583,7 @@ TEMPLATE_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="new_templates",
+        group=LOG_TEMPLATES,
         kind="first_seen",
         field="action",
         where=_TEMPLATES,
@@ -468,6 +594,7 @@ TEMPLATE_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="rare_templates",
+        group=LOG_TEMPLATES,
         kind="rare_count",
         field="action",
         where=_TEMPLATES,
@@ -476,6 +603,7 @@ TEMPLATE_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="template_rarity",
+        group=LOG_TEMPLATES,
         kind="rarity",
         field="action",
         where=_TEMPLATES,
@@ -484,6 +612,7 @@ TEMPLATE_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="error_template_events",
+        group=LOG_ERRORS,
         kind="count",
         where={"attrs.template~": ERROR_WORDS_PATTERN},
         doc="Log lines whose mined template reads like an error or a refusal (error, failed, "
@@ -497,6 +626,7 @@ TEMPLATE_SPECS: tuple[FeatureSpec, ...] = (
 WINDOWS_SPECS: tuple[FeatureSpec, ...] = (
     FeatureSpec(
         name="network_logon_hosts",
+        group=REMOTE_ACCESS,
         kind="distinct",
         field="host",
         where=_NETWORK_LOGON,
@@ -507,6 +637,7 @@ WINDOWS_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="new_network_logon_hosts",
+        group=REMOTE_ACCESS,
         kind="first_seen",
         field="host",
         where=_NETWORK_LOGON,
@@ -517,6 +648,7 @@ WINDOWS_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="off_hours_network_logons",
+        group=ACTIVITY_TIME,
         kind="off_hours",
         where=_NETWORK_LOGON,
         doc="Network logons outside working hours or on weekend days.",
@@ -525,6 +657,7 @@ WINDOWS_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="unattended_logons",
+        group=UNATTENDED_LOGONS,
         kind="count",
         where={"action": (a.LOGON_BATCH, a.LOGON_SERVICE)},
         doc="Batch and service logons of the account (4624 logon types 4 and 5): scheduled "
@@ -534,6 +667,7 @@ WINDOWS_SPECS: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         name="new_credentials_logons",
+        group=REMOTE_ACCESS,
         kind="count",
         where={"action": a.LOGON_NEW_CREDENTIALS},
         doc="Logons with other outbound credentials (4624 logon type 9: runas /netonly, and "
@@ -555,6 +689,7 @@ _HOST_VARIANTS: Mapping[str, FeatureSpec] = MappingProxyType(
     {
         "network_logon_hosts": FeatureSpec(
             name="network_logon_users",
+            group=REMOTE_ACCESS,
             kind="distinct",
             field="user",
             where=_NETWORK_LOGON,
@@ -564,6 +699,7 @@ _HOST_VARIANTS: Mapping[str, FeatureSpec] = MappingProxyType(
         ),
         "new_network_logon_hosts": FeatureSpec(
             name="new_network_logon_users",
+            group=REMOTE_ACCESS,
             kind="first_seen",
             field="user",
             where=_NETWORK_LOGON,
@@ -659,6 +795,7 @@ def _entity_specs(entity: str) -> tuple[FeatureSpec, ...]:
             specs.append(
                 FeatureSpec(
                     name="logon_users",
+                    group=INTERACTIVE_LOGONS,
                     kind="distinct",
                     field="user",
                     where=_LOGON,
@@ -670,6 +807,7 @@ def _entity_specs(entity: str) -> tuple[FeatureSpec, ...]:
             specs.append(
                 FeatureSpec(
                     name="new_logon_users",
+                    group=INTERACTIVE_LOGONS,
                     kind="first_seen",
                     field="user",
                     where=_LOGON,

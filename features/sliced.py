@@ -512,10 +512,17 @@ class SlicedFeatures:
         config = self.config
         # A slice of one window (the daemon's case) needs no window functions over windows.
         single = first == last
-        keys = _u64(frame.get_column(_KEY_COLUMN).unique(maintain_order=True))
+        # Each entity's first row: its key and its name (one name per key), picked by index,
+        # where a filter of the slice's rows by the new keys would copy every name.
+        firsts = frame.get_column(_KEY_COLUMN).arg_unique()
+        keys = _u64(frame.get_column(_KEY_COLUMN).gather(firsts))
         where, known = _lookup(self._known, keys)
         known_keys = pl.Series(keys[known], dtype=pl.UInt64)
-        new_keys, new_names = self._new_names(frame, entity, keys[~known])
+        new_keys = keys[~known]
+        new_names = np.asarray(
+            frame.get_column(entity).gather(firsts).filter(pl.Series(~known)).to_list(),
+            dtype=object,
+        )
         # Every entity's name by key, for the window table: the known ones' are kept already.
         names = pl.DataFrame(
             {
@@ -641,21 +648,6 @@ class SlicedFeatures:
         self._last_window = last
         logger.debug("slice %s..%s: %d events, %d rows", first, last, frame.height, table.height)
         return table
-
-    @staticmethod
-    def _new_names(
-        frame: pl.DataFrame, entity: str, new: _U64
-    ) -> tuple[_U64, npt.NDArray[np.object_]]:
-        """The keys (``new``, in some order) and names of the entities new in ``frame``."""
-        if new.size == 0:
-            return _EMPTY_U64, np.zeros(0, dtype=object)
-        names = (
-            frame.select(pl.col(_KEY_COLUMN), pl.col(entity))
-            .filter(pl.col(_KEY_COLUMN).is_in(pl.Series(new, dtype=pl.UInt64).implode()))
-            .unique(_KEY_COLUMN)
-        )
-        new_names = np.asarray(names.get_column(entity).to_numpy(), dtype=object)
-        return _u64(names.get_column(_KEY_COLUMN)), new_names
 
     def _stable_values(
         self, source_texts: dict[tuple[str, batch._FilterKey, str], pl.DataFrame]

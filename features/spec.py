@@ -110,7 +110,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Final
 
@@ -196,6 +196,14 @@ class FeatureSpec:
         MITRE ATT&CK technique id this feature is evidence of, if any.
     direction
         ``"up"`` (only higher than typical is suspicious) or ``"both"``.
+    group
+        The behaviour the feature measures (``"activity_time"``, ``"removable_media"``...);
+        default: its own name. Features of one group are correlated views of one act; the
+        ``tail`` detectors can count a group once, by its most surprising member
+        (:mod:`models.combine`; off by default, ``PipelineConfig.behaviour_groups``). It
+        decides how scores combine, not what a feature's value is, so it is not part of
+        :meth:`definition` (the schema hash): a saved model or checkpoint keeps the groups of
+        the specs it holds.
 
     Examples
     --------
@@ -222,10 +230,15 @@ class FeatureSpec:
     explain: str = ""
     technique: str | None = None
     direction: str = "up"
+    group: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or self.name in ("entity", "window_start", "n_events"):
             raise ValueError(f"spec name {self.name!r} is empty or reserved")
+        if not isinstance(self.group, str):
+            raise ValueError(f"spec {self.name!r}: group must be a string, not {self.group!r}")
+        if not self.group.strip():
+            object.__setattr__(self, "group", self.name)
         if self.kind not in KIND_PARAMS:
             raise ValueError(
                 f"spec {self.name!r}: unknown kind {self.kind!r} (known: {sorted(KIND_PARAMS)})"
@@ -285,6 +298,7 @@ class FeatureSpec:
                 self.explain,
                 self.technique,
                 self.direction,
+                self.group,
             ),
         )
 
@@ -330,8 +344,26 @@ class FeatureSpec:
                 self.explain,
                 self.technique,
                 self.direction,
+                self.group,
             )
         )
+
+
+def group_ids(specs: Sequence[FeatureSpec]) -> tuple[int, ...]:
+    """The behaviour group of each spec as an integer id, numbered by first appearance.
+
+    What the detectors (which see numbers, never specs) are given to count one behaviour once.
+
+    Examples
+    --------
+    >>> specs = [FeatureSpec(name="weekend_logons", kind="weekend", group="time"),
+    ...          FeatureSpec(name="usb_connects", kind="count"),
+    ...          FeatureSpec(name="off_hours_logons", kind="off_hours", group="time")]
+    >>> group_ids(specs), specs[1].group
+    ((0, 1, 0), 'usb_connects')
+    """
+    ids: dict[str, int] = {}
+    return tuple(ids.setdefault(spec.group, len(ids)) for spec in specs)
 
 
 _WINDOWS: Final[Mapping[str, int]] = MappingProxyType({"1d": 24, "1h": 1})

@@ -1072,7 +1072,15 @@ def batch_files(paths: Sequence[Path | str], fmt: str) -> list[Path]:
         )
     if fmt == "parquet":
         return _plain_files(resolved, lambda d: sorted(d.glob("*.parquet")))
-    raise ValueError(f"unknown batch format {fmt!r}: expected 'cert', 'lanl', 'jsonl' or 'parquet'")
+    # Imported here: the line reader builds on this module.
+    from streams.linebatch import LINE_FORMATS, line_files
+
+    if fmt in LINE_FORMATS:
+        return _plain_files(resolved, lambda d: line_files(d, fmt))
+    raise ValueError(
+        f"unknown batch format {fmt!r}: expected 'cert', 'lanl', 'jsonl', 'parquet', "
+        f"{', '.join(repr(name) for name in LINE_FORMATS)}"
+    )
 
 
 def scan_events(
@@ -1141,6 +1149,9 @@ def scan_events(
     """
     resolved = [Path(p) for p in paths]
     files = batch_files(resolved, fmt)
+    if fmt not in ("cert", "lanl", "jsonl", "parquet"):
+        # batch_files knows the line formats too; they are read by another function.
+        raise ValueError(f"{fmt} logs are read by streams.linebatch.scan_line_events")
     pairs: list[_Frames] = []
     one_file = len(resolved) == 1 and not resolved[0].is_dir()
     if piece is not None and (fmt not in ("cert", "lanl", "jsonl") or not one_file):

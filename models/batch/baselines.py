@@ -21,6 +21,11 @@ whole population. An entity first seen after training (a new hire) is compared w
 only until it has a history of its own: given the rows' ``times`` context, a row of an entity
 without a fitted baseline that has at least ``min_rows`` earlier rows in the same batch is
 compared with those earlier rows (causally: never with later ones), as a fitted entity is.
+
+With ``combine="tail"`` the per-feature deviations become surprises (nines of rarity) and a
+row scores the sum of its ``top_k`` largest; given the ``feature_groups`` context (an integer
+behaviour id per feature column), features measuring one behaviour count once, by their
+largest surprise (:func:`models.combine.top_k_group_sum`). The RMS combination ignores it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from numpy.typing import NDArray
 
 from models.base import FloatArray
 from models.batch._common import LabelArray, as_labels, as_matrix, require_fitted
+from models.combine import top_k_group_sum
 from models.params import ParamsMixin
 
 logger = logging.getLogger(__name__)
@@ -319,15 +325,18 @@ class _ZScoreBaseline(ParamsMixin):
         return z
 
     def decision_function(self, X: FloatArray, **context: Any) -> FloatArray:
-        """Score rows: RMS of the ``top_k`` largest (positive, unless two-sided) z-scores.
+        """Score rows: RMS of the ``top_k`` largest (positive, unless two-sided) z-scores, or
+        with ``combine="tail"`` the sum of the ``top_k`` largest behaviour surprises.
 
         Parameters
         ----------
         X : ndarray of shape (n_rows, n_features)
             Rows to score.
         **context
-            ``entities``, ``groups`` (arrays of str aligned with the rows) and ``times``
-            (when each row's window starts), all optional.
+            ``entities``, ``groups`` (arrays of str aligned with the rows), ``times`` (when
+            each row's window starts) and ``feature_groups`` (a behaviour id per feature
+            column, for ``combine="tail"``: see :func:`models.combine.top_k_group_sum`), all
+            optional.
 
         Returns
         -------
@@ -338,9 +347,7 @@ class _ZScoreBaseline(ParamsMixin):
         if self.tail_reference_ is None:
             return top_k_rms(z, self.top_k, two_sided=self.two_sided)
         surprise = self._tail_surprise(z)
-        k = max(1, min(self.top_k, surprise.shape[1]))
-        scores: FloatArray = np.sort(surprise, axis=1)[:, -k:].sum(axis=1)
-        return scores
+        return top_k_group_sum(surprise, self.top_k, context.get("feature_groups"))
 
     def typical(self, entity: str, group: str | None = None) -> tuple[FloatArray, FloatArray]:
         """The (median vector, scale vector) a row of ``entity`` is compared with.
@@ -482,8 +489,9 @@ class RobustBaselineDetector(_ZScoreBaseline):
         X : ndarray of shape (n_rows, n_features)
             Rows to score.
         **context
-            ``entities``, ``groups`` (arrays of str aligned with the rows) and ``times``
-            (when each row's window starts), all optional.
+            ``entities``, ``groups`` (arrays of str aligned with the rows), ``times`` (when
+            each row's window starts) and ``feature_groups`` (a behaviour id per feature
+            column), all optional.
 
         Returns
         -------
@@ -504,9 +512,7 @@ class RobustBaselineDetector(_ZScoreBaseline):
         cold = basis == _COLD
         if cold.any():
             surprise[cold] = self._tail_surprise(z[cold], cold_reference)
-        k = max(1, min(self.top_k, surprise.shape[1]))
-        scores: FloatArray = np.sort(surprise, axis=1)[:, -k:].sum(axis=1)
-        return scores
+        return top_k_group_sum(surprise, self.top_k, context.get("feature_groups"))
 
     def _baseline(
         self,
@@ -593,6 +599,9 @@ class TailBaselineDetector(RobustBaselineDetector):
     sum of its ``top_k`` largest surprises. So a deviation that many users show on ordinary
     days (a first USB connect by someone who rarely uses USB) weighs little, and one that no
     training window ever showed (a beacon's regularity, a keylogger on disk) weighs the most.
+    Given the ``feature_groups`` context (a behaviour id per feature column), the row sums its
+    ``top_k`` largest behaviour surprises instead, each its features' largest: one act seen in
+    three correlated features counts once (:mod:`models.combine`).
     A row of an entity without its own baseline (a new hire) is compared with its peer group,
     and its deviations are weighed against how far training rows deviate from their groups, so
     a cold start is not surprising merely for being measured against a wider baseline. Once

@@ -40,6 +40,10 @@ ECS_MAPPING: Mapping[str, tuple[str, ...]] = {
 }
 #: Extra JSON paths copied into ``attrs`` when present.
 ECS_ATTRS: tuple[str, ...] = ("event.category", "event.dataset")
+#: ``attrs`` key <- JSON path, copied when present: :data:`ECS_ATTRS` under their own names,
+#: and the ECS fields of the attributes the default catalogue reads (``url``: web requests
+#: naming hacking tools). The mapping's ``attrs`` table is merged over it.
+ECS_ATTR_PATHS: Mapping[str, str] = {**{path: path for path in ECS_ATTRS}, "url": "url.original"}
 #: ``event.action`` values of common shippers -> baseliner's actions (:mod:`streams.actions`),
 #: which the features select on. Winlogbeat's Security module (its own names for event ids
 #: 4624, 4625, 4634/4647, 4648, 4672, 4688, 4720, 4728/4732/4756) and Filebeat's system
@@ -63,6 +67,8 @@ ECS_ACTIONS: Mapping[str, str] = {
 _ONE_VALUE: Final = frozenset({"user", "host", "action"})
 #: The mapping's key of its action table (beside the Event fields' paths).
 ACTIONS_KEY: Final = "actions"
+#: The mapping's key of its attribute table (``attrs`` key -> JSON path).
+ATTRS_KEY: Final = "attrs"
 _FIELDS = frozenset({"ts", "user", "host", "action", "outcome", "target", "bytes", "source"})
 #: Numbers above this are epoch milliseconds, below it seconds (1e11 s is the year 5138).
 _MILLIS_THRESHOLD = 1e11
@@ -80,6 +86,9 @@ _ISO_FORMAT: Final = "%Y-%m-%dT%H:%M:%S%.f"
 _BATCH_SCHEMA: Final[dict[str, pl.DataType]] = {**POLARS_EVENT_SCHEMA, "record": pl.Int64()}
 #: Failed Arrow reads a batch may spend isolating bad lines before the rest goes row-wise.
 _MAX_FAILED_READS: Final = 8
+#: Arrow's refusal of a value's type (not of the text's syntax), which a check of the text
+#: does not find.
+_TYPE_REFUSAL: Final = re.compile(r"Column\(.*\) changed from")
 #: Paths of more parts than this are not read columnar (2 ** (parts - 1) spellings each).
 _MAX_COLUMNAR_PARTS: Final = 5
 #: orjson refuses objects nested deeper than 1024; Arrow does not. A line shorter than
@@ -121,6 +130,7 @@ _NEWLINE: Final = 0x0A
 _CR: Final = 0x0D
 _OPEN: Final = 0x7B
 _CLOSE: Final = 0x7D
+_QUOTE: Final = 0x22
 _BACKSLASH: Final = 0x5C
 _LETTER_U: Final = 0x75
 _SLASH: Final = 0x2F
@@ -187,6 +197,34 @@ def action_table(table: Any) -> dict[str, str]:
         if not (isinstance(old, str) and old and isinstance(new, str) and new):
             raise ValueError(f"JSON mapping actions: {old!r} -> {new!r}: give an action name")
     return dict(table)
+
+
+def attrs_table(table: Any) -> dict[str, str]:
+    """A mapping's ``attrs`` table checked: non-empty text (an ``attrs`` key) -> a JSON path.
+
+    Examples
+    --------
+    >>> attrs_table({"attachments": "email.attachments"})
+    {'attachments': 'email.attachments'}
+    >>> attrs_table({"url": ["url.full"]})
+    Traceback (most recent call last):
+    ...
+    ValueError: JSON mapping attrs: 'url' -> ['url.full']: give one JSON path
+    """
+    if not isinstance(table, Mapping):
+        raise ValueError(f"JSON mapping attrs: a table of attribute -> JSON path, got {table!r}")
+    for key, path in table.items():
+        if not (isinstance(key, str) and key and isinstance(path, str) and path):
+            raise ValueError(f"JSON mapping attrs: {key!r} -> {path!r}: give one JSON path")
+    return dict(table)
+
+
+def _attr_text(value: Any, path: str) -> str | None:
+    """An attribute's text: as :func:`_text`, but an array of objects is their number (ECS
+    ``email.attachments`` holds one object per attachment)."""
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return str(len(value))
+    return _text(value, path)
 
 
 def _one_text(value: Any, field: str) -> str | None:
@@ -293,7 +331,10 @@ class JsonLinesParser:
         a translated action is what the features see, and one translated to ``logon``
         with ``event.outcome`` ``failure`` is a ``logon_failure``. An array of several
         values for the user, host or action is a ``bad_value`` error (one element is that
-        element); other fields join an array's values with commas.
+        element); other fields join an array's values with commas. Its ``attrs`` key, a
+        table of ``attrs`` key -> one JSON path, is merged over :data:`ECS_ATTR_PATHS`: the
+        value at the path, when present, is the event's attribute (an array of objects gives
+        their number, so ``{"attachments": "email.attachments"}`` counts attachments).
     source
         The Event source when the mapping gives none.
 
@@ -308,10 +349,19 @@ class JsonLinesParser:
     >>> p = JsonLinesParser({"actions": {"4624": "logon"}, "action": "event.code"})
     >>> p.parse('{"@timestamp": "2024-05-01T10:00:00Z", "event.code": 4624}').action
     'logon'
+    >>> p = JsonLinesParser({"attrs": {"attachments": "email.attachments"}})
+    >>> e = p.parse('{"@timestamp": "2024-05-01T10:00:00Z", "event.action": "email_send",'
+    ...             ' "email": {"attachments": [{"file": {"name": "a.pdf"}}, {}]},'
+    ...             ' "url": {"original": "http://x.example/mimikatz.zip"}}')
+    >>> dict(e.attrs)
+    {'url': 'http://x.example/mimikatz.zip', 'attachments': '2'}
     """
 
     columnar_min_lines: int = 32
     """Batches shorter than this go row-wise: Arrow's JSON reader has a fixed cost per call."""
+    attr_paths: tuple[tuple[str, str], ...] = tuple(ECS_ATTR_PATHS.items())
+    """(``attrs`` key, JSON path) pairs, :data:`ECS_ATTR_PATHS` with the mapping's ``attrs``
+    table merged over it (a class default too: a parser unpickled from before it has it)."""
 
     def __init__(
         self,
@@ -320,9 +370,13 @@ class JsonLinesParser:
     ) -> None:
         merged: dict[str, tuple[str, ...]] = dict(ECS_MAPPING)
         table: dict[str, str] = dict(ECS_ACTIONS)
+        attr_paths: dict[str, str] = dict(ECS_ATTR_PATHS)
         for field, paths in (mapping or {}).items():
             if field == ACTIONS_KEY:
                 table.update(action_table(paths))
+                continue
+            if field == ATTRS_KEY:
+                attr_paths.update(attrs_table(paths))
                 continue
             if field not in _FIELDS:
                 raise ValueError(f"unknown Event field {field!r} in JSON mapping")
@@ -332,6 +386,8 @@ class JsonLinesParser:
         self.mapping: Mapping[str, tuple[str, ...]] = merged
         self.actions: Mapping[str, str] = {old: new for old, new in table.items() if old != new}
         """The log's action -> baseliner's action, for the actions that change."""
+        if attr_paths != ECS_ATTR_PATHS:
+            self.attr_paths = tuple(attr_paths.items())
         self.source = source
 
     def parse(self, line: str) -> Event | None:
@@ -408,12 +464,12 @@ class JsonLinesParser:
             texts[field] = (_one_text if field in _ONE_VALUE else _text)(value, path)
         bytes_path, bytes_value = self._first(obj, "bytes")
         attrs: dict[str, str] = {}
-        for path in ECS_ATTRS:
+        for key, path in self.attr_paths:
             value = resolve(obj, path)
             if value is not _MISSING:
-                text = _text(value, path)
+                text = _attr_text(value, path)
                 if text is not None:
-                    attrs[path] = text
+                    attrs[key] = text
         return Event(
             ts,
             texts["source"] or self.source,
@@ -530,10 +586,12 @@ class JsonLinesParser:
         loads = orjson.loads
         for index in indices:
             record = records[index]
+            text = record.text
+            obj: Any
             try:
-                obj = loads(record.text)
-            except orjson.JSONDecodeError:
-                obj = None
+                obj = loads(text)
+            except orjson.JSONDecodeError as refused:
+                obj = refused
             if obj.__class__ is dict:
                 ts_value = ts_get(obj)
                 action = action_get(obj)
@@ -565,9 +623,17 @@ class JsonLinesParser:
                     attrs_list.append(attrs)
                     continue
             # Anything else (not an object, not decodable as given, another type, a missing
-            # field): the per-line path decides, with its exact error.
+            # field): the per-line path decides, with its exact error (an ASCII line that is
+            # not an object: the bytes it would read are the text's, read already).
+            event: Event | None
             try:
-                event = self._event(obj) if obj.__class__ is dict else self._parse_text(record.text)
+                if obj.__class__ is dict:
+                    event = self._event(obj)
+                elif text.isascii():
+                    _not_an_object(text, obj)
+                    continue  # a blank line
+                else:
+                    event = self._parse_text(text)
             except ParseError as error:
                 errors.append((index, error))
                 continue
@@ -601,7 +667,7 @@ class JsonLinesParser:
             self.__dict__["_typed"] = frozenset()
         key = (self.__dict__["_typed"], nested_only, stamps)
         if key not in plans:
-            plans[key] = _ColumnarPlan.build(self.mapping, *key)
+            plans[key] = _ColumnarPlan.build(self.mapping, *key, attr_paths=self.attr_paths)
         return plans[key]
 
     def _batch_stamps(self) -> bool:
@@ -698,20 +764,31 @@ class JsonLinesParser:
         ``buffer`` holds the lines of records ``positions``, line ``i`` ending (newline
         included) at ``ends[i]``. A failed read is split at the row Arrow names (the line
         before it too: Arrow counts text after a complete object as the next row) or else in
-        halves, and each part is read again, a bounded number of times per batch. A read
-        refused because a path never seen with a value (a null column, which costs Arrow
-        almost nothing) has one of its type is no failure: the path is typed from then on and
-        the batch read again, which happens at most once per path.
+        halves, and each part is read again, a bounded number of times per batch. Before
+        that, the failing lines from the named row on are checked: at the batch's first
+        failure the suspect ones (:func:`_suspects`), at a later failure of the text's syntax
+        all of them, with ``orjson``; the lines it refuses go row-wise and the others are
+        read again at once (a batch of many bad lines costs a check, not a read per bad
+        line). A check that finds none splits the read as above. A read refused because a
+        path never seen with a value (a null column, which costs Arrow almost nothing) has
+        one of its type is no failure: the path is typed from then on and the batch read
+        again, which happens at most once per path.
         """
         settled = len(row_wise)
+        # The lines' buffers: the batch's, and the lines a check kept, joined.
+        segments = [(buffer, ends, positions)]
         tables: list[pa.Table] = []
         read: list[npt.NDArray[np.int64]] = []
-        pending = [(0, len(positions))] if len(positions) else []
+        pending = [(0, 0, len(positions))] if len(positions) else []
         failures = 0
+        # How far failing lines have been checked: 0 not, 1 the suspect ones, 2 all of them.
+        checked = 0
         while pending:
-            lo, hi = pending.pop()
-            begin = int(ends[lo - 1]) if lo else 0
-            chunk = memoryview(buffer)[begin : int(ends[hi - 1])]
+            segment, lo, hi = pending.pop()
+            data, line_ends, line_positions = segments[segment]
+            begin = int(line_ends[lo - 1]) if lo else 0
+            chunk = memoryview(data)[begin : int(line_ends[hi - 1])]
+            syntax = True
             try:
                 table = pa_json.read_json(
                     pa.BufferReader(chunk),
@@ -723,7 +800,7 @@ class JsonLinesParser:
                 hint = None
                 if table.num_rows == hi - lo:
                     tables.append(table)
-                    read.append(positions[lo:hi])
+                    read.append(line_positions[lo:hi])
                     continue
             except (pa.ArrowException, ValueError) as error:
                 message = str(error)
@@ -739,20 +816,41 @@ class JsonLinesParser:
                 if learnt is not None:
                     plan = learnt
                     del row_wise[settled:]
-                    tables, read, failures = [], [], 0
-                    pending = [(0, len(positions))]
+                    del segments[1:]
+                    tables, read, failures, checked = [], [], 0, 0
+                    pending = [(0, 0, len(positions))]
                     continue
                 hint = int(found.group(1)) if found else None
+                syntax = _TYPE_REFUSAL.search(message) is None
             failures += 1
             if failures > _MAX_FAILED_READS or hi - lo <= 2:
-                row_wise.extend(positions[lo:hi].tolist())
-            elif hint is not None and 0 <= hint < hi - lo:
-                first, after = lo + max(hint - 1, 0), lo + hint + 1
-                row_wise.extend(positions[first:after].tolist())
-                pending.extend(part for part in ((lo, first), (after, hi)) if part[0] < part[1])
+                row_wise.extend(line_positions[lo:hi].tolist())
+                continue
+            named = hint is not None and 0 <= hint < hi - lo
+            # From the row before the named one (see above); the lines before it were read.
+            first = lo + max(hint - 1, 0) if hint is not None and named else lo
+            if checked == 0 or (checked == 1 and syntax):
+                checked += 1
+                suspects = _suspects(data, line_ends, first, hi) if checked == 1 else None
+                valid = _json_objects(data, line_ends, first, hi, suspects)
+                if not valid.all():
+                    row_wise.extend(line_positions[first:hi][~valid].tolist())
+                    if lo < first:
+                        pending.append((segment, lo, first))
+                    if valid.any():
+                        kept = _kept_lines(data, line_ends, first, valid)
+                        segments.append((*kept, line_positions[first:hi][valid]))
+                        pending.append((len(segments) - 1, 0, len(kept[1])))
+                    continue
+            if hint is not None and named:
+                after = lo + hint + 1
+                row_wise.extend(line_positions[first:after].tolist())
+                pending.extend(
+                    (segment, *part) for part in ((lo, first), (after, hi)) if part[0] < part[1]
+                )
             else:
                 middle = (lo + hi) // 2
-                pending.extend([(lo, middle), (middle, hi)])
+                pending.extend([(segment, lo, middle), (segment, middle, hi)])
         if len(read) == 1:
             return tables, read[0], plan
         return tables, np.concatenate(read) if read else np.empty(0, dtype=np.int64), plan
@@ -790,9 +888,28 @@ class JsonLinesParser:
             self.__dict__["_getters"], self.__dict__["_getters_of"] = getters, self.mapping
         return getters
 
-    @staticmethod
-    def _attrs_getters() -> tuple[tuple[str, _Getter], ...]:
-        return tuple((path, _path_getter(path)) for path in ECS_ATTRS)
+    def _attrs_getters(self) -> tuple[tuple[str, _Getter], ...]:
+        return tuple((key, _path_getter(path)) for key, path in self.attr_paths)
+
+
+def _not_an_object(text: str, value: Any) -> None:
+    """The :class:`ParseError` :meth:`JsonLinesParser.parse` raises for an ASCII line that
+    ``orjson`` read as ``value``, not an object (or refused: ``value`` is its error, which the
+    line's bytes give too); nothing for a blank line.
+
+    Examples
+    --------
+    >>> _not_an_object("  ", orjson.JSONDecodeError("", "", 0))
+    >>> _not_an_object("[1]", [1])
+    Traceback (most recent call last):
+    ...
+    streams.errors.ParseError: bad_json: a JSON list, not an object
+    """
+    if isinstance(value, orjson.JSONDecodeError):
+        if text.strip(BLANK_CHARS) == "":
+            return None
+        raise ParseError("bad_json", str(value)[:120])
+    raise ParseError("bad_json", f"a JSON {type(value).__name__}, not an object")
 
 
 def _fast_attrs(
@@ -813,6 +930,114 @@ def _fast_attrs(
                 attrs = {}
             attrs[path] = value
     return None if attrs is None else orjson.dumps(attrs).decode()
+
+
+def _line_starts(ends: npt.NDArray[np.int64], first: int, stop: int) -> npt.NDArray[np.int64]:
+    """Where lines ``first`` to ``stop`` begin (line ``i`` ends at ``ends[i]``)."""
+    starts = np.empty(stop - first, dtype=np.int64)
+    if len(starts):
+        starts[0] = ends[first - 1] if first else 0
+        starts[1:] = ends[first : stop - 1]
+    return starts
+
+
+def _suspects(
+    data: bytes, ends: npt.NDArray[np.int64], first: int, stop: int
+) -> npt.NDArray[np.bool_]:
+    """Which of lines ``first`` to ``stop`` (each ``{...}``, UTF-8) may not be JSON: their
+    ``{`` and ``}`` do not pair up (a line cut short, or two run together), or a key does not
+    begin straight after the ``{`` (single quotes). A few passes over the bytes, much
+    cheaper than reading each line; a bad line it misses is found by Arrow again.
+
+    Examples
+    --------
+    >>> lines = [b'{"a": {}}', b'{"a": {', b"{'a': 1}", b"{}", b'{ "b": "}"}']
+    >>> data = b"\\n".join(lines) + b"\\n"
+    >>> ends = np.cumsum([len(line) + 1 for line in lines])
+    >>> _suspects(data, ends, 1, 5).tolist()
+    [True, True, False, True]
+    """
+    starts = _line_starts(ends, first, stop)
+    offsets = np.append(starts, ends[stop - 1]).astype(np.int64)
+    texts = pl.from_arrow(
+        pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
+    )
+    assert isinstance(texts, pl.Series)
+    opened = texts.str.count_matches("{", literal=True).to_numpy()
+    closed = texts.str.count_matches("}", literal=True).to_numpy()
+    second = np.frombuffer(data, dtype=np.uint8)[starts + 1]
+    suspect: npt.NDArray[np.bool_] = (opened != closed) | ((second != _QUOTE) & (second != _CLOSE))
+    return suspect
+
+
+def _json_objects(
+    data: bytes,
+    ends: npt.NDArray[np.int64],
+    first: int,
+    stop: int,
+    only: npt.NDArray[np.bool_] | None = None,
+) -> npt.NDArray[np.bool_]:
+    """Which of lines ``first`` to ``stop`` (line ``i`` ending at ``ends[i]``) ``orjson``
+    reads as JSON (each is ``{...}`` already, so a JSON value is an object); ``only``: the
+    lines to read (the others count as JSON).
+
+    Examples
+    --------
+    >>> data = b'{"a": 1}\\n{"a": \\n{"a": 1}{}\\n{}\\n'
+    >>> ends = np.array([9, 15, 26, 29])
+    >>> _json_objects(data, ends, 1, 4).tolist()
+    [False, False, True]
+    >>> _json_objects(data, ends, 1, 4, np.array([False, True, False])).tolist()
+    [True, False, True]
+    """
+    valid = np.ones(stop - first, dtype=np.bool_)
+    lines = memoryview(data)
+    loads = orjson.loads
+    if only is None:
+        begin = int(ends[first - 1]) if first else 0
+        for row, end in enumerate(ends[first:stop].tolist()):
+            try:
+                loads(lines[begin:end])
+            except orjson.JSONDecodeError:
+                valid[row] = False
+            begin = end
+        return valid
+    rows = np.flatnonzero(only)
+    starts = _line_starts(ends, first, stop)[rows].tolist()
+    for row, begin, end in zip(rows.tolist(), starts, ends[first + rows].tolist(), strict=True):
+        try:
+            loads(lines[begin:end])
+        except orjson.JSONDecodeError:
+            valid[row] = False
+    return valid
+
+
+def _kept_lines(
+    data: bytes, ends: npt.NDArray[np.int64], first: int, keep: npt.NDArray[np.bool_]
+) -> tuple[bytes, npt.NDArray[np.int64]]:
+    """The bytes of the kept lines of ``first`` on (``keep`` marks each), joined, and where
+    each ends: one copy of each run of kept lines.
+
+    Examples
+    --------
+    >>> data, ends = b"a\\nbb\\nc\\ndd\\ne\\n", np.array([2, 5, 7, 10, 12])
+    >>> kept, kept_ends = _kept_lines(data, ends, 1, np.array([True, True, False, True]))
+    >>> kept, kept_ends.tolist()
+    (b'bb\\nc\\ne\\n', [3, 5, 7])
+    """
+    stops = ends[first : first + len(keep)]
+    starts = _line_starts(ends, first, first + len(keep))
+    # The runs of kept lines: where ``keep`` turns on and off.
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], keep, [False])).astype(np.int8)))
+    lines = memoryview(data)
+    joined = b"".join(
+        lines[begin:end]
+        for begin, end in zip(
+            starts[edges[0::2]].tolist(), stops[edges[1::2] - 1].tolist(), strict=True
+        )
+    )
+    kept_ends: npt.NDArray[np.int64] = np.cumsum(stops[keep] - starts[keep])
+    return joined, kept_ends
 
 
 def _scatter_ts(frame: pl.DataFrame, values: list[tuple[int, datetime]]) -> pl.DataFrame:
@@ -946,9 +1171,7 @@ class _LineBuffer:
 
     def select(self, keep: npt.NDArray[np.bool_]) -> tuple[bytes, npt.NDArray[np.int64]]:
         """The bytes of the kept lines, in order, and where each ends."""
-        lengths = np.diff(self.ends, prepend=0)
-        view = np.frombuffer(self.data, dtype=np.uint8)
-        return view[np.repeat(keep, lengths)].tobytes(), np.cumsum(lengths[keep])
+        return _kept_lines(self.data, self.ends, 0, keep)
 
     @cached_property
     def escapes(self) -> npt.NDArray[np.int64]:
@@ -1145,14 +1368,17 @@ class _ColumnarPlan:
         typed: frozenset[tuple[str, ...]],
         nested_only: bool = False,
         stamps: bool = False,
+        attr_paths: Sequence[tuple[str, str]] = tuple(ECS_ATTR_PATHS.items()),
     ) -> _ColumnarPlan | None:
         """The plan with the spellings ``typed`` typed, or None when the mapping cannot be
         one schema (a key both an object and a value, a path of too many parts).
         ``nested_only``: the schema has the last spelling of each path alone. ``stamps``:
-        the timestamps are Arrow timestamps, unless another field reads one of their keys."""
+        the timestamps are Arrow timestamps, unless another field reads one of their keys.
+        ``attr_paths``: (``attrs`` key, JSON path) pairs read into ``attrs``."""
         leaves: list[tuple[tuple[str, ...], pa.DataType]] = []
         paths = [(field, path) for field, group in mapping.items() for path in group]
-        for field, path in [*paths, *(("attrs", path) for path in ECS_ATTRS)]:
+        attr_list = [path for _, path in attr_paths]
+        for field, path in [*paths, *(("attrs", path) for path in attr_list)]:
             if path.count(".") >= _MAX_COLUMNAR_PARTS:
                 return None
             kind = pa.int64() if field == "bytes" else pa.string()
@@ -1167,7 +1393,7 @@ class _ColumnarPlan:
         times = {keys for path in mapping.get("ts", ()) for keys in _spellings(path)}
         read_as_text = {
             keys
-            for field, path in [*paths, *(("attrs", path) for path in ECS_ATTRS)]
+            for field, path in [*paths, *(("attrs", path) for path in attr_list)]
             if field != "ts"
             for keys in _spellings(path)
         }
@@ -1182,7 +1408,7 @@ class _ColumnarPlan:
         ]
         if nested_only:
             last = {_spellings(path)[-1] for _, path in paths}
-            last.update(_spellings(path)[-1] for path in ECS_ATTRS)
+            last.update(_spellings(path)[-1] for path in attr_list)
             leaves = [(keys, kind) for keys, kind in leaves if keys in last]
         spellings = _last_spelling if nested_only else _spellings
         schema = _arrow_schema(
@@ -1206,7 +1432,7 @@ class _ColumnarPlan:
             for field in _FIELDS
         }
         attrs = tuple(
-            (path, _PathColumns.of(path, renamed, typed, nested_only)) for path in ECS_ATTRS
+            (key, _PathColumns.of(path, renamed, typed, nested_only)) for key, path in attr_paths
         )
         columns = [c for group in fields.values() for c in group] + [c for _, c in attrs]
         index = {schema.names[j]: j for j in kept}
@@ -1226,7 +1452,7 @@ class _ColumnarPlan:
             if keys in typed
         }
         read.update(
-            index[keys[0]] for path in ECS_ATTRS for keys in spellings(path) if keys in typed
+            index[keys[0]] for path in attr_list for keys in spellings(path) if keys in typed
         )
         hidden = sorted({key for c in columns for key in c.hidden})
         uncertain = [c.uncertain for c in columns if c.uncertain is not None]

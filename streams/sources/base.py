@@ -37,7 +37,17 @@ class RawRecord:
 
 
 class Source(Protocol[S]):
-    """A resumable source: built from a resume state, ``snapshot()`` gives the next one."""
+    """A resumable source: built from a resume state, ``snapshot()`` gives the next one.
+
+    :attr:`alive` says whether it can still deliver records: a source that reads in a
+    background thread (a network listener, stdin) is dead once that thread has died; one that
+    reads in the caller's thread (a file tail) is always alive.
+    """
+
+    @property
+    def alive(self) -> bool:
+        """Whether the source can still deliver records (False: its reader thread died)."""
+        ...
 
     def read(self) -> Iterator[RawRecord]:
         """Every complete record available now; returns when there is nothing more yet."""

@@ -523,6 +523,11 @@ class FileTailSource:
         self._advance(data)
         return block
 
+    @property
+    def alive(self) -> bool:
+        """Always True: the file is read in the caller's thread, nothing can die apart."""
+        return True
+
     def snapshot(self) -> FilePosition:
         """The position just after the last complete line handed on."""
         known = self._offset > 0
@@ -696,6 +701,11 @@ class GlobTailSource:
             room -= sum(len(piece) for piece in read)
         self._drop_finished()
         return pieces
+
+    @property
+    def alive(self) -> bool:
+        """Always True: the file is read in the caller's thread, nothing can die apart."""
+        return True
 
     def snapshot(self) -> dict[str, FilePosition]:
         positions: dict[str, FilePosition] = {}

@@ -642,6 +642,11 @@ class HttpIngestSource(QueuedSource):
         return self._address
 
     @property
+    def alive(self) -> bool:
+        """Whether the server thread runs (False once it has died, or after :meth:`close`)."""
+        return self._thread.is_alive()
+
+    @property
     def open_connections(self) -> int:
         """Connections being served now (each has a thread)."""
         return self._server.open_connections

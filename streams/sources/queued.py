@@ -83,6 +83,11 @@ class QueuedSource:
         self._line = resume_state or 0
 
     @property
+    def alive(self) -> bool:
+        """Whether records can still arrive: True here (a listener reports its thread)."""
+        return True
+
+    @property
     def lag_bytes(self) -> int:
         """Bytes of the messages queued and not yet read (approximate while threads run)."""
         return max(0, self._bytes_in - self._bytes_out)

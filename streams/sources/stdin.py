@@ -55,6 +55,12 @@ class StdinSource:
             self._at_end.set()
 
     @property
+    def alive(self) -> bool:
+        """Whether lines can still come or have come to their end: the reader thread runs,
+        or it has finished the stream (an ended stdin is done, not broken)."""
+        return self._thread.is_alive() or self._at_end.is_set()
+
+    @property
     def ended(self) -> bool:
         """Whether the stream has ended and every line read from it has been handed on."""
         # The end is set after the last line is queued: an empty queue then means no more.

@@ -79,6 +79,12 @@ class _Listener(QueuedSource):
         self._closed = False
         self._thread = threading.Thread(target=self._run_guarded, name=name, daemon=True)
 
+    @property
+    def alive(self) -> bool:
+        """Whether the listener thread runs (False once it has failed, or after
+        :meth:`close`): a dead listener receives nothing more."""
+        return self._thread.is_alive()
+
     def _run_guarded(self) -> None:
         try:
             self._run()

@@ -1,0 +1,336 @@
+"""Log formats read line by line for a scan: Windows Security, Linux ``auth.log``, syslog.
+
+The scan reads CERT, LANL and JSON lines column by column with polars; these formats have
+no columnar reader: each line goes through the daemon's own line parser, so a scan and the
+daemon see the same events in the same log.
+
+=========  ===================================================  ==============================
+format     parser                                               what a line is
+=========  ===================================================  ==============================
+windows    :class:`~streams.parsers.WindowsSecurityParser`      Winlogbeat / ECS JSON of one
+                                                                Security event (4624, 4625...)
+authlog    :class:`~streams.parsers.AuthLogParser`              an ``auth.log`` / ``secure``
+                                                                line (sshd, sudo, su)
+syslog     :class:`~streams.parsers.DrainTemplateParser`        any syslog line, its message
+                                                                mined into a template
+=========  ===================================================  ==============================
+
+Lines are decoded as the daemon's file source decodes them (UTF-8 with invalid bytes
+replaced, one trailing ``\\r`` dropped). A line the parser refuses is a rejected line with its
+file, 1-based line number, reason and text, as the other scan readers write them; a line the
+parser does not model (another event id, another program) and a blank line are skipped.
+The events are gathered straight into columns, never kept as a list of
+:class:`~streams.event.Event`.
+
+The syslog format's parser learns its templates as it reads, so one parser must read every
+piece of every file in order: :func:`line_parser` makes it once per scan and the caller
+hands it to each :func:`scan_line_events`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+import polars as pl
+
+from streams.batch import REJECT_SCHEMA, BatchScan, LinePiece, attrs_dtype, line_pieces
+from streams.errors import ParseError
+from streams.event import EVENT_COLUMNS, POLARS_EVENT_SCHEMA, Event
+from streams.parsers import AuthLogParser, DrainTemplateParser, Parser, WindowsSecurityParser
+from streams.parsers.syslog import check_year, parse_syslog_header, resolve_tz
+
+#: The formats read line by line, and the daemon parser (``streams.parsers.PARSERS`` name)
+#: each one runs.
+LINE_FORMATS: Final[dict[str, str]] = {
+    "windows": "windows.security",
+    "authlog": "linux.auth",
+    "syslog": "drain",
+}
+#: Bytes of a file parsed at once: each line costs some microseconds of Python, so a piece
+#: is a fraction of a second of work and its columns a few MB.
+LINE_PIECE_BYTES: Final = 4 << 20
+#: File names a directory given in each format is searched for (``.gz`` allowed after them;
+#: a rotation suffix ``.1`` or ``-20240101`` after the ``auth.log`` / ``syslog`` names).
+_DIRECTORY_NAMES: Final[dict[str, re.Pattern[str]]] = {
+    "windows": re.compile(r".+\.(?:jsonl|ndjson|json)"),
+    "authlog": re.compile(r"(?:auth\.log|secure)(?:\.\d+|-\d{8})?"),
+    "syslog": re.compile(r"(?:syslog|messages)(?:\.\d+|-\d{8})?"),
+}
+#: A BSD syslog timestamp at the start of a line, after an optional ``<PRI>``.
+_BSD_TIMESTAMP = re.compile(r"(<\d{1,3}>)?([A-Z][a-z]{2}) ([ 0-3]?\d) (\d{2}:\d{2}:\d{2})(?= |$)")
+#: Month abbreviation -> number, as BSD syslog writes them.
+_MONTHS: Final = {
+    name: number
+    for number, name in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
+_ROTATION = re.compile(r"(?P<base>.+?)(?:\.(?P<number>\d+)|-(?P<date>\d{8}))?")
+_LINE = "line"
+_REASON = "reason"
+_FILE = "file"
+_RAW = "raw"
+
+
+def line_parser(fmt: str, *, year: int | None = None, tz: tzinfo | str = "UTC") -> Parser:
+    """A new parser for a line format (see the module table).
+
+    ``year`` and ``tz`` are the syslog options: the year of BSD timestamps (``None`` infers
+    it from today, as the daemon does) and the zone of timestamps without an offset. A
+    ``ValueError`` names a bad format, year or zone.
+
+    Examples
+    --------
+    >>> type(line_parser("authlog", year=2026, tz="Europe/Berlin")).__name__
+    'AuthLogParser'
+    >>> line_parser("csv")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown line format 'csv': expected 'windows', 'authlog' or 'syslog'
+    """
+    zone = resolve_tz(tz)
+    check_year(year)
+    if fmt == "windows":
+        return WindowsSecurityParser()
+    if fmt == "authlog":
+        return AuthLogParser(year=year, tz=zone)
+    if fmt == "syslog":
+        miner = DrainTemplateParser(tz=zone)
+        return miner if year is None else _DatedSyslog(miner, year)
+    raise ValueError(f"unknown line format {fmt!r}: expected 'windows', 'authlog' or 'syslog'")
+
+
+class _DatedSyslog:
+    """The template miner over lines whose BSD timestamp is given a year.
+
+    The miner reads syslog headers itself and has no year option: a line's ``Mmm dd
+    hh:mm:ss`` is rewritten as the ISO ``yyyy-mm-ddThh:mm:ss`` of ``year`` (read in the
+    miner's zone, as the BSD form is), which the header parser reads into the same host,
+    program and message. Any other line goes to the miner as it is.
+    """
+
+    def __init__(self, miner: DrainTemplateParser, year: int) -> None:
+        self.miner = miner
+        self.year = year
+
+    def parse(self, line: str) -> Event | None:
+        """Parse one line through the miner, its BSD timestamp dated in :attr:`year`."""
+        match = _BSD_TIMESTAMP.match(line)
+        if match is not None and match.group(2) in _MONTHS:
+            pri, month, day, clock = match.groups()
+            iso = f"{pri or ''}{self.year:04d}-{_MONTHS[month]:02d}-{int(day):02d}T{clock}"
+            dated = iso + line[match.end() :]
+            try:
+                tagged = parse_syslog_header(dated, tz=self.miner.tz).app is not None
+            except ParseError:
+                tagged = False
+            # A header without a program the miner refuses in the BSD form, while an ISO
+            # line it would read as free text: such a line goes as it is, to be refused.
+            if tagged:
+                line = dated
+        return self.miner.parse(line)
+
+
+def line_files(directory: Path, fmt: str) -> list[Path]:
+    """The files of ``directory`` that a line format reads, oldest rotation first.
+
+    ``windows`` reads ``*.jsonl``, ``*.ndjson`` and ``*.json``; ``authlog`` ``auth.log`` and
+    ``secure``; ``syslog`` ``syslog`` and ``messages``; each also with ``.gz``, and the
+    syslog names with a rotation suffix (``auth.log.2.gz``, ``auth.log.1``, ``auth.log``;
+    ``secure-20240101``, ``secure``), which are read in that order: oldest first, as the
+    logs were written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("auth.log", "auth.log.1", "auth.log.2.gz", "auth.log.10.gz", "kern.log"):
+    ...     _ = (d / name).write_text("")
+    >>> [p.name for p in line_files(d, "authlog")]
+    ['auth.log.10.gz', 'auth.log.2.gz', 'auth.log.1', 'auth.log']
+    """
+    pattern = _DIRECTORY_NAMES[fmt]
+    found = [
+        path
+        for path in directory.iterdir()
+        if path.is_file() and pattern.fullmatch(path.name.removesuffix(".gz"))
+    ]
+    return sorted(found, key=_rotation_order)
+
+
+def _rotation_order(path: Path) -> tuple[str, int, int, str]:
+    """Oldest first: ``NAME.N`` by falling N, then ``NAME-DATE`` by date, then ``NAME``."""
+    match = _ROTATION.fullmatch(path.name.removesuffix(".gz"))
+    assert match is not None  # the pattern matches any name
+    number, dated = match.group("number"), match.group("date")
+    if number is not None:
+        return match.group("base"), 0, -int(number), ""
+    if dated is not None:
+        return match.group("base"), 1, 0, dated
+    return match.group("base"), 2, 0, ""
+
+
+def scan_line_events(
+    path: Path | str,
+    parser: Parser,
+    *,
+    attrs_keys: Collection[str] | None = None,
+    piece: LinePiece | None = None,
+) -> BatchScan:
+    """The events and rejected lines of one file (or one ``piece`` of it) through ``parser``.
+
+    Parameters
+    ----------
+    path
+        The log file (read decompressed when it is gzip, known by its first bytes).
+    parser
+        The line parser (:func:`line_parser`); a stateful one (``syslog``'s) keeps learning.
+    attrs_keys
+        As :func:`streams.batch.scan_events`: ``None`` gives ``attrs`` as JSON object text of
+        every attribute, a collection a struct of just those keys (an empty one null text).
+    piece
+        Only these lines of the file (from :func:`streams.batch.line_pieces`); ``None``
+        reads the whole file.
+
+    Returns
+    -------
+    BatchScan
+        Collected frames made lazy (the parse is done by the time it returns): ``events``,
+        ``rejects`` and ``judged`` as :func:`streams.batch.scan_events` gives them.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "auth.log"
+    >>> _ = path.write_text(
+    ...     "Nov 27 10:00:00 bastion sshd[8]: Accepted password for ann from 10.0.0.5 port 2\\n"
+    ...     "not a syslog line\\n"
+    ...     "Nov 27 10:00:02 bastion CRON[9]: (root) CMD (true)\\n")
+    >>> scan = scan_line_events(path, line_parser("authlog", year=2026))
+    >>> scan.events.select("action", "user", "host").collect().rows()
+    [('logon', 'ann', 'bastion')]
+    >>> scan.rejects.select("line", "reason", "raw").collect().rows()
+    [(2, 'bad_header', 'not a syslog line')]
+    """
+    path = Path(path)
+    pieces = [piece] if piece is not None else line_pieces(path, LINE_PIECE_BYTES)
+    event_frames: list[pl.DataFrame] = []
+    reject_frames: list[pl.DataFrame] = []
+    for one in pieces:
+        events, rejects = parse_piece(str(path), parser, one, attrs_keys)
+        event_frames.append(events)
+        reject_frames.append(rejects)
+    schema = _event_schema(attrs_keys)
+    events = (
+        pl.concat(event_frames)
+        if event_frames
+        else pl.DataFrame(schema={**schema, _LINE: pl.Int64()})
+    )
+    rejects = pl.concat(reject_frames) if reject_frames else pl.DataFrame(schema=REJECT_SCHEMA)
+    # Events then rejects, each in line order, as the JSON-lines reader lays them out.
+    judged = pl.concat(
+        [events.with_columns(pl.lit(None, pl.String()).alias(_REASON)), rejects],
+        how="diagonal",
+    ).select(*EVENT_COLUMNS, _REASON, _FILE, _LINE, _RAW)
+    return BatchScan(
+        events=events.select(EVENT_COLUMNS).lazy(),
+        rejects=rejects.lazy(),
+        files=[path],
+        judged=judged.lazy(),
+    )
+
+
+def _event_schema(attrs_keys: Collection[str] | None) -> dict[str, pl.DataType]:
+    schema = dict(POLARS_EVENT_SCHEMA)
+    if attrs_keys is not None:
+        schema["attrs"] = attrs_dtype(attrs_keys)
+    return schema
+
+
+def parse_piece(
+    origin: str, parser: Parser, piece: LinePiece, attrs_keys: Collection[str] | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The events (Event columns and ``line``) and the rejected lines of one piece.
+
+    Examples
+    --------
+    >>> piece = LinePiece(b'{"@timestamp": "2026-11-27T09:00:00Z", "event.code": "4625",'
+    ...     b' "host.name": "ws1", "winlog.event_data.TargetUserName": "ann"}\\r\\n[1]\\n',
+    ...     first_line=5)
+    >>> events, rejects = parse_piece("sec.json", line_parser("windows"), piece, ["logon_type"])
+    >>> events.select("action", "user", "line").rows()
+    [('logon_failure', 'ann', 5)]
+    >>> rejects.rows()
+    [('sec.json', 6, 'bad_json', '[1]')]
+    """
+    data = piece.data
+    texts = data.decode("utf-8", errors="replace").split("\n")
+    if data.endswith(b"\n") or not data:
+        texts.pop()  # the empty text after the last line end
+    keys = None if attrs_keys is None else sorted(attrs_keys)
+    ts: list[Any] = []
+    sources: list[str] = []
+    actions: list[str] = []
+    users: list[str | None] = []
+    hosts: list[str | None] = []
+    targets: list[str | None] = []
+    volumes: list[int | None] = []
+    outcomes: list[str | None] = []
+    attrs_text: list[str | None] = []
+    attrs_values: dict[str, list[str | None]] = {key: [] for key in keys or ()}
+    numbers: list[int] = []
+    rejected: list[tuple[str, int, str, str]] = []
+    parse = parser.parse
+    for number, raw in enumerate(texts, start=piece.first_line):
+        # One trailing CR is the line end's (CRLF), as the daemon's file source reads it.
+        text = raw[:-1] if raw.endswith("\r") else raw
+        try:
+            event = parse(text)
+        except ParseError as exc:
+            rejected.append((origin, number, exc.reason, text))
+            continue
+        if event is None:
+            continue
+        numbers.append(number)
+        ts.append(event.ts)
+        sources.append(event.source)
+        actions.append(event.action)
+        users.append(event.user)
+        hosts.append(event.host)
+        targets.append(event.target)
+        volumes.append(event.bytes)
+        outcomes.append(event.outcome)
+        attrs = event.attrs
+        if keys is None:
+            attrs_text.append(orjson.dumps(dict(attrs)).decode() if attrs else None)
+        else:
+            for key in keys:
+                attrs_values[key].append(attrs.get(key))
+    columns: dict[str, pl.Series] = {
+        "ts": pl.Series("ts", ts, dtype=pl.Datetime("us", "UTC")),
+        "source": pl.Series("source", sources, dtype=pl.String()),
+        "action": pl.Series("action", actions, dtype=pl.String()),
+        "user": pl.Series("user", users, dtype=pl.String()),
+        "host": pl.Series("host", hosts, dtype=pl.String()),
+        "target": pl.Series("target", targets, dtype=pl.String()),
+        "bytes": pl.Series("bytes", volumes, dtype=pl.Int64()),
+        "outcome": pl.Series("outcome", outcomes, dtype=pl.String()),
+    }
+    if keys is None:
+        columns["attrs"] = pl.Series("attrs", attrs_text, dtype=pl.String())
+    elif not keys:
+        columns["attrs"] = pl.Series("attrs", [None] * len(numbers), dtype=pl.String())
+    else:
+        values = pl.DataFrame(
+            {key: pl.Series(key, attrs_values[key], dtype=pl.String()) for key in keys}
+        )
+        columns["attrs"] = values.select(pl.struct(keys).alias("attrs")).to_series()
+    columns[_LINE] = pl.Series(_LINE, numbers, dtype=pl.Int64())
+    events = pl.DataFrame(columns)
+    rejects = pl.DataFrame(rejected, schema=REJECT_SCHEMA, orient="row")
+    return events, rejects

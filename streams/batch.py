@@ -983,27 +983,41 @@ def _jsonl_frames(
 ) -> _Frames:
     """One JSON-lines file, or one piece of it, parsed columnar (:func:`_jsonl_piece`)."""
     pieces = [piece] if piece is not None else line_pieces(path, JSONL_PIECE_BYTES)
-    event_frames: list[pl.DataFrame] = []
-    reject_frames: list[pl.DataFrame] = []
-    for one in pieces:
-        events, rejects = _jsonl_piece(path, parser, attrs_keys, one)
-        event_frames.append(events)
-        reject_frames.append(rejects)
+    events, rejects, judged = piece_frames(
+        [_jsonl_piece(path, parser, attrs_keys, one) for one in pieces], attrs_keys
+    )
+    return _Frames(events.lazy(), rejects.lazy(), judged.lazy())
+
+
+def piece_frames(
+    parsed: Sequence[tuple[pl.DataFrame, pl.DataFrame]], attrs_keys: Collection[str] | None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Join a file's parsed pieces, ``(events with their line, rejects)`` each, into its
+    events, rejects and judged lines (events then rejects, each in line order: the order the
+    line-by-line reader kept), as a line-by-line reader of the scan returns them.
+
+    Examples
+    --------
+    >>> events, rejects, judged = piece_frames([], None)
+    >>> events.columns == list(EVENT_COLUMNS), rejects.height, judged.height
+    (True, 0, 0)
+    """
     schema = dict(POLARS_EVENT_SCHEMA)
     if attrs_keys is not None:
         schema["attrs"] = attrs_dtype(attrs_keys)
     events = (
-        pl.concat(event_frames)
-        if event_frames
+        pl.concat([frame for frame, _ in parsed])
+        if parsed
         else pl.DataFrame(schema={**schema, _LINE: pl.Int64()})
     )
-    rejects = pl.concat(reject_frames) if reject_frames else pl.DataFrame(schema=REJECT_SCHEMA)
-    # Events then rejects, each in line order (the order the line-by-line reader kept).
+    rejects = (
+        pl.concat([frame for _, frame in parsed]) if parsed else pl.DataFrame(schema=REJECT_SCHEMA)
+    )
     judged = pl.concat(
         [events.with_columns(pl.lit(None, pl.String()).alias(_REASON)), rejects],
         how="diagonal",
     ).select(*EVENT_COLUMNS, _REASON, _FILE, _LINE, _RAW)
-    return _Frames(events.select(EVENT_COLUMNS).lazy(), rejects.lazy(), judged.lazy())
+    return events.select(EVENT_COLUMNS), rejects, judged
 
 
 def _cert_files(paths: Sequence[Path]) -> list[tuple[Path, str]]:

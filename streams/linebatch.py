@@ -38,9 +38,15 @@ from typing import Any, Final
 import orjson
 import polars as pl
 
-from streams.batch import REJECT_SCHEMA, BatchScan, LinePiece, attrs_dtype, line_pieces
+from streams.batch import (
+    REJECT_SCHEMA,
+    BatchScan,
+    LinePiece,
+    line_pieces,
+    piece_frames,
+)
 from streams.errors import ParseError
-from streams.event import EVENT_COLUMNS, POLARS_EVENT_SCHEMA, Event
+from streams.event import Event
 from streams.parsers import AuthLogParser, DrainTemplateParser, Parser, WindowsSecurityParser
 from streams.parsers.syslog import check_year, parse_syslog_header, resolve_tz
 
@@ -72,9 +78,6 @@ _MONTHS: Final = {
 }
 _ROTATION = re.compile(r"(?P<base>.+?)(?:\.(?P<number>\d+)|-(?P<date>\d{8}))?")
 _LINE = "line"
-_REASON = "reason"
-_FILE = "file"
-_RAW = "raw"
 
 
 def line_parser(fmt: str, *, year: int | None = None, tz: tzinfo | str = "UTC") -> Parser:
@@ -219,37 +222,15 @@ def scan_line_events(
     """
     path = Path(path)
     pieces = [piece] if piece is not None else line_pieces(path, LINE_PIECE_BYTES)
-    event_frames: list[pl.DataFrame] = []
-    reject_frames: list[pl.DataFrame] = []
-    for one in pieces:
-        events, rejects = parse_piece(str(path), parser, one, attrs_keys)
-        event_frames.append(events)
-        reject_frames.append(rejects)
-    schema = _event_schema(attrs_keys)
-    events = (
-        pl.concat(event_frames)
-        if event_frames
-        else pl.DataFrame(schema={**schema, _LINE: pl.Int64()})
+    events, rejects, judged = piece_frames(
+        [parse_piece(str(path), parser, one, attrs_keys) for one in pieces], attrs_keys
     )
-    rejects = pl.concat(reject_frames) if reject_frames else pl.DataFrame(schema=REJECT_SCHEMA)
-    # Events then rejects, each in line order, as the JSON-lines reader lays them out.
-    judged = pl.concat(
-        [events.with_columns(pl.lit(None, pl.String()).alias(_REASON)), rejects],
-        how="diagonal",
-    ).select(*EVENT_COLUMNS, _REASON, _FILE, _LINE, _RAW)
     return BatchScan(
-        events=events.select(EVENT_COLUMNS).lazy(),
+        events=events.lazy(),
         rejects=rejects.lazy(),
         files=[path],
         judged=judged.lazy(),
     )
-
-
-def _event_schema(attrs_keys: Collection[str] | None) -> dict[str, pl.DataType]:
-    schema = dict(POLARS_EVENT_SCHEMA)
-    if attrs_keys is not None:
-        schema["attrs"] = attrs_dtype(attrs_keys)
-    return schema
 
 
 def parse_piece(

@@ -1035,6 +1035,11 @@ _USER_SOURCES: Final = {
 #: on screen and in summary.json) says so.
 WITHOUT_ENTITY_WARN_SHARE: Final = 0.05
 
+#: Formats whose logs leave many events without a user by nature, and why: their share is
+#: said at INFO level with the reason, not warned about (a Windows Security log is a third
+#: machine-account logons; warning on every scan would teach users to ignore the warning).
+_USERLESS_BY_NATURE: Final = {"windows": "machine and system accounts are no users"}
+
 
 def _check_entities(opts: ScanOptions, vectors: pl.DataFrame, n_events: int) -> int:
     """How many of the ``n_events`` valid events name no entity of the scan's kind.
@@ -1064,14 +1069,18 @@ def _check_entities(opts: ScanOptions, vectors: pl.DataFrame, n_events: int) -> 
     if without:
         # A few are expected (LANL machine accounts are no users); many mean a wrong mapping.
         share = without / max(n_events, 1)
+        read_as = {fmt for fmt, _ in opts.inputs}
+        natural = kind == "user" and read_as <= _USERLESS_BY_NATURE.keys()
+        why = "".join(f" ({_USERLESS_BY_NATURE[fmt]})" for fmt in sorted(read_as) if natural)
         log.log(
-            logging.WARNING if share > WITHOUT_ENTITY_WARN_SHARE else logging.INFO,
-            "%s of %s events (%.1f%%) name no %s: they reach no window and are left out "
+            logging.WARNING if share > WITHOUT_ENTITY_WARN_SHARE and not natural else logging.INFO,
+            "%s of %s events (%.1f%%) name no %s%s: they reach no window and are left out "
             "(counted in summary.json as events_without_entity)",
             f"{without:,}",
             f"{n_events:,}",
             100.0 * share,
             kind,
+            why,
         )
     return without
 
@@ -1241,6 +1250,8 @@ _FORMAT_FILES: Final[dict[str, Callable[[Path], list[Path]]]] = {
     "lanl": lambda d: batch_files([d], "lanl"),
     "jsonl": lambda d: sorted(p for p in d.iterdir() if p.suffix in (".jsonl", ".ndjson")),
     "parquet": lambda d: batch_files([d], "parquet"),
+    "authlog": lambda d: batch_files([d], "authlog"),
+    "syslog": lambda d: batch_files([d], "syslog"),
 }
 
 

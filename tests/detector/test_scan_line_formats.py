@@ -4,6 +4,7 @@ feature families the formats imply, and the families recorded with a saved model
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,13 @@ from typing import Any
 import pytest
 
 from detector.cli import main
-from detector.scan import ScanOptions, read_vectors, scan_families, scan_specs
+from detector.scan import (
+    ScanOptions,
+    _warn_skipped_files,
+    read_vectors,
+    scan_families,
+    scan_specs,
+)
 from features.batch import spec_schema_hash
 from features.catalog import WINDOWS_SPECS
 
@@ -88,8 +95,12 @@ def alerts(out: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_windows_scan_finds_the_night_of_network_logons(
-    security_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    security_log: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="detector.scan")
     out, model = tmp_path / "out", tmp_path / "model"
     args = ["--format", "windows", "--out", str(out), "--budget", "1/day"]
     assert scan(str(security_log), *args, "--save-model", str(model)) == 0
@@ -107,7 +118,13 @@ def test_windows_scan_finds_the_night_of_network_logons(
     assert (dead["file"], dead["line"], dead["reason"]) == (str(security_log), BAD_LINE, "bad_json")
     # Machine accounts' logons are events without a user: 12 a day.
     assert summary["events_without_entity"] == 28 * 12
-    assert capsys.readouterr().out.splitlines()[3].split()[:2] == ["1.", INTRUDER]
+    printed = capsys.readouterr()
+    assert printed.out.splitlines()[3].split()[:2] == ["1.", INTRUDER]
+    # A third of the events are machine accounts': said with why, not warned about.
+    assert "name no user" not in printed.err
+    (said,) = [record for record in caplog.records if "name no user" in record.getMessage()]
+    assert said.levelno == logging.INFO
+    assert "(machine and system accounts are no users)" in said.getMessage()
 
     # The saved model records the family; scoring with it keeps it unless told otherwise.
     again = tmp_path / "again"
@@ -184,6 +201,26 @@ def test_authlog_and_syslog_scans_read_their_events_and_families(tmp_path: Path)
         ("web1", 2.0, 1.0),
         ("web2", 2.0, 1.0),
     ]
+
+
+def test_a_directory_scanned_as_one_format_names_the_syslog_files_it_leaves(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    logs = tmp_path / "log"
+    logs.mkdir()
+    for name in ("auth.log", "syslog"):
+        (logs / name).write_bytes((FIXTURES / name).read_bytes())
+    auth_only = ScanOptions(inputs=(("authlog", logs),), out=tmp_path / "out", progress=False)
+    assert _warn_skipped_files(auth_only) == [logs / "syslog"]
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.WARNING,
+            f"not read: {logs / 'syslog'} (not authlog: add syslog:{logs / 'syslog'}"
+            " to the inputs)",
+        )
+    ]
+    both = replace(auth_only, inputs=(("authlog", logs), ("syslog", logs)))
+    assert _warn_skipped_files(both) == []
 
 
 def test_strict_stops_at_the_first_bad_line(

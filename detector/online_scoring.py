@@ -2074,9 +2074,9 @@ class OnlineScorer:
             if varied.size:
                 spread[varied] = self._values.column_std(varied)
         floor = np.maximum(self.alpha * spread, self.min_scale)
-        positions = np.arange(n)
-        low = columns[:, int(np.quantile(positions, 0.1, method="lower"))].astype(np.float64)
-        high = columns[:, int(np.quantile(positions, 0.9, method="higher"))].astype(np.float64)
+        lowest, highest = _decile_positions(n)
+        low = columns[:, lowest].astype(np.float64)
+        high = columns[:, highest].astype(np.float64)
         self._population = _Population(
             median=median,
             scale=np.maximum(spread, floor),

@@ -82,8 +82,12 @@ class Departed:
 
     def rank_key(self) -> tuple[float, int, float, str]:
         """The order of ``entities.csv`` (riskiest first), as the scorer ranks entities."""
-        record = self.record
-        return (-record.peak, -record.alerts, -record.peak_score, record.entity)
+        return _rank_key(self.record)
+
+
+def _rank_key(record: EntityRisk) -> tuple[float, int, float, str]:
+    """Riskiest first: highest peak risk, then most alerts, highest peak score, name."""
+    return (-record.peak, -record.alerts, -record.peak_score, record.entity)
 
 
 def _merged(earlier: Departed, later: Departed, half_life_days: float) -> Departed:
@@ -143,12 +147,10 @@ class DepartedEntities:
     """
 
     def __init__(self, max_rows: int = DEFAULT_DEPARTED_ROWS) -> None:
-        if max_rows < 0:
-            raise ValueError(f"max_rows must be >= 0, got {max_rows}")
-        self.max_rows = max_rows
         self.dropped = 0
         """Rows dropped by the cap since the table began (checkpointed)."""
         self._rows: dict[str, Departed] = {}
+        self.set_max_rows(max_rows)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -320,7 +322,7 @@ def write_entities(
     rows: list[tuple[tuple[float, int, float, str, int], EntityRisk, str, str]] = []
     for record in active:
         best = strongest.get(record.entity)
-        key = (-record.peak, -record.alerts, -record.peak_score, record.entity, 0)
+        key = (*_rank_key(record), 0)
         rows.append((key, record, "active", "" if best is None else best.id))
     for row in departed.rows():
         key = (*row.rank_key(), 1)

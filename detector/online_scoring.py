@@ -116,7 +116,6 @@ from features.online import WindowVector
 from features.spec import FeatureSpec, group_ids
 from models.base import OnlineDetector
 from models.calibration import StreamingCalibrator
-from models.combine import sum_of_largest as _sum_of_largest  # noqa: F401 - its tests import it
 from models.combine import top_k_group_sum
 from models.online._common import WindowedECDF
 from models.online.robust_window import (

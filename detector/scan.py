@@ -64,6 +64,7 @@ from streams.batch import (
 from streams.linebatch import LINE_FORMATS, LINE_PIECE_BYTES, line_parser, scan_line_events
 from streams.parsers.base import Parser
 from streams.parsers.jsonl import ACTIONS_KEY, ATTRS_KEY, action_table, attrs_table
+from streams.parsers.syslog import check_year, resolve_tz
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +278,8 @@ def _check_options(opts: ScanOptions) -> None:
         raise UsageError(f"slice of {opts.slice_days} days: give at least 1 day")
     try:
         scan_families(opts)
-        line_parser("authlog", year=opts.year, tz=opts.tz)
+        resolve_tz(opts.tz)
+        check_year(opts.year)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     for flag, directory in (("--out", opts.out), ("--save-model", opts.save_model)):

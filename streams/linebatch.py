@@ -33,15 +33,15 @@ import re
 from collections.abc import Collection
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-import orjson
 import polars as pl
 
 from streams.batch import (
     REJECT_SCHEMA,
     BatchScan,
     LinePiece,
+    events_to_frame,
     line_pieces,
     piece_frames,
 )
@@ -254,16 +254,7 @@ def parse_piece(
     if data.endswith(b"\n") or not data:
         texts.pop()  # the empty text after the last line end
     keys = None if attrs_keys is None else sorted(attrs_keys)
-    ts: list[Any] = []
-    sources: list[str] = []
-    actions: list[str] = []
-    users: list[str | None] = []
-    hosts: list[str | None] = []
-    targets: list[str | None] = []
-    volumes: list[int | None] = []
-    outcomes: list[str | None] = []
-    attrs_text: list[str | None] = []
-    attrs_values: dict[str, list[str | None]] = {key: [] for key in keys or ()}
+    parsed: list[Event] = []
     numbers: list[int] = []
     rejected: list[tuple[str, int, str, str]] = []
     parse = parser.parse
@@ -275,43 +266,24 @@ def parse_piece(
         except ParseError as exc:
             rejected.append((origin, number, exc.reason, text))
             continue
-        if event is None:
-            continue
-        numbers.append(number)
-        ts.append(event.ts)
-        sources.append(event.source)
-        actions.append(event.action)
-        users.append(event.user)
-        hosts.append(event.host)
-        targets.append(event.target)
-        volumes.append(event.bytes)
-        outcomes.append(event.outcome)
-        attrs = event.attrs
-        if keys is None:
-            attrs_text.append(orjson.dumps(dict(attrs)).decode() if attrs else None)
-        else:
-            for key in keys:
-                attrs_values[key].append(attrs.get(key))
-    columns: dict[str, pl.Series] = {
-        "ts": pl.Series("ts", ts, dtype=pl.Datetime("us", "UTC")),
-        "source": pl.Series("source", sources, dtype=pl.String()),
-        "action": pl.Series("action", actions, dtype=pl.String()),
-        "user": pl.Series("user", users, dtype=pl.String()),
-        "host": pl.Series("host", hosts, dtype=pl.String()),
-        "target": pl.Series("target", targets, dtype=pl.String()),
-        "bytes": pl.Series("bytes", volumes, dtype=pl.Int64()),
-        "outcome": pl.Series("outcome", outcomes, dtype=pl.String()),
-    }
-    if keys is None:
-        columns["attrs"] = pl.Series("attrs", attrs_text, dtype=pl.String())
-    elif not keys:
-        columns["attrs"] = pl.Series("attrs", [None] * len(numbers), dtype=pl.String())
-    else:
-        values = pl.DataFrame(
-            {key: pl.Series(key, attrs_values[key], dtype=pl.String()) for key in keys}
+        if event is not None:
+            numbers.append(number)
+            parsed.append(event)
+    events = events_to_frame(parsed)
+    if keys is not None:
+        # The scan's attrs: a struct of the keys the features read (none: a null column).
+        attrs = (
+            pl.DataFrame(
+                {
+                    key: pl.Series(key, [e.attrs.get(key) for e in parsed], dtype=pl.String())
+                    for key in keys
+                }
+            )
+            .select(pl.struct(keys).alias("attrs"))
+            .to_series()
+            if keys
+            else pl.Series("attrs", [None] * len(parsed), dtype=pl.String())
         )
-        columns["attrs"] = values.select(pl.struct(keys).alias("attrs")).to_series()
-    columns[_LINE] = pl.Series(_LINE, numbers, dtype=pl.Int64())
-    events = pl.DataFrame(columns)
-    rejects = pl.DataFrame(rejected, schema=REJECT_SCHEMA, orient="row")
-    return events, rejects
+        events = events.with_columns(attrs)
+    events = events.with_columns(pl.Series(_LINE, numbers, dtype=pl.Int64()))
+    return events, pl.DataFrame(rejected, schema=REJECT_SCHEMA, orient="row")

@@ -191,12 +191,7 @@ def action_table(table: Any) -> dict[str, str]:
     ...
     ValueError: JSON mapping actions: 'logged-in' -> '': give an action name
     """
-    if not isinstance(table, Mapping):
-        raise ValueError(f"JSON mapping actions: a table of action -> action, got {table!r}")
-    for old, new in table.items():
-        if not (isinstance(old, str) and old and isinstance(new, str) and new):
-            raise ValueError(f"JSON mapping actions: {old!r} -> {new!r}: give an action name")
-    return dict(table)
+    return _text_table(table, "actions", "action -> action", "give an action name")
 
 
 def attrs_table(table: Any) -> dict[str, str]:
@@ -211,11 +206,16 @@ def attrs_table(table: Any) -> dict[str, str]:
     ...
     ValueError: JSON mapping attrs: 'url' -> ['url.full']: give one JSON path
     """
+    return _text_table(table, "attrs", "attribute -> JSON path", "give one JSON path")
+
+
+def _text_table(table: Any, name: str, shape: str, remedy: str) -> dict[str, str]:
+    """A mapping's table ``name`` checked: non-empty text -> non-empty text."""
     if not isinstance(table, Mapping):
-        raise ValueError(f"JSON mapping attrs: a table of attribute -> JSON path, got {table!r}")
-    for key, path in table.items():
-        if not (isinstance(key, str) and key and isinstance(path, str) and path):
-            raise ValueError(f"JSON mapping attrs: {key!r} -> {path!r}: give one JSON path")
+        raise ValueError(f"JSON mapping {name}: a table of {shape}, got {table!r}")
+    for key, value in table.items():
+        if not (isinstance(key, str) and key and isinstance(value, str) and value):
+            raise ValueError(f"JSON mapping {name}: {key!r} -> {value!r}: {remedy}")
     return dict(table)
 
 

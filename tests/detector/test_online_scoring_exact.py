@@ -14,12 +14,12 @@ from hypothesis.extra.numpy import arrays
 
 from detector.online_scoring import (
     OnlineScorer,
-    _sum_of_largest,
     float32_at_least,
     tail_surprise,
 )
 from features.online import WindowVector
 from features.spec import FeatureSpec
+from models.combine import sum_of_largest
 
 # Deviations as the scorer holds them: non-negative, many exact zeros (of either sign),
 # ties, values at float32 boundaries and beyond its range.
@@ -89,13 +89,13 @@ def _sorted_sum(surprise: np.ndarray, k: int) -> np.ndarray:
     surprise=arrays(np.float64, st.tuples(st.integers(1, 12), st.integers(2, 6)), elements=_FLOATS)
 )
 def test_the_two_largest_sum_as_after_a_sort(surprise: np.ndarray) -> None:
-    found = _sum_of_largest(surprise, 2, surprise.max(axis=1))
+    found = sum_of_largest(surprise, 2, surprise.max(axis=1))
     assert found.tobytes() == _sorted_sum(surprise, 2).tobytes()
 
 
 def test_the_two_largest_of_ties_and_signed_zeros() -> None:
     surprise = np.array([[-0.0, -0.0, -0.0], [2.0, 0.5, 2.0], [-0.0, 1.5, 0.0]])
-    found = _sum_of_largest(surprise, 2, surprise.max(axis=1))
+    found = sum_of_largest(surprise, 2, surprise.max(axis=1))
     assert found.tolist() == [0.0, 4.0, 1.5]
     assert not np.signbit(found[0])  # a sum starts from +0, as the sorted sum does
     assert found.tobytes() == _sorted_sum(surprise, 2).tobytes()

@@ -644,7 +644,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot start the daemon: {exc}") from None
     daemon.run()
-    return EXIT_OK
+    # The input stopped on a read error: what was read is processed and checkpointed, but
+    # a pipeline (`cat logs | baseliner run`) must see that it did not all arrive.
+    return EXIT_DATA if daemon.input_errors() else EXIT_OK
 
 
 def _check_org_size(users: int, days: int) -> None:

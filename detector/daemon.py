@@ -101,7 +101,7 @@ from models.store import (
 )
 from streams.batch import INVALID_UTF8, events_to_frame
 from streams.errors import DeadLetter, ParseError
-from streams.event import Event
+from streams.event import Event, occurrences
 from streams.parsers import PARSERS, Parser
 from streams.sources import (
     FileTailSource,
@@ -908,8 +908,10 @@ class Daemon:
                 )
                 continue
             if event is not None:
-                events.append(event)
-                indices.append(index)
+                # A line that folds N repeats of a message is N events (rsyslog).
+                repeats = occurrences(event)
+                events.extend([event] * repeats)
+                indices.extend([index] * repeats)
         return events_to_frame(events).with_columns(pl.Series("record", indices, pl.Int64))
 
     def _count_records(self, name: str, records: int, events: int, dead: int) -> None:
@@ -1036,9 +1038,17 @@ class Daemon:
         files and sockets may always receive more, so a daemon with one never stops alone."""
         return all(getattr(source, "ended", False) for source in self.sources.values())
 
+    def input_errors(self) -> dict[str, str]:
+        """Sources whose input stopped on a read error rather than at its end (stdin), by
+        name: why. A daemon that stopped because of one exits non-zero."""
+        errors = {name: getattr(source, "error", None) for name, source in self.sources.items()}
+        return {name: error for name, error in errors.items() if isinstance(error, str)}
+
     def _end_line(self) -> str:
+        errors = "; ".join(f"source {name}: {error}" for name, error in self.input_errors().items())
         return (
-            f"baseliner run: input ended after {sum(self.totals.events.values()):,} event(s), "
+            f"baseliner run: input ended{f' on a read error ({errors})' if errors else ''} after "
+            f"{sum(self.totals.events.values()):,} event(s), "
             f"{self.totals.windows_closed:,} window(s) closed, "
             f"{sum(self.totals.alerts.values()):,} alert(s); stopping. "
             f"{self.features.open_cells:,} entity window(s) still open are kept in the "

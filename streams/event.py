@@ -60,6 +60,38 @@ class Event:
             object.__setattr__(self, "ts", self.ts.astimezone(UTC))
 
 
+#: The most events one folded line stands for: the count is the log's word, and a forged
+#: ``message repeated 999999999 times`` must not cost the reader that many rows.
+MAX_REPEATS = 10_000
+
+
+def occurrences(event: Event) -> int:
+    """How many times ``event`` happened: ``attrs["repeated"]`` where a parser read a line that
+    folds repeats (rsyslog's ``message repeated N times: [ msg ]``, which follows the first
+    ``msg`` it logged: N more), at most :data:`MAX_REPEATS`; once for every other event.
+
+    The daemon and the scan count such a line N times, so that 40 failed passwords folded into
+    one line count as 40, as they would unfolded.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> at = datetime(2026, 11, 27, 8, tzinfo=UTC)
+    >>> occurrences(Event(at, "linux.auth", "logon_failure", attrs={"repeated": "40"}))
+    40
+    >>> occurrences(Event(at, "linux.auth", "logon_failure"))
+    1
+    """
+    repeated = event.attrs.get("repeated")
+    if repeated is None:
+        return 1
+    try:
+        count = int(repeated)
+    except ValueError:
+        return 1
+    return max(1, min(count, MAX_REPEATS))
+
+
 EVENT_COLUMNS: tuple[str, ...] = (
     "ts",
     "source",

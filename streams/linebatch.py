@@ -46,7 +46,7 @@ from streams.batch import (
     piece_frames,
 )
 from streams.errors import ParseError
-from streams.event import Event
+from streams.event import Event, occurrences
 from streams.parsers import AuthLogParser, DrainTemplateParser, Parser, WindowsSecurityParser
 from streams.parsers.syslog import check_year, parse_syslog_header, resolve_tz
 
@@ -267,8 +267,10 @@ def parse_piece(
             rejected.append((origin, number, exc.reason, text))
             continue
         if event is not None:
-            numbers.append(number)
-            parsed.append(event)
+            # A line that folds N repeats of a message is N events (rsyslog).
+            repeats = occurrences(event)
+            numbers.extend([number] * repeats)
+            parsed.extend([event] * repeats)
     events = events_to_frame(parsed)
     if keys is not None:
         # The scan's attrs: a struct of the keys the features read (none: a null column).

@@ -23,7 +23,8 @@ with a reason before ``TTY=`` (``3 incorrect password attempts``, ``user NOT in 
 is a failure. A line whose time is the time it was read (RFC 5424 nil TIMESTAMP) has
 ``attrs["ts_source"] = "received"``.
 rsyslog's ``message repeated N times: [ msg ]`` is read as ``msg`` with
-``attrs["repeated"] = N``. Other programs and other messages of these programs are not
+``attrs["repeated"] = N``; the daemon and the scan count it as N events
+(:func:`streams.event.occurrences`). Other programs and other messages of these programs are not
 modelled: ``None``.
 """
 

@@ -247,3 +247,24 @@ def test_a_glob_skips_directories_it_matches(tmp_path: Path) -> None:
 def test_the_example_config_documents_max_future() -> None:
     config = load_config(Path(__file__).resolve().parents[2] / "baseliner.example.toml")
     assert config.max_future == timedelta(hours=1)
+
+
+# -- lines that fold repeats -------------------------------------------------------------------
+
+
+def test_a_line_folding_repeats_is_counted_as_that_many_events(tmp_path: Path) -> None:
+    failed = "Failed password for root from 203.0.113.9 port 40210 ssh2"
+    (tmp_path / "auth.log").write_text(
+        f"2026-11-27T08:10:06Z bastion sshd[21433]: {failed}\n"
+        f"2026-11-27T08:10:40Z bastion sshd[21433]: message repeated 40 times: [ {failed}]\n"
+    )
+    doc = _doc()
+    doc["source"] = [{"name": "auth", "type": "file", "path": "auth.log", "parser": "linux.auth"}]
+    run = Daemon(parse_config(doc, tmp_path))
+    try:
+        assert run.poll_once() == 2  # lines read
+        assert run.totals.records["auth"] == 2
+        assert run.totals.events["auth"] == 41  # the first failure and its 40 repeats
+        assert run.totals.skipped["auth"] == 0
+    finally:
+        run.close()

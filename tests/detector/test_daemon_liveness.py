@@ -23,6 +23,7 @@ from streams.sources import (
 )
 from tests.detector.test_daemon_guards import _doc
 from tests.detector.test_daemon_ops import _healthz
+from tests.streams.test_stdin_source import FailingReader
 
 DEADLINE = 5.0
 
@@ -105,3 +106,32 @@ def test_healthz_reports_a_listener_whose_thread_failed(
     run.stopping.set()
     assert run.health()[1]["problems"] == ["stopping"]
     run.close()
+
+
+def test_a_stdin_read_error_stops_the_daemon_saying_why_and_keeps_what_was_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = _doc(poll_seconds=0.01)
+    doc["source"] = [{"name": "in", "type": "stdin", "parser": "cert.logon"}]
+    run = Daemon(parse_config(doc, tmp_path))
+    lines = [
+        b"{a},01/04/2010 08:00:00,U1,PC-U1,Logon\n",
+        b"{b},01/04/2010 09:00:00,U2,PC-U2,Logon\n",
+    ]
+    run.sources["in"] = StdinSource(FailingReader(lines))
+    run.run()
+    assert run.input_errors() == {"in": "read failed after line 2: [Errno 5] Input/output error"}
+    err = capsys.readouterr().err
+    assert (
+        "baseliner run: input ended on a read error (source in: read failed after line 2:"
+        " [Errno 5] Input/output error) after 2 event(s)"
+    ) in err
+
+
+def test_a_clean_stdin_end_is_no_input_error(tmp_path: Path) -> None:
+    doc = _doc(poll_seconds=0.01)
+    doc["source"] = [{"name": "in", "type": "stdin", "parser": "cert.logon"}]
+    run = Daemon(parse_config(doc, tmp_path))
+    run.sources["in"] = StdinSource(io.BytesIO(b"{a},01/04/2010 08:00:00,U1,PC-U1,Logon\n"))
+    run.run()
+    assert run.input_errors() == {}

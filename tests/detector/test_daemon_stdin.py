@@ -82,3 +82,32 @@ path = "alerts.jsonl"
     again = [orjson.loads(line) for line in (tmp_path / "alerts.jsonl").read_bytes().splitlines()]
     assert again[: len(alerts)] == alerts
     assert len({alert["id"] for alert in again}) == len(again)  # nothing emitted twice
+
+
+@pytest.mark.slow
+def test_a_stdin_that_cannot_be_read_stops_the_daemon_with_exit_code_1(tmp_path: Path) -> None:
+    config = tmp_path / "baseliner.toml"
+    config.write_text(
+        '[daemon]\nstate_dir = "state"\npoll_seconds = 0.05\nmetrics_address = "127.0.0.1:0"\n'
+        '[[source]]\ntype = "stdin"\nparser = "cert.logon"\n'
+        '[[sink]]\ntype = "jsonl"\npath = "alerts.jsonl"\n'
+    )
+    # A write-only descriptor as standard input: the first read fails (EBADF), as a broken
+    # device's would.
+    unreadable = os.open(tmp_path / "write-only", os.O_WRONLY | os.O_CREAT)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "detector", "run", "--config", str(config)],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdin=unreadable,
+            capture_output=True,
+            timeout=90,
+        )
+    finally:
+        os.close(unreadable)
+    assert result.returncode == 1, result.stderr
+    assert (
+        b"baseliner run: input ended on a read error (source source1: read failed after line 0:"
+        b" [Errno 9] Bad file descriptor) after 0 event(s)"
+    ) in result.stderr

@@ -214,3 +214,24 @@ def test_syslog_year_dates_bsd_lines_and_changes_nothing_else(tmp_path: Path) ->
         (7, "bad_timestamp"),
         (8, "bad_timestamp"),
     ]
+
+
+def test_a_line_folding_repeats_counts_as_that_many_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "auth.log"
+    failed = "Failed password for root from 203.0.113.9 port 40210 ssh2"
+    path.write_text(
+        f"Mar  4 08:10:06 bastion sshd[21433]: {failed}\n"
+        f"Mar  4 08:10:40 bastion sshd[21433]: message repeated 3 times: [ {failed}]\n"
+        f"Mar  4 08:11:00 bastion sshd[21433]: message repeated 99 times: [ {failed}]\n"
+    )
+    # A forged count is capped, not trusted: here at 5 rather than 10,000.
+    monkeypatch.setattr("streams.event.MAX_REPEATS", 5)
+    piece = LinePiece(path.read_bytes(), 1, 0)
+    events, _ = parse_piece(str(path), line_parser("authlog", year=2024), piece, None)
+    assert events.select("ts", "action", "user", "line").rows() == (
+        [(at(8, 10, 6), "logon_failure", "root", 1)]
+        + [(at(8, 10, 40), "logon_failure", "root", 2)] * 3
+        + [(at(8, 11), "logon_failure", "root", 3)] * 5
+    )

@@ -326,8 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     nab.add_argument("--data-dir", type=Path, help="datasets folder (default: $BASELINER_DATA)")
     nab.add_argument(
         "--detector",
-        help="online detector (registry name; default: cad, CAD OSE with the file's range and "
-        "probation as NAB gives them)",
+        help="online detector (registry name; default: cad_dual, CAD OSE on a linear and a log "
+        "grid, with the file's range and probation as NAB gives them; cad: CAD OSE alone)",
     )
     nab.add_argument(
         "--subset",

@@ -35,6 +35,7 @@ ONLINE_DETECTORS: dict[str, str] = {
     "refractory": "models.online.refractory:RefractoryDetector",
     "robust_window": "models.online.robust_window:RobustWindowDetector",
     "cad": "models.online.cad:ContextualAnomalyDetector",
+    "cad_dual": "models.online.dual_scale:DualScaleCAD",
 }
 """Online detectors (``learn_one``/``score_one`` on feature dicts; ``"__ts"`` is reserved)."""
 
@@ -48,7 +49,7 @@ class UnknownDetectorError(KeyError):
     ...     create("nope")
     ... except UnknownDetectorError as error:
     ...     print(error)
-    unknown detector 'nope'; valid names: cad, context, copod, count_tail, ecod, ensemble, ...,
+    unknown detector 'nope'; valid names: cad, cad_dual, context, copod, count_tail, ecod, ...,
     tabular, tail
     """
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from models.online.cad import ContextualAnomalyDetector
     from models.online.context import ContextSequenceDetector
     from models.online.count_tail import CountTailDetector
+    from models.online.dual_scale import DualScaleCAD
     from models.online.ensemble import OnlineRankEnsemble
     from models.online.likelihood import AnomalyLikelihoodDetector
     from models.online.refractory import RefractoryDetector
@@ -36,6 +37,7 @@ _LAZY = {
     "ContextSequenceDetector": "models.online.context",
     "ContextualAnomalyDetector": "models.online.cad",
     "CountTailDetector": "models.online.count_tail",
+    "DualScaleCAD": "models.online.dual_scale",
     "HSTDetector": "models.online.river_models",
     "OneClassSVMDetector": "models.online.river_models",
     "OnlineRankEnsemble": "models.online.ensemble",
@@ -59,6 +61,7 @@ __all__ = [
     "ContextSequenceDetector",
     "ContextualAnomalyDetector",
     "CountTailDetector",
+    "DualScaleCAD",
     "HSTDetector",
     "OneClassSVMDetector",
     "OnlineRankEnsemble",

@@ -169,6 +169,13 @@ class ContextualAnomalyDetector(ParamsMixin):
     max_contexts : int
         Cap on the contexts stored, bounding memory per entity: beyond it potential new
         contexts still count as new (they raise the score) but are not stored.
+    log_scale : float, optional
+        Cut the range into levels on a log scale instead: a value ``v`` of a feature with range
+        ``(low, high)`` is placed by ``log1p((v - low) / (log_scale * (high - low)))``, so each
+        level spans the same *ratio* above ``low``. A feature whose range is set by a few huge
+        values (a bursty count) keeps its usual values in level 0 on the linear grid; on this
+        one a burst of ten times the usual is still a new level. ``None`` (the reference):
+        linear levels.
     seed : int | None
         Accepted for the contract; the detector is deterministic.
 
@@ -194,6 +201,7 @@ class ContextualAnomalyDetector(ParamsMixin):
         warmup: int = 50,
         features: Sequence[str] | None = None,
         max_contexts: int = 2_000_000,
+        log_scale: float | None = None,
         seed: int | None = 0,
     ) -> None:
         if not 1 <= n_bits <= _MAX_BITS:
@@ -202,6 +210,8 @@ class ContextualAnomalyDetector(ParamsMixin):
             raise ValueError("max_active must be >= 0 and max_left_facts >= 1")
         if warmup < 1 or max_contexts < 1:
             raise ValueError("warmup and max_contexts must be >= 1")
+        if log_scale is not None and not (math.isfinite(log_scale) and log_scale > 0.0):
+            raise ValueError(f"log_scale must be a finite number > 0, got {log_scale!r}")
         if (rest_steps is not None and rest_steps < 0) or (probation is not None and probation < 0):
             raise ValueError("rest_steps and probation must be >= 0")
         for name, bounds in (ranges or {}).items():
@@ -218,10 +228,13 @@ class ContextualAnomalyDetector(ParamsMixin):
         self.warmup = warmup
         self.features = features
         self.max_contexts = max_contexts
+        self.log_scale = log_scale
         self.seed = seed
-        # Per feature: its index in the fact encoding and its quantiser (low, step) once fixed.
+        # Per feature: its index in the fact encoding and its quantiser (low, step) once fixed;
+        # on a log scale the quantiser is over log1p((v - origin) / unit), (origin, unit) kept.
         self.feature_index_: dict[str, int] = {}
         self.grids_: dict[str, tuple[float, float]] = {}
+        self.log_units_: dict[str, tuple[float, float]] = {}
         self.warmup_values_: list[dict[str, float]] = []
         # Left semi-contexts: facts, number, a table right number -> context, hash, sensor
         # facts, neuron facts. Indexes for the crossing: the left semi-contexts by their
@@ -269,6 +282,8 @@ class ContextualAnomalyDetector(ParamsMixin):
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "left_sets_" not in state:  # pickled before the sets were kept
             state["left_sets_"] = [frozenset(facts) for facts in state["left_facts_"]]
+        state.setdefault("log_scale", None)  # pickled before log levels existed
+        state.setdefault("log_units_", {})
         self.__dict__.update(state)
 
     @property
@@ -294,6 +309,15 @@ class ContextualAnomalyDetector(ParamsMixin):
             span = top_level
         return low, span / top_level
 
+    def _fix_grid(self, name: str, low: float, high: float) -> None:
+        """Fix the levels of ``name`` over ``(low, high)``, linear or on a log scale."""
+        if self.log_scale is None:
+            self.grids_[name] = self._quantiser(low, high)
+            return
+        unit = self.log_scale * ((high - low) or 1.0)
+        self.log_units_[name] = (low, unit)
+        self.grids_[name] = self._quantiser(0.0, math.log1p((high - low) / unit))
+
     def _sensor_facts(self, values: Mapping[str, float]) -> tuple[int, ...]:
         top_level = (1 << _MAX_POSITIONS) - 1
         facts: list[int] = []
@@ -303,6 +327,10 @@ class ContextualAnomalyDetector(ParamsMixin):
             if grid is None or index is None:
                 continue
             low, step = grid
+            log_unit = self.log_units_.get(name)
+            if log_unit is not None:
+                # Below the range is level 0 either way; log1p needs a ratio above -1.
+                value = math.log1p(max(value - log_unit[0], 0.0) / log_unit[1])
             level = min(max(int((value - low) / step), 0), top_level)
             base = _SENSOR_BASE + index * _MAX_POSITIONS * 2
             for position in range(max(self.n_bits, level.bit_length())):
@@ -561,7 +589,7 @@ class ContextualAnomalyDetector(ParamsMixin):
             known = (self.ranges or {}).get(name)
             if known is not None:
                 low, high = (float(b) for b in known)
-                self.grids_[name] = self._quantiser(low, high)
+                self._fix_grid(name, low, high)
         if self._all_known(values):
             return False
         self.warmup_values_.append(dict(values))
@@ -571,7 +599,7 @@ class ContextualAnomalyDetector(ParamsMixin):
             if name in self.grids_ or name not in self.feature_index_:
                 continue
             seen = [v[name] for v in self.warmup_values_ if name in v]
-            self.grids_[name] = self._quantiser(min(seen), max(seen))
+            self._fix_grid(name, min(seen), max(seen))
         return True
 
     def learn_one(self, x: Mapping[str, float]) -> None:

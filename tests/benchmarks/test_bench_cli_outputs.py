@@ -217,7 +217,8 @@ def test_bench_nab_files_runs_the_named_series_and_records_the_features(
         "artificialNoAnomaly/flat.csv",
         "realTraffic/speed.csv",
     ]
-    # cad's configuration models the value alone; the vector also carries delta and __ts.
+    # The default's configuration (cad_dual) models the value alone; the vector also carries
+    # delta and __ts.
     assert results["features"] == ["value"] and results["config"]["features"] == ["value"]
     markdown = (tmp_path / "a" / "results.md").read_text()
     assert "(official): NAB v1.1 scoreboard" in markdown

@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 
 from benchmarks.nab.corpus import NabCorpus, NabSeries
-from benchmarks.nab.run import run_nab, score_series_online, with_input_range, with_probation
+from benchmarks.nab.run import (
+    DEFAULT_DETECTOR,
+    DEFAULT_PARAMS,
+    NAB_INTERFACE,
+    check_interface,
+    run_nab,
+    score_series_online,
+    with_input_range,
+    with_probation,
+)
 
 
 def alternating(n_rows: int = 60) -> NabSeries:
@@ -53,6 +62,18 @@ def test_the_probation_sets_the_rest_of_cad() -> None:
     assert scores[30] == 1.0 and scores[31] == 0.0
 
 
+def test_the_default_detector_takes_both_and_hands_them_to_its_two_grids() -> None:
+    assert DEFAULT_DETECTOR == "cad_dual"
+    assert NAB_INTERFACE[DEFAULT_DETECTOR] == {"input_range": True, "probation": True}
+    check_interface(DEFAULT_DETECTOR, DEFAULT_PARAMS[DEFAULT_DETECTOR], True, True)
+    # As cad alone: the 2 at row 30 is wholly unforeseen, then a one-step rest (probation 9).
+    scores = score_series_online(
+        alternating(), "cad_dual", PARAMS, input_range=True, probation=True
+    )
+    assert scores[30] == 1.0 and scores[31] == 0.0
+    assert scores[20:30].tolist() == [0.0] * 10
+
+
 @pytest.mark.slow  # writes the full report (plots)
 def test_run_nab_records_the_choice(tmp_path: Path) -> None:
     corpus = NabCorpus({"toy/alt.csv": alternating()})
@@ -63,7 +84,7 @@ def test_run_nab_records_the_choice(tmp_path: Path) -> None:
         params=PARAMS,
         corpus=corpus,
     )
-    # NAB's interface for cad (the default): the range and the probation.
+    # NAB's interface for cad (as for the default, cad_dual): the range and the probation.
     assert results["input_range"] is True and results["probation"] is True
     assert results["raw_scores"]["toy/alt.csv"]["max"] == 1.0
 

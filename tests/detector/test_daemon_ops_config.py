@@ -114,7 +114,7 @@ def test_two_sinks_on_one_file_are_refused(tmp_path: Path) -> None:
             'feature = "new_web_domain"',
             "unknown feature 'new_web_domain' (did you mean new_web_domains",
         ),
-        ('detector = "nope"', "unknown detector 'nope' (one of cad, context, copod,"),
+        ('detector = "nope"', "unknown detector 'nope' (one of cad, cad_dual, context, copod,"),
     ],
 )
 def test_an_allow_list_entry_naming_nothing_is_refused(

@@ -6,6 +6,7 @@ Facts for one feature and one bit: A (value 0, bit 0 clear) and B (value 1, bit 
 from __future__ import annotations
 
 import copy
+import math
 import pickle
 
 import pytest
@@ -156,9 +157,64 @@ def test_state_pickled_before_the_left_sets_restores_them() -> None:
     assert feed(restored, [0.0, 1.0, 5.0, 2.0]) == feed(detector, [0.0, 1.0, 5.0, 2.0])
 
 
+def test_log_scale_levels_are_equal_ratios_above_the_low_end() -> None:
+    # Range 0..1000, unit 1: levels over log1p(v) with step log1p(1000) / 7 = 0.987; the
+    # level of v is int(log1p(v) / 0.987): 0 -> 0, 1 -> 0, 2 -> 1, 20 -> 3, 1000 -> 7.
+    detector = ContextualAnomalyDetector(ranges={"x": (0.0, 1000.0)}, log_scale=0.001)
+    linear = ContextualAnomalyDetector(ranges={"x": (0.0, 1000.0)})
+    detector.learn_one({"x": 0.0})
+    linear.learn_one({"x": 0.0})
+    base = 1 << 16
+
+    def level(facts: tuple[int, ...]) -> int:
+        return sum(1 << ((f - base) // 2) for f in facts if (f - base) % 2)
+
+    levels = [level(detector._sensor_facts({"x": v})) for v in (0.0, 1.0, 2.0, 20.0, 1000.0)]
+    assert levels == [0, 0, 1, 3, 7]
+    # On the linear grid (step 1000 / 7) all but the top are level 0.
+    assert [level(linear._sensor_facts({"x": v})) for v in (1.0, 20.0, 1000.0)] == [0, 0, 7]
+    # Below the range: level 0; above it: more bits, as on the linear grid.
+    assert level(detector._sensor_facts({"x": -50.0})) == 0
+    assert level(detector._sensor_facts({"x": 1e6})) == 13
+
+
+def test_log_scale_sees_a_burst_the_linear_grid_cannot() -> None:
+    # Usual values 1-2, the range set by one huge value: a burst to 20 is novel on the log grid.
+    values = [1.0, 2.0] * 40
+    for log_scale, burst_score in ((None, 0.0), (0.001, 1.0)):
+        detector = ContextualAnomalyDetector(
+            ranges={"x": (0.0, 1000.0)}, rest_steps=0, log_scale=log_scale
+        )
+        feed(detector, values)
+        assert detector.score_one({"x": 20.0}) == burst_score
+
+
+def test_log_scale_with_a_learnt_range() -> None:
+    # Without a range, the warm-up's (0, 100) is fixed on the log scale, then replayed.
+    detector = ContextualAnomalyDetector(n_bits=2, rest_steps=0, warmup=4, log_scale=0.01)
+    feed(detector, [0.0, 100.0, 1.0, 100.0])
+    assert detector.log_units_ == {"x": (0.0, 1.0)}
+    low, step = detector.grids_["x"]
+    assert low == 0.0 and step == pytest.approx(math.log1p(100.0) / 3)
+    assert detector.n_learnt_ == 4
+
+
+def test_state_pickled_before_log_levels_loads_as_linear() -> None:
+    detector = ContextualAnomalyDetector(rest_steps=0, warmup=4)
+    feed(detector, [0.0, 1.0, 2.0, 3.0] * 5)
+    old_state = copy.deepcopy(detector.__getstate__())
+    del old_state["log_scale"], old_state["log_units_"]
+    restored = ContextualAnomalyDetector.__new__(ContextualAnomalyDetector)
+    restored.__setstate__(old_state)
+    assert restored.log_scale is None and restored.log_units_ == {}
+    assert feed(restored, [0.0, 1.0, 5.0, 2.0]) == feed(detector, [0.0, 1.0, 5.0, 2.0])
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
+        ({"log_scale": 0.0}, "log_scale"),
+        ({"log_scale": float("inf")}, "log_scale"),
         ({"n_bits": 0}, "n_bits"),
         ({"warmup": 0}, "warmup"),
         ({"rest_steps": -1}, "rest_steps"),

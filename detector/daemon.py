@@ -366,6 +366,8 @@ class Daemon:
         self.scorer.set_allowlist(self.allowlist)
         # Entities the features let go stay in entities.csv (detector.departed).
         self.scorer.track_departures()
+        # Why each entity the features let go left (evicted by the cap, or expired).
+        self.features.track_departures()
         self.departed = DepartedEntities.from_state(state.get("departed"), config.departed_entities)
         #: The strongest alert emitted for each active entity that has one (its id goes to
         #: entities.csv; it moves to the departed row when the entity leaves).
@@ -373,10 +375,6 @@ class Daemon:
             entity: StrongestAlert(score, alert_id)
             for entity, (score, alert_id) in state.get("strongest_alerts", {}).items()
         }
-        # Why each entity of features.evicted left (see _departure_reasons): the evictions
-        # already taken, and how many of the list's first entries are expirations.
-        self._evictions_taken = self.features.evictions
-        self._expired_ahead = len(self.features.evicted)
         self.written_ids: set[str] = state.get("written_ids", set())
         self.totals: DaemonTotals = state.get("totals") or DaemonTotals()
         self.sources: dict[str, _Source] = {
@@ -810,7 +808,6 @@ class Daemon:
             bound = self.watermarks.bound(self.features.newest_us, now=time.monotonic())
             if bound is not None:
                 self.features.advance_to(bound, on_close=self._score)
-                self._expired_ahead = len(self.features.evicted)
         return handled
 
     def _handle(self, name: str, parser: Parser, records: Sequence[RawRecord]) -> None:
@@ -840,7 +837,6 @@ class Daemon:
             on_close=self._score,
             hold_us=self.watermarks.hold_for(name, now=time.monotonic()),
         )
-        self._expired_ahead = len(self.features.evicted)
         # Active from the end of its batch: scoring a long one does not make a source idle.
         newest_us = newest_event_us(frame, self.config.entity)
         self.watermarks.saw(name, newest_us, now=time.monotonic())
@@ -929,7 +925,7 @@ class Daemon:
     def _score(self, vectors: pl.DataFrame) -> None:
         self.totals.windows_closed += vectors.height
         leaving = self.features.evicted
-        reasons = self._departure_reasons(leaving)
+        reasons = dict(self.features.drain_departed())
         # An entity evicted when its window closed is still scored, then forgotten; the others
         # free their rows before new entities take them (the scorer's tables stay at the cap).
         alerts = self.scorer.score_frame(vectors, forget=leaving)
@@ -939,27 +935,6 @@ class Daemon:
             self._emit(alert)
         self._keep_departed(leaving, reasons)
         leaving.clear()
-
-    def _departure_reasons(self, leaving: Sequence[str]) -> dict[str, str]:
-        """Why each entity of ``features.evicted`` left: ``evicted`` or ``expired``.
-
-        The features count evictions and expirations but list both together: a closing step
-        appends its evictions (the cap, as its windows fold) before its expirations, and only
-        a step that closes windows evicts, and is scored at once. So the list holds the
-        expirations of steps that closed no window (:attr:`_expired_ahead`, taken after each
-        features call), then this step's evictions, then its expirations. (An empty window
-        closed inside one read batch, before the step scored here, can shift the labels of
-        that batch's departures; the entities departed either way.)
-        """
-        evictions = self.features.evictions - self._evictions_taken
-        self._evictions_taken = self.features.evictions
-        ahead = min(self._expired_ahead, len(leaving))
-        self._expired_ahead = 0
-        reasons: dict[str, str] = {}
-        for position, entity in enumerate(leaving):
-            evicted = ahead <= position < ahead + evictions
-            reasons[entity] = "evicted" if evicted else "expired"
-        return reasons
 
     def _keep_departed(self, leaving: Sequence[str], reasons: Mapping[str, str]) -> None:
         """Move the risk records the scorer dropped into the departed table (bounded)."""

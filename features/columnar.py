@@ -47,6 +47,8 @@ import polars as pl
 from features.batch import ENTITY, N_EVENTS, WINDOW, evaluate_batch, required_columns
 from features.online import (
     _NEVER,
+    EVICTED,
+    EXPIRED,
     OnlineFeatures,
     WindowVector,
     _event_fields,
@@ -196,7 +198,7 @@ class OnlineEvaluator:
         """Drop the history of these entities."""
         for entity in entities:
             if entity in self._online._history:
-                self._online._forget(entity)
+                self._online._forget(entity, EVICTED)
         self._online.evicted.clear()
 
     def state_bytes(self) -> int:
@@ -441,6 +443,10 @@ class ColumnarOnline(_StreamClock):
         ``idle_expiry``.
     evicted
         Entities whose history was evicted or expired, for the caller to drop its own state.
+    departed
+        The same departures each with its reason, ``(entity, "evicted" | "expired")``, once
+        :meth:`track_departures` is called (``None`` before); :meth:`drain_departed` hands
+        them over.
 
     Examples
     --------
@@ -765,7 +771,7 @@ class ColumnarOnline(_StreamClock):
             self.max_entities,
             forgotten[:5],
         )
-        self.evicted.extend(forgotten)
+        self._record_departures(forgotten, EVICTED)
         return forgotten
 
     def _unfolded(self, frames: list[pl.DataFrame]) -> pl.DataFrame:
@@ -795,7 +801,7 @@ class ColumnarOnline(_StreamClock):
         self.expirations += len(forgotten)
         logger.debug("expired %d idle entities, first %s", len(forgotten), forgotten[:5])
         self._evaluator.forget(forgotten)
-        self.evicted.extend(forgotten)
+        self._record_departures(forgotten, EXPIRED)
 
     def _empty(self) -> pl.DataFrame:
         return self._no_vectors.clear()
@@ -890,6 +896,8 @@ class ColumnarOnline(_StreamClock):
         late = state.pop("late")
         # States saved before holds: the time reached was the newest time.
         state.setdefault("_reached_us", state["_max_us"])
+        # States saved before departures were recorded: not tracked.
+        state.setdefault("departed", None)
         history: OrderedDict[str, int] = state.pop("_history")
         state["_buffer"] = [
             frame.with_columns(pl.lit(0, pl.Int64()).alias(_TICK)) for frame in state["_buffer"]

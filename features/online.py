@@ -76,6 +76,10 @@ _DAY_US: Final = 24 * _HOUR_US
 _WINDOW_US: Final = {"1d": _DAY_US, "1h": _HOUR_US}
 # Far enough in the past for any event, small enough to stay a machine-sized int.
 _NEVER: Final = -(2**62)
+#: Why an entity's history was forgotten (:meth:`OnlineFeatures.drain_departed`): the
+#: ``max_entities`` cap evicted it, or ``idle_expiry`` expired it.
+EVICTED: Final = "evicted"
+EXPIRED: Final = "expired"
 # Unicode White_Space: what polars' ``str.strip_chars()`` strips (Python's ``str.strip()``
 # would also strip the separators U+001C..U+001F, and break parity on them).
 _WHITESPACE: Final = (
@@ -295,6 +299,7 @@ class _StreamClock:
     :class:`features.columnar.ColumnarOnline`)."""
 
     late: list[Event]
+    departed: list[tuple[str, str]] | None
     _history: Sized
     _max_us: int
     _lateness_us: int
@@ -330,6 +335,8 @@ class _StreamClock:
         self.expirations = 0
         # Entities whose history was evicted or expired, for the caller to drop its own state.
         self.evicted: list[str] = []
+        # The same departures with their reasons, once track_departures() is called.
+        self.departed = None
         self._window_us = window_us
         self._idle_us = None if idle_expiry is None else idle_expiry // _ONE_US
         self._max_us = _NEVER
@@ -375,6 +382,34 @@ class _StreamClock:
         late, self.late = self.late, []
         return late
 
+    def track_departures(self) -> None:
+        """Record why each entity's history is forgotten, for :meth:`drain_departed`.
+
+        Off until called (an undrained record would grow with every departure); a state
+        restored from a checkpoint keeps the setting it was saved with.
+        """
+        if self.departed is None:
+            self.departed = []
+
+    def drain_departed(self) -> list[tuple[str, str]]:
+        """Hand over the departures recorded since the last call and forget them.
+
+        Each is ``(entity, reason)``: :data:`EVICTED` (the ``max_entities`` cap) or
+        :data:`EXPIRED` (``idle_expiry``), in the order the entities were appended to
+        :attr:`evicted` (which the caller may clear on its own). Empty unless
+        :meth:`track_departures` was called.
+        """
+        if not self.departed:
+            return []
+        departed, self.departed = self.departed, []
+        return departed
+
+    def _record_departures(self, entities: Sequence[str], reason: str) -> None:
+        """Append forgotten entities to :attr:`evicted` and, when tracked, to :attr:`departed`."""
+        self.evicted.extend(entities)
+        if self.departed is not None:
+            self.departed.extend((entity, reason) for entity in entities)
+
     @property
     def entities(self) -> int:
         """Entities with history state (the ones memory is spent on between windows)."""
@@ -413,6 +448,11 @@ class OnlineFeatures(_StreamClock):
     late_events, evictions, expirations
         Counters: late events, histories evicted by ``max_entities``, histories expired by
         ``idle_expiry``.
+    evicted
+        Entities whose history was evicted or expired, for the caller to drop its own state.
+    departed
+        The same departures each with its reason (see :meth:`drain_departed`), once
+        :meth:`track_departures` is called; ``None`` before.
 
     Examples
     --------
@@ -1208,9 +1248,9 @@ class OnlineFeatures(_StreamClock):
 
     # -- forgetting ------------------------------------------------------------------------
 
-    def _forget(self, entity: str) -> None:
+    def _forget(self, entity: str, reason: str) -> None:
         history = self._history.pop(entity)
-        self.evicted.append(entity)
+        self._record_departures((entity,), reason)
         for index, source in enumerate(self._sources):
             if not source.population:
                 continue
@@ -1231,7 +1271,7 @@ class OnlineFeatures(_StreamClock):
             return
         while len(self._history) > self.max_entities:
             entity = next(iter(self._history))
-            self._forget(entity)
+            self._forget(entity, EVICTED)
             self.evictions += 1
             logger.debug("evicted entity %r (cap %d)", entity, self.max_entities)
 
@@ -1245,7 +1285,7 @@ class OnlineFeatures(_StreamClock):
             entity, history = next(iter(self._history.items()))
             if history.last_us >= limit:
                 break
-            self._forget(entity)
+            self._forget(entity, EXPIRED)
             self.expirations += 1
             logger.debug("expired idle entity %r", entity)
 
@@ -1331,6 +1371,8 @@ class OnlineFeatures(_StreamClock):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         late = state.pop("late")
+        # States saved before departures were recorded: not tracked.
+        state.setdefault("departed", None)
         self.__dict__.update(state)
         self.late = [_event_from_fields(fields) for fields in late]
         self._compile()

@@ -217,21 +217,3 @@ def test_a_bad_departed_entities_is_refused_by_name(
 
 def test_departed_entities_defaults_to_ten_thousand(tmp_path: Path) -> None:
     assert _config(tmp_path).departed_entities == 10_000
-
-
-def test_departures_are_told_apart_by_the_features_order(tmp_path: Path) -> None:
-    # The features list the expirations of steps that closed no window first, then the
-    # scored step's evictions, then its expirations.
-    (tmp_path / "logon.csv").touch()
-    run = Daemon(_config(tmp_path))
-    run._expired_ahead = 1  # "gone" expired in an earlier step that closed no window
-    run.features.evictions += 2
-    reasons = run._departure_reasons(["gone", "capped1", "capped2", "idle"])
-    assert reasons == {
-        "gone": "expired",
-        "capped1": "evicted",
-        "capped2": "evicted",
-        "idle": "expired",
-    }
-    assert run._departure_reasons(["idle2"]) == {"idle2": "expired"}  # no new eviction
-    run.close()

@@ -89,6 +89,17 @@ _MAX_FAILED_READS: Final = 8
 #: Arrow's refusal of a value's type (not of the text's syntax), which a check of the text
 #: does not find.
 _TYPE_REFUSAL: Final = re.compile(r"Column\(.*\) changed from")
+#: Arrow's refusal of a value of another kind than its column's: the column, and its kind.
+_WRONG_KIND: Final = re.compile(r"Column\(/(?:.*/)?([^/]*)\) changed from (\w+) to \w+ in row")
+#: How a JSON value of each kind Arrow names begins (as a regular expression's class; a
+#: hyphen last, where it stands for itself).
+_KIND_STARTS: Final = {
+    "string": '"',
+    "number": "0-9-",
+    "object": "{",
+    "array": "\\[",
+    "boolean": "tf",
+}
 #: Paths of more parts than this are not read columnar (2 ** (parts - 1) spellings each).
 _MAX_COLUMNAR_PARTS: Final = 5
 #: orjson refuses objects nested deeper than 1024; Arrow does not. A line shorter than
@@ -97,7 +108,16 @@ _MAX_FAST_NESTING: Final = 512
 #: Compiled per-mapping state, rebuilt on first use (closures and Arrow options do not pickle),
 #: and the JSON paths seen with a value (learnt again after unpickling).
 _CACHED: Final = frozenset(
-    {"_getters", "_getters_of", "_plans", "_plans_of", "_typed", "_text_times"}
+    {
+        "_getters",
+        "_getters_of",
+        "_plans",
+        "_plans_of",
+        "_typed",
+        "_text_times",
+        "_loose_reads",
+        "_present",
+    }
 )
 #: The type Arrow's reader gives the timestamps (it reads ISO 8601 text itself).
 _STAMP: Final = pa.timestamp("us", "UTC")
@@ -112,6 +132,12 @@ _TEXT_TIMES_BATCHES: Final = 16
 #: Arrow's refusal of a timestamp's text ("Failed to convert JSON to timestamp[us, tz=UTC],
 #: couldn't parse: ..."), which names no row.
 _STAMP_REFUSAL: Final = "JSON to timestamp"
+#: Arrow's refusal of a key its schema does not hold (a strict plan's), which names no row.
+_UNEXPECTED_REFUSAL: Final = "unexpected field"
+#: Batches read with the whole schema after a strict read was refused (doubled each time, up
+#: to the most): a stream whose lines hold other keys pays a refused read now and then only.
+_LOOSE_BATCHES: Final = 4
+_MOST_LOOSE_BATCHES: Final = 1024
 _JSON_COLUMN: Final = "__json"
 _ROW_HINT: Final = re.compile(r"in row (\d+)")
 #: A ``\u`` or ``\/`` escape in a key: from the escape (or a ``u`` after an escaped
@@ -684,6 +710,33 @@ class JsonLinesParser:
         _, wait = self.__dict__.get("_text_times", (0, _TEXT_TIMES_BATCHES // 2))
         self.__dict__["_text_times"] = (2 * wait, 2 * wait)
 
+    def _strict_batch(self) -> bool:
+        """Whether this batch is read with a strict plan (:meth:`_ColumnarPlan.strict`): not
+        for a while after one was refused (a key beyond its schema), a while that doubles at
+        each refusal."""
+        left, wait = self.__dict__.get("_loose_reads", (0, _LOOSE_BATCHES // 2))
+        if left:
+            self.__dict__["_loose_reads"] = (left - 1, wait)
+            return False
+        return True
+
+    def _strict_plan(self, plan: _ColumnarPlan, data: bytes) -> _ColumnarPlan:
+        """``plan`` made strict, keeping the null leaves whose key the lines were seen to
+        name (the first batch read strictly, and each refused one, are looked at)."""
+        present: frozenset[tuple[str, ...]] | None = self.__dict__.get("_present")
+        if present is None:
+            present = self.__dict__["_present"] = _named_leaves(plan, data)
+        return plan.strict(present) or plan
+
+    def _refuse_strict(self, plan: _ColumnarPlan, data: bytes) -> None:
+        """Arrow refused a key in a strict read: the null leaves this batch names are kept
+        from now on, and the next batches are read with the whole schema."""
+        present: frozenset[tuple[str, ...]] = self.__dict__.get("_present", frozenset())
+        self.__dict__["_present"] = present | _named_leaves(plan, data)
+        _, wait = self.__dict__.get("_loose_reads", (0, _LOOSE_BATCHES // 2))
+        wait = min(2 * wait, _MOST_LOOSE_BATCHES)
+        self.__dict__["_loose_reads"] = (wait, wait)
+
     def _learn(self, plan: _ColumnarPlan, message: str) -> bool:
         """Whether Arrow's error ``message`` names a null column of ``plan`` given a value of
         its leaf's type: that leaf is typed from now on."""
@@ -775,6 +828,8 @@ class JsonLinesParser:
         again, which happens at most once per path.
         """
         settled = len(row_wise)
+        if self._strict_batch():
+            plan = self._strict_plan(plan, buffer)
         # The lines' buffers: the batch's, and the lines a check kept, joined.
         segments = [(buffer, ends, positions)]
         tables: list[pa.Table] = []
@@ -789,6 +844,7 @@ class JsonLinesParser:
             begin = int(line_ends[lo - 1]) if lo else 0
             chunk = memoryview(data)[begin : int(line_ends[hi - 1])]
             syntax = True
+            wrong_kind = None
             try:
                 table = pa_json.read_json(
                     pa.BufferReader(chunk),
@@ -813,6 +869,11 @@ class JsonLinesParser:
                     # read again with the timestamps as text, each decided row by row.
                     self._refuse_stamps()
                     learnt = self._columnar_plan(nested_only=plan.nested_only)
+                elif plan.positions is not None and _UNEXPECTED_REFUSAL in message:
+                    # A key the strict schema does not hold (one no field reads, or a path's
+                    # first value): the batch is read again with the whole schema.
+                    self._refuse_strict(plan, buffer)
+                    learnt = self._columnar_plan(nested_only=plan.nested_only, stamps=plan.stamps)
                 if learnt is not None:
                     plan = learnt
                     del row_wise[settled:]
@@ -822,6 +883,7 @@ class JsonLinesParser:
                     continue
                 hint = int(found.group(1)) if found else None
                 syntax = _TYPE_REFUSAL.search(message) is None
+                wrong_kind = _WRONG_KIND.search(message)
             failures += 1
             if failures > _MAX_FAILED_READS or hi - lo <= 2:
                 row_wise.extend(line_positions[lo:hi].tolist())
@@ -829,6 +891,27 @@ class JsonLinesParser:
             named = hint is not None and 0 <= hint < hi - lo
             # From the row before the named one (see above); the lines before it were read.
             first = lo + max(hint - 1, 0) if hint is not None and named else lo
+            if (
+                wrong_kind is not None
+                and hint is not None
+                and named
+                and wrong_kind.group(2) in _KIND_STARTS
+            ):
+                # A value of another kind at a key: every line from the named one on whose
+                # text gives that key such a value goes row-wise, the others are read again
+                # at once (a batch of many costs a search, not a read per line). A line the
+                # search misses (an escaped key) fails a read again.
+                wrong = _other_kinds(data, line_ends, first, hi, *wrong_kind.groups())
+                # The search must find the named line (or the one before it, see above).
+                if wrong[: lo + hint - first + 1].any():
+                    row_wise.extend(line_positions[first:hi][wrong].tolist())
+                    if lo < first:
+                        pending.append((segment, lo, first))
+                    if not wrong.all():
+                        kept = _kept_lines(data, line_ends, first, ~wrong)
+                        segments.append((*kept, line_positions[first:hi][~wrong]))
+                        pending.append((len(segments) - 1, 0, len(kept[1])))
+                    continue
             if checked == 0 or (checked == 1 and syntax):
                 checked += 1
                 suspects = _suspects(data, line_ends, first, hi) if checked == 1 else None
@@ -890,6 +973,21 @@ class JsonLinesParser:
 
     def _attrs_getters(self) -> tuple[tuple[str, _Getter], ...]:
         return tuple((key, _path_getter(path)) for key, path in self.attr_paths)
+
+
+def _named_leaves(plan: _ColumnarPlan, data: bytes) -> frozenset[tuple[str, ...]]:
+    """The null leaves of ``plan`` each of whose keys' JSON text ``data`` holds (a key may
+    be spelt with escapes, which this misses: a strict read refuses it, which is slower only).
+
+    Examples
+    --------
+    >>> plan = _ColumnarPlan.build({"user": ("user.name",), "action": ("a",)}, frozenset())
+    >>> sorted(_named_leaves(plan, b'{"user": {"name": null}, "b": 1}'))
+    [('user', 'name')]
+    """
+    return frozenset(
+        keys for keys in plan.untyped_leaves() if all(orjson.dumps(key) in data for key in keys)
+    )
 
 
 def _not_an_object(text: str, value: Any) -> None:
@@ -968,6 +1066,39 @@ def _suspects(
     second = np.frombuffer(data, dtype=np.uint8)[starts + 1]
     suspect: npt.NDArray[np.bool_] = (opened != closed) | ((second != _QUOTE) & (second != _CLOSE))
     return suspect
+
+
+def _other_kinds(
+    data: bytes, ends: npt.NDArray[np.int64], first: int, stop: int, key: str, kind: str
+) -> npt.NDArray[np.bool_]:
+    """Which of lines ``first`` to ``stop`` give the key ``key`` (its text as Arrow names
+    it) a value neither of kind ``kind`` (one of :data:`_KIND_STARTS`) nor null: one search
+    of the lines' text (a key of that name elsewhere in the line counts too).
+
+    Examples
+    --------
+    >>> lines = [b'{"u": {"name": "a"}}', b'{"u": {"name" : 5}}', b'{"name": {"x": 1}}',
+    ...          b'{"name": null}', b'{"x": "name: 5"}']
+    >>> data = b"\\n".join(lines) + b"\\n"
+    >>> ends = np.cumsum([len(line) + 1 for line in lines])
+    >>> _other_kinds(data, ends, 0, 5, "name", "string").tolist()
+    [False, True, True, False, False]
+    """
+    starts = _line_starts(ends, first, stop)
+    offsets = np.append(starts, ends[stop - 1]).astype(np.int64)
+    texts = pl.from_arrow(
+        pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
+    )
+    assert isinstance(texts, pl.Series)
+    # The number's class last: its hyphen stands for itself there.
+    others = "".join(
+        start
+        for name, start in sorted(_KIND_STARTS.items(), key=lambda item: item[0] == "number")
+        if name != kind
+    )
+    pattern = _literal(orjson.dumps(key).decode()) + f"\\s*:\\s*[{others}]"
+    wrong: npt.NDArray[np.bool_] = texts.str.contains(pattern).to_numpy()
+    return wrong
 
 
 def _json_objects(
@@ -1360,6 +1491,13 @@ class _ColumnarPlan:
         dataclasses.field(default_factory=dict, compare=False, repr=False)
     )
     """The built expressions, by source and attribute keys (see :meth:`_mapped`)."""
+    positions: Mapping[int, int] | None = None
+    """Where each column of :attr:`columns` and :attr:`ts_columns` sits in the tables this
+    plan reads (None: at its index in the schema; see :meth:`strict`)."""
+    stricter: dict[frozenset[tuple[str, ...]], _ColumnarPlan] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """The plans :meth:`strict` built, by the null leaves they keep."""
 
     @classmethod
     def build(
@@ -1473,9 +1611,47 @@ class _ColumnarPlan:
             stamps,
         )
 
+    def untyped_leaves(self) -> frozenset[tuple[str, ...]]:
+        """The spellings of the schema's null leaves."""
+        return frozenset(
+            keys for kinds in self.untyped.values() for group in kinds.values() for keys in group
+        )
+
+    def strict(self, present: Collection[tuple[str, ...]]) -> _ColumnarPlan | None:
+        """This plan read with a schema of its typed leaves and of the null leaves
+        ``present`` alone (spellings), refusing any other key; None if that is its schema.
+
+        When no line has another key, its tables hold the same values, and Arrow is spared
+        the null columns of the paths the lines lack (a tenth of its instructions on the
+        stream bench's lines). A key named in a line keeps its null column: even a null
+        value of a key the schema lacks is refused (see :meth:`JsonLinesParser._strict_plan`).
+        """
+        untyped = self.untyped_leaves()
+        kept = untyped.intersection(present)
+        if kept == untyped:
+            return None
+        if kept not in self.stricter:
+            schema = self.parse_options.explicit_schema
+            fields = [(j, _strict_field(field, (), kept)) for j, field in enumerate(schema)]
+            chosen = [(j, field) for j, field in fields if field is not None]
+            self.stricter[kept] = dataclasses.replace(
+                self,
+                parse_options=pa_json.ParseOptions(
+                    explicit_schema=pa.schema([field for _, field in chosen]),
+                    unexpected_field_behavior="error",
+                ),
+                mapped=self.mapped,
+                positions={j: position for position, (j, _) in enumerate(chosen)},
+                stricter={},
+            )
+        return self.stricter[kept]
+
+    def _position(self, column: int) -> int:
+        return column if self.positions is None else self.positions[column]
+
     def typed_columns(self, table: pa.Table) -> pa.Table:
         """The columns of Arrow's ``table`` that the expressions read, named as they read them."""
-        return table.select(list(self.columns)).rename_columns(
+        return table.select([self._position(j) for j in self.columns]).rename_columns(
             [f"{_JSON_COLUMN}{j}" for j in self.columns]
         )
 
@@ -1483,7 +1659,9 @@ class _ColumnarPlan:
         """The events' times from Arrow's ``table`` (null where a row's is missing or not
         read as :func:`_timestamp` reads it)."""
         texts = [
-            pc.struct_field(table.column(j), list(keys)) if keys else table.column(j)
+            pc.struct_field(table.column(self._position(j)), list(keys))
+            if keys
+            else table.column(self._position(j))
             for j, keys in self.ts_columns
         ]
         if not texts:
@@ -1598,6 +1776,31 @@ def _holds_values(kind: pa.DataType) -> bool:
     if pa.types.is_struct(kind):
         return any(_holds_values(kind.field(i).type) for i in range(kind.num_fields))
     return not pa.types.is_null(kind)
+
+
+def _strict_field(
+    field: pa.Field, parents: tuple[str, ...], kept: Collection[tuple[str, ...]]
+) -> pa.Field | None:
+    """``field`` (under the keys ``parents``) with its typed leaves and the null ones
+    ``kept`` alone; None when none is left.
+
+    Examples
+    --------
+    >>> empty = pa.struct([("d", pa.null())])
+    >>> kind = pa.struct([("a", pa.string()), ("b", pa.null()), ("c", empty)])
+    >>> _strict_field(pa.field("x", kind), (), set())
+    pyarrow.Field<x: struct<a: string>>
+    >>> _strict_field(pa.field("x", kind), (), {("x", "b")})
+    pyarrow.Field<x: struct<a: string, b: null>>
+    """
+    keys = (*parents, field.name)
+    if pa.types.is_struct(field.type):
+        children = [
+            _strict_field(field.type.field(i), keys, kept) for i in range(field.type.num_fields)
+        ]
+        left = [child for child in children if child is not None]
+        return pa.field(field.name, pa.struct(left)) if left else None
+    return field if not pa.types.is_null(field.type) or keys in kept else None
 
 
 def _arrow_schema(leaves: list[tuple[tuple[str, ...], pa.DataType]]) -> pa.Schema | None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import pickle
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.json as pa_json
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -202,3 +206,72 @@ def test_escapes_in_values_keep_the_nested_schema_and_escaped_keys_do_not() -> N
     assert_block_is_parse(data)
     frame, _ = JsonLinesParser().parse_batch(block_of(data))
     assert frame.get_column("user").to_list()[6:9] == ["ann", None, "ann"]
+
+
+def _reads(parser: JsonLinesParser, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each Arrow read's handling of keys beyond its schema (``error``: a strict read)."""
+    seen: list[str] = []
+    read_json = pa_json.read_json
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        seen.append(str(kwargs["parse_options"].unexpected_field_behavior))
+        return read_json(*args, **kwargs)
+
+    monkeypatch.setattr(pa_json, "read_json", read)
+    return seen
+
+
+def test_a_batch_of_the_keys_seen_is_read_strictly_without_the_other_null_columns() -> None:
+    parser = _columnar()
+    lines = [
+        _line("2024-05-01T10:00:00Z", i)[:-1] + ', "source": {"bytes": null}}' for i in range(3)
+    ]
+    _outcome(parser, lines)  # the paths the lines give values typed, source.bytes named
+    present = parser.__dict__["_present"]
+    assert ("source", "bytes") in present and ("network", "bytes") not in present
+    plan = parser._columnar_plan(nested_only=True, stamps=True)
+    assert plan is not None
+    # The whole schema has null columns for the other paths; the strict one only for the
+    # null leaves the lines name (a key the schema lacks is refused even with a null).
+    assert plan.parse_options.explicit_schema.field("url").type == pa.struct(
+        [("domain", pa.null()), ("original", pa.null())]
+    )
+    strict = plan.strict(parser.__dict__["_present"])
+    assert strict is not None and strict.positions is not None
+    options = strict.parse_options
+    assert options.unexpected_field_behavior == "error"
+    assert options.explicit_schema.names == ["@timestamp", "user", "event", "source"]
+    assert options.explicit_schema.field("event").type == pa.struct([("action", pa.string_view())])
+    assert options.explicit_schema.field("source").type == pa.struct([("bytes", pa.null())])
+    assert plan.strict(plan.untyped_leaves()) is None  # every null leaf kept: the plan itself
+    events, dead = _outcome(parser, lines)
+    assert [e.user for e in events] == ["u0", "u1", "u2"] and dead == []
+
+
+def test_a_key_beyond_the_typed_ones_reads_the_batch_again_whole_then_waits_longer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parser = _columnar()
+    good = [_line("2024-05-01T10:00:00Z", i) for i in range(3)]
+    _outcome(parser, good)
+    seen = _reads(parser, monkeypatch)
+    # A key no field reads, then a path's first value (typed from then on): both are events.
+    other = good[1][:-1] + ', "message": "hello"}'
+    late = good[2][:-1] + ', "url": {"domain": "late.example"}}'
+    events, dead = _outcome(parser, [good[0], other, late])
+    assert [e.target for e in events] == [None, None, "late.example"] and dead == []
+    # Refused by the strict read, read whole (refused again: url.domain gets its type), and
+    # read whole once more: the next 4 batches are read whole. The null leaves the refused
+    # batch named are kept in strict reads from then on.
+    assert seen == ["error", "ignore", "ignore"]
+    assert parser.__dict__["_loose_reads"] == (4, 4)
+    assert ("url", "original") not in parser.__dict__["_present"]
+    for left in range(3, -1, -1):
+        seen.clear()
+        _outcome(parser, good)
+        assert seen == ["ignore"] and parser.__dict__["_loose_reads"] == (left, 4)
+    seen.clear()
+    _outcome(parser, [*good, other])  # strict again, refused again: a longer wait
+    assert seen == ["error", "ignore"] and parser.__dict__["_loose_reads"] == (8, 8)
+    # A checkpoint forgets the wait.
+    assert "_loose_reads" not in pickle.loads(pickle.dumps(parser)).__dict__

@@ -26,12 +26,14 @@ def _logons() -> bytes:
     return "".join(lines).encode()
 
 
-def _run(config: Path, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+def _run(config: Path, stdin: bytes | int) -> subprocess.CompletedProcess[bytes]:
+    """``baseliner run`` reading ``stdin``: bytes piped in, or a file descriptor."""
     return subprocess.run(
         [sys.executable, "-m", "detector", "run", "--config", str(config)],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
-        input=stdin,
+        input=stdin if isinstance(stdin, bytes) else None,
+        stdin=None if isinstance(stdin, bytes) else stdin,
         capture_output=True,
         timeout=90,
     )
@@ -96,14 +98,7 @@ def test_a_stdin_that_cannot_be_read_stops_the_daemon_with_exit_code_1(tmp_path:
     # device's would.
     unreadable = os.open(tmp_path / "write-only", os.O_WRONLY | os.O_CREAT)
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "detector", "run", "--config", str(config)],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            stdin=unreadable,
-            capture_output=True,
-            timeout=90,
-        )
+        result = _run(config, unreadable)
     finally:
         os.close(unreadable)
     assert result.returncode == 1, result.stderr

@@ -189,6 +189,10 @@ def summarise(
     ...     features=ours, alerts=ours, features_short=ours, short_days=14)
     >>> payload["ratio_to_baseline"]["to_features"], payload["ratio_to_baseline_cpu"]["to_features"]
     (0.25, 0.4)
+    >>> timed = {**ours, "timings": {"read_s": 1.5, "features_s": 2.5}}
+    >>> print(summarise({"users": 1, "days": 3, "seed": 7}, baseline=base, features=timed,
+    ...     alerts=ours, features_short=ours, short_days=14)[1].splitlines()[-1])
+      CSV -> feature vectors stages: read 1.50 s, features 2.50 s
     """
     users, days, seed = run["users"], run["days"], run["seed"]
     stages = {"baseline_groupby_count": baseline, "to_features": features, "to_alerts": alerts}
@@ -236,6 +240,14 @@ def summarise(
         f"{short_days} days ({features_short['events']:,} events), "
         f"{features['peak_rss_mb']:.0f} MB over {days} days",
     ]
+    timings = features.get("timings") or {}
+    if "read_s" in timings and "features_s" in timings:
+        # Where the wall time of CSV -> feature vectors goes: the read (CSV to the spooled
+        # events) and the feature evaluation (slice by slice).
+        lines.append(
+            f"  CSV -> feature vectors stages: read {timings['read_s']:.2f} s, "
+            f"features {timings['features_s']:.2f} s"
+        )
     return payload, "\n".join(lines)
 
 

@@ -40,6 +40,7 @@ from features.batch import (
     WINDOW,
     attrs_keys,
     evaluate_batch,
+    narrowed_columns,
     required_columns,
     spec_schema_hash,
 )
@@ -47,7 +48,7 @@ from features.catalog import check_families, default_specs
 from features.sliced import SlicedFeatures
 from features.spec import FeatureSpec, WindowConfig
 from models.registry import BATCH_DETECTORS, ONLINE_DETECTORS
-from models.store import ModelStoreError, load_model, read_header, save_model
+from models.store import ModelStoreError, load_model, read_header, save_model, write_atomically
 from streams.actions import ALL_ACTIONS
 from streams.batch import (
     JSONL_PIECE_BYTES,
@@ -61,7 +62,13 @@ from streams.batch import (
     line_pieces,
     scan_events,
 )
-from streams.linebatch import LINE_FORMATS, LINE_PIECE_BYTES, line_parser, scan_line_events
+from streams.linebatch import (
+    LINE_FORMATS,
+    LINE_PIECE_BYTES,
+    line_parser,
+    scan_line_events,
+    template_miner,
+)
 from streams.parsers.base import Parser
 from streams.parsers.jsonl import ACTIONS_KEY, ATTRS_KEY, action_table, attrs_table
 from streams.parsers.syslog import check_year, resolve_tz
@@ -70,6 +77,10 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("cert", "lanl", "jsonl", "parquet", *LINE_FORMATS)
 MODEL_FILE = "model.bin"
+#: Beside MODEL_FILE when the scan mined syslog templates: the miner's state
+#: (:meth:`DrainTemplateParser.state`), restored by a scan with ``--model`` so that its lines
+#: get the template ids the model's template features were fitted on.
+TEMPLATES_FILE = "templates.drain"
 #: Bytes of a CERT or LANL file read in one polars pass (memory holds about five times this).
 PIECE_BYTES = 32 << 20
 #: Pieces read at once, each collected on its own thread (polars releases the GIL while it
@@ -436,7 +447,10 @@ def _input_files(opts: ScanOptions) -> list[tuple[str, Path]]:
 
 
 def read_vectors(
-    opts: ScanOptions, spool: Path, action_counts: Counter[str] | None = None
+    opts: ScanOptions,
+    spool: Path,
+    action_counts: Counter[str] | None = None,
+    miner_states: dict[str, bytes] | None = None,
 ) -> tuple[pl.DataFrame, int, pl.DataFrame, dict[str, float]]:
     """Read every input file and evaluate the feature specs.
 
@@ -456,7 +470,9 @@ def read_vectors(
     evaluated at once instead (streaming from disk), and a log line says which file. Returns
     the vectors (sorted by entity and window, as :func:`features.batch.evaluate_batch`
     returns them), the number of events, the rejected lines and stage timings; the valid
-    events per action are added to ``action_counts`` when given.
+    events per action are added to ``action_counts`` when given. A ``syslog`` input's template
+    miner starts from the templates saved with ``opts.model`` (:data:`TEMPLATES_FILE`), and its
+    state at the end goes into ``miner_states`` (by format) when given.
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -471,6 +487,9 @@ def read_vectors(
     # as it reads, every piece of every file in order (pieces are parsed on this thread).
     line_parsers: dict[str, Parser] = {}
     columns = sorted(required_columns(specs, config))
+    # Spooled narrowed: an attrs key only where a spec reads it (a URL only on the downloads
+    # a pattern searches), which the features read back the same as the whole column.
+    spooled = narrowed_columns(specs, config)
     keys = attrs_keys(specs)
     total_bytes = sum(f.stat().st_size for _, f in files)
     parts: list[Path] = []
@@ -478,6 +497,7 @@ def read_vectors(
     unordered: list[Path] = []
     time_ranges: dict[Path, tuple[datetime | None, datetime | None]] = {}
     blocks: dict[Path, tuple[_Block, ...]] = {}
+    schema: dict[str, pl.DataType] = {}
     reject_frames: list[pl.DataFrame] = []
     # Pieces are read READ_WORKERS at a time (polars releases the GIL while it reads), and
     # their verdicts are taken in reading order, so the part numbers, the order of the
@@ -499,6 +519,7 @@ def read_vectors(
         bar.update(n_bytes)
         time_ranges[part] = (verdict.first, verdict.last)
         blocks[part] = verdict.blocks
+        schema.update(verdict.schema)
         n_events += verdict.events
         if action_counts is not None:
             action_counts.update(verdict.actions)
@@ -529,6 +550,7 @@ def read_vectors(
                 if fmt in LINE_FORMATS:
                     if fmt not in line_parsers:
                         line_parsers[fmt] = line_parser(fmt, year=opts.year, tz=opts.tz)
+                        _restore_templates(line_parsers[fmt], opts.model)
                     assert isinstance(piece, LinePiece)
                     batch = scan_line_events(path, line_parsers[fmt], attrs_keys=keys, piece=piece)
                 else:
@@ -546,7 +568,8 @@ def read_vectors(
                 raise UsageError(str(exc)) from None
             part = spool / f"part-{i:04d}-{j:05d}.parquet"
             parts.append(part)
-            in_flight.append((pool.submit(_spool_piece, batch, columns, part), path, part, n_bytes))
+            spooling = pool.submit(_spool_piece, batch, spooled, part, action_counts is not None)
+            in_flight.append((spooling, path, part, n_bytes))
             if len(in_flight) >= READ_WORKERS:
                 settle_oldest()
         while in_flight:
@@ -556,23 +579,61 @@ def read_vectors(
     _warn_disjoint_formats(files, time_ranges)
 
     t1 = time.perf_counter()
+    if miner_states is not None:
+        for fmt, parser in line_parsers.items():
+            miner = template_miner(parser)
+            if miner is not None:
+                miner_states[fmt] = miner.state()
     if n_events == 0:
         raise NoEventsError(_no_events_message(files, reject_frame), reject_frame)
     if opts.slice_days is None:
-        vectors = _evaluate_whole_range(specs, config, parts, columns)
+        vectors = _evaluate_whole_range(specs, config, parts, columns, schema)
     elif unordered:
         log.info(
             "%s not in time order: evaluating the features over the whole range at once "
             "(memory grows with the number of days)",
             ", ".join(str(p) for p in unordered),
         )
-        vectors = _evaluate_whole_range(specs, config, parts, columns)
+        vectors = _evaluate_whole_range(specs, config, parts, columns, schema)
     else:
         vectors = _evaluate_in_slices(
-            specs, config, parts, columns, opts.slice_days, time_ranges, spill=spool, blocks=blocks
+            specs,
+            config,
+            parts,
+            columns,
+            opts.slice_days,
+            time_ranges,
+            spill=spool,
+            blocks=blocks,
+            schema=schema,
         )
     timings["features_s"] = time.perf_counter() - t1
     return vectors, n_events, reject_frame, timings
+
+
+def _restore_templates(parser: Parser, model: Path | None) -> None:
+    """Start ``parser``'s template miner (if it has one) from the templates saved with
+    ``model``: the ids its template features were fitted on. A model saved without them
+    (before they were kept) is used with new ids, and a warning says so."""
+    miner = template_miner(parser)
+    if miner is None or model is None:
+        return
+    path = model / TEMPLATES_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        log.warning(
+            "%s has no syslog templates (saved before they were kept): this scan mines them "
+            "anew, so its template ids may not be those the model was fitted on",
+            model,
+        )
+        return
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        miner.restore(data)
+    except ValueError as exc:
+        raise UsageError(f"cannot use the syslog templates in {path}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -590,6 +651,9 @@ class _PartVerdict:
     blocks: tuple[_Block, ...] = ()
     """Per block of :data:`SPOOL_ROW_GROUP` rows, in order, its first and last event time
     (``None`` for a block without events): :func:`_block_times`."""
+    schema: dict[str, pl.DataType] = field(default_factory=dict)
+    """Every spooled column's type, those left out of the part (null in every row) included:
+    what :func:`_scan_parts` reads them back as."""
 
 
 #: The first and last event time of a block of a spooled part (``None``: no event in it).
@@ -622,13 +686,22 @@ def _block_times(judged: pl.DataFrame, events: int) -> tuple[_Block, ...]:
     return tuple(found)
 
 
-def _spool_piece(batch: BatchScan, columns: Sequence[str], part: Path) -> _PartVerdict:
+def _spool_piece(
+    batch: BatchScan, columns: Sequence[str | pl.Expr], part: Path, count_actions: bool = True
+) -> _PartVerdict:
     """Spool one piece's judged lines (``columns`` and ``reason``) to ``part``, and its verdict.
 
-    The verdict comes from the collected frame rather than a second read of the part.
+    The verdict comes from the collected frame rather than a second read of the part; its
+    events per action only with ``count_actions`` (a group-by over every event's action).
     """
     judged, rejects = collect_judged(batch, columns)
-    judged.write_parquet(
+    # A column null in every row (``reason`` where no line was rejected, the ``outcome`` of
+    # CERT events, say) is left out and read back as nulls (:func:`_scan_parts`): writing and
+    # reading all those nulls cost about as much as a column of values.
+    null = [
+        name for name in judged.columns if judged.get_column(name).null_count() == judged.height
+    ]
+    judged.drop(null if judged.height else []).write_parquet(
         part,
         compression=SPOOL_COMPRESSION,
         statistics=_SPOOL_STATISTICS,
@@ -642,14 +715,16 @@ def _spool_piece(batch: BatchScan, columns: Sequence[str], part: Path) -> _PartV
         event_ts.max().alias("last"),
     ).row(0)
     per_action: dict[str, int] = {}
-    if "action" in judged.columns and events:
+    if count_actions and "action" in judged.columns and events:
         # Lazy, so that only the two columns are read: a filter of the whole frame copies all.
         counted = (
             judged.lazy().filter(pl.col("reason").is_null()).group_by("action").len().collect()
         )
         per_action = {action: n for action, n in counted.iter_rows() if action is not None}
     blocks = _block_times(judged, events)
-    return _PartVerdict(events, bool(unordered), first, last, rejects, per_action, blocks)
+    return _PartVerdict(
+        events, bool(unordered), first, last, rejects, per_action, blocks, dict(judged.schema)
+    )
 
 
 def _pieces(
@@ -688,10 +763,23 @@ def _row_ranges(path: Path, size: int) -> list[tuple[int, int]]:
     return [(start, min(size, total - start)) for start in range(0, total, size)] or [(0, 0)]
 
 
+def _scan_parts(parts: list[Path] | Path, schema: Mapping[str, pl.DataType] | None) -> pl.LazyFrame:
+    """Spooled parts, with the columns :func:`_spool_piece` left out (null in every row of a
+    part) read back as nulls of their ``schema`` type (:attr:`_PartVerdict.schema`); without
+    a ``schema``, the parts as they are."""
+    if schema is None:
+        return pl.scan_parquet(parts)
+    return pl.scan_parquet(parts, schema=dict(schema), missing_columns="insert")
+
+
 def _evaluate_whole_range(
-    specs: Sequence[FeatureSpec], config: WindowConfig, parts: list[Path], columns: list[str]
+    specs: Sequence[FeatureSpec],
+    config: WindowConfig,
+    parts: list[Path],
+    columns: list[str],
+    schema: Mapping[str, pl.DataType] | None = None,
 ) -> pl.DataFrame:
-    events = pl.scan_parquet(parts).filter(pl.col("reason").is_null()).select(columns)
+    events = _scan_parts(parts, schema).filter(pl.col("reason").is_null()).select(columns)
     return evaluate_batch(specs, events, config).collect(engine="streaming")
 
 
@@ -704,6 +792,7 @@ def _evaluate_in_slices(
     time_ranges: Mapping[Path, tuple[datetime | None, datetime | None]],
     spill: Path | None = None,
     blocks: Mapping[Path, Sequence[_Block]] | None = None,
+    schema: Mapping[str, pl.DataType] | None = None,
 ) -> pl.DataFrame:
     """The features of the spooled events, one slice of ``slice_days`` days at a time.
 
@@ -719,14 +808,15 @@ def _evaluate_in_slices(
     the vectors of the days before (44 MB at 180 days of 1,000 users); they are read back
     only after the last slice, whose working memory is free by then. ``blocks``: each part's
     :attr:`_PartVerdict.blocks`, whose times pick the rows a slice reads (without them a
-    slice reads every row of the parts that reach into it).
+    slice reads every row of the parts that reach into it). ``schema``: the spooled columns'
+    types (:func:`_scan_parts`), for parts that leave out their all-null columns.
     """
     valid = pl.col("reason").is_null()
     firsts = [first for first, _ in time_ranges.values() if first is not None]
     lasts = [last for _, last in time_ranges.values() if last is not None]
     sliced = SlicedFeatures(specs, config)
     if not firsts:
-        return sliced.evaluate(pl.scan_parquet(parts).filter(valid).select(columns).collect())
+        return sliced.evaluate(_scan_parts(parts, schema).filter(valid).select(columns).collect())
     start = pl.select(pl.lit(min(firsts)).dt.truncate(config.window)).item()
     hi = max(lasts)
     step = timedelta(days=slice_days)
@@ -749,7 +839,7 @@ def _evaluate_in_slices(
         if not reaching:
             return None
         if blocks is None:
-            return pl.scan_parquet(reaching).filter(valid & in_slice).select(columns).collect()
+            return _scan_parts(reaching, schema).filter(valid & in_slice).select(columns).collect()
         # Of each part, the one range of rows from the first to the last block reaching into
         # the slice (a time-ordered part's are consecutive); the others are never read.
         ranges: list[pl.LazyFrame] = []
@@ -761,7 +851,7 @@ def _evaluate_in_slices(
             ]
             if near:
                 rows = (near[-1] - near[0] + 1) * SPOOL_ROW_GROUP
-                ranges.append(pl.scan_parquet(part).slice(near[0] * SPOOL_ROW_GROUP, rows))
+                ranges.append(_scan_parts(part, schema).slice(near[0] * SPOOL_ROW_GROUP, rows))
         if not ranges:
             return None
         return pl.concat(ranges).filter(valid & in_slice).select(columns).collect()
@@ -898,8 +988,9 @@ def _run_checked_scan(opts: ScanOptions, allowlist: Allowlist) -> ScanResult:
     spool = opts.out / ".spool"
     skipped = _warn_skipped_files(opts)
     action_counts: Counter[str] = Counter()
+    miner_states: dict[str, bytes] = {}
     try:
-        vectors, n_events, rejects, timings = read_vectors(opts, spool, action_counts)
+        vectors, n_events, rejects, timings = read_vectors(opts, spool, action_counts, miner_states)
     except NoEventsError as exc:
         # The rejected lines are what the user needs to see: they are written all the same,
         # and an earlier run's results in the same folder must not pass for this run's.
@@ -1001,6 +1092,12 @@ def _run_checked_scan(opts: ScanOptions, allowlist: Allowlist) -> ScanResult:
             },
         )
         outputs["model"] = opts.save_model / MODEL_FILE
+        templates = opts.save_model / TEMPLATES_FILE
+        if "syslog" in miner_states:
+            write_atomically(templates, miner_states["syslog"])
+            outputs["templates"] = templates
+        else:
+            templates.unlink(missing_ok=True)  # an earlier model's, not this one's
     result = ScanResult(
         options=opts,
         events=n_events,

@@ -117,6 +117,48 @@ def required_columns(specs: Sequence[FeatureSpec], config: WindowConfig) -> froz
     return frozenset(needed)
 
 
+def narrowed_columns(specs: Sequence[FeatureSpec], config: WindowConfig) -> list[str | pl.Expr]:
+    """The :func:`required_columns` (sorted) as a reader that keeps events for these specs
+    needs them: ``attrs`` (a struct of the :func:`attrs_keys`) holds each key only on the
+    rows where some spec that reads the key applies (its filter holds), null elsewhere.
+
+    A spec reads a field only on the rows its filter keeps (a pattern included), so
+    :func:`evaluate_batch` gives the same values over the narrowed events; a long text read
+    by one narrow spec (a proxy log's URL, searched by a pattern over downloads) is then not
+    carried for every event. A key that some spec reads without a filter is kept whole.
+
+    Examples
+    --------
+    >>> spec = FeatureSpec(name="tools", kind="count",
+    ...                    where={"action": "http_download", "attrs.url~": "tool"})
+    >>> columns = narrowed_columns([spec], WindowConfig())
+    >>> events = pl.DataFrame({"ts": [None, None], "user": ["a", "b"],
+    ...     "action": ["http_visit", "http_download"],
+    ...     "attrs": [{"url": "a.com/tool"}, {"url": "b.com/tool"}]})
+    >>> events.select(columns).get_column("attrs").struct.field("url").to_list()
+    [None, 'b.com/tool']
+    """
+    keys = attrs_keys(specs)
+    readers: dict[str, list[_FilterKey]] = {key: [] for key in keys}
+    for spec in specs:
+        for name in [spec.field, *(key.removesuffix("~") for key in spec.where)]:
+            if name is not None and name.startswith("attrs."):
+                readers[name[len("attrs.") :]].append(_filter_key(spec))
+    fields: list[pl.Expr] = []
+    for key in sorted(keys):
+        value = pl.col("attrs").struct.field(key)
+        filters = list(dict.fromkeys(readers[key]))
+        # Unless a spec reads the key on every row (an empty filter key).
+        if all(filters):
+            applies = pl.any_horizontal([mask_expr(f, attrs_struct=True) for f in filters])
+            value = pl.when(applies).then(value)
+        fields.append(value.alias(key))
+    return [
+        pl.struct(fields).alias("attrs") if name == "attrs" else name
+        for name in sorted(required_columns(specs, config))
+    ]
+
+
 def _filter_key(spec: FeatureSpec) -> _FilterKey:
     conditions: list[_Condition] = [
         (key, (value,) if isinstance(value, str) else tuple(value))

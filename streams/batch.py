@@ -4,7 +4,9 @@ The CERT and LANL readers never run Python per row: each file is scanned as line
 (``pl.scan_lines``), split with ``str.splitn`` and mapped with polars expressions that
 mirror the line parsers rule for rule (same field counts, same date rule, same reason
 order), so a file gives the same events whichever path reads it. Reading lines rather than
-CSV columns keeps the exact raw text and 1-based line number of every rejected line.
+CSV columns keeps the exact raw text and 1-based line number of every rejected line. (A CERT
+file whose free-text ``content`` is last is read as CSV first, for its clean pieces: a piece
+with a failing line is read again as lines, :func:`collect_judged`.)
 
 ``attrs`` is a JSON object string; an attribute the line parser would leave out (an empty
 value) is written as ``null`` here, and :func:`events_from_frame` drops it again. A scan that
@@ -28,7 +30,7 @@ import gzip
 import logging
 import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -471,17 +473,9 @@ def _finish(
     skip: pl.Expr | None = None,
 ) -> _Frames:
     """Split a mapped frame into events (all checks pass) and rejects (not blank/skipped)."""
-    # Whether any check fails, without the reason: a few boolean operations instead of a
-    # chain of string columns, for checked, which is read only where no line fails.
-    failed = pl.any_horizontal([condition for condition, _ in checks]).fill_null(False)
     unjudged = frame
     frame = frame.with_columns(_reason(checks))
-    event_columns = [
-        (columns[name] if name == "attrs" else columns[name].cast(POLARS_EVENT_SCHEMA[name])).alias(
-            name
-        )
-        for name in EVENT_COLUMNS
-    ]
+    event_columns = _event_columns(columns)
     is_event = pl.col(_REASON).is_null()
     events = frame.filter(is_event).select(event_columns)
     # The blank and repeated-header tests read only failed lines (null elsewhere), so the
@@ -506,8 +500,27 @@ def _finish(
         pl.col(_LINE),
         pl.when(~is_event).then(pl.col(_RAW)).alias(_RAW),
     )
-    checked = unjudged.select(*event_columns, failed.alias(_FAILED))
-    return _Frames(events, rejects, judged, checked)
+    return _Frames(events, rejects, judged, _checked(unjudged, checks, columns))
+
+
+def _event_columns(columns: Mapping[str, pl.Expr]) -> list[pl.Expr]:
+    """The event columns in schema order, cast to the event schema (``attrs`` as built)."""
+    return [
+        (columns[name] if name == "attrs" else columns[name].cast(POLARS_EVENT_SCHEMA[name])).alias(
+            name
+        )
+        for name in EVENT_COLUMNS
+    ]
+
+
+def _checked(
+    frame: pl.LazyFrame, checks: Sequence[tuple[pl.Expr, str]], columns: Mapping[str, pl.Expr]
+) -> pl.LazyFrame:
+    """:attr:`BatchScan.checked`: every line's event columns and whether any check fails."""
+    # Whether any check fails, without the reason: a few boolean operations instead of a
+    # chain of string columns, for checked, which is read only where no line fails.
+    failed = pl.any_horizontal([condition for condition, _ in checks]).fill_null(False)
+    return frame.select(*_event_columns(columns), failed.alias(_FAILED))
 
 
 #: Where the host of a plain URL starts: after ``http://`` or ``https://`` and one leading
@@ -581,11 +594,79 @@ def _cert_frames(
         raise ValueError(f"{path}: {exc}") from None
     logger.info("reading %s as CERT %s (%s layout)", path, kind, layout.release)
     frame = _scan_lines(path, lossy_utf8, piece)
-    if has_header and (piece is None or piece.first_line == 1):
+    header_here = has_header and (piece is None or piece.first_line == 1)
+    if header_here:
         # Only the piece that holds the first line: a filter copies every line's text.
         frame = frame.filter(pl.col(_LINE) > 1)
     split, count_ok = _split(layout.header, exact=not layout.content_last)
     frame = frame.with_columns(split).unnest("__fields")
+    frame, checks, columns = _cert_events(frame, kind, layout, count_ok, attrs_keys, bad_lines)
+    # A header repeated inside a file (files concatenated) is skipped, as the line parser does;
+    # only failed lines are matched (a header line fails the date check).
+    skip = (
+        pl.when(pl.col(_REASON).is_not_null()).then(pl.col("c_id")).str.contains(_HEADER_ID_PATTERN)
+    )
+    frames = _finish(frame, checks, columns, path, skip=skip)
+    if layout.content_last and not bad_lines and not lossy_utf8:
+        source: Path | bytes = path if piece is None else piece.data
+        frames = replace(
+            frames, checked=_cert_checked(source, kind, layout, attrs_keys, header_here)
+        )
+    return frames
+
+
+def _cert_checked(
+    source: Path | bytes,
+    kind: str,
+    layout: CertLayout,
+    attrs_keys: Collection[str] | None,
+    skip_header: bool,
+) -> pl.LazyFrame:
+    """:attr:`BatchScan.checked` of a CERT file whose ``content`` is last, read as CSV.
+
+    Polars' CSV reader splits the fields about twice as fast as splitting each line's text,
+    and without quoting (``quote_char=None``) it splits a line into the same fields, ``\\r``
+    before a line end dropped as well. What the reader cannot tell apart is an empty
+    ``content`` (a valid line) from a missing one (a wrong field count): both read null,
+    and such a line counts as failed, so its piece is read again as lines (``judged``), as
+    is any piece with a failing line. Where no line fails, the event columns are those of
+    the line reader's.
+    """
+    names = [f"c_{name}" for name in layout.header]
+    frame = pl.scan_csv(
+        source,
+        has_header=False,
+        separator=",",
+        quote_char=None,
+        schema=dict.fromkeys(names, pl.String()),
+        skip_lines=1 if skip_header else 0,
+        truncate_ragged_lines=True,
+        # The field count of the first line is no header's: any line may have more or fewer.
+        extra_columns="ignore",
+        missing_columns="insert",
+        raise_if_empty=False,
+    )
+    # A field read empty is null; the line reader's is "" (before a present content, every
+    # field is present).
+    frame = frame.with_columns(pl.col(name).fill_null("") for name in names[:-1])
+    count_ok = pl.col(names[-1]).is_not_null()
+    frame, checks, columns = _cert_events(frame, kind, layout, count_ok, attrs_keys, ())
+    return _checked(frame, checks, columns)
+
+
+def _cert_events(
+    frame: pl.LazyFrame,
+    kind: str,
+    layout: CertLayout,
+    count_ok: pl.Expr,
+    attrs_keys: Collection[str] | None,
+    bad_lines: Sequence[int],
+) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, str]], dict[str, pl.Expr]]:
+    """The event columns and checks of a CERT file's split fields (``c_<name>`` columns).
+
+    Returns the frame with the helper columns the expressions read, the checks in reason
+    order, and an expression per event column (as :func:`_finish` takes them).
+    """
 
     def c(name: str) -> pl.Expr:
         return pl.col(f"c_{name}")
@@ -706,10 +787,7 @@ def _cert_frames(
         "outcome": null_str,
         "attrs": _attrs(attrs, attrs_keys),
     }
-    # A header repeated inside a file (files concatenated) is skipped, as the line parser does;
-    # only failed lines are matched (a header line fails the date check).
-    skip = pl.when(pl.col(_REASON).is_not_null()).then(c("id")).str.contains(_HEADER_ID_PATTERN)
-    return _finish(frame, checks, columns, path, skip=skip)
+    return frame, checks, columns
 
 
 def _lanl_frames(
@@ -1207,14 +1285,18 @@ def scan_events(
     )
 
 
-def collect_judged(scan: BatchScan, columns: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def collect_judged(
+    scan: BatchScan, columns: Sequence[str | pl.Expr]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The ``columns`` and ``reason`` of every judged line of ``scan``, and its rejected lines.
 
     The first frame is ``scan.judged.select(*columns, "reason")``, the second ``scan.rejects``,
-    both collected. Nearly every piece of a log has no failing line: then the unfiltered
-    :attr:`BatchScan.checked` frame is that first frame, read in one pass without the
-    filter; a piece with a failing line (a blank one included) is read again as ``judged``,
-    text and line numbers of its rejects included, so both frames come from that one pass.
+    both collected. A column may be an expression over the event columns (a narrowed
+    ``attrs``, say): it is evaluated once, in the same pass. Nearly every piece of a log has
+    no failing line: then the unfiltered :attr:`BatchScan.checked` frame is that first
+    frame, read in one pass without the filter; a piece with a failing line (a blank one
+    included) is read again as ``judged``, text and line numbers of its rejects included, so
+    both frames come from that one pass.
 
     Examples
     --------
@@ -1229,16 +1311,18 @@ def collect_judged(scan: BatchScan, columns: Sequence[str]) -> tuple[pl.DataFram
     >>> rejects.select("line", "reason").rows()
     [(3, 'unknown_value')]
     """
+    # Once collected, the columns are picked by name: an expression is not evaluated again.
+    names = [c if isinstance(c, str) else c.meta.output_name() for c in columns]
     if scan.checked is not None:
         checked = scan.checked.select(*columns, _FAILED).collect(engine="streaming")
         if not checked.get_column(_FAILED).any():
             reason = pl.Series(_REASON, dtype=pl.String()).extend_constant(None, checked.height)
-            return checked.select(*columns).with_columns(reason), pl.DataFrame(schema=REJECT_SCHEMA)
+            return checked.select(names).with_columns(reason), pl.DataFrame(schema=REJECT_SCHEMA)
     if scan.judged is None:
         raise ValueError("a scan without judged lines (a hand-built BatchScan) cannot be collected")
     judged = scan.judged.select(*columns, _REASON, _FILE, _LINE, _RAW).collect(engine="streaming")
     rejects = judged.filter(pl.col(_REASON).is_not_null()).select(list(REJECT_SCHEMA))
-    return judged.select(*columns, _REASON), rejects
+    return judged.select(*names, _REASON), rejects
 
 
 def events_to_frame(events: Sequence[Event]) -> pl.DataFrame:

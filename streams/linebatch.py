@@ -108,6 +108,24 @@ def line_parser(fmt: str, *, year: int | None = None, tz: tzinfo | str = "UTC") 
     raise ValueError(f"unknown line format {fmt!r}: expected 'windows', 'authlog' or 'syslog'")
 
 
+def template_miner(parser: Parser) -> DrainTemplateParser | None:
+    """The drain template miner of a :func:`line_parser` (``syslog``), else ``None``: what a
+    saved scan model keeps, so that a later scan gives the same lines the same template ids.
+
+    Examples
+    --------
+    >>> template_miner(line_parser("syslog", year=2026)) is not None
+    True
+    >>> template_miner(line_parser("authlog")) is None
+    True
+    """
+    if isinstance(parser, DrainTemplateParser):
+        return parser
+    if isinstance(parser, _DatedSyslog):
+        return parser.miner
+    return None
+
+
 class _DatedSyslog:
     """The template miner over lines whose BSD timestamp is given a year.
 

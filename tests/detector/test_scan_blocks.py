@@ -83,9 +83,15 @@ def test_slices_read_by_block_give_the_vectors_of_a_read_of_every_row(
     )
     ranges = {part: (v.first, v.last) for part, v in verdicts.items()}
     blocks = {part: v.blocks for part, v in verdicts.items()}
+    # No line was rejected: the reason, null in every row, is left out of the parts.
+    assert "reason" not in pq.ParquetFile(parts[0]).schema_arrow.names
+    schema = verdicts[parts[0]].schema
+    assert schema["reason"] == pl.String
 
-    every_row = scan._evaluate_in_slices(_SPECS, _CONFIG, parts, _COLUMNS, 2, ranges)
-    by_block = scan._evaluate_in_slices(_SPECS, _CONFIG, parts, _COLUMNS, 2, ranges, blocks=blocks)
+    every_row = scan._evaluate_in_slices(_SPECS, _CONFIG, parts, _COLUMNS, 2, ranges, schema=schema)
+    by_block = scan._evaluate_in_slices(
+        _SPECS, _CONFIG, parts, _COLUMNS, 2, ranges, blocks=blocks, schema=schema
+    )
 
     assert_frame_equal(by_block, every_row)
     assert by_block.select("entity", "logons", "new_hosts").rows() == [
@@ -112,6 +118,8 @@ def test_a_slice_reads_only_the_blocks_whose_times_reach_into_it(
     # The second block's times moved out of the slices: its two events are never read.
     blocks = {part: (verdict.blocks[0], (_day(30), _day(30)))}
 
-    vectors = scan._evaluate_in_slices(_SPECS, _CONFIG, [part], _COLUMNS, 7, ranges, blocks=blocks)
+    vectors = scan._evaluate_in_slices(
+        _SPECS, _CONFIG, [part], _COLUMNS, 7, ranges, blocks=blocks, schema=verdict.schema
+    )
 
     assert vectors.select("entity", "n_events", "logons").rows() == [("ann", 2, 2.0)]

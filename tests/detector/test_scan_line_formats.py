@@ -15,6 +15,7 @@ import pytest
 
 from detector.cli import main
 from detector.scan import (
+    TEMPLATES_FILE,
     ScanOptions,
     _warn_skipped_files,
     read_vectors,
@@ -23,6 +24,7 @@ from detector.scan import (
 )
 from features.batch import spec_schema_hash
 from features.catalog import WINDOWS_SPECS
+from streams.parsers import DrainTemplateParser
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "scan_lines"
 START = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday
@@ -264,3 +266,59 @@ def test_config_families_year_and_zone(tmp_path: Path, capsys: pytest.CaptureFix
         f"baseliner: error: config {config}: scan.families: unknown feature family 'drain' "
         "(known: templates, windows)\n"
     )
+
+
+def syslog_days(days: int, order: tuple[str, ...]) -> str:
+    """Three hosts' syslog over ``days`` days, their messages each day in ``order``."""
+    messages = {
+        "link": "kernel: eth0 link up at {n}000 Mbps",
+        "timeout": "nginx[77]: upstream timed out after {n} seconds",
+        "closed": "sshd[5]: Connection closed by 10.0.0.{n} port 22",
+    }
+    lines = []
+    for day in range(days):
+        stamp = (START + timedelta(days=day)).strftime("%b %d")
+        for host in ("web1", "web2", "web3"):
+            for hour, name in enumerate(order, start=8):
+                text = messages[name].format(n=day % 7 + 1)
+                lines.append(f"{stamp} {hour:02d}:00:00 {host} {text}")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_saved_model_keeps_the_syslog_templates_and_a_scan_with_it_reuses_their_ids(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fitted, later = tmp_path / "fitted", tmp_path / "later"
+    fitted.mkdir()
+    later.mkdir()
+    (fitted / "syslog").write_text(syslog_days(21, ("link", "timeout", "closed")))
+    # Later logs meet the templates in another order: mined anew, ids would follow it.
+    (later / "syslog").write_text(syslog_days(3, ("closed", "timeout", "link")))
+    model = tmp_path / "model"
+    args = ["--format", "syslog", "--entity", "host", "--year", "2024", "--budget", "1/day"]
+    assert scan(str(fitted), *args, "--out", str(tmp_path / "o1"), "--save-model", str(model)) == 0
+    saved = DrainTemplateParser()
+    saved.restore((model / TEMPLATES_FILE).read_bytes())
+    assert saved.templates() == {
+        1: "kernel: eth0 link up at <NUM> Mbps",
+        2: "nginx: upstream timed out after <NUM> seconds",
+        3: "sshd: Connection closed by <IP> port <NUM>",
+    }
+    states: dict[str, bytes] = {}
+    opts = ScanOptions(
+        inputs=(("syslog", later),), out=tmp_path, entity="host", year=2024, model=model,
+        progress=False,
+    )  # fmt: skip
+    read_vectors(opts, tmp_path / "spool", miner_states=states)
+    continued = DrainTemplateParser()
+    continued.restore(states["syslog"])
+    assert continued.templates() == saved.templates()
+    assert scan(str(later), *args, "--out", str(tmp_path / "o2"), "--model", str(model)) == 0
+
+    # A model saved before the templates were kept: used, with a warning.
+    (model / TEMPLATES_FILE).unlink()
+    with caplog.at_level(logging.WARNING, logger="detector.scan"):
+        read_vectors(opts, tmp_path / "spool")
+    assert "has no syslog templates" in caplog.text
+    (model / TEMPLATES_FILE).write_bytes(b"not templates")
+    assert scan(str(later), *args, "--out", str(tmp_path / "o2"), "--model", str(model)) == 2

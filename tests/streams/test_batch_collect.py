@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from pathlib import Path
@@ -152,3 +153,58 @@ def test_a_pipe_is_cut_into_the_pieces_of_the_same_bytes_in_a_file(tmp_path: Pat
     # A 25-byte header and 38-, 39- and 38-byte lines: pieces cut after lines 2 and 4.
     assert [(p.first_line, p.offset) for p in piped] == [(1, 0), (3, 63), (5, 140)]
     assert piped[-1].data == b"{X},no line end"
+
+
+_HTTP_HEADER = b"id,date,user,pc,url,activity,content\n"
+_HTTP_CLEAN = b"{A},01/02/2010 06:49:00,U1,PC-1,http://a.com/x,WWW Visit,some words\n"
+#: Lines of a file whose content is last (read as CSV when clean): each beside clean lines.
+_CONTENT_LAST_LINES = {
+    "content with commas": b"{X},01/02/2010 06:52:00,U1,PC-1,http://b.com/,WWW Visit,a,b,,c\n",
+    "empty content": b"{X},01/02/2010 06:52:00,U1,PC-1,http://b.com/,WWW Visit,\n",
+    "no content": b"{X},01/02/2010 06:52:00,U1,PC-1,http://b.com/,WWW Visit\n",
+    "too few fields": b"{X},01/02/2010 06:52:00,U1,PC-1\n",
+    "empty url": b"{X},01/02/2010 06:52:00,U1,PC-1,,WWW Visit,words\n",
+    "empty user": b"{X},01/02/2010 06:52:00,,PC-1,http://b.com/,WWW Visit,words\n",
+    "crlf": b"{X},01/02/2010 06:52:00,U1,PC-1,http://b.com/,WWW Visit,words\r\n",
+    "carriage return inside": b"{X},01/02/2010 06:52:00,U1,PC-1,http://b\r.com/,WWW Visit,w\n",
+    "quotes": b'{X},01/02/2010 06:52:00,U1,PC-1,"http://b.com/"q,WWW Visit,"w,v\n',
+    "blank": b"\n",
+    "repeated header": _HTTP_HEADER,
+    "unknown activity": b"{X},01/02/2010 06:52:00,U1,PC-1,http://b.com/,WWW Browse,words\n",
+}
+
+
+#: Those of the lines above that leave the piece clean, so it is read in one pass as CSV.
+_READ_AS_CSV = {"content with commas", "crlf", "carriage return inside", "quotes"}
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first line", "inside"])
+@pytest.mark.parametrize("name", list(_CONTENT_LAST_LINES))
+def test_a_content_last_file_read_as_csv_gives_the_line_reader_s_events(
+    tmp_path: Path, name: str, first: bool
+) -> None:
+    path = tmp_path / "http.csv"
+    odd = _CONTENT_LAST_LINES[name]
+    body = odd + _HTTP_CLEAN * 2 if first else _HTTP_CLEAN + odd + _HTTP_CLEAN
+    path.write_bytes(_HTTP_HEADER + body)
+    pieces = [LinePiece(body, first_line=2, offset=len(_HTTP_HEADER)), *line_pieces(path, 1 << 20)]
+    for piece, keys in itertools.product(pieces, [{"url"}, None]):
+        scan = scan_events([path], "cert", piece=piece, attrs_keys=keys)
+        assert scan.checked is not None and scan.judged is not None
+        checked = scan.checked.collect()
+        judged = scan.judged.collect()
+        if checked["failed"].any():
+            # Read again as lines: the rejects come from there.
+            assert name not in _READ_AS_CSV
+            continue
+        # No line fails: every line is an event, with exactly the line reader's columns.
+        assert judged["reason"].null_count() == judged.height
+        assert_frame_equal(checked.drop("failed"), judged.select(checked.columns[:-1]))
+    judged, rejects = _collected(path, 1 << 20)
+    valid = judged.filter(pl.col("reason").is_null()).select(EVENT_COLUMNS)
+    assert valid.height >= 2  # the clean lines
+    if name == "carriage return inside":
+        return  # the line parser ends a line there (the batch readers do not, as before)
+    events, dead = _line_path(path)
+    assert sorted(events_from_frame(valid), key=key) == events
+    assert set(rejects.iter_rows()) == dead

@@ -815,8 +815,11 @@ class Daemon:
         dead_before = sum(self.totals.dead_letters.values())
         records = self._decodable(name, records)
         if hasattr(parser, "parse_batch"):
+            # A block still holding its bytes was found to be UTF-8 by _decodable.
             frame, dead = parser.parse_batch(  # type: ignore[attr-defined]
-                records, attrs_keys=attrs_keys(self.specs)
+                records,
+                attrs_keys=attrs_keys(self.specs),
+                utf8_checked=isinstance(getattr(records, "data", None), bytes),
             )
             for letter in dead:
                 self._dead_letter(name, letter)

@@ -75,14 +75,14 @@ evidence are sorted arrays that take a whole call's scores in one merge, and the
 statistics come from one sort per column. :meth:`OnlineScorer.score_frame` takes the columnar
 evaluator's frame directly.
 
-Memory: per entity ``history x n_features`` float32 (60 x 40: under 10 kB) and a few numbers
-per feature (median, scale, flags); the tables double when full (rows not yet used are not
-resident) and a checkpoint holds only the live entities' filled slots. An entity the features
-evict or expire is forgotten with its risk record (:meth:`OnlineScorer.forget`); its rows go
-to the entities arriving next, and a table left under half full by a burst of them is
-compacted, so the scorer's rows follow the features' entity cap. Plus a registry
-detector per entity if one is configured; for the population three buffers of up to
-``reference_size x n_features`` float32 that grow with the windows learnt (an empty scorer
+Memory: per entity ``history x n_features`` float32 (60 x 40: under 10 kB) and a few numbers per
+feature (median, scale, flags); the tables grow fourfold when full (twofold past
+:data:`_QUADRUPLE_BELOW` rows; rows not yet used are not resident) and a checkpoint holds only the
+live entities' filled slots. An entity the features evict or expire is forgotten with its risk
+record (:meth:`OnlineScorer.forget`); its rows go to the entities arriving next, and a table left
+under half full by a burst of them is compacted, so the scorer's rows follow the features' entity
+cap. Plus a registry detector per entity if one is configured; for the population three buffers of
+up to ``reference_size x n_features`` float32 that grow with the windows learnt (an empty scorer
 holds, and checkpoints, none of it), and the sorted score windows of the calibrator and the
 evidence.
 """
@@ -340,16 +340,25 @@ class _Ring:
 _COMPACT_FROM_ROWS = 256
 """Tables with fewer rows ever bound than this are never compacted (too small to matter)."""
 
+_QUADRUPLE_BELOW = 1 << 16
+"""A table of fewer rows than this quadruples when full, a larger one doubles. Rows not yet
+bound are never written, so they cost address space, not memory; each growth copies every
+row and writes its memory anew (for the entity rings, ~10 kB a row). A daemon's first
+calls bring its entities in a few large steps: the stream bench's rings (10,000 users) grew
+3,380 -> 6,760 -> 13,520 rows when doubling, 3,380 -> 13,520 now (~0.15 s of CPU less).
+Past this size, address space is the better thing to keep."""
+
 
 class _EntityIndex:
     """Rows of per-entity arrays: which entity holds which row, and the rows free for reuse.
 
     Subclasses keep one array (or more) with a row per entity; rows of forgotten entities are
-    reused (the last freed first) and capacity doubles when full (fresh zeros are not
-    resident until written), so a call's arriving entities cost one copy at most. A table
-    whose live rows fell below half of the rows ever bound (a burst of entities the features
-    then evicted) is compacted by :meth:`compact`: the live rows move to the front, in row
-    order, into arrays sized for them, and the old arrays (resident up to the peak) are freed.
+    reused (the last freed first) and capacity quadruples when full (doubles past
+    :data:`_QUADRUPLE_BELOW` rows; fresh zeros are not resident until written), so a call's
+    arriving entities cost one copy at most. A table whose live rows fell below half of the
+    rows ever bound (a burst of entities the features then evicted) is compacted by
+    :meth:`compact`: the live rows move to the front, in row order, into arrays sized for
+    them, and the old arrays (resident up to the peak) are freed.
     """
 
     def __init__(self) -> None:
@@ -429,7 +438,8 @@ class _EntityIndex:
     def _reserve(self, rows: int) -> None:
         capacity = self._capacity()
         if rows > capacity:
-            self._grow(max(rows, 2 * capacity, 64))
+            factor = 4 if capacity < _QUADRUPLE_BELOW else 2
+            self._grow(max(rows, factor * capacity, 64))
 
     def _capacity(self) -> int:
         raise NotImplementedError

@@ -511,7 +511,11 @@ class JsonLinesParser:
     # -- the batch path (the daemon's fast path) ---------------------------------------------
 
     def parse_batch(
-        self, records: Sequence[RawRecord], *, attrs_keys: Collection[str] | None = None
+        self,
+        records: Sequence[RawRecord],
+        *,
+        attrs_keys: Collection[str] | None = None,
+        utf8_checked: bool = False,
     ) -> tuple[pl.DataFrame, list[DeadLetter]]:
         """Parse many records at once into a frame of Event columns, and dead letters.
 
@@ -538,6 +542,10 @@ class JsonLinesParser:
             :func:`streams.batch.events_to_frame` writes it. A collection: only these keys
             are kept (null when none is present), which saves encoding attributes that no
             feature reads.
+        utf8_checked
+            The caller found the bytes of ``records`` (a
+            :class:`~streams.sources.blocks.RecordBlock`) to be UTF-8 already: they are not
+            read again to check (the daemon checks every block to dead-letter invalid lines).
 
         Returns
         -------
@@ -565,7 +573,7 @@ class JsonLinesParser:
             lines = None
             if isinstance(records, RecordBlock):
                 # Its bytes as they are; invalid UTF-8 (replaced in the texts) goes by text.
-                lines = _LineBuffer.of_block(records)
+                lines = _LineBuffer.of_block(records, utf8_checked=utf8_checked)
             if lines is None:
                 # Text that is not UTF-8 (lone surrogates): the row-wise path replaces it.
                 with contextlib.suppress(UnicodeEncodeError):
@@ -1226,10 +1234,11 @@ class _LineBuffer:
     """Lines whose text holds a newline of its own (joined texts only)."""
 
     @classmethod
-    def of_block(cls, block: RecordBlock) -> _LineBuffer | None:
-        """The block's bytes, or None when they are not UTF-8 (the texts replace bytes)."""
+    def of_block(cls, block: RecordBlock, *, utf8_checked: bool = False) -> _LineBuffer | None:
+        """The block's bytes, or None when they are not UTF-8 (the texts replace bytes);
+        ``utf8_checked``: the caller found them to be UTF-8 (a pass over them saved)."""
         data = block.data
-        if not data.isascii():
+        if not utf8_checked and not data.isascii():
             try:
                 data.decode("utf-8")
             except UnicodeDecodeError:

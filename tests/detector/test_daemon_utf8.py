@@ -4,6 +4,7 @@ scan, for per-line and batch parsers alike; the other lines of its block go on."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -48,3 +49,38 @@ def test_a_line_that_is_not_utf8_is_a_dead_letter_and_the_rest_of_its_block_goes
     (letter,) = [orjson.loads(x) for x in (tmp_path / "state" / "dead_letters.jsonl").open("rb")]
     assert letter["line"] == 2 and letter["reason"] == "invalid_utf8"
     assert "\ufffd" in letter["raw"] and letter["detail"].startswith("bytes that are not UTF-8")
+
+
+UTF8_LINES = b"".join(JSON_LINES.splitlines(keepends=True)[::2])  # beyond ASCII, all UTF-8
+
+
+@pytest.mark.parametrize(("content", "checked"), [(JSON_LINES, False), (UTF8_LINES, True)])
+def test_the_parser_is_told_when_a_block_was_found_to_be_utf8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, checked: bool
+) -> None:
+    from streams.parsers.jsonl import JsonLinesParser
+
+    told: list[bool] = []
+    parse_batch = JsonLinesParser.parse_batch
+
+    def spy(self: JsonLinesParser, records: Any, **options: Any) -> Any:
+        told.append(options["utf8_checked"])
+        return parse_batch(self, records, **options)
+
+    monkeypatch.setattr(JsonLinesParser, "parse_batch", spy)
+    (tmp_path / "events.log").write_bytes(content)
+    config = parse_config(
+        {
+            "daemon": {"state_dir": "state", "metrics_address": "127.0.0.1:0"},
+            "source": [{"type": "file", "path": "events.log", "parser": "jsonl"}],
+            "sink": [{"type": "jsonl", "path": "alerts.jsonl"}],
+        },
+        tmp_path,
+    )
+    daemon = Daemon(config)
+    try:
+        assert daemon.poll_once() == content.count(b"\n")
+    finally:
+        daemon.close()
+    # The block with a line that is not UTF-8 reaches the parser as its other lines only.
+    assert told == [checked]

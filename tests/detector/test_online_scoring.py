@@ -465,8 +465,8 @@ def test_the_rings_grow_once_per_call_for_the_entities_arriving_in_it() -> None:
     scorer.score([_vector(f"n{k:03d}", 1) for k in range(100)])  # all known: no growth
     assert scorer._rings.values.shape[0] == 100
     scorer.forget("n007")
-    scorer.score([_vector("late", 2), _vector("later", 2)])  # one free row, one new: doubled
-    assert scorer._rings.values.shape[0] == 200 and len(scorer._rings.index) == 101
+    scorer.score([_vector("late", 2), _vector("later", 2)])  # one free row, one new: 4x
+    assert scorer._rings.values.shape[0] == 400 and len(scorer._rings.index) == 101
     assert all(scorer.learnt_windows(e) == 2 for e in ("n000", "n099"))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.online_scoring import _EntityRings, _Ring
+from detector.online_scoring import _QUADRUPLE_BELOW, _EntityRings, _Ring
 
 
 def _learn_and_refresh(rings: _EntityRings, entities: list[str], values: list[float]) -> None:
@@ -96,6 +96,20 @@ def test_growing_the_table_keeps_every_history_and_fresh_rows_are_zeros() -> Non
         rings.values[rows, :, :3][:, 0, :], np.outer(1.0 + np.arange(70), [1, 2, 3])
     )
     assert not rings.values[grown_rows].any() and not rings.ties[grown_rows].any()
+
+
+def test_a_small_table_quadruples_when_full_and_a_large_one_doubles() -> None:
+    rings = _EntityRings(window=1, width=1)
+    rings.rows_of([f"a{i}" for i in range(100)])
+    assert rings.values.shape[0] == 100  # sized for the first call's newcomers
+    rings.rows_of(["b"])
+    assert rings.values.shape[0] == 400
+    rings.rows_of([f"c{i}" for i in range(_QUADRUPLE_BELOW - 101)])  # to the brim
+    assert rings.values.shape[0] == _QUADRUPLE_BELOW
+    rows = rings.rows_of(["d", "a7"])
+    assert rings.values.shape[0] == 2 * _QUADRUPLE_BELOW
+    assert rows.tolist() == [_QUADRUPLE_BELOW, 7]
+    assert rings.median.shape == rings.dirty.shape == (2 * _QUADRUPLE_BELOW, 1)
 
 
 def test_a_ring_s_column_std_is_kept_std_to_the_bit_for_one_some_or_all_columns() -> None:

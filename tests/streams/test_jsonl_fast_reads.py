@@ -275,3 +275,16 @@ def test_a_key_beyond_the_typed_ones_reads_the_batch_again_whole_then_waits_long
     assert seen == ["error", "ignore"] and parser.__dict__["_loose_reads"] == (8, 8)
     # A checkpoint forgets the wait.
     assert "_loose_reads" not in pickle.loads(pickle.dumps(parser)).__dict__
+
+
+def test_a_block_the_caller_found_utf8_is_not_checked_again_and_reads_the_same() -> None:
+    line = '{"@timestamp": "2024-05-01T10:00:00Z", "user.name": "%s", "event.action": "logon"}'
+    data = "\n".join(line % name for name in ["ann", "\u00e9ve", "caf\u00e9"] * 20).encode() + b"\n"
+    checked, dead_checked = JsonLinesParser().parse_batch(block_of(data), utf8_checked=True)
+    frame, dead = JsonLinesParser().parse_batch(block_of(data))
+    assert checked.equals(frame) and dead_checked == dead == []
+    assert frame.get_column("user").to_list()[:3] == ["ann", "\u00e9ve", "caf\u00e9"]
+    # The caller's word is taken: bytes that are not UTF-8 are not looked for again.
+    garbled = block_of(data.replace(b"ann", b"a\xffn"))
+    assert _LineBuffer.of_block(garbled) is None
+    assert _LineBuffer.of_block(garbled, utf8_checked=True) is not None

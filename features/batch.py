@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -169,6 +170,10 @@ def _filter_key(spec: FeatureSpec) -> _FilterKey:
     return tuple(sorted(conditions))
 
 
+#: Up to this many allowed values, a filter compares them one by one rather than ``is_in``.
+_FEW_VALUES: Final = 4
+
+
 def mask_expr(key: Iterable[tuple[str, Collection[str]]], attrs_struct: bool = False) -> pl.Expr:
     """Whether a row matches a filter key: every ``(field, allowed values)`` condition holds.
 
@@ -197,8 +202,14 @@ def mask_expr(key: Iterable[tuple[str, Collection[str]]], attrs_struct: bool = F
         conditions.append((field_expr(name, attrs_struct).cast(pl.String), sorted(values)))
     if not conditions and not patterns:
         return pl.lit(True)
+    # A few values are compared one by one: ``is_in`` over a short list of strings costs
+    # about twice as much (the actions of the file or the web events, on every event).
     parts = [
-        column == wanted[0] if len(wanted) == 1 else column.is_in(wanted)
+        column == wanted[0]
+        if len(wanted) == 1
+        else pl.any_horizontal(column == value for value in wanted)
+        if len(wanted) <= _FEW_VALUES
+        else column.is_in(wanted)
         for column, wanted in conditions
     ]
     # A pattern searches only the rows the exact conditions keep: the others are null, which
@@ -413,6 +424,20 @@ def _gap_stats(values: pl.LazyFrame, busy: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def _cell_key() -> pl.Expr:
+    """The one 64-bit key of a cell (entity, window, value) that :func:`_gap_stats` joins on."""
+    return pl.struct(_KEY, WINDOW, _VALUE).hash().alias(_CELL)
+
+
+def _busy_cells(cells: pl.LazyFrame, specs: Sequence[FeatureSpec]) -> pl.LazyFrame:
+    """The ``__cell`` keys of the cells with enough events for some periodicity spec.
+
+    ``cells``: a value source's cell table (entity, window, value, event count ``__n``).
+    """
+    min_events = min(int(spec.number("min_events")) for spec in specs if spec.kind == "periodicity")
+    return cells.filter(pl.col("__n") >= max(min_events, 2)).select(_cell_key())
+
+
 def _source_values(
     events: pl.LazyFrame,
     plan: _Plan,
@@ -478,6 +503,7 @@ def _value_features(
     stable: bool = False,
     single_window: bool = False,
     values: pl.LazyFrame | None = None,
+    gaps: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """Per (entity, window) columns of the specs that read the values of one field.
 
@@ -500,7 +526,8 @@ def _value_features(
     table is then keyed by the entity alone. ``values``: the source's rows with their times
     (:func:`_source_values` ``with_ts``, keyed as the cells are), when the caller has them
     already: the cells (by default) and the periodicity gaps are then read from them
-    instead of from the events.
+    instead of from the events. ``gaps``: the periodicity gaps of the cells, when the caller
+    has computed them already (:func:`_gap_stats` of the values and :func:`_busy_cells`).
     """
     kinds = {spec.kind for spec in specs}
     with_gaps = "periodicity" in kinds
@@ -580,14 +607,12 @@ def _value_features(
             )
         )
     if with_gaps:
-        min_events = min(
-            int(spec.number("min_events")) for spec in specs if spec.kind == "periodicity"
-        )
-        cells = cells.with_columns(pl.struct(_KEY, WINDOW, _VALUE).hash().alias(_CELL))
-        busy = cells.filter(pl.col("__n") >= max(min_events, 2)).select(_CELL)
-        if values is None:
-            values = _source_values(events, plan, config, source, with_ts=True, stable=stable)
-        cells = cells.join(_gap_stats(values, busy), on=_CELL, how="left")
+        cells = cells.with_columns(_cell_key())
+        if gaps is None:
+            if values is None:
+                values = _source_values(events, plan, config, source, with_ts=True, stable=stable)
+            gaps = _gap_stats(values, _busy_cells(cells, specs))
+        cells = cells.join(gaps, on=_CELL, how="left")
 
     aggs: list[pl.Expr] = []
     for spec in specs:

@@ -36,11 +36,12 @@ its contribution to the population counts is withdrawn.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import struct
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -162,6 +163,14 @@ class _StableMemo:
 
 def _collected(table: pl.LazyFrame) -> pl.DataFrame:
     return table.collect(engine=_ENGINE)
+
+
+def _collected_after(
+    gaps: Future[pl.DataFrame], features: Callable[..., pl.LazyFrame]
+) -> pl.DataFrame:
+    """``features(gaps=...)`` collected once ``gaps`` is (submitted to the same pool before
+    this: the pool takes tasks in order, so ``gaps`` is running or done by now)."""
+    return _collected(features(gaps=gaps.result().lazy()))
 
 
 def _mix(z: _U64) -> _U64:
@@ -593,24 +602,32 @@ class SlicedFeatures:
                 value_cells = values.group_by(batch._KEY, batch.WINDOW, batch._VALUE).agg(
                     pl.len().alias("__n")
                 )
-                annotated, new_entities, new_values = seen.annotate(
-                    value_cells.collect(engine=_ENGINE)
-                )
+                cells = value_cells.collect(engine=_ENGINE)
+                gaps: Future[pl.DataFrame] | None = None
+                if source in with_ts:
+                    # The periodicity gaps need the cells but not their history: they are
+                    # computed on a worker while this thread annotates, not after.
+                    gaps = workers.submit(
+                        _collected, batch._gap_stats(values, batch._busy_cells(cells.lazy(), group))
+                    )
+                annotated, new_entities, new_values = seen.annotate(cells)
                 new_pairs.append((new_entities, new_values))
-                value_results[source] = workers.submit(
-                    _collected,
-                    batch._value_features(
-                        lazy,
-                        plan,
-                        config,
-                        source,
-                        group,
-                        annotated.lazy(),
-                        seen.population,
-                        stable=True,
-                        single_window=single,
-                        values=values if source in with_ts else None,
-                    ),
+                features = functools.partial(
+                    batch._value_features,
+                    lazy,
+                    plan,
+                    config,
+                    source,
+                    group,
+                    annotated.lazy(),
+                    seen.population,
+                    stable=True,
+                    single_window=single,
+                )
+                value_results[source] = (
+                    workers.submit(_collected, features())
+                    if gaps is None
+                    else workers.submit(_collected_after, gaps, features)
                 )
             value_tables = {
                 source: result.result().lazy() for source, result in value_results.items()

@@ -391,8 +391,8 @@ def test_value_kinds_sharing_one_source_match_each_alone() -> None:
     }
 
 
-def test_periodicity_beacon_vs_irregular() -> None:
-    rows = [
+def _periodicity_rows() -> list[dict[str, object]]:
+    return [
         # a: an exact 300 s beacon, 13 events, listed out of order
         *reversed(_beacon("a", "c2.example", at(1, 2), [300] * 12)),
         *_beacon("a", "news.example", at(1, 9), [5, 500, 60, 7]),  # too few events
@@ -406,9 +406,16 @@ def test_periodicity_beacon_vs_irregular() -> None:
         # f: very irregular: gaps ten 100 s and one 1200 s, cv > 1
         *_beacon("f", "x.example", at(1, 2), [100] * 10 + [1200]),
     ]
-    spec = FeatureSpec(
-        name="beacon", kind="periodicity", field="target", where={"action": "http_visit"}
-    )
+
+
+_BEACON = FeatureSpec(
+    name="beacon", kind="periodicity", field="target", where={"action": "http_visit"}
+)
+
+
+def test_periodicity_beacon_vs_irregular() -> None:
+    rows = _periodicity_rows()
+    spec = _BEACON
     got = feature(rows, spec)
     assert got == pytest.approx(
         {
@@ -419,6 +426,26 @@ def test_periodicity_beacon_vs_irregular() -> None:
             ("e", 1): 0.0,
             ("f", 1): 0.0,
         }
+    )
+
+
+def test_periodicity_gaps_computed_ahead_of_the_features_give_the_same_values() -> None:
+    # features.sliced computes a source's gaps from its cells before their history is known.
+    events, config = frame(_periodicity_rows()), WindowConfig()
+    plan = batch._make_plan([_BEACON])
+    (source,) = plan.value_sources
+    values = batch._source_values(events, plan, config, source, with_ts=True)
+    cells = values.group_by(batch._KEY, batch.WINDOW, batch._VALUE).agg(pl.len().alias("__n"))
+    busy = batch._busy_cells(cells, [_BEACON]).collect()
+    # The cells of 12 events or more (min_events): a's, b's, c's, e's and f's beacons.
+    assert busy.height == 5
+    gaps = batch._gap_stats(values, busy.lazy())
+    ahead = batch._value_features(events, plan, config, source, [_BEACON], gaps=gaps)
+    default = batch._value_features(events, plan, config, source, [_BEACON])
+    got, expected = ahead.collect().sort(batch._KEY), default.collect().sort(batch._KEY)
+    assert_frame_equal(got, expected, check_exact=True)
+    assert sorted(got.get_column("beacon").to_list()) == pytest.approx(
+        [0.0, 0.0, 0.0, 2.0 / 3.0, 1.0, 1.0]
     )
 
 

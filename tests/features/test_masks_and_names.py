@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 
 import polars as pl
+import pytest
 
 from features.batch import mask_expr
 from features.sliced import SlicedFeatures
@@ -24,6 +25,22 @@ def _expected(actions: set[str], pattern: str) -> list[bool]:
         action in actions and target is not None and regex.search(target) is not None
         for action, target in zip(_ACTIONS, _TARGETS, strict=True)
     ]
+
+
+@pytest.mark.parametrize("n_values", [1, 2, 3, 4, 5, 6])
+def test_a_filter_keeps_exactly_the_rows_holding_one_of_its_values_however_many(
+    n_values: int,
+) -> None:
+    # A few values are compared one by one and more with is_in: the rows kept are the same.
+    actions = ["a", "b", "c", "d", "e", "f", None, "g", "a"]
+    outcomes = ["ok", None, "ok", "no", "ok", "ok", "ok", "ok", "no"]
+    frame = pl.DataFrame({"action": actions, "outcome": outcomes})
+    wanted = ("a", "b", "c", "d", "e", "f")[:n_values]
+    alone = frame.select(mask_expr([("action", wanted)])).to_series().to_list()
+    assert alone == [action in wanted for action in actions]
+    both = frame.select(mask_expr([("action", wanted), ("outcome", ("ok",))])).to_series()
+    expected = [a in wanted and o == "ok" for a, o in zip(actions, outcomes, strict=True)]
+    assert both.to_list() == expected
 
 
 def test_a_pattern_counts_only_on_rows_of_the_actions_and_matches_case_insensitively() -> None:

@@ -36,7 +36,7 @@ from datetime import tzinfo
 
 from streams import actions
 from streams.event import Event
-from streams.parsers.syslog import SyslogMessage, SyslogParser
+from streams.parsers.syslog import REPEATED_MESSAGE, SyslogMessage, SyslogParser
 
 SSHD_PROGRAMS = frozenset({"sshd", "sshd-session"})
 SU_PROGRAMS = frozenset({"su"})
@@ -44,7 +44,6 @@ SUDO_PROGRAMS = frozenset({"sudo"})
 #: PAM services whose sessions are logons or user switches (sudo's duplicate its command line).
 SESSION_SERVICES = frozenset({"sshd", "su", "su-l"})
 
-_REPEATED_RE = re.compile(r"message repeated (\d+) times: \[ ?(.*?) ?\]")
 _ACCEPTED_RE = re.compile(
     r"Accepted (\S+) for (.*?) from (\S+) port (\d+)(?: ssh2)?(?:: (.*))?",
 )
@@ -111,7 +110,7 @@ class AuthLogParser(SyslogParser):
         handler = _HANDLERS.get(msg.app or "")
         if handler is None:
             return None
-        repeated = _REPEATED_RE.fullmatch(msg.message)
+        repeated = REPEATED_MESSAGE.fullmatch(msg.message)
         if repeated is None:
             return handler(self, msg, msg.message, None)
         return handler(self, msg, repeated.group(2), repeated.group(1))

@@ -10,6 +10,10 @@ daemon's checkpoint) keeps them.
 Variable parts are masked before mining (``masking``), in one pass over the line: at each
 position the first listed pattern that matches wins. The masked values and the words Drain
 turned into ``<*>`` are the event's parameters (``attrs["param_<i>"]``, bounded).
+
+rsyslog's ``message repeated N times: [ msg ]`` is mined as ``msg`` (the template of the
+message it repeats) with ``attrs["repeated"] = N``, counted N times by the daemon and the
+scan (:func:`streams.event.occurrences`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,12 @@ import orjson
 from streams.errors import ParseError
 from streams.event import Event
 from streams.parsers.base import is_blank, strip_eol
-from streams.parsers.syslog import parse_iso8601, parse_syslog_header, resolve_tz
+from streams.parsers.syslog import (
+    REPEATED_MESSAGE,
+    parse_iso8601,
+    parse_syslog_header,
+    resolve_tz,
+)
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +192,7 @@ class DrainTemplateParser:
         line = strip_eol(line)
         if is_blank(line):
             return None
-        ts, host, text, received = self._split(line)
+        ts, host, text, received, repeated = self._split(line)
         user: str | None = None
         if self.entity_re is not None:
             found = self.entity_re.search(text)
@@ -197,6 +206,8 @@ class DrainTemplateParser:
         attrs = {"template": template[:MAX_TEMPLATE_CHARS]}
         if received:  # an RFC 5424 header without a timestamp: dated when it was read
             attrs["ts_source"] = "received"
+        if repeated is not None:  # counted that many times (streams.event.occurrences)
+            attrs["repeated"] = repeated
         params = (
             self._params(cluster.log_template_tokens, masked, values) if self.max_params else []
         )
@@ -206,9 +217,10 @@ class DrainTemplateParser:
             attrs["params_dropped"] = str(len(params) - self.max_params)
         return Event(ts, self.source, f"template:{cluster.cluster_id}", user, host, attrs=attrs)
 
-    def _split(self, line: str) -> tuple[datetime, str | None, str, bool]:
-        """The timestamp, the syslog host (if any), the message to mine, and whether the
-        timestamp is the time of reading (a syslog header without one)."""
+    def _split(self, line: str) -> tuple[datetime, str | None, str, bool, str | None]:
+        """The timestamp, the syslog host (if any), the message to mine, whether the
+        timestamp is the time of reading (a syslog header without one), and for rsyslog's
+        ``message repeated N times: [ msg ]`` N (``msg`` is the message mined)."""
         if self.timestamp_re is not None:
             match = self.timestamp_re.match(line)
             if match is None:
@@ -217,20 +229,24 @@ class DrainTemplateParser:
                 )
             value = match.group("ts") if "ts" in self.timestamp_re.groupindex else match.group()
             ts = self._time(value or "", self.timestamp_format)
-            return ts, None, line[match.end() :], False
+            return ts, None, line[match.end() :], False, None
         match = HDFS_TIMESTAMP.match(line)
         if match is not None:
             ts = self._time(match.group(1), HDFS_TIMESTAMP_FORMAT)
-            return ts, None, line[match.end() :], False
+            return ts, None, line[match.end() :], False, None
         try:
             msg = parse_syslog_header(line, tz=self.tz)
         except ParseError:
             msg = None
         if msg is not None and msg.app is not None:
-            return msg.ts, msg.host, f"{msg.app}: {msg.message}", msg.received_ts
+            folded = REPEATED_MESSAGE.fullmatch(msg.message)
+            if folded is not None:
+                repeats, message = folded.groups()
+                return msg.ts, msg.host, f"{msg.app}: {message}", msg.received_ts, repeats
+            return msg.ts, msg.host, f"{msg.app}: {msg.message}", msg.received_ts, None
         match = ISO_TIMESTAMP.match(line)
         if match is not None:
-            return self._time(match.group(1), None), None, line[match.end() :], False
+            return self._time(match.group(1), None), None, line[match.end() :], False, None
         raise ParseError(
             "bad_timestamp", f"no syslog, HDFS or ISO 8601 timestamp at the start: {line[:80]!r}"
         )

@@ -92,6 +92,11 @@ class SyslogMessage:
     received_ts: bool = False
 
 
+#: rsyslog's line for repeats of the message before it: ``message repeated N times: [ msg ]``
+#: (N more of ``msg``); groups: N, msg.
+REPEATED_MESSAGE = re.compile(r"message repeated (\d+) times: \[ ?(.*?) ?\]")
+
+
 def resolve_tz(tz: tzinfo | str) -> tzinfo:
     """A zone from a ``tzinfo`` or an IANA name (``"UTC"``, ``"Europe/Berlin"``).
 

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from streams import Event, ParseError, read_lines
+from streams.event import occurrences
 from streams.parsers import PARSERS, DrainTemplateParser
 
 from .conftest import FIXTURES
@@ -87,6 +88,20 @@ def test_syslog_lines_take_host_from_the_header() -> None:
     event = parser.parse("2026-11-27T10:00:00Z WARN disk full")
     assert event is not None and event.host is None
     assert event.attrs["template"] == "WARN disk full"
+
+
+def test_a_line_folding_repeats_mines_its_message_and_counts_as_that_many() -> None:
+    parser = PARSERS["drain"]()
+    first = parser.parse("Nov 27 10:00:00 web1 nginx[12]: upstream timed out after 30 s")
+    folded = parser.parse(
+        "Nov 27 10:00:40 web1 nginx[12]: message repeated 3 times: [ upstream timed out after 30 s]"
+    )
+    assert first is not None and folded is not None
+    # The same template as the message it repeats, not one of its own.
+    assert folded.action == first.action == "template:1"
+    assert folded.attrs["template"] == "nginx: upstream timed out after <NUM> s"
+    assert (folded.attrs["repeated"], "repeated" in first.attrs) == ("3", False)
+    assert (occurrences(first), occurrences(folded)) == (1, 3)
 
 
 def test_custom_timestamp_and_entity() -> None:

@@ -166,11 +166,12 @@ def _collected(table: pl.LazyFrame) -> pl.DataFrame:
 
 
 def _collected_after(
-    gaps: Future[pl.DataFrame], features: Callable[..., pl.LazyFrame]
+    gaps: Future[pl.DataFrame] | None, features: Callable[..., pl.LazyFrame]
 ) -> pl.DataFrame:
     """``features(gaps=...)`` collected once ``gaps`` is (submitted to the same pool before
-    this: the pool takes tasks in order, so ``gaps`` is running or done by now)."""
-    return _collected(features(gaps=gaps.result().lazy()))
+    this: the pool takes tasks in order, so ``gaps`` is running or done by now); ``None``:
+    the features compute their own gaps, if any."""
+    return _collected(features(gaps=None if gaps is None else gaps.result().lazy()))
 
 
 def _mix(z: _U64) -> _U64:
@@ -624,11 +625,7 @@ class SlicedFeatures:
                     stable=True,
                     single_window=single,
                 )
-                value_results[source] = (
-                    workers.submit(_collected, features())
-                    if gaps is None
-                    else workers.submit(_collected_after, gaps, features)
-                )
+                value_results[source] = workers.submit(_collected_after, gaps, features)
             value_tables = {
                 source: result.result().lazy() for source, result in value_results.items()
             }

@@ -86,20 +86,10 @@ features, max_contexts
         self.log_ = self._member(log_scale)
 
     def _member(self, log_scale: float | None) -> ContextualAnomalyDetector:
-        return ContextualAnomalyDetector(
-            n_bits=self.n_bits,
-            max_active=self.max_active,
-            max_left_facts=self.max_left_facts,
-            rest_level=self.rest_level,
-            rest_steps=self.rest_steps,
-            probation=self.probation,
-            ranges=self.ranges,
-            warmup=self.warmup,
-            features=self.features,
-            max_contexts=self.max_contexts,
-            log_scale=log_scale,
-            seed=self.seed,
-        )
+        # Every parameter but the two of the pair is a member's, under the same name.
+        shared = self.get_params()
+        del shared["log_scale"], shared["log_weight"]
+        return ContextualAnomalyDetector(**shared, log_scale=log_scale)
 
     def score_one(self, x: Mapping[str, float]) -> float:
         """The larger of the linear member's score and the weighted log member's, in [0, 1]."""

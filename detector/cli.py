@@ -215,8 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--year",
         type=_year,
-        help="year of the BSD timestamps of authlog and syslog lines, which have none "
-        "(default: the latest that puts them in the past, as for logs of the last 12 months)",
+        help="year of the first BSD timestamp of each authlog and syslog file, which have "
+        "none: later lines move to the next year at each New Year in the file (the month falls "
+        "by 6 or more, as Dec -> Jan); default: each line's latest year that puts it in the "
+        "past, as for logs of the last 12 months",
     )
     scan.add_argument(
         "--tz",

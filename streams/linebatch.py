@@ -24,14 +24,17 @@ The events are gathered straight into columns, never kept as a list of
 
 The syslog format's parser learns its templates as it reads, so one parser must read every
 piece of every file in order: :func:`line_parser` makes it once per scan and the caller
-hands it to each :func:`scan_line_events`.
+hands it to each :func:`scan_line_events`. So must a parser given a ``year``: it dates a
+file's BSD timestamps from the year of its first line on, one year later after each New
+Year in the file (:class:`~streams.parsers.syslog.RunningYear`, restarted at each file's
+first piece).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Final
 
@@ -48,7 +51,13 @@ from streams.batch import (
 from streams.errors import ParseError
 from streams.event import Event, occurrences
 from streams.parsers import AuthLogParser, DrainTemplateParser, Parser, WindowsSecurityParser
-from streams.parsers.syslog import check_year, parse_syslog_header, resolve_tz
+from streams.parsers.syslog import (
+    RunningYear,
+    SyslogParser,
+    check_year,
+    parse_syslog_header,
+    resolve_tz,
+)
 
 #: The formats read line by line, and the daemon parser (``streams.parsers.PARSERS`` name)
 #: each one runs.
@@ -83,9 +92,10 @@ _LINE = "line"
 def line_parser(fmt: str, *, year: int | None = None, tz: tzinfo | str = "UTC") -> Parser:
     """A new parser for a line format (see the module table).
 
-    ``year`` and ``tz`` are the syslog options: the year of BSD timestamps (``None`` infers
-    it from today, as the daemon does) and the zone of timestamps without an offset. A
-    ``ValueError`` names a bad format, year or zone.
+    ``year`` and ``tz`` are the syslog options: the year of each file's first BSD timestamp,
+    one more after each New Year in the file (:class:`~streams.parsers.syslog.RunningYear`;
+    ``None`` infers each line's year from today, as the daemon does), and the zone of
+    timestamps without an offset. A ``ValueError`` names a bad format, year or zone.
 
     Examples
     --------
@@ -101,7 +111,10 @@ def line_parser(fmt: str, *, year: int | None = None, tz: tzinfo | str = "UTC") 
     if fmt == "windows":
         return WindowsSecurityParser()
     if fmt == "authlog":
-        return AuthLogParser(year=year, tz=zone)
+        parser = AuthLogParser(year=year, tz=zone)
+        if year is not None:
+            parser.running_year = RunningYear(year)
+        return parser
     if fmt == "syslog":
         miner = DrainTemplateParser(tz=zone)
         return miner if year is None else _DatedSyslog(miner, year)
@@ -126,25 +139,46 @@ def template_miner(parser: Parser) -> DrainTemplateParser | None:
     return None
 
 
+def _running_year(parser: Parser) -> RunningYear | None:
+    """The year a :func:`line_parser` given a ``year`` dates a file's BSD lines in, else None."""
+    if isinstance(parser, _DatedSyslog | SyslogParser):
+        return parser.running_year
+    return None
+
+
 class _DatedSyslog:
     """The template miner over lines whose BSD timestamp is given a year.
 
     The miner reads syslog headers itself and has no year option: a line's ``Mmm dd
-    hh:mm:ss`` is rewritten as the ISO ``yyyy-mm-ddThh:mm:ss`` of ``year`` (read in the
-    miner's zone, as the BSD form is), which the header parser reads into the same host,
-    program and message. Any other line goes to the miner as it is.
+    hh:mm:ss`` is rewritten as the ISO ``yyyy-mm-ddThh:mm:ss`` of its year in the file
+    (:attr:`running_year`, from ``year`` on; read in the miner's zone, as the BSD form is),
+    which the header parser reads into the same host, program and message. Any other line
+    goes to the miner as it is.
     """
 
     def __init__(self, miner: DrainTemplateParser, year: int) -> None:
         self.miner = miner
-        self.year = year
+        self.running_year = RunningYear(year)
 
     def parse(self, line: str) -> Event | None:
-        """Parse one line through the miner, its BSD timestamp dated in :attr:`year`."""
+        """Parse one line through the miner, its BSD timestamp dated in its year in the file."""
         match = _BSD_TIMESTAMP.match(line)
         if match is not None and match.group(2) in _MONTHS:
-            pri, month, day, clock = match.groups()
-            iso = f"{pri or ''}{self.year:04d}-{_MONTHS[month]:02d}-{int(day):02d}T{clock}"
+            pri, month_name, day_text, clock = match.groups()
+            month, day = _MONTHS[month_name], int(day_text)
+            # Every dated line moves the file's year, as the authlog parser's header does,
+            # whether or not the miner takes it.
+            hour, minute, second = int(clock[:2]), int(clock[3:5]), int(clock[6:])
+            year = self.running_year.year_of(month, day, hour, minute, second)
+            try:
+                datetime(year, month, day, hour, minute, second)
+            except ValueError:
+                # Feb 29 outside a leap year: refused here, as the authlog parser refuses
+                # it; as it is, the miner would give it the year it infers from today.
+                raise ParseError(
+                    "bad_timestamp", f"no such date in {year}: {line[:80]!r}"
+                ) from None
+            iso = f"{pri or ''}{year:04d}-{month:02d}-{day:02d}T{clock}"
             dated = iso + line[match.end() :]
             try:
                 tagged = parse_syslog_header(dated, tz=self.miner.tz).app is not None
@@ -275,6 +309,10 @@ def parse_piece(
     parsed: list[Event] = []
     numbers: list[int] = []
     rejected: list[tuple[str, int, str, str]] = []
+    running_year = _running_year(parser)
+    if running_year is not None and piece.first_line == 1:
+        # A file's first piece: its first BSD line is in the given year again.
+        running_year.restart()
     parse = parser.parse
     for number, raw in enumerate(texts, start=piece.first_line):
         # One trailing CR is the line end's (CRLF), as the daemon's file source reads it.

@@ -15,6 +15,8 @@ BSD timestamps carry neither year nor zone: the caller gives the zone (``tz``) a
 the next, the current and the previous year that puts the line at most
 :data:`ROLLOVER_SLACK` ahead of now. A line a little ahead (a sender whose clock is fast at
 midnight on New Year's Eve) keeps its year; a December line read in January is last year's.
+A :class:`RunningYear` given as the ``year`` dates the BSD lines of one file read in line
+order instead (a scan's ``--year``): the year of its first line, rolled over at New Year.
 
 An RFC 5424 line whose TIMESTAMP is the nil value ``-`` (RFC 5424 6.2.3: the sender has no
 clock) is dated at its receipt: now, with ``SyslogMessage.received_ts`` set.
@@ -61,6 +63,14 @@ _SHORTEST_YEAR = timedelta(days=365, hours=-1)
 _NEXT_YEAR_BELOW = ROLLOVER_SLACK - _SHORTEST_YEAR
 #: Longest message kept in ``Event.attrs["message"]`` by :class:`SyslogParser`.
 MAX_MESSAGE_CHARS = 1024
+#: A file's BSD month dropping by at least this much from its line before is New Year
+#: (``Dec`` -> ``Jan``, ``Nov`` -> ``Feb``, ``Jul`` -> ``Jan``); a smaller drop is lines out of
+#: order (:class:`RunningYear`).
+ROLLOVER_MONTHS = 6
+#: A line at most this much before the line it follows once put in the previous year is a
+#: late line of that year (``Dec 31 23:59:59`` written after ``Jan  1 00:00:01``), not a date
+#: of the new year eleven months ahead (:class:`RunningYear`).
+LATE_LINE_SLACK = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,13 +185,97 @@ def _dated(
         return None
 
 
+class RunningYear:
+    """The year of each BSD timestamp (``Mmm dd hh:mm:ss``) of one file read in line order.
+
+    A file that runs past New Year goes from ``Dec 31`` to ``Jan  1``: read as a person reads
+    it, its January lines are in the year after its December ones. The first line is in
+    :attr:`first`; after it, each line is in the year of the line before (the last one read
+    in order), except:
+
+    - New Year: a line whose month is :data:`ROLLOVER_MONTHS` (6) or more below the month of
+      the line before (``Dec`` -> ``Jan``, ``Jul`` -> ``Jan``) is in the next year, and so
+      are the lines after it (a file over two New Years goes through three years). A smaller
+      step back (lines out of order by seconds, or ``Jun 30`` after ``Jul 10``) is not;
+    - a late line of the old year: a line that, put in the year before, is at most
+      :data:`LATE_LINE_SLACK` (a day) before the line before it (``Dec 31 23:59:59`` after
+      ``Jan  1 00:00:01``) is in that year; it leaves the running year and month as they
+      were, so the ``Jan`` line after it is no second New Year.
+
+    A line's month counts whether or not its day exists (``Feb 29`` outside a leap year is
+    still refused by the parser, but a rollover that puts it in a leap year makes it valid).
+    The years are local-calendar years: the parser reads the wall-clock time in its zone
+    (a rolled-over line is the same wall-clock time of the next year, in that year's offset).
+    Lines with a year of their own (ISO 8601, RFC 5424) do not go through it and leave it as
+    it is. :meth:`restart` starts the next file.
+
+    Parameters
+    ----------
+    first
+        The year of a file's first BSD line (1..9999).
+
+    Examples
+    --------
+    >>> years = RunningYear(2024)
+    >>> [years.year_of(*stamp) for stamp in [(12, 31, 23, 59, 58), (1, 1, 0, 0, 1),
+    ...     (12, 31, 23, 59, 59), (1, 1, 0, 0, 2), (1, 1, 0, 0, 0)]]
+    [2024, 2025, 2024, 2025, 2025]
+    >>> years.restart(); years.year_of(1, 1, 0, 0, 3)
+    2024
+    """
+
+    __slots__ = ("_last", "first", "year")
+
+    def __init__(self, first: int) -> None:
+        check_year(first)
+        self.first = first
+        #: The year of the last line read in order (not a late line).
+        self.year = first
+        #: That line's (month, day, hour, minute, second); ``None`` before a file's first.
+        self._last: tuple[int, int, int, int, int] | None = None
+
+    def restart(self) -> None:
+        """Start a file: its first BSD line is in :attr:`first`."""
+        self.year = self.first
+        self._last = None
+
+    def year_of(self, month: int, day: int, hour: int, minute: int, second: int) -> int:
+        """The year of the next BSD line of the file, its wall-clock date and time given."""
+        stamp = (month, day, hour, minute, second)
+        last = self._last
+        if last is not None:
+            if last[0] - month >= ROLLOVER_MONTHS:
+                self.year += 1
+            elif month - last[0] >= ROLLOVER_MONTHS and self._late(stamp, last):
+                return self.year - 1
+        self._last = stamp
+        return self.year
+
+    def _late(
+        self, stamp: tuple[int, int, int, int, int], last: tuple[int, int, int, int, int]
+    ) -> bool:
+        """Whether ``stamp`` put in the year before is at most a day before ``last``."""
+        try:
+            before = datetime(self.year - 1, *stamp)
+            after = datetime(self.year, *last)
+        except ValueError:  # Feb 29 outside a leap year, year 0, no such day.
+            return False
+        return timedelta(0) <= after - before <= LATE_LINE_SLACK
+
+
 def _bsd_time(
-    match: re.Match[str], year: int | None, tz: tzinfo, now: datetime | None, text: str
+    match: re.Match[str],
+    year: int | RunningYear | None,
+    tz: tzinfo,
+    now: datetime | None,
+    text: str,
 ) -> datetime:
     month = _MONTHS.get(match.group(1))
     if month is None:
         raise _bad("unknown month", text)
     day, hour, minute, second = (int(match.group(i)) for i in range(2, 6))
+    if isinstance(year, RunningYear):
+        year = year.year_of(month, day, hour, minute, second)
     if year is not None:
         ts = _dated(year, month, day, hour, minute, second, tz)
         if ts is None:
@@ -288,7 +382,7 @@ def _rfc3164_tail(
 def parse_syslog_header(
     text: str,
     *,
-    year: int | None = None,
+    year: int | RunningYear | None = None,
     tz: tzinfo | str = UTC,
     now: datetime | None = None,
 ) -> SyslogMessage:
@@ -299,7 +393,8 @@ def parse_syslog_header(
     text
         One line (a trailing newline and a leading byte-order mark are ignored).
     year
-        The year of BSD timestamps; ``None`` infers it from ``now`` (see the module notes).
+        The year of BSD timestamps; ``None`` infers it from ``now`` (see the module notes);
+        a :class:`RunningYear` gives the year of this line of a file read in line order.
     tz
         The zone of timestamps that carry no offset (BSD, offset-less ISO): a ``tzinfo`` or
         an IANA name.
@@ -399,6 +494,10 @@ class SyslogParser:
         Where "now" comes from (the year of BSD timestamps, the time of a line without one,
         marked ``attrs["ts_source"] = "received"``): ``None`` is the system clock; tests set
         a function returning a fixed, timezone-aware time.
+    running_year
+        When set, the year of BSD timestamps instead of ``year``: the lines are those of one
+        file read in line order, the year rolled over at New Year (:class:`RunningYear`; a
+        scan's ``--year``, which restarts it at each file's first line). ``None``: ``year``.
 
     Examples
     --------
@@ -412,9 +511,10 @@ class SyslogParser:
     ('2026-11-27T12:00:00+00:00', 'received')
     """
 
-    # A class attribute, not a constructor option: configs cannot set it, and parsers
-    # pickled in a checkpoint before it existed still have one.
+    # Class attributes, not constructor options: configs cannot set them, and parsers
+    # pickled in a checkpoint before they existed still have them.
     clock: Callable[[], datetime] | None = None
+    running_year: RunningYear | None = None
 
     def __init__(
         self, year: int | None = None, tz: tzinfo | str = "UTC", source: str = "syslog"
@@ -428,7 +528,8 @@ class SyslogParser:
         if is_blank(line):
             return None
         now = None if self.clock is None else self.clock()
-        return parse_syslog_header(line, year=self.year, tz=self.tz, now=now)
+        year = self.year if self.running_year is None else self.running_year
+        return parse_syslog_header(line, year=year, tz=self.tz, now=now)
 
     def parse(self, line: str) -> Event | None:
         """Parse one syslog line; blank lines are skipped."""

@@ -90,17 +90,14 @@ evidence.
 from __future__ import annotations
 
 import bisect
-import csv
 import functools
 import logging
 import math
 import operator
-import os
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -1398,9 +1395,9 @@ class OnlineScorer:
         """Drop an entity's baseline and risk record (evicted or expired by the features);
         True if it had a baseline.
 
-        Its past alerts stay in the sinks, but it leaves :meth:`top_entities` and
-        :meth:`write_entities`: the scorer holds nothing for it, so that memory follows the
-        features' cap (with :meth:`track_departures`, its record goes to
+        Its past alerts stay in the sinks, but it leaves :meth:`top_entities` (the daemon's
+        ``entities.csv`` lists it as departed): the scorer holds nothing for it, so that
+        memory follows the features' cap (with :meth:`track_departures`, its record goes to
         :attr:`departures`). A returning entity starts afresh: cold (judged against its peers
         or the population) and with risk 0. Its rows are reused by entities arriving later,
         and a table left mostly empty by such forgetting is compacted at the next call.
@@ -1449,32 +1446,6 @@ class OnlineScorer:
         )
         chosen = ranked if n is None else ranked[:n]
         return [table.record(row) for _, row in chosen]
-
-    def write_entities(self, path: Path) -> int:
-        """Write ``rank,entity,risk,risk_now,peak_window,alerts,windows`` atomically; rows."""
-        rows = self.top_entities()
-        half_life = self.risk_config.half_life_days
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(
-                ["rank", "entity", "risk", "risk_now", "peak_window", "alerts", "windows"]
-            )
-            for rank, row in enumerate(rows, start=1):
-                peak_window = "" if row.peak_window is None else row.peak_window.date().isoformat()
-                writer.writerow(
-                    [
-                        rank,
-                        row.entity,
-                        round(row.peak, 6),
-                        round(row.now(self.last_day, half_life), 6),
-                        peak_window,
-                        row.alerts,
-                        row.windows,
-                    ]
-                )
-        os.replace(tmp, path)
-        return len(rows)
 
     # -- scoring ----------------------------------------------------------------------------
 

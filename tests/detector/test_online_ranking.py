@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from detector.departed import DepartedEntities, write_entities
 from detector.online_scoring import OnlineScorer, _RiskTable
 from features.spec import FeatureSpec
 
@@ -45,7 +46,16 @@ def test_equal_risks_rank_by_alerts_then_peak_score_then_name() -> None:
 
 def test_write_entities_uses_the_same_order(tmp_path: Path) -> None:
     path = tmp_path / "entities.csv"
-    assert _tied_scorer().write_entities(path) == 5
+    scorer = _tied_scorer()
+    written = write_entities(
+        path,
+        scorer.top_entities(),
+        DepartedEntities(),
+        strongest={},
+        last_day=scorer.last_day,
+        half_life_days=scorer.risk_config.half_life_days,
+    )
+    assert written == 5
     with path.open() as handle:
         rows = list(csv.DictReader(handle))
     assert [(row["rank"], row["entity"]) for row in rows] == [

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detector.departed import DepartedEntities, write_entities
 from detector.online_scoring import (
     COLD_BASIS,
     COLD_START_EVIDENCE_WEIGHT,
@@ -224,7 +225,14 @@ def test_entity_risk_decays_and_is_written_ranked(tmp_path: Path) -> None:
         scorer.score(_ordinary_day(day))
     record = scorer.risks["u07"]
     assert math.isclose(record.now(scorer.last_day, 7.0), risk_after_first * 0.5 ** (6 / 7))
-    rows = scorer.write_entities(tmp_path / "entities.csv")
+    rows = write_entities(
+        tmp_path / "entities.csv",
+        scorer.top_entities(),
+        DepartedEntities(),
+        strongest={},
+        last_day=scorer.last_day,
+        half_life_days=7.0,
+    )
     with (tmp_path / "entities.csv").open() as handle:
         table = list(csv.DictReader(handle))
     assert rows == len(table) == 20

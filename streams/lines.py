@@ -48,9 +48,14 @@ class LineReader:
 
     def __iter__(self) -> Iterator[Event]:
         name = str(self.path)
-        with open(self.path, encoding="utf-8", errors="replace", newline="") as handle:
-            for number, raw in enumerate(handle, start=1):
-                line = raw.rstrip("\r\n")
+        # Lines end at b"\n" alone, as the daemon's sources and the batch readers cut them:
+        # a text-mode file would also end one at a lone "\r" inside it (a CERT e-mail body),
+        # making two bad lines of one and shifting the numbers of the lines after it.
+        with open(self.path, "rb") as handle:
+            for number, data in enumerate(handle, start=1):
+                # One trailing CR is the line end's (CRLF).
+                raw = data.decode("utf-8", errors="replace").removesuffix("\n")
+                line = raw.removesuffix("\r")
                 try:
                     event = self.parser.parse(line)
                 except ParseError as exc:

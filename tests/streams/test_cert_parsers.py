@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from streams import Event, ParseError, read_lines
+from streams.batch import scan_events
 from streams.parsers import (
     CertDeviceParser,
     CertEmailParser,
@@ -440,6 +441,28 @@ def test_dead_letters_keep_line_numbers_and_good_lines(tmp_path: Path) -> None:
     assert all(d.file == str(path) for d in dead)
     with pytest.raises(ParseError, match=r"logon.csv:3: "):
         read_lines(path, CertLogonParser(), strict=True)
+
+
+def test_a_lone_carriage_return_stays_inside_its_line_as_the_batch_reader_keeps_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "logon.csv"
+    path.write_bytes(
+        b"id,date,user,pc,activity\n"
+        b"{A},01/02/2010 06:49:00,U1,PC-1,Logon\n"
+        b"{E},01/02/2010 08:00:00,U3,PC\r-3,Logon\r\n"
+        b"{F},01/02/2010 09:00:00,U4,PC-4,Logoff\n"
+        b"{G},01/02/2010 09:00:00,U4\n"
+    )
+    events, dead = read_lines(path, CertLogonParser())
+    # One line, one event (its CRLF's CR is the line end's); the lines after keep their numbers.
+    assert [(e.user, e.host) for e in events] == [("U1", "PC-1"), ("U3", "PC\r-3"), ("U4", "PC-4")]
+    assert [(d.line, d.reason) for d in dead] == [(5, "wrong_field_count")]
+    batch = scan_events([path], "cert")
+    assert batch.events.collect().select("user", "host").rows() == [
+        (e.user, e.host) for e in events
+    ]
+    assert batch.rejects.collect().select("line", "reason").rows() == [(5, "wrong_field_count")]
 
 
 def test_date_rule() -> None:

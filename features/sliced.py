@@ -46,7 +46,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from io import BytesIO
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -70,6 +70,11 @@ _DATETIME: Final = pl.Datetime("us", "UTC")
 # A slice's tables fit in memory (the slice is in memory already), and the in-memory engine
 # runs these plans of many small steps with ~20% less CPU than the streaming one.
 _ENGINE: Final = "in-memory"
+# Except the two group-bys of a slice's events, the window table (when the slice has several
+# windows) and each value source's cells: the streaming engine runs those with ~25% less CPU
+# (the scan of 180 days of 1,000 users: ~1 CPU s less). One window's table is small, kept
+# in memory.
+_GROUP_BY_ENGINE: Final = "streaming"
 
 _U64 = npt.NDArray[np.uint64]
 _I64 = npt.NDArray[np.int64]
@@ -161,8 +166,10 @@ class _StableMemo:
         )
 
 
-def _collected(table: pl.LazyFrame) -> pl.DataFrame:
-    return table.collect(engine=_ENGINE)
+def _collected(
+    table: pl.LazyFrame, engine: Literal["in-memory", "streaming"] = _ENGINE
+) -> pl.DataFrame:
+    return table.collect(engine=engine)
 
 
 def _collected_after(
@@ -357,24 +364,6 @@ class _HourHistory:
     def empty(cls) -> _HourHistory:
         return cls(_EMPTY_U64, np.zeros((0, 24), dtype=np.int64))
 
-    def carried(self, cells: pl.DataFrame) -> pl.DataFrame:
-        """History rows (entity, :data:`HISTORY_WINDOW`, counts) of the entities of ``cells``."""
-        entities = np.unique(_u64(cells.get_column(batch._KEY)))
-        where, known = _lookup(self.keys, entities)
-        counts = self.counts[where[known]]
-        return pl.DataFrame(
-            {
-                batch._KEY: pl.Series(entities[known], dtype=pl.UInt64),
-                batch.WINDOW: pl.Series([batch.HISTORY_WINDOW], dtype=_DATETIME).new_from_index(
-                    0, int(known.sum())
-                ),
-                **{
-                    name: pl.Series(counts[:, hour], dtype=pl.Int64)
-                    for hour, name in enumerate(batch.HOUR_COUNTS)
-                },
-            }
-        )
-
     def before(self, keys: _U64) -> _I64:
         """The carried counts (rows of 24) of these entities; zeros for those without history."""
         counts = np.zeros((keys.size, 24), dtype=np.int64)
@@ -398,6 +387,57 @@ class _HourHistory:
 
     def nbytes(self) -> int:
         return self.keys.nbytes + self.counts.nbytes
+
+
+@dataclass
+class _HourCells:
+    """One hour source's cells of a slice: per (entity, window) its matching events per hour.
+
+    The cells are sorted by entity, then window: each entity's cells are consecutive and in
+    time order.
+    """
+
+    entities: _U64  # sorted distinct entity keys
+    windows: _I64  # sorted distinct window starts (the physical integers of their times)
+    entity: npt.NDArray[np.intp]  # per cell, its entity's index in ``entities``
+    window: npt.NDArray[np.intp]  # per cell, its window's index in ``windows``
+    counts: _I64  # (cells, 24)
+
+    @classmethod
+    def of(cls, keys: _U64, windows: _I64, hours: _I64) -> _HourCells:
+        """The cells of events given by their entity keys, window starts and hours (0-23)."""
+        entities, entity_of = np.unique(keys, return_inverse=True)
+        starts, window_of = np.unique(windows, return_inverse=True)
+        codes, cell_of = np.unique(entity_of * starts.size + window_of, return_inverse=True)
+        counts = np.bincount(cell_of * 24 + hours, minlength=codes.size * 24)
+        return cls(
+            entities,
+            starts.astype(np.int64),
+            (codes // max(starts.size, 1)).astype(np.intp),
+            (codes % max(starts.size, 1)).astype(np.intp),
+            counts.astype(np.int64).reshape(codes.size, 24),
+        )
+
+    def _firsts(self) -> npt.NDArray[np.intp]:
+        """The index of each entity's first cell."""
+        first = np.ones(self.entity.size, dtype=np.bool_)
+        first[1:] = self.entity[1:] != self.entity[:-1]
+        return np.flatnonzero(first)
+
+    def earlier_in_slice(self) -> _I64:
+        """Per cell, its entity's counts (rows of 24) in its earlier windows of the slice."""
+        if self.entity.size == 0:
+            return np.zeros((0, 24), dtype=np.int64)
+        running = np.cumsum(self.counts, axis=0) - self.counts
+        firsts = self._firsts()
+        lengths = np.diff(np.append(firsts, self.entity.size))
+        return running - np.repeat(running[firsts], lengths, axis=0)
+
+    def entity_sums(self) -> _I64:
+        """Per entity (in ``entities`` order), its counts (rows of 24) over the slice."""
+        if self.entity.size == 0:
+            return np.zeros((0, 24), dtype=np.int64)
+        return np.add.reduceat(self.counts, self._firsts(), axis=0)
 
 
 class SlicedFeatures:
@@ -545,19 +585,24 @@ class SlicedFeatures:
         )
 
         # The tables are collected on worker threads as soon as their inputs are ready
-        # (polars releases the GIL): the window table and the hour tables need only the
-        # events and the history of earlier slices (read, never changed, until the commit),
-        # a value table its source's annotated cells. Meanwhile this thread hashes values and
-        # looks them up in the history, work that holds the GIL, and the two cores stay busy.
-        # Nothing submitted calls back into Python (the value hashes are computed here).
+        # (polars releases the GIL): the window table needs only the events and the history
+        # of earlier slices (read, never changed, until the commit), a value table its
+        # source's annotated cells. Meanwhile this thread hashes values and looks them up in
+        # the history, work that holds the GIL, and the two cores stay busy. Nothing
+        # submitted calls back into Python (the value hashes are computed here). The hour
+        # tables (a few milliseconds of numpy) are computed here too: numpy arrays made on a
+        # worker thread come from that thread's own glibc arena, and the new workers of each
+        # slice left such arenas holding memory that grew with the number of slices (180
+        # days of 1,000 users: a peak ~70 MB higher).
         workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sliced-tables")
         try:
             window_table = workers.submit(
                 _collected,
                 batch._window_table(self.specs, lazy, config, plan, single, names.lazy()),
+                _ENGINE if single else _GROUP_BY_ENGINE,
             )
             hour_results = [
-                workers.submit(self._hour_table, index, lazy, plan, single)
+                self._hour_table(index, lazy, plan, single)
                 for index in range(len(self._hour_sources))
             ]
             # Every table the history needs comes out of one collect, the values as text: the
@@ -603,7 +648,7 @@ class SlicedFeatures:
                 value_cells = values.group_by(batch._KEY, batch.WINDOW, batch._VALUE).agg(
                     pl.len().alias("__n")
                 )
-                cells = value_cells.collect(engine=_ENGINE)
+                cells = value_cells.collect(engine=_GROUP_BY_ENGINE)
                 gaps: Future[pl.DataFrame] | None = None
                 if source in with_ts:
                     # The periodicity gaps need the cells but not their history: they are
@@ -631,8 +676,9 @@ class SlicedFeatures:
             }
             hour_counts: list[tuple[_U64, _I64]] = []
             hour_tables: dict[batch._FilterKey, pl.LazyFrame] = {}
-            for key, result in zip(self._hour_sources, hour_results, strict=True):
-                hour_keys, counts, hours = result.result()
+            for key, (hour_keys, counts, hours) in zip(
+                self._hour_sources, hour_results, strict=True
+            ):
                 hour_counts.append((hour_keys, counts))
                 hour_tables[key] = hours.lazy()
             table = batch._assemble(
@@ -692,15 +738,17 @@ class SlicedFeatures:
         """
         key = self._hour_sources[index]
         specs = plan.hour_sources[key]
+        # The cells are rows of 24 counts, and the features a few numpy passes over them
+        # (:func:`features.batch.hour_feature_values`, bit-identical to the polars
+        # expressions of :func:`features.batch._hour_features`, which cost more to plan than
+        # the numbers cost to compute: a slice's hour source is a few thousand cells).
+        rows = batch._matching(
+            events, plan, self.config, key, [batch._hour_of_day(plan).alias(batch._HOUR)]
+        ).collect(engine=_ENGINE)
+        hours = rows.get_column(batch._HOUR).to_numpy().astype(np.int64)
         if single:
-            # One window: the cells are the entities' rows of counts, and the features a few
-            # numpy passes over them (bit-identical to the polars expressions, which cost
-            # more to plan than the numbers cost to compute).
-            rows = batch._matching(
-                events, plan, self.config, key, [batch._hour_of_day(plan).alias(batch._HOUR)]
-            ).collect(engine=_ENGINE)
+            # One window: the cells are the entities' rows of counts.
             keys, inverse = np.unique(_u64(rows.get_column(batch._KEY)), return_inverse=True)
-            hours = rows.get_column(batch._HOUR).to_numpy().astype(np.int64)
             counts = np.bincount(inverse * 24 + hours, minlength=keys.size * 24)
             counts = counts.astype(np.int64).reshape(keys.size, 24)
             values = batch.hour_feature_values(specs, counts, self._hours[index].before(keys))
@@ -711,14 +759,26 @@ class SlicedFeatures:
                 }
             )
             return keys, counts, table
-        cells = batch._hour_cells(events, plan, self.config, key).collect(engine=_ENGINE)
-        carried = self._hours[index].carried(cells)
-        history = batch._hour_history(cells.lazy(), carried.lazy(), single_window=single)
-        features = batch._hour_features(events, plan, self.config, key, specs, history)
-        sums = cells.group_by(batch._KEY).agg(pl.col(batch.HOUR_COUNTS).sum())
-        sum_counts = sums.select(batch.HOUR_COUNTS).to_numpy().astype(np.int64)
-        sum_counts = sum_counts.reshape(sums.height, 24)
-        return _u64(sums.get_column(batch._KEY)), sum_counts, features.collect(engine=_ENGINE)
+        window_starts = rows.get_column(batch.WINDOW)
+        cells = _HourCells.of(
+            _u64(rows.get_column(batch._KEY)),
+            window_starts.to_physical().to_numpy().astype(np.int64),
+            hours,
+        )
+        # An entity's history before a window: the carried counts and those of its earlier
+        # windows in the slice (integers, so exact in any order).
+        before = cells.earlier_in_slice() + self._hours[index].before(cells.entities)[cells.entity]
+        values = batch.hour_feature_values(specs, cells.counts, before)
+        table = pl.DataFrame(
+            {
+                batch._KEY: pl.Series(cells.entities[cells.entity], dtype=pl.UInt64),
+                batch.WINDOW: pl.Series(cells.windows[cells.window], dtype=pl.Int64).cast(
+                    window_starts.dtype
+                ),
+                **{name: pl.Series(v, dtype=pl.Float64) for name, v in values.items()},
+            }
+        )
+        return cells.entities, cells.entity_sums(), table
 
     def forget(self, entities: Collection[str]) -> None:
         """Drop all history of these entities (eviction, idle expiry); unknown ones are ignored.

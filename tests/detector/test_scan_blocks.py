@@ -13,7 +13,7 @@ from polars.testing import assert_frame_equal
 
 import detector.scan as scan
 from features.spec import FeatureSpec, WindowConfig
-from streams.batch import scan_events
+from streams.batch import collect_judged, scan_events
 
 _SPECS = (
     FeatureSpec(name="logons", kind="count", where={"action": "logon"}),
@@ -123,3 +123,34 @@ def test_a_slice_reads_only_the_blocks_whose_times_reach_into_it(
     )
 
     assert vectors.select("entity", "n_events", "logons").rows() == [("ann", 2, 2.0)]
+
+
+def test_attrs_are_spooled_a_column_per_field_and_read_back_as_the_struct(
+    tmp_path: Path,
+) -> None:
+    header = "id,date,user,pc,to,cc,bcc,from,activity,size,attachments,content"
+    lines = [
+        header,
+        "{E1},01/04/2010 05:05:26,ANN0001,PC-1,b@x.com,,,a@x.com,Send,100,a.doc(10);b.pdf(20),hi",
+        "{E2},01/04/2010 06:05:26,BOB0002,PC-2,a@x.com,,,b@x.com,Send,200,,news",
+    ]
+    source = tmp_path / "mail" / "email.csv"
+    source.parent.mkdir()
+    source.write_text("\n".join(lines) + "\n")
+    columns = ["action", "attrs", "ts", "user"]
+    keys = ["attachments", "url"]
+    judged, _ = collect_judged(scan_events([source], "cert", attrs_keys=keys), columns)
+    part = tmp_path / "mail.parquet"
+
+    verdict = scan._spool_piece(scan_events([source], "cert", attrs_keys=keys), columns, part)
+
+    # Flat columns, the url (null in every row) left out of the part like any null column.
+    names = pq.ParquetFile(part).schema_arrow.names
+    assert "attrs" not in names and "attrs.url" not in names
+    assert "attrs.attachments" in names
+    back = scan._scan_parts(part, verdict.schema).collect()
+    assert_frame_equal(back.select(*columns, "reason"), judged)
+    assert back.get_column("attrs").struct.field("attachments").to_list() == ["2", "0"]
+    # Without the schema, the struct holds the fields the part has.
+    alone = scan._scan_parts(part, None).collect().get_column("attrs")
+    assert alone.struct.fields == ["attachments"]

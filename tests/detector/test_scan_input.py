@@ -222,3 +222,9 @@ def test_an_online_detector_is_refused_by_the_scan_before_reading(
     err = capsys.readouterr().err
     assert err.startswith("baseliner: error: --detector 'cad' is an online detector; the scan")
     assert "robust" in err and not out.exists()
+
+
+def test_a_piece_with_room_for_a_long_last_line_stays_under_32_mib() -> None:
+    # glibc's malloc maps a block over 32 MiB afresh each time: every piece read would fault
+    # its pages in again (see PIECE_BYTES).
+    assert detector.scan.PIECE_BYTES + (1 << 20) <= 32 << 20

@@ -321,6 +321,66 @@ def test_unusual_hour_uses_the_carried_hour_counts() -> None:
     )
 
 
+def test_a_slice_of_several_windows_counts_its_earlier_windows_and_the_carried_hours() -> None:
+    specs = [
+        FeatureSpec(name="odd", kind="unusual_hour", where={"action": "logon"},
+                    params={"min_events": 3, "min_share": 0.3}),
+        FeatureSpec(name="drift", kind="hour_deviation", where={"action": "logon"},
+                    params={"min_events": 3}),
+    ]  # fmt: skip
+    day1 = frame([*(ev(at(1, h), "logon") for h in (9, 9, 9, 10)), ev(at(1, 9), "logon", "b")])
+    # One slice of three windows: b's first logons come after a window without any.
+    days2to4 = frame(
+        [
+            *(ev(at(2, 3), "logon"), ev(at(3, 3), "logon"), ev(at(3, 9), "logon")),
+            *(ev(at(4, 9), "logon", "b"), ev(at(4, 2), "logon", "b"), ev(at(4, 8), "http_visit")),
+        ]
+    )
+    sliced = SlicedFeatures(specs)
+    parts = [sliced.evaluate(day1), sliced.evaluate(days2to4)]
+    expected = evaluate_batch(specs, pl.concat([day1, days2to4]).lazy()).collect()
+    assert_frame_equal(joined(parts), expected, check_exact=True)
+    # a, day 2: H[3] = 0 < 0.3 * 4, unusual. Day 3: history 9, 9, 9, 10 and day 2's 3:00,
+    # H[3] = 1 < 0.3 * 5, unusual; H[9] = 3, not. Day 4: no logon. b, day 4: one logon
+    # before, fewer than min_events.
+    assert parts[1].select("entity", "n_events", "odd").rows() == [
+        ("a", 1, 1.0),
+        ("a", 2, 1.0),
+        ("a", 1, 0.0),
+        ("b", 2, 0.0),
+    ]
+    assert [row[0] > 0 for row in parts[1].select("drift").rows()] == [True, True, False, False]
+
+
+def test_hour_cells_hold_each_entitys_earlier_windows_and_its_sums() -> None:
+    day = 86_400_000_000
+    cells = sliced_module._HourCells.of(
+        np.array([7, 5, 7, 7, 5, 7], dtype=np.uint64),
+        np.array([0, 0, day, day, 2 * day, day], dtype=np.int64),
+        np.array([9, 3, 9, 10, 4, 9], dtype=np.int64),
+    )
+
+    def nonzero(rows: np.ndarray) -> list[dict[int, int]]:
+        return [{hour: int(n) for hour, n in enumerate(row) if n} for row in rows]
+
+    assert cells.entities.tolist() == [5, 7]
+    assert cells.windows.tolist() == [0, day, 2 * day]
+    # Entity, then window order: (5, day 0), (5, day 2), (7, day 0), (7, day 1).
+    assert list(zip(cells.entity.tolist(), cells.window.tolist(), strict=True)) == [
+        (0, 0),
+        (0, 2),
+        (1, 0),
+        (1, 1),
+    ]
+    assert nonzero(cells.counts) == [{3: 1}, {4: 1}, {9: 1}, {9: 2, 10: 1}]
+    assert nonzero(cells.earlier_in_slice()) == [{}, {3: 1}, {}, {9: 1}]
+    assert nonzero(cells.entity_sums()) == [{3: 1, 4: 1}, {9: 3, 10: 1}]
+    empty = sliced_module._HourCells.of(
+        np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    )
+    assert empty.earlier_in_slice().shape == empty.entity_sums().shape == (0, 24)
+
+
 # -- contract ----------------------------------------------------------------------------------
 
 

@@ -292,13 +292,17 @@ def test_rarity_and_rare_count_across_a_slice_boundary() -> None:
     assert sliced.evaluate(day3).row(0)[3:] == (math.log2(5) - math.log2(2),) * 2 + (0.0,)
 
 
+#: An unusual-hour and an hour-deviation feature of logons (the hour-count features).
+HOUR_SPECS = [
+    FeatureSpec(name="odd", kind="unusual_hour", where={"action": "logon"},
+                params={"min_events": 3, "min_share": 0.3}),
+    FeatureSpec(name="drift", kind="hour_deviation", where={"action": "logon"},
+                params={"min_events": 3}),
+]  # fmt: skip
+
+
 def test_unusual_hour_uses_the_carried_hour_counts() -> None:
-    specs = [
-        FeatureSpec(name="odd", kind="unusual_hour", where={"action": "logon"},
-                    params={"min_events": 3, "min_share": 0.3}),
-        FeatureSpec(name="drift", kind="hour_deviation", where={"action": "logon"},
-                    params={"min_events": 3}),
-    ]  # fmt: skip
+    specs = HOUR_SPECS
     sliced = SlicedFeatures(specs)
     day1 = frame([ev(at(1, h), "logon") for h in (9, 9, 9, 10)])
     assert sliced.evaluate(day1).row(0)[3:] == (0.0, 0.0)  # no history yet
@@ -322,12 +326,7 @@ def test_unusual_hour_uses_the_carried_hour_counts() -> None:
 
 
 def test_a_slice_of_several_windows_counts_its_earlier_windows_and_the_carried_hours() -> None:
-    specs = [
-        FeatureSpec(name="odd", kind="unusual_hour", where={"action": "logon"},
-                    params={"min_events": 3, "min_share": 0.3}),
-        FeatureSpec(name="drift", kind="hour_deviation", where={"action": "logon"},
-                    params={"min_events": 3}),
-    ]  # fmt: skip
+    specs = HOUR_SPECS
     day1 = frame([*(ev(at(1, h), "logon") for h in (9, 9, 9, 10)), ev(at(1, 9), "logon", "b")])
     # One slice of three windows: b's first logons come after a window without any.
     days2to4 = frame(

@@ -212,15 +212,11 @@ def mask_expr(key: Iterable[tuple[str, Collection[str]]], attrs_struct: bool = F
         else column.is_in(wanted)
         for column, wanted in conditions
     ]
-    # A pattern searches only the rows the exact conditions keep: the others are null, which
-    # polars' string kernels skip (a file-name pattern reads the file events, not every
-    # event's text), and a null match leaves the conjunction false or null, counted false.
-    # (The value lists are cheap enough to test on every row: null-masking their column
-    # first costs more than it saves.)
-    exact = pl.all_horizontal(parts) if parts else None
-    for text, pattern in patterns:
-        masked = text if exact is None else pl.when(exact).then(text)
-        parts.append(masked.str.contains(f"(?i){pattern}"))
+    # A pattern is searched on every row's text: masking the rows the exact conditions drop
+    # (``when(exact).then(text)``) saves nothing, since polars (2.1) still runs the regex on
+    # the masked rows' data, and costs the mask. A null (no text) leaves the conjunction
+    # false or null, counted false.
+    parts.extend(text.str.contains(f"(?i){pattern}") for text, pattern in patterns)
     return pl.all_horizontal(parts).fill_null(False)
 
 

@@ -23,7 +23,6 @@ import logging
 import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Final
 
 import numpy as np
@@ -53,8 +52,6 @@ _PAIR = "__pair"
 SEEN = "__seen"
 K_BEFORE_SLICE = "__k_hist"
 IN_POPULATION = "__in_pop"
-# The window of carried history rows: before any real window, and never output.
-HISTORY_WINDOW = datetime(1, 1, 1, tzinfo=UTC)
 
 _VALUE_KINDS = frozenset(
     {"distinct", "first_seen", "rarity", "rare_count", "periodicity", "max_per_target"}
@@ -661,38 +658,22 @@ def _hour_cells(
     )
 
 
-def _hour_history(
-    cells: pl.LazyFrame, carried: pl.LazyFrame | None = None, single_window: bool = False
-) -> pl.LazyFrame:
+def _hour_history(cells: pl.LazyFrame) -> pl.LazyFrame:
     """The hour cells with the entity's matching events per hour in earlier windows.
 
-    Adds ``__b0`` .. ``__b23``. Counts are integers, so the history is exact in any order;
-    carried history (features.sliced) enters as a row of :data:`HISTORY_WINDOW` per entity
-    holding its counts so far. ``single_window``: the cells hold one window, so the history
-    before it is the carried row alone (a join, no sort).
+    Adds ``__b0`` .. ``__b23``. Counts are integers, so the history is exact in any order.
+    (:class:`features.sliced.SlicedFeatures` adds its carried history in numpy.)
     """
-    if carried is not None and single_window:
-        before = carried.select(
-            _KEY, *(pl.col(now).alias(b) for now, b in zip(HOUR_COUNTS, _HOURS_BEFORE, strict=True))
-        )
-        return cells.join(before, on=_KEY, how="left").with_columns(
-            pl.col(b).fill_null(0) for b in _HOURS_BEFORE
-        )
-    if carried is not None:
-        cells = pl.concat([carried, cells], how="vertical")
     # Running sums over the whole sorted table less their value at each entity's first row:
     # one pass per column, where 24 window functions over the entities cost ~20x more.
     cells = cells.sort(_KEY, WINDOW).with_columns(
         (pl.col(_KEY) != pl.col(_KEY).shift(1)).fill_null(True).alias("__entity_start")
     )
     running = [pl.col(now).cum_sum() - pl.col(now) for now in HOUR_COUNTS]
-    cells = cells.with_columns(
+    return cells.with_columns(
         (sums - pl.when(pl.col("__entity_start")).then(sums).forward_fill()).alias(before)
         for sums, before in zip(running, _HOURS_BEFORE, strict=True)
     ).drop("__entity_start")
-    if carried is not None:
-        cells = cells.filter(pl.col(WINDOW) != HISTORY_WINDOW)
-    return cells
 
 
 def _hour_features(
@@ -705,8 +686,8 @@ def _hour_features(
 ) -> pl.LazyFrame:
     """Per (entity, window) columns of the specs comparing event hours with own history.
 
-    ``hours``: :func:`_hour_history` of the cells when it carries history; by default that
-    of the events alone. Sums over hours run in hour order from 0 (as the online evaluator
+    ``hours``: the cells with their history (:func:`_hour_history`'s columns); by default
+    those of the events alone. Sums over hours run in hour order from 0 (as the online evaluator
     does), so a value never depends on how rows were ordered or grouped.
     """
     if hours is None:

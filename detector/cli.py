@@ -567,6 +567,12 @@ def _year(text: str) -> int:
         year = 0
     if not 1 <= year <= 9999:
         raise argparse.ArgumentTypeError(f"{text!r} is not a year (1..9999)")
+    if year == 9999:
+        # A file's lines after New Year would be in 10000, and a scan's windows of late 9999
+        # end there: no datetime holds either.
+        raise argparse.ArgumentTypeError(
+            "'9999' leaves no year for the lines after a New Year in a file (1..9998)"
+        )
     return year
 
 

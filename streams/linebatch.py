@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Final
 
@@ -51,13 +51,7 @@ from streams.batch import (
 from streams.errors import ParseError
 from streams.event import Event, occurrences
 from streams.parsers import AuthLogParser, DrainTemplateParser, Parser, WindowsSecurityParser
-from streams.parsers.syslog import (
-    RunningYear,
-    SyslogParser,
-    check_year,
-    parse_syslog_header,
-    resolve_tz,
-)
+from streams.parsers.syslog import RunningYear, SyslogParser, check_year, resolve_tz
 
 #: The formats read line by line, and the daemon parser (``streams.parsers.PARSERS`` name)
 #: each one runs.
@@ -75,15 +69,6 @@ _DIRECTORY_NAMES: Final[dict[str, re.Pattern[str]]] = {
     "windows": re.compile(r".+\.(?:jsonl|ndjson|json)"),
     "authlog": re.compile(r"(?:auth\.log|secure)(?:\.\d+|-\d{8})?"),
     "syslog": re.compile(r"(?:syslog|messages)(?:\.\d+|-\d{8})?"),
-}
-#: A BSD syslog timestamp at the start of a line, after an optional ``<PRI>``.
-_BSD_TIMESTAMP = re.compile(r"(<\d{1,3}>)?([A-Z][a-z]{2}) ([ 0-3]?\d) (\d{2}:\d{2}:\d{2})(?= |$)")
-#: Month abbreviation -> number, as BSD syslog writes them.
-_MONTHS: Final = {
-    name: number
-    for number, name in enumerate(
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
-    )
 }
 _ROTATION = re.compile(r"(?P<base>.+?)(?:\.(?P<number>\d+)|-(?P<date>\d{8}))?")
 _LINE = "line"
@@ -117,7 +102,9 @@ def line_parser(fmt: str, *, year: int | None = None, tz: tzinfo | str = "UTC") 
         return parser
     if fmt == "syslog":
         miner = DrainTemplateParser(tz=zone)
-        return miner if year is None else _DatedSyslog(miner, year)
+        if year is not None:
+            miner.running_year = RunningYear(year)
+        return miner
     raise ValueError(f"unknown line format {fmt!r}: expected 'windows', 'authlog' or 'syslog'")
 
 
@@ -132,63 +119,14 @@ def template_miner(parser: Parser) -> DrainTemplateParser | None:
     >>> template_miner(line_parser("authlog")) is None
     True
     """
-    if isinstance(parser, DrainTemplateParser):
-        return parser
-    if isinstance(parser, _DatedSyslog):
-        return parser.miner
-    return None
+    return parser if isinstance(parser, DrainTemplateParser) else None
 
 
 def _running_year(parser: Parser) -> RunningYear | None:
     """The year a :func:`line_parser` given a ``year`` dates a file's BSD lines in, else None."""
-    if isinstance(parser, _DatedSyslog | SyslogParser):
+    if isinstance(parser, DrainTemplateParser | SyslogParser):
         return parser.running_year
     return None
-
-
-class _DatedSyslog:
-    """The template miner over lines whose BSD timestamp is given a year.
-
-    The miner reads syslog headers itself and has no year option: a line's ``Mmm dd
-    hh:mm:ss`` is rewritten as the ISO ``yyyy-mm-ddThh:mm:ss`` of its year in the file
-    (:attr:`running_year`, from ``year`` on; read in the miner's zone, as the BSD form is),
-    which the header parser reads into the same host, program and message. Any other line
-    goes to the miner as it is.
-    """
-
-    def __init__(self, miner: DrainTemplateParser, year: int) -> None:
-        self.miner = miner
-        self.running_year = RunningYear(year)
-
-    def parse(self, line: str) -> Event | None:
-        """Parse one line through the miner, its BSD timestamp dated in its year in the file."""
-        match = _BSD_TIMESTAMP.match(line)
-        if match is not None and match.group(2) in _MONTHS:
-            pri, month_name, day_text, clock = match.groups()
-            month, day = _MONTHS[month_name], int(day_text)
-            # Every dated line moves the file's year, as the authlog parser's header does,
-            # whether or not the miner takes it.
-            hour, minute, second = int(clock[:2]), int(clock[3:5]), int(clock[6:])
-            year = self.running_year.year_of(month, day, hour, minute, second)
-            try:
-                datetime(year, month, day, hour, minute, second)
-            except ValueError:
-                # Feb 29 outside a leap year: refused here, as the authlog parser refuses
-                # it; as it is, the miner would give it the year it infers from today.
-                raise ParseError(
-                    "bad_timestamp", f"no such date in {year}: {line[:80]!r}"
-                ) from None
-            iso = f"{pri or ''}{year:04d}-{month:02d}-{day:02d}T{clock}"
-            dated = iso + line[match.end() :]
-            try:
-                tagged = parse_syslog_header(dated, tz=self.miner.tz).app is not None
-            except ParseError:
-                tagged = False
-            # A header without a program the miner refuses in the BSD form, while an ISO
-            # line it would read as free text: such a line goes as it is, to be refused.
-            if tagged:
-                line = dated
-        return self.miner.parse(line)
 
 
 def line_files(directory: Path, fmt: str) -> list[Path]:

@@ -33,6 +33,7 @@ from streams.event import Event
 from streams.parsers.base import is_blank, strip_eol
 from streams.parsers.syslog import (
     REPEATED_MESSAGE,
+    RunningYear,
     parse_iso8601,
     parse_syslog_header,
     resolve_tz,
@@ -92,6 +93,16 @@ class DrainTemplateParser:
     source
         The Event source.
 
+    Attributes
+    ----------
+    running_year
+        When set, the year of syslog headers' BSD timestamps (``Mmm dd hh:mm:ss``, which
+        have none), as :attr:`streams.parsers.syslog.SyslogParser.running_year`: the lines
+        are those of one file read in line order, the year rolled over at New Year (a
+        scan's ``--year``, which restarts it at each file's first line). ``None``: each
+        line's year is inferred from today. Not an option (configs cannot set it) and not
+        part of :meth:`state`, the learned templates: pickling keeps it.
+
     Examples
     --------
     >>> p = DrainTemplateParser()
@@ -105,7 +116,14 @@ class DrainTemplateParser:
     '<NUM> INFO dfs.DataNode$PacketResponder: PacketResponder <NUM> for block <BLK> terminating'
     >>> b.attrs["param_2"]
     'blk_-6952295868487656571'
+    >>> p.running_year = RunningYear(2024)
+    >>> [p.parse(f"{stamp} web1 cron[7]: job 3 done").ts.isoformat()
+    ...  for stamp in ("Dec 31 23:59:00", "Jan  1 00:01:00")]
+    ['2024-12-31T23:59:00+00:00', '2025-01-01T00:01:00+00:00']
     """
+
+    # A class attribute, as SyslogParser's: parsers pickled before it existed still have it.
+    running_year: RunningYear | None = None
 
     def __init__(
         self,
@@ -235,8 +253,12 @@ class DrainTemplateParser:
             ts = self._time(match.group(1), HDFS_TIMESTAMP_FORMAT)
             return ts, None, line[match.end() :], False, None
         try:
-            msg = parse_syslog_header(line, tz=self.tz)
-        except ParseError:
+            msg = parse_syslog_header(line, year=self.running_year, tz=self.tz)
+        except ParseError as exc:
+            if exc.reason != "bad_header":
+                # A BSD header whose date is not in the year given to it (Feb 29 outside a
+                # leap year, a year past 9999): the timestamp is wrong, not the line.
+                raise
             msg = None
         if msg is not None and msg.app is not None:
             folded = REPEATED_MESSAGE.fullmatch(msg.message)
@@ -401,11 +423,16 @@ class DrainTemplateParser:
         }
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"options": self._options, "state": self.state()}
+        saved: dict[str, Any] = {"options": self._options, "state": self.state()}
+        if self.running_year is not None:
+            saved["running_year"] = self.running_year
+        return saved
 
     def __setstate__(self, saved: dict[str, Any]) -> None:
         self.__init__(**saved["options"])  # type: ignore[misc]
         self.restore(saved["state"])
+        if saved.get("running_year") is not None:
+            self.running_year = saved["running_year"]
 
 
 def _unmask(placeholder_re: re.Pattern[str], token: str, values: list[str]) -> str:

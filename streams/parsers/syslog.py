@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from streams.errors import ParseError
@@ -43,13 +43,8 @@ _BSD_RE = re.compile(r"([A-Z][a-z]{2}) ([ 0-3]?\d) (\d{2}):(\d{2}):(\d{2})(?: |$
 _FRACTION_RE = re.compile(r"\.(\d+)")
 #: ``app[pid]:`` or ``app:`` as a whole token.
 _TAG_RE = re.compile(r"([^\s\[\]:]+)(?:\[([^\]\s]*)\])?:")
-_MONTHS = {
-    name: number
-    for number, name in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-        start=1,
-    )
-}
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, start=1)}
 _NIL = "-"
 _BOM = "\ufeff"
 #: A BSD line dated at most this far ahead of now keeps the year that puts it there (clock
@@ -203,7 +198,8 @@ class RunningYear:
       were, so the ``Jan`` line after it is no second New Year.
 
     A line's month counts whether or not its day exists (``Feb 29`` outside a leap year is
-    still refused by the parser, but a rollover that puts it in a leap year makes it valid).
+    still refused by the parser, but a rollover that puts it in a leap year makes it valid;
+    past 9999, after a New Year of 9999, the parser refuses each line as ``year_overflow``).
     The years are local-calendar years: the parser reads the wall-clock time in its zone
     (a rolled-over line is the same wall-clock time of the next year, in that year's offset).
     Lines with a year of their own (ISO 8601, RFC 5424) do not go through it and leave it as
@@ -255,9 +251,12 @@ class RunningYear:
         self, stamp: tuple[int, int, int, int, int], last: tuple[int, int, int, int, int]
     ) -> bool:
         """Whether ``stamp`` put in the year before is at most a day before ``last``."""
+        # Past 9999 (a file over New Year of 9999), the same dates 400 years earlier: the
+        # Gregorian calendar repeats itself every 400 years.
+        year = self.year if self.year <= MAXYEAR else self.year - 400
         try:
-            before = datetime(self.year - 1, *stamp)
-            after = datetime(self.year, *last)
+            before = datetime(year - 1, *stamp)
+            after = datetime(year, *last)
         except ValueError:  # Feb 29 outside a leap year, year 0, no such day.
             return False
         return timedelta(0) <= after - before <= LATE_LINE_SLACK
@@ -274,12 +273,13 @@ def _bsd_time(
     if month is None:
         raise _bad("unknown month", text)
     day, hour, minute, second = (int(match.group(i)) for i in range(2, 6))
+    running = isinstance(year, RunningYear)
     if isinstance(year, RunningYear):
         year = year.year_of(month, day, hour, minute, second)
     if year is not None:
         ts = _dated(year, month, day, hour, minute, second, tz)
         if ts is None:
-            raise _bad("invalid or out-of-range timestamp", text)
+            raise _undated(year, month, day, running, text)
         return ts
     now = now or datetime.now(UTC)
     # The year is the one on the calendar where the line was written: now in its zone (on
@@ -300,6 +300,25 @@ def _bsd_time(
     if previous is not None and previous - now <= ROLLOVER_SLACK:
         return previous
     raise _bad("invalid or out-of-range timestamp", text)
+
+
+def _undated(year: int, month: int, day: int, running: bool, text: str) -> ParseError:
+    """Why a BSD line has no time in the year given to it: its date does not exist in that
+    year (``Feb 29`` outside a leap year), or the year is past 9999, which a
+    :class:`RunningYear` reaches at a New Year after 9999 (``year_overflow``: the line is
+    fine, the year it was given is not)."""
+    if not MINYEAR <= year <= MAXYEAR:
+        why = f"the file runs past New Year of {MAXYEAR}" if running else "a year is 1..9999"
+        return ParseError("year_overflow", f"year {year} is out of range ({why}): {text[:80]!r}")
+    try:
+        date(year, month, day)
+    except ValueError:
+        return ParseError(
+            "bad_timestamp",
+            f"out-of-range date: no {_MONTH_NAMES[month - 1]} {day} in {year}: {text[:80]!r}",
+        )
+    # Year 1 or 9999 put past the end of the range by the zone's offset.
+    return ParseError("bad_timestamp", f"out-of-range timestamp in UTC: {text[:80]!r}")
 
 
 def _structured_data(rest: str, text: str) -> tuple[str | None, str]:
@@ -410,7 +429,10 @@ def parse_syslog_header(
     Raises
     ------
     ParseError
-        ``bad_header`` when no header form matches, naming what is wrong.
+        ``bad_header`` when no header form matches, naming what is wrong; for a BSD
+        timestamp given a ``year``, ``bad_timestamp`` when its date does not exist in that
+        year (``Feb 29``) or its time is out of range in UTC, and ``year_overflow`` when
+        the year is past 9999 (a :class:`RunningYear` from 9999 after a New Year).
 
     Examples
     --------

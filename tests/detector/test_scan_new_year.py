@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from detector.cli import main
 
@@ -81,3 +82,63 @@ def test_a_scan_over_new_year_puts_january_after_december(tmp_path: Path) -> Non
         "2025-01-08T00:00:00+00:00",
         30,
     )
+
+
+def cron_log(days: list[date]) -> str:
+    """Three hosts' cron lines, four a day, on each of ``days`` (BSD stamps: no year)."""
+    lines = []
+    for day in days:
+        for hour in range(8, 12):
+            at = datetime.combine(day, datetime.min.time()) + timedelta(hours=hour)
+            for host in ("web1", "web2", "web3"):
+                lines.append(f"{bsd(at)} {host} cron[{hour}]: job {day.day} done in {hour} s")
+    return "\n".join(lines) + "\n"
+
+
+def test_year_9999_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Its lines after a New Year would be in 10000, which no timestamp holds.
+    path = tmp_path / "syslog"
+    path.write_text(cron_log([date(2023, 12, 31), date(2024, 1, 1)]))
+    args = ["--format", "syslog", "--entity", "host", "--year", "9999"]
+    assert main(["scan", str(path), *args, "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        "baseliner: error: scan: argument --year: '9999' leaves no year for the lines after a "
+        "New Year in a file (1..9998)\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_lines_past_9999_are_dead_letters_that_say_so(tmp_path: Path) -> None:
+    # From --year 9998, two New Years: December 9998, January to July 9999, then January of
+    # year 10000, which does not exist.
+    def days(first: date, count: int) -> list[date]:
+        return [first + timedelta(days=n) for n in range(count)]
+
+    late = days(date(2025, 1, 1), 5)
+    path = tmp_path / "syslog"
+    path.write_text(
+        cron_log(
+            days(date(2024, 12, 20), 12)
+            + days(date(2025, 1, 1), 10)
+            + days(date(2025, 7, 1), 4)
+            + late
+        )
+    )
+    out = tmp_path / "out"
+    args = ["--format", "syslog", "--entity", "host", "--year", "9998", "--budget", "1/day"]
+    assert main(["scan", str(path), *args, "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    overflowed = len(late) * 4 * 3
+    assert (summary["events"], summary["dead_letter_reasons"]) == (
+        26 * 4 * 3,
+        {"year_overflow": overflowed},
+    )
+    letters = [json.loads(line) for line in (out / "dead_letters.jsonl").read_text().splitlines()]
+    assert {(letter["reason"], letter["raw"][:3]) for letter in letters} == {
+        ("year_overflow", "Jan")
+    }
+    # The last day dated is 4 July 9999.
+    windows = pl.read_parquet(out / "windows.parquet")
+    assert windows.get_column("window_start").max() == datetime(9999, 7, 4, tzinfo=UTC)

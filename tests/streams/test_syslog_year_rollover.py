@@ -23,8 +23,9 @@ from streams.parsers import AuthLogParser
 from streams.parsers.syslog import RunningYear
 
 FORMATS = ("authlog", "syslog")
-#: The reason each format gives a BSD line whose date does not exist (as before --year rolled).
-NO_SUCH_DATE = {"authlog": "bad_header", "syslog": "bad_timestamp"}
+#: The reason each format gives a BSD line whose date does not exist in its year: the
+#: timestamp is what is wrong, not the header.
+NO_SUCH_DATE = {"authlog": "bad_timestamp", "syslog": "bad_timestamp"}
 
 
 def utc(
@@ -185,7 +186,9 @@ def test_a_syslog_feb_29_without_a_leap_year_is_refused_whatever_the_date_today(
     # Not handed to the template miner as it is, which would give it the year it infers
     # from today (a leap year's in 2028).
     parser = line_parser("syslog", year=2023)
-    with pytest.raises(ParseError, match="bad_timestamp: no such date in 2023: 'Feb 29 10:00"):
+    with pytest.raises(
+        ParseError, match="bad_timestamp: out-of-range date: no Feb 29 in 2023: 'Feb 29 10:00"
+    ):
         parser.parse(logon("Feb 29 10:00:00"))
 
 

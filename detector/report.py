@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import html
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
+from typing import Final
 
 import matplotlib
 
@@ -60,6 +62,11 @@ def _more_note(alerts: list[Alert], shown: list[Alert]) -> str:
     return f"{hidden} more alert{'s' if hidden != 1 else ''} in alerts.jsonl"
 
 
+#: Plots of windows between these years get the axis' usual margin (a twentieth of the time
+#: range at each end); outside them the axis ends at the first and last window.
+_PADDED_YEARS: Final = (1000, 9000)
+
+
 def _plot_entity(
     entity: str,
     vectors: pl.DataFrame,
@@ -80,6 +87,13 @@ def _plot_entity(
             ax.axvline(scored_from, color="#555555", ls="--", lw=1)  # type: ignore[arg-type]
         ax.set_ylabel(name, fontsize=8, rotation=0, ha="right")
         ax.tick_params(labelsize=7)
+    if x and (x[0].year < _PADDED_YEARS[0] or x[-1].year > _PADDED_YEARS[1]):
+        # Near year 1 or 9999, the axis' usual margin (or two years each side of a single
+        # window) would reach dates matplotlib refuses.
+        first, last = x[0], x[-1]
+        if first == last:
+            first, last = first - timedelta(days=1), last + timedelta(days=1)
+        axes_list[0].set_xlim(first, last)
     axes_list[0].set_title(
         f"{entity}: features over time (red = flagged windows, dashed = scoring starts)",
         fontsize=9,

@@ -527,6 +527,7 @@ def read_vectors(
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UsageError(f"{path}: cannot read as {fmt_of[path]}: {detail}") from None
         bar.update(n_bytes)
+        _check_time_range(path, verdict.first, verdict.last)
         time_ranges[part] = (verdict.first, verdict.last)
         blocks[part] = verdict.blocks
         schema.update(verdict.schema)
@@ -644,6 +645,32 @@ def _restore_templates(parser: Parser, model: Path | None) -> None:
         miner.restore(data)
     except ValueError as exc:
         raise UsageError(f"cannot use the syslog templates in {path}: {exc}") from None
+
+
+#: The event times a scan holds: a month inside what a datetime holds at each end, since
+#: windows, slices and the report's plots reach past the events' own times.
+SCAN_TIME_RANGE: Final = (datetime(1, 2, 1, tzinfo=UTC), datetime(9999, 12, 1, tzinfo=UTC))
+
+
+def _check_time_range(path: Path, first: datetime | None, last: datetime | None) -> None:
+    """Stop with one line naming ``path`` when its events reach outside :data:`SCAN_TIME_RANGE`
+    (a sentinel date such as ``9999-12-31`` read as an event's time).
+
+    Examples
+    --------
+    >>> _check_time_range(Path("a.jsonl"), None, datetime(9999, 12, 31, tzinfo=UTC))
+    Traceback (most recent call last):
+    ...
+    detector.errors.UsageError: a.jsonl: an event is dated 9999-12-31T00:00:00+00:00; a scan ...
+    """
+    lo, hi = SCAN_TIME_RANGE
+    for ts in (first, last):
+        if ts is not None and not lo <= ts < hi:
+            raise UsageError(
+                f"{path}: an event is dated {ts.isoformat()}; a scan holds events from "
+                f"{lo.date().isoformat()} to {(hi - timedelta(days=1)).date().isoformat()} "
+                "(fix or drop the lines with that date)"
+            )
 
 
 @dataclass(frozen=True)
@@ -862,11 +889,12 @@ def _evaluate_in_slices(
     hi = max(lasts)
     step = timedelta(days=slice_days)
     starts = [start]
-    while starts[-1] + step <= hi:
+    # Differences, not sums: a slice of late 9999 would end past the last datetime.
+    while hi - starts[-1] >= step:
         starts.append(starts[-1] + step)
 
     def read_slice(start: datetime) -> pl.DataFrame | None:
-        end = start + step
+        end = _shifted(start, step)
         in_slice = (pl.col("ts") >= start) & (pl.col("ts") < end)
         # In reading order, so the slice's rows keep the order of a read of every part.
         reaching = [
@@ -935,8 +963,25 @@ def _read_spilled(path: Path) -> pl.DataFrame:
 #: Quantiles of the window starts that bound the bulk of the data for the default split: 1%
 #: rather than 0.1%, so that one stray window among a few hundred is still outside them.
 _BULK_QUANTILES: Final = (0.01, 0.99)
+
+
 #: Windows further outside the bulk than this share of its span (or a week, if more) are
 #: outliers: left out of the default split and named in a warning.
+def _shifted(at: datetime, by: timedelta) -> datetime:
+    """``at + by``, held at the first or last datetime rather than past it (the bounds of a
+    slice or of the training range near year 1 or 9999).
+
+    Examples
+    --------
+    >>> _shifted(datetime(9999, 12, 30, tzinfo=UTC), timedelta(days=7)).isoformat()
+    '9999-12-31T23:59:59.999999+00:00'
+    """
+    try:
+        return at + by
+    except OverflowError:
+        return (datetime.max if by > timedelta(0) else datetime.min).replace(tzinfo=at.tzinfo)
+
+
 _OUTLIER_MARGIN: Final = 0.25
 _OUTLIER_MIN_MARGIN: Final = timedelta(days=7)
 
@@ -964,7 +1009,7 @@ def _default_train_until(vectors: pl.DataFrame, window: timedelta) -> datetime:
     bulk_lo, bulk_hi = (starts.quantile(q, interpolation="nearest") for q in _BULK_QUANTILES)
     assert isinstance(bulk_lo, datetime) and isinstance(bulk_hi, datetime)
     margin = max((bulk_hi - bulk_lo) * _OUTLIER_MARGIN, _OUTLIER_MIN_MARGIN)
-    inside = starts.is_between(bulk_lo - margin, bulk_hi + margin)
+    inside = starts.is_between(_shifted(bulk_lo, -margin), _shifted(bulk_hi, margin))
     lo, hi = starts.filter(inside).min(), starts.filter(inside).max()
     assert isinstance(lo, datetime) and isinstance(hi, datetime)
     outliers = starts.filter(~inside & starts.is_not_null())

@@ -527,7 +527,6 @@ def read_vectors(
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UsageError(f"{path}: cannot read as {fmt_of[path]}: {detail}") from None
         bar.update(n_bytes)
-        _check_time_range(path, verdict.first, verdict.last)
         time_ranges[part] = (verdict.first, verdict.last)
         blocks[part] = verdict.blocks
         schema.update(verdict.schema)
@@ -645,32 +644,6 @@ def _restore_templates(parser: Parser, model: Path | None) -> None:
         miner.restore(data)
     except ValueError as exc:
         raise UsageError(f"cannot use the syslog templates in {path}: {exc}") from None
-
-
-#: The event times a scan holds: a month inside what a datetime holds at each end, since
-#: windows, slices and the report's plots reach past the events' own times.
-SCAN_TIME_RANGE: Final = (datetime(1, 2, 1, tzinfo=UTC), datetime(9999, 12, 1, tzinfo=UTC))
-
-
-def _check_time_range(path: Path, first: datetime | None, last: datetime | None) -> None:
-    """Stop with one line naming ``path`` when its events reach outside :data:`SCAN_TIME_RANGE`
-    (a sentinel date such as ``9999-12-31`` read as an event's time).
-
-    Examples
-    --------
-    >>> _check_time_range(Path("a.jsonl"), None, datetime(9999, 12, 31, tzinfo=UTC))
-    Traceback (most recent call last):
-    ...
-    detector.errors.UsageError: a.jsonl: an event is dated 9999-12-31T00:00:00+00:00; a scan ...
-    """
-    lo, hi = SCAN_TIME_RANGE
-    for ts in (first, last):
-        if ts is not None and not lo <= ts < hi:
-            raise UsageError(
-                f"{path}: an event is dated {ts.isoformat()}; a scan holds events from "
-                f"{lo.date().isoformat()} to {(hi - timedelta(days=1)).date().isoformat()} "
-                "(fix or drop the lines with that date)"
-            )
 
 
 @dataclass(frozen=True)

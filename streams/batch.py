@@ -33,7 +33,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Final, Literal
 
 import numpy as np
 import orjson
@@ -91,6 +91,60 @@ _FAILED = "failed"
 #: stripped and case folded: a header line repeated inside a file. A regular expression
 #: tests that without building three copies of every id.
 _HEADER_ID_PATTERN = r"^[\s\x{feff}]*[iI]\x{feff}*[dD][\s\x{feff}]*$"
+
+
+#: The event times a batch read (the scan) keeps: a month inside what a datetime holds at each
+#: end, since the scan's windows, slices and plots reach past the events' own times. An event
+#: dated outside it (a sentinel such as ``9999-12-31`` or ``0001-01-01`` read as its time) is a
+#: rejected line, reason :data:`OUT_OF_RANGE`; the daemon has its own bounds (``max_future``,
+#: the watermark's lateness).
+BATCH_TIME_RANGE: Final = (datetime(1, 2, 1, tzinfo=UTC), datetime(9999, 12, 1, tzinfo=UTC))
+#: The reason of a line whose event time is outside :data:`BATCH_TIME_RANGE`.
+OUT_OF_RANGE: Final = "timestamp_out_of_range"
+
+
+def in_time_range(ts: datetime) -> bool:
+    """Whether an event time is inside :data:`BATCH_TIME_RANGE`.
+
+    Examples
+    --------
+    >>> [in_time_range(datetime(year, 6, 1, tzinfo=UTC)) for year in (1, 2024, 9999)]
+    [True, True, True]
+    >>> in_time_range(datetime(9999, 12, 31, tzinfo=UTC))
+    False
+    """
+    return BATCH_TIME_RANGE[0] <= ts < BATCH_TIME_RANGE[1]
+
+
+def _with_time_range(
+    checks: Sequence[tuple[pl.Expr, str]], columns: Mapping[str, pl.Expr]
+) -> list[tuple[pl.Expr, str]]:
+    """``checks`` and, last (a line failing another check keeps that reason), the time range's."""
+    lo, hi = BATCH_TIME_RANGE
+    inside = columns["ts"].is_between(pl.lit(lo), pl.lit(hi), closed="left")
+    return [*checks, (~inside, OUT_OF_RANGE)]
+
+
+def _without_out_of_range(
+    origin: str, piece: LinePiece, events: pl.DataFrame, rejects: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``events`` (with their ``line``) less those dated outside :data:`BATCH_TIME_RANGE`,
+    which join ``rejects`` (in line order) with their line's text from ``piece``."""
+    lo, hi = BATCH_TIME_RANGE
+    outside = ~events.get_column("ts").is_between(lo, hi, closed="left").fill_null(True)
+    if events.is_empty() or not outside.any():
+        return events, rejects
+    lines = piece.data.split(b"\n")
+    numbers = events.filter(outside).get_column(_LINE).unique(maintain_order=True).to_list()
+    texts = [
+        lines[number - piece.first_line].decode("utf-8", errors="replace").removesuffix("\r")
+        for number in numbers
+    ]
+    dated = pl.DataFrame(
+        {_FILE: [origin] * len(numbers), _LINE: numbers, _REASON: OUT_OF_RANGE, _RAW: texts},
+        schema=REJECT_SCHEMA,
+    )
+    return events.filter(~outside), pl.concat([rejects, dated]).sort(_LINE, maintain_order=True)
 
 
 @dataclass
@@ -473,6 +527,7 @@ def _finish(
     skip: pl.Expr | None = None,
 ) -> _Frames:
     """Split a mapped frame into events (all checks pass) and rejects (not blank/skipped)."""
+    checks = _with_time_range(checks, columns)
     unjudged = frame
     frame = frame.with_columns(_reason(checks))
     event_columns = _event_columns(columns)
@@ -651,7 +706,7 @@ def _cert_checked(
     frame = frame.with_columns(pl.col(name).fill_null("") for name in names[:-1])
     count_ok = pl.col(names[-1]).is_not_null()
     frame, checks, columns = _cert_events(frame, kind, layout, count_ok, attrs_keys, ())
-    return _checked(frame, checks, columns)
+    return _checked(frame, _with_time_range(checks, columns), columns)
 
 
 def _cert_events(
@@ -986,7 +1041,7 @@ def _jsonl_piece(
     if attrs_keys:
         # The parser hands the attributes on as JSON text; the keys asked for become a struct.
         events = events.with_columns(pl.col("attrs").str.json_decode(attrs_dtype(attrs_keys)))
-    return events, rejects
+    return _without_out_of_range(origin, piece, events, rejects)
 
 
 def _jsonl_lines(

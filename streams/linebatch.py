@@ -41,10 +41,12 @@ from typing import Final
 import polars as pl
 
 from streams.batch import (
+    OUT_OF_RANGE,
     REJECT_SCHEMA,
     BatchScan,
     LinePiece,
     events_to_frame,
+    in_time_range,
     line_pieces,
     piece_frames,
 )
@@ -259,6 +261,10 @@ def parse_piece(
             event = parse(text)
         except ParseError as exc:
             rejected.append((origin, number, exc.reason, text))
+            continue
+        if event is not None and not in_time_range(event.ts):
+            # A sentinel date (9999-12-31) the scan cannot place in a window.
+            rejected.append((origin, number, OUT_OF_RANGE, text))
             continue
         if event is not None:
             # A line that folds N repeats of a message is N events (rsyslog).

@@ -938,8 +938,6 @@ def _read_spilled(path: Path) -> pl.DataFrame:
 _BULK_QUANTILES: Final = (0.01, 0.99)
 
 
-#: Windows further outside the bulk than this share of its span (or a week, if more) are
-#: outliers: left out of the default split and named in a warning.
 def _shifted(at: datetime, by: timedelta) -> datetime:
     """``at + by``, held at the first or last datetime rather than past it (the bounds of a
     slice or of the training range near year 1 or 9999).
@@ -955,6 +953,8 @@ def _shifted(at: datetime, by: timedelta) -> datetime:
         return (datetime.max if by > timedelta(0) else datetime.min).replace(tzinfo=at.tzinfo)
 
 
+#: Windows further outside the bulk than this share of its span (or a week, if more) are
+#: outliers: left out of the default split and named in a warning.
 _OUTLIER_MARGIN: Final = 0.25
 _OUTLIER_MIN_MARGIN: Final = timedelta(days=7)
 

@@ -103,36 +103,39 @@ BATCH_TIME_RANGE: Final = (datetime(1, 2, 1, tzinfo=UTC), datetime(9999, 12, 1, 
 OUT_OF_RANGE: Final = "timestamp_out_of_range"
 
 
-def in_time_range(ts: datetime) -> bool:
-    """Whether an event time is inside :data:`BATCH_TIME_RANGE`.
-
-    Examples
-    --------
-    >>> [in_time_range(datetime(year, 6, 1, tzinfo=UTC)) for year in (1, 2024, 9999)]
-    [True, True, True]
-    >>> in_time_range(datetime(9999, 12, 31, tzinfo=UTC))
-    False
-    """
-    return BATCH_TIME_RANGE[0] <= ts < BATCH_TIME_RANGE[1]
+def _inside_time_range(ts: pl.Expr) -> pl.Expr:
+    """Whether event times are inside :data:`BATCH_TIME_RANGE` (null for a null time)."""
+    lo, hi = BATCH_TIME_RANGE
+    return ts.is_between(pl.lit(lo), pl.lit(hi), closed="left")
 
 
 def _with_time_range(
     checks: Sequence[tuple[pl.Expr, str]], columns: Mapping[str, pl.Expr]
 ) -> list[tuple[pl.Expr, str]]:
     """``checks`` and, last (a line failing another check keeps that reason), the time range's."""
-    lo, hi = BATCH_TIME_RANGE
-    inside = columns["ts"].is_between(pl.lit(lo), pl.lit(hi), closed="left")
-    return [*checks, (~inside, OUT_OF_RANGE)]
+    return [*checks, (~_inside_time_range(columns["ts"]), OUT_OF_RANGE)]
 
 
-def _without_out_of_range(
+def without_out_of_range(
     origin: str, piece: LinePiece, events: pl.DataFrame, rejects: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``events`` (with their ``line``) less those dated outside :data:`BATCH_TIME_RANGE`,
-    which join ``rejects`` (in line order) with their line's text from ``piece``."""
-    lo, hi = BATCH_TIME_RANGE
-    outside = ~events.get_column("ts").is_between(lo, hi, closed="left").fill_null(True)
-    if events.is_empty() or not outside.any():
+    """``events`` (with their ``line``) of one piece parsed line by line, less those dated
+    outside :data:`BATCH_TIME_RANGE`, which join ``rejects`` (in line order) with their
+    line's text from ``piece``: the time-range check of the readers that do not go through
+    :func:`_finish` (JSON lines, the line formats of :mod:`streams.linebatch`).
+
+    Examples
+    --------
+    >>> piece = LinePiece(b"a\\nb\\n", first_line=3)
+    >>> events = pl.DataFrame({"ts": [datetime(2024, 1, 1, tzinfo=UTC),
+    ...                               datetime(9999, 12, 31, tzinfo=UTC)], "line": [3, 4]})
+    >>> none = pl.DataFrame(schema=REJECT_SCHEMA)
+    >>> kept, rejected = without_out_of_range("f", piece, events, none)
+    >>> kept.get_column("line").to_list(), rejected.rows()
+    ([3], [('f', 4, 'timestamp_out_of_range', 'b')])
+    """
+    outside = events.select((~_inside_time_range(pl.col("ts"))).fill_null(False)).to_series()
+    if not outside.any():
         return events, rejects
     lines = piece.data.split(b"\n")
     numbers = events.filter(outside).get_column(_LINE).unique(maintain_order=True).to_list()
@@ -1041,7 +1044,7 @@ def _jsonl_piece(
     if attrs_keys:
         # The parser hands the attributes on as JSON text; the keys asked for become a struct.
         events = events.with_columns(pl.col("attrs").str.json_decode(attrs_dtype(attrs_keys)))
-    return _without_out_of_range(origin, piece, events, rejects)
+    return without_out_of_range(origin, piece, events, rejects)
 
 
 def _jsonl_lines(

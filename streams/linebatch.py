@@ -41,14 +41,13 @@ from typing import Final
 import polars as pl
 
 from streams.batch import (
-    OUT_OF_RANGE,
     REJECT_SCHEMA,
     BatchScan,
     LinePiece,
     events_to_frame,
-    in_time_range,
     line_pieces,
     piece_frames,
+    without_out_of_range,
 )
 from streams.errors import ParseError
 from streams.event import Event, occurrences
@@ -262,10 +261,6 @@ def parse_piece(
         except ParseError as exc:
             rejected.append((origin, number, exc.reason, text))
             continue
-        if event is not None and not in_time_range(event.ts):
-            # A sentinel date (9999-12-31) the scan cannot place in a window.
-            rejected.append((origin, number, OUT_OF_RANGE, text))
-            continue
         if event is not None:
             # A line that folds N repeats of a message is N events (rsyslog).
             repeats = occurrences(event)
@@ -288,4 +283,6 @@ def parse_piece(
         )
         events = events.with_columns(attrs)
     events = events.with_columns(pl.Series(_LINE, numbers, dtype=pl.Int64()))
-    return events, pl.DataFrame(rejected, schema=REJECT_SCHEMA, orient="row")
+    rejects = pl.DataFrame(rejected, schema=REJECT_SCHEMA, orient="row")
+    # A sentinel date (9999-12-31) the scan cannot place in a window: a dead letter.
+    return without_out_of_range(origin, piece, events, rejects)

@@ -8,15 +8,21 @@ detector and features, a JSON-lines alert sink) polls the file until it is consu
 child process of its own so that its peak memory is its own. Measured:
 
 * events/s of the micro-batched path (``parse_batch`` + ``ColumnarOnline.update_columns``)
-  over the whole file, and the seconds (wall and CPU) spent in each stage: reading the file
-  (``read_blocks``), parse, features (windowing and the evaluation of closed windows, the
-  evaluator's share also on its own), scoring, sinks;
+  over the whole file, driven as ``baseliner run`` drives it (the next poll read and parsed
+  while one is handled, :class:`~detector.daemon.PollPipeline`): pinned to one core (the
+  target's setting), and again on every core the process may use; the seconds (wall and CPU)
+  spent in each stage: reading the file (``read_blocks``), parse, features (windowing and the
+  evaluation of closed windows, the evaluator's share also on its own), scoring, sinks. The
+  stages' CPU is that of the thread running each (read and parse on the main thread, the
+  rest on the handler thread); "other" is the rest of the process's CPU, the evaluator's and
+  polars' worker threads included. With more than one core the stages' wall seconds overlap;
 * the same daemon forced to parse line by line over a prefix (what the batch parse gains);
 * p50 / p99 latency from the poll that read the batch closing a window to its alert written;
 * bytes of state per entity (feature state, and the whole checkpoint file);
 * the naive pipeline the target is stated against: every event parsed with ``orjson`` into a
   small feature dict and fed to river's ``HalfSpaceTrees`` (``score_one`` then
-  ``learn_one``), over a prefix, and our ratio to it.
+  ``learn_one``), over a prefix, on one core (it is one Python thread), and our ratio to it:
+  one core against one core, and every core against it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -195,7 +202,7 @@ def _stage_daemon(
 ) -> dict[str, Any]:
     import shutil
 
-    from detector.daemon import Daemon
+    from detector.daemon import Daemon, PollPipeline
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -210,13 +217,15 @@ def _stage_daemon(
         latencies.append(time.monotonic() - daemon._batch_arrival)
 
     daemon._emit = timed_emit  # type: ignore[method-assign]
-    spent, cpu_spent, evaluator_seconds, unwrap = _time_stages(daemon, per_record)
+    spent, cpu_spent, evaluator_seconds, unwrap = _time_stages(daemon)
     records = 0
     t0, cpu0 = time.perf_counter(), time.process_time()
-    while handled := daemon.poll_once():
-        records += handled
-        if limit is not None and records >= limit:
-            break
+    # The daemon's own loop: the next poll is read and parsed while one is handled.
+    with PollPipeline(daemon) as pipeline:
+        while read := pipeline.advance():
+            records += read
+            if limit is not None and records >= limit:
+                break
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     events = int(daemon.totals.events["bench"])
     if not events:
@@ -262,22 +271,23 @@ def _timed(
     cpu_spent: dict[str, float] | None = None,
 ) -> Callable[..., Any]:
     def timed(*args: Any, **kwargs: Any) -> Any:
-        t0, cpu0 = time.perf_counter(), time.process_time()
+        # The CPU of this thread: the stages run on two threads at once (PollPipeline).
+        t0, cpu0 = time.perf_counter(), time.thread_time()
         try:
             return call(*args, **kwargs)
         finally:
             spent[stage] += time.perf_counter() - t0
             if cpu_spent is not None:
-                cpu_spent[stage] += time.process_time() - cpu0
+                cpu_spent[stage] += time.thread_time() - cpu0
 
     return timed
 
 
 def _time_stages(
-    daemon: Any, per_record: bool
+    daemon: Any,
 ) -> tuple[dict[str, float], dict[str, float], list[float], Callable[[], None]]:
     """Wrap the daemon's read, parse, feature, scoring and sink calls to add up the wall and
-    CPU seconds each takes.
+    CPU seconds (of the thread running it) each takes.
 
     The features stage (``update_columns``) includes the scoring of the windows it closes and
     scoring includes the sinks: the caller subtracts. Returns the wall and CPU totals, the
@@ -288,13 +298,11 @@ def _time_stages(
     spent = {"read": 0.0, "parse": 0.0, "features": 0.0, "scoring": 0.0, "sinks": 0.0}
     cpu_spent = dict.fromkeys(spent, 0.0)
     evaluator_spent = {"evaluator": 0.0}
-    parse_owner, parse_name = (
-        (daemon, "_parse_each") if per_record else (daemon.parsers["bench"], "parse_batch")
-    )
     evaluator = daemon.features.evaluator
     wrapped = [
         (daemon.sources["bench"], "read_blocks", spent, "read"),
-        (parse_owner, parse_name, spent, "parse"),
+        # Each piece of a poll, parsed at once or line by line (``per_record``).
+        (daemon, "_parse_piece", spent, "parse"),
         (daemon.features, "update_columns", spent, "features"),
         (daemon, "_score", spent, "scoring"),
         (daemon, "_emit", spent, "sinks"),
@@ -358,8 +366,28 @@ def _stage_naive(lines: Path, limit: int) -> dict[str, Any]:
     }
 
 
-def _child(stage: str, *args: str) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "benchmarks.stream_bench", "--stage", stage, *args]
+#: Runs this module in a process pinned to one CPU from its first instruction (so numpy's and
+#: polars' thread pools are sized for it, as under ``taskset``).
+_PINNED = (
+    "import os, runpy; os.sched_setaffinity(0, {{{cpu}}}); "
+    "runpy.run_module('benchmarks.stream_bench', run_name='__main__', alter_sys=True)"
+)
+
+
+def one_core() -> int | None:
+    """The CPU the one-core runs are pinned to (the first this process may use); ``None``
+    where the platform cannot pin a process (no ``sched_setaffinity``: macOS, Windows)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    return min(os.sched_getaffinity(0))
+
+
+def _child(stage: str, *args: str, cpu: int | None = None) -> dict[str, Any]:
+    """Run one stage in a child process (pinned to ``cpu`` if given); its JSON result."""
+    if cpu is None:
+        cmd = [sys.executable, "-m", "benchmarks.stream_bench", "--stage", stage, *args]
+    else:
+        cmd = [sys.executable, "-c", _PINNED.format(cpu=cpu), "--stage", stage, *args]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=7200)
     if done.returncode != 0:
         raise RuntimeError(f"stream bench stage {stage} failed: {done.stderr.strip()[-2000:]}")
@@ -380,21 +408,34 @@ def run_stream_throughput_bench(
 ) -> str:
     """Generate (or reuse) the input, measure every stage in child processes, write results.
 
-    The micro-batched daemon runs ``repeats`` times and the best run is reported; the
-    daemon parsing line by line and the naive river pipeline run over prefixes (they are slow).
+    The micro-batched daemon runs ``repeats`` times on one core and ``repeats`` times on
+    every usable core (when there are several), and the best run of each is reported; the
+    daemon parsing line by line and the naive river pipeline run over prefixes on one core
+    (they are slow). Where a process cannot be pinned, the "one core" runs use every core
+    and say so (``one_core_pinned``).
     """
+    from detector.daemon import usable_cores
+
     out.mkdir(parents=True, exist_ok=True)
     lines = input_path(out, users, days, rate, seed)
     n_events = generate_lines(lines, users=users, days=days, rate=rate, seed=seed)
     work = out / "work"
-    runs = [_child("daemon", str(lines), str(work)) for _ in range(max(repeats, 1))]
+    cpu, cores = one_core(), usable_cores()
+    runs = [_child("daemon", str(lines), str(work), cpu=cpu) for _ in range(max(repeats, 1))]
     best = max(runs, key=lambda run: float(run["events_per_s"]))
+    all_core_runs = (
+        [_child("daemon", str(lines), str(work)) for _ in range(max(repeats, 1))]
+        if cpu is not None and cores > 1
+        else []
+    )
+    best_all = max(all_core_runs, key=lambda run: float(run["events_per_s"]), default=best)
     prefix = ["--limit", str(per_record_prefix)]
-    batched_prefix = _child("daemon", str(lines), str(work), *prefix)
-    per_record = _child("daemon", str(lines), str(work), "--per-record", *prefix)
-    naive = _child("naive", str(lines), str(work), "--limit", str(naive_prefix))
+    batched_prefix = _child("daemon", str(lines), str(work), *prefix, cpu=cpu)
+    per_record = _child("daemon", str(lines), str(work), "--per-record", *prefix, cpu=cpu)
+    naive = _child("naive", str(lines), str(work), "--limit", str(naive_prefix), cpu=cpu)
     ratio = float(best["events_per_s"]) / float(naive["events_per_s"])
     cpu_ratio = float(best["events_per_cpu_s"]) / float(naive["events_per_cpu_s"])
+    ratio_all = float(best_all["events_per_s"]) / float(naive["events_per_s"])
     # Like for like: both daemon paths over the same first lines.
     gain = float(batched_prefix["events_per_s"]) / float(per_record["events_per_s"])
     payload = {
@@ -406,13 +447,18 @@ def run_stream_throughput_bench(
         "seed": seed,
         "events": n_events,
         "input_bytes": lines.stat().st_size,
+        "one_core_pinned": cpu is not None,
+        "usable_cores": cores,
         "daemon": best,
         "daemon_runs": runs,
+        "daemon_all_cores": best_all,
+        "daemon_all_cores_runs": all_core_runs,
         "daemon_prefix": batched_prefix,
         "daemon_per_record_prefix": per_record,
         "naive_river_hst_prefix": naive,
         "ratio_to_naive": ratio,
         "cpu_ratio_to_naive": cpu_ratio,
+        "ratio_to_naive_all_cores": ratio_all,
         "gain_over_per_record": gain,
         "targets": {"events_per_s": 300_000, "ratio_to_naive": 10.0},
         "config": {
@@ -429,33 +475,44 @@ def run_stream_throughput_bench(
             stage_throughput(name, stage)
             for name, stage in (
                 ("daemon, micro-batched", best),
+                (f"daemon, micro-batched, {cores} cores", best_all),
                 ("daemon, per-line parse (prefix)", per_record),
                 ("naive river HST (prefix)", naive),
             )
         ],
         **environment(),
     }
+    where = "one core" if cpu is not None else f"{cores} cores, not pinned"
     table = [
         f"throughput (stream mode): {users:,} users x {days} days, ~{rate} events per "
         f"user-hour, {n_events:,} JSON lines ({lines.stat().st_size / 1e6:,.0f} MB), window 1h",
-        f"  daemon, micro-batched:   {best['events_per_s']:>10,.0f} events/s  "
+        f"  daemon, micro-batched, {where}: {best['events_per_s']:>10,.0f} events/s  "
         f"({best['seconds']:.1f} s, {best['windows_closed']:,} windows, {best['alerts']} alerts, "
         f"peak {best['peak_rss_mb']:.0f} MB)",
+        *(
+            [
+                f"  same, {cores} cores:          {best_all['events_per_s']:>10,.0f} events/s  "
+                f"({best_all['seconds']:.1f} s, {best_all['cpu_seconds']:.1f} CPU s; "
+                f"ratio to the naive pipeline {ratio_all:.1f}x)"
+            ]
+            if all_core_runs
+            else []
+        ),
         f"  same, first {batched_prefix['events']:,} events: "
         f"{batched_prefix['events_per_s']:>10,.0f} events/s  "
         f"({batched_prefix['windows_closed']:,} windows)",
         f"  per-line parse, same:    {per_record['events_per_s']:>10,.0f} events/s  "
         f"batch parsing gains {gain:.1f}x",
         f"  naive river HST:         {naive['events_per_s']:>10,.0f} events/s  "
-        f"(first {naive['events']:,} events)  ratio {ratio:.1f}x (target 10x)",
+        f"(first {naive['events']:,} events, {where})  ratio {ratio:.1f}x (target 10x)",
         f"  per CPU second:          {best['events_per_cpu_s']:>10,.0f} events/s daemon, "
         f"{naive['events_per_cpu_s']:,.0f} naive: ratio {cpu_ratio:.1f}x",
-        "  time by stage (micro-batched): "
+        "  wall time in each stage (micro-batched, one core): "
         + ", ".join(
             f"{stage} {secs / best['seconds']:.0%}"
             for stage, secs in best["seconds_by_stage"].items()
         ),
-        "  CPU by stage (micro-batched): "
+        "  CPU by stage (micro-batched, one core): "
         + ", ".join(
             f"{stage} {secs:.1f} s" for stage, secs in best.get("cpu_seconds_by_stage", {}).items()
         ),

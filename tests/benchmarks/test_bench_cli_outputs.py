@@ -22,6 +22,7 @@ import benchmarks.plots as plots
 import benchmarks.stream_bench as stream_bench
 import benchmarks.stream_quality as stream_quality
 import benchmarks.throughput as throughput
+import detector.daemon as daemon_module
 from benchmarks.nab import NabCorpus, NabDataError, NabSeries
 from benchmarks.nab.__main__ import check_scorer
 from benchmarks.results import environment, environment_line, scan_config
@@ -72,6 +73,7 @@ def test_stream_throughput_puts_the_environment_at_the_top_and_writes_html(
     daemon = {
         **_stage(2000, 1.0, 90.0),
         "events_per_s": 2000.0,
+        "cpu_seconds": 1.0,
         "events_per_cpu_s": 2000.0,
         "windows_closed": 10,
         "alerts": 1,
@@ -86,7 +88,10 @@ def test_stream_throughput_puts_the_environment_at_the_top_and_writes_html(
     }
     naive = {**_stage(100, 1.0, 60.0), "events_per_s": 100.0, "events_per_cpu_s": 100.0}
 
-    def child(stage: str, *args: str) -> dict[str, Any]:
+    calls: list[tuple[str, bool, int | None]] = []
+
+    def child(stage: str, *args: str, cpu: int | None = None) -> dict[str, Any]:
+        calls.append((stage, "--limit" in args, cpu))
         return dict(naive if stage == "naive" else daemon)
 
     def lines(path: Path, **kwargs: Any) -> int:
@@ -95,10 +100,22 @@ def test_stream_throughput_puts_the_environment_at_the_top_and_writes_html(
 
     monkeypatch.setattr(stream_bench, "_child", child)
     monkeypatch.setattr(stream_bench, "generate_lines", lines)
-    stream_bench.run_stream_throughput_bench(tmp_path, users=3, days=1, repeats=1)
+    monkeypatch.setattr(stream_bench, "one_core", lambda: 3)
+    monkeypatch.setattr(daemon_module, "usable_cores", lambda: 2)
+    text = stream_bench.run_stream_throughput_bench(tmp_path, users=3, days=1, repeats=1)
     results = _assert_three_outputs(tmp_path)
-    assert results["ratio_to_naive"] == 20.0
-    assert [entry["score_per_s"] for entry in results["throughput"]] == [2000.0, 2000.0, 100.0]
+    # The whole file on one core, then on both; the prefixes and the naive pipeline on one.
+    assert calls == [
+        ("daemon", False, 3),
+        ("daemon", False, None),
+        ("daemon", True, 3),
+        ("daemon", True, 3),
+        ("naive", True, 3),
+    ]
+    assert results["ratio_to_naive"] == results["ratio_to_naive_all_cores"] == 20.0
+    assert results["one_core_pinned"] and results["usable_cores"] == 2
+    assert [entry["score_per_s"] for entry in results["throughput"]] == [2000, 2000, 2000, 100]
+    assert "one core:" in text and "same, 2 cores:" in text
 
 
 def test_synthetic_stream_writes_md_and_html_and_the_cli_passes_progress(

@@ -492,8 +492,9 @@ def run_stream_throughput_bench(
         *(
             [
                 f"  same, {cores} cores:          {best_all['events_per_s']:>10,.0f} events/s  "
-                f"({best_all['seconds']:.1f} s, {best_all['cpu_seconds']:.1f} CPU s; "
-                f"ratio to the naive pipeline {ratio_all:.1f}x)"
+                f"({best_all['seconds']:.1f} s, {best_all['cpu_seconds']:.1f} CPU s, close -> "
+                f"alert p50 {best_all['latency_p50_ms']:.0f} ms; ratio to the naive pipeline "
+                f"{ratio_all:.1f}x)"
             ]
             if all_core_runs
             else []

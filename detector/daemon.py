@@ -9,13 +9,14 @@ One loop in two stages (the metrics server runs on its own thread and only reads
    raw) and a metric.
 3. Events dated more than ``max_future`` past the wall clock are dead-lettered with reason
    ``future`` (a clock-skewed sender must not move the watermark: every real event after it
-   would be late). :meth:`ColumnarOnline.update_columns
-   <features.columnar.ColumnarOnline.update_columns>` windows the rest by event time; events
-   whose window had already closed are dead-lettered with reason ``late``. The watermark is
-   the slowest active source's (:class:`~detector.watermark.SourceWatermarks`: a source idle
-   for ``source_idle`` stops holding it; after ``close_idle_after`` without any event it
-   moves with the wall clock). When it closes windows, their events are evaluated together,
-   columnar.
+   would be late), and so are those dated before the scan's range (``0001-02-01``: a
+   ``0001-01-01`` sentinel), with reason ``timestamp_out_of_range``.
+   :meth:`ColumnarOnline.update_columns <features.columnar.ColumnarOnline.update_columns>`
+   windows the rest by event time; events whose window had already closed are dead-lettered
+   with reason ``late``. The watermark is the slowest active source's
+   (:class:`~detector.watermark.SourceWatermarks`: a source idle for ``source_idle`` stops
+   holding it; after ``close_idle_after`` without any event it moves with the wall clock).
+   When it closes windows, their events are evaluated together, columnar.
 4. The closed windows go to :class:`~detector.online_scoring.OnlineScorer`: each is scored
    against its entity's own robust baseline (on cold start its peer group's, with ``peers``
    configured, or the population's), weighed by how rare such a deviation is across the
@@ -77,7 +78,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any, Protocol
 
@@ -113,7 +114,7 @@ from models.store import (
     remove_stale_temporaries,
     write_atomically,
 )
-from streams.batch import INVALID_UTF8, events_to_frame
+from streams.batch import BATCH_TIME_RANGE, INVALID_UTF8, OUT_OF_RANGE, events_to_frame
 from streams.errors import DeadLetter, ParseError
 from streams.event import Event, occurrences
 from streams.parsers import PARSERS, Parser
@@ -145,6 +146,8 @@ _BATCH = 5000
 #: on the stream bench 4 gave ~6.7 s, 8 ~5.6 s and 16 ~5.3 s of wall time (1: 8.2 s, as with
 #: none); each poll in flight holds its lines and events (a few MB).
 POLLS_IN_FLIGHT = 8
+#: Events dated before this (microseconds since the epoch) are dead letters: the scan's range.
+_EARLIEST_US = (BATCH_TIME_RANGE[0] - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 #: Seconds between two estimates of the state's size (it walks the whole state).
 _STATE_BYTES_EVERY = 5.0
 #: Seconds a stopping daemon keeps reading what the network listeners had queued.
@@ -1098,7 +1101,7 @@ class Daemon:
         if not frame.height:
             return
         self.totals.events[name] += frame.height
-        frame = self._without_future(name, frame, records)
+        frame = self._inside_time_bounds(name, frame, records)
         late_rows: list[int] = []
         # Scored at each closing step, as event by event (the scorer and the eviction hook
         # see the same state). No window closes that another active source may still add to.
@@ -1118,20 +1121,27 @@ class Daemon:
                 raw = records[index]
                 self._dead_letter(name, DeadLetter(raw.origin, raw.line, "late", raw.text, str(ts)))
 
-    def _without_future(
+    def _inside_time_bounds(
         self, name: str, frame: pl.DataFrame, records: Sequence[RawRecord]
     ) -> pl.DataFrame:
-        """``frame`` less the events dated past now + ``max_future`` (dead-lettered)."""
+        """``frame`` less the events dated past now + ``max_future`` (``future``) or before
+        the scan's time range (``timestamp_out_of_range``, a ``0001-01-01`` sentinel: as the
+        first line of a stream nothing is late yet, and it would open a window in year 1),
+        each dead-lettered."""
         limit_us = int(self._clock() * 1_000_000) + self._max_future_us
         epoch_us = frame.get_column("ts").dt.epoch("us")
-        newest = epoch_us.max()
-        if newest is None or newest <= limit_us:  # type: ignore[operator]
+        newest, oldest = epoch_us.max(), epoch_us.min()
+        if newest is None or (newest <= limit_us and oldest >= _EARLIEST_US):  # type: ignore[operator]
             return frame
         ahead = (epoch_us > limit_us).fill_null(False)
-        for index, ts in frame.filter(ahead).select("record", "ts").rows():
+        before = (epoch_us < _EARLIEST_US).fill_null(False)
+        outside = ahead | before
+        dated = frame.with_columns(ahead.alias("__ahead")).filter(outside)
+        for index, ts, is_ahead in dated.select("record", "ts", "__ahead").rows():
             raw = records[index]
-            self._dead_letter(name, DeadLetter(raw.origin, raw.line, "future", raw.text, str(ts)))
-        return frame.filter(~ahead)
+            reason = "future" if is_ahead else OUT_OF_RANGE
+            self._dead_letter(name, DeadLetter(raw.origin, raw.line, reason, raw.text, str(ts)))
+        return frame.filter(~outside)
 
     def _count_records(self, name: str, records: int, events: int, dead: int) -> None:
         """Count a parsed batch: records read, and those that became neither an event nor a

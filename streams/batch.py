@@ -96,8 +96,9 @@ _HEADER_ID_PATTERN = r"^[\s\x{feff}]*[iI]\x{feff}*[dD][\s\x{feff}]*$"
 #: The event times a batch read (the scan) keeps: a month inside what a datetime holds at each
 #: end, since the scan's windows, slices and plots reach past the events' own times. An event
 #: dated outside it (a sentinel such as ``9999-12-31`` or ``0001-01-01`` read as its time) is a
-#: rejected line, reason :data:`OUT_OF_RANGE`; the daemon has its own bounds (``max_future``,
-#: the watermark's lateness).
+#: rejected line, reason :data:`OUT_OF_RANGE`. The daemon rejects the same way what is dated
+#: before the range (a sentinel as a stream's first line, when nothing is late yet); at the
+#: other end its own bound, ``max_future`` past the wall clock, comes first.
 BATCH_TIME_RANGE: Final = (datetime(1, 2, 1, tzinfo=UTC), datetime(9999, 12, 1, tzinfo=UTC))
 #: The reason of a line whose event time is outside :data:`BATCH_TIME_RANGE`.
 OUT_OF_RANGE: Final = "timestamp_out_of_range"

@@ -17,6 +17,7 @@ from detector import __version__
 from detector.cli import main
 from detector.config import DaemonConfig, load_config, parse_config
 from detector.daemon import CheckpointError, Daemon
+from streams.batch import OUT_OF_RANGE
 from tests.detector._support import append_lines, drain
 
 START = datetime(2010, 1, 4, 8, 0)
@@ -90,6 +91,37 @@ def test_a_far_future_event_is_dead_lettered_and_does_not_blind_the_daemon(
     again.close()
     assert again.totals.late_events == 0
     assert again.totals.windows_closed == 24
+
+
+ANCIENT = "{old},01/01/0001 00:00:00,U0,PC-U0,Logon"
+EARLIEST = "{first},02/01/0001 00:00:00,U1,PC-U1,Logon"
+
+
+def test_an_event_dated_before_the_time_range_is_a_dead_letter_even_first(tmp_path: Path) -> None:
+    """A sentinel ``0001-01-01`` as the very first line (nothing is late yet) would open a
+    window in year 1 for its entity: it is dead-lettered as the scan does, and what follows is
+    windowed as if it were not there. The range's first instant itself is an event."""
+    lines = _logons(0, 3)
+    append_lines(tmp_path / "logon.csv", [ANCIENT, *lines])
+    run = Daemon(_config(tmp_path))
+    drain(run)
+    run.close()
+    assert run.totals.late_events == 0
+    assert dict(run.totals.dead_letters) == {("logon", OUT_OF_RANGE): 1}
+    [letter] = _letters(tmp_path)
+    assert (letter["line"], letter["reason"], letter["raw"]) == (1, OUT_OF_RANGE, ANCIENT)
+    assert letter["detail"].startswith("0001-01-01 00:00:00")
+    # As without the line: days 0 and 1 closed, the watermark where day 2 leaves it.
+    assert run.totals.windows_closed == 16
+    assert run.features.watermark == datetime(2010, 1, 6, 7, 35, tzinfo=UTC)
+
+    first = tmp_path / "first"
+    first.mkdir()
+    append_lines(first / "logon.csv", [EARLIEST])
+    run = Daemon(_config(first))
+    drain(run)
+    run.close()
+    assert run.totals.events["logon"] == 1 and not run.totals.dead_letters
 
 
 def test_max_future_is_measured_from_the_wall_clock(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from benchmarks.stream_bench import (
 from detector.daemon import DEAD_LETTER_NAME, Daemon
 from features.online import WindowVector
 from streams.parsers.jsonl import JsonLinesParser
+from tests.detector._support import mixed_stream_lines
 
 
 def test_generated_lines_parse_and_are_cached(tmp_path: Path) -> None:
@@ -71,14 +72,7 @@ def test_stream_bench_reports_every_number(tmp_path: Path) -> None:
 
 
 def test_the_daemon_batch_path_gives_what_the_record_path_gives(tmp_path: Path) -> None:
-    source = input_path(tmp_path, 30, 2, 4, 5)
-    generate_lines(source, users=30, days=2, rate=4, seed=5)
-    lines = source.read_text().splitlines()
-    late = lines[10].replace('"2024-03-04T', '"2024-03-03T')  # a day before: late
-    lines[200:200] = ["{not json", "", '{"event.action": "logon"}', late]
-    lines.append(late)
-    mixed = tmp_path / "mixed.jsonl"
-    mixed.write_text("\n".join(lines) + "\n")
+    mixed, n_lines = mixed_stream_lines(tmp_path, users=30, days=2, rate=4, seed=5, at=200)
 
     def run(work: Path, per_record: bool) -> tuple[Daemon, list[WindowVector]]:
         daemon = Daemon(_config(work, mixed))
@@ -107,4 +101,4 @@ def test_the_daemon_batch_path_gives_what_the_record_path_gives(tmp_path: Path) 
     assert read(tmp_path / "batched" / "alerts.jsonl") == read(tmp_path / "single" / "alerts.jsonl")
     dead = read(tmp_path / "batched" / "state" / DEAD_LETTER_NAME)
     assert dead == read(tmp_path / "single" / "state" / DEAD_LETTER_NAME)
-    assert sorted(int(str(d["line"])) for d in dead) == [201, 203, 204, len(lines)]
+    assert sorted(int(str(d["line"])) for d in dead) == [201, 203, 204, n_lines]

@@ -1,5 +1,6 @@
-"""Shared pieces of the detector tests: a scripted webhook receiver, a minimal alert, and
-appending log lines / polling a daemon until it has nothing left."""
+"""Shared pieces of the detector tests: a scripted webhook receiver, a minimal alert,
+appending log lines / polling a daemon until it has nothing left, and the stream bench's
+generated lines with bad and late ones mixed in."""
 
 from __future__ import annotations
 
@@ -15,6 +16,25 @@ from detector.alerts import Alert
 
 if TYPE_CHECKING:
     from detector.daemon import Daemon
+
+
+def mixed_stream_lines(
+    folder: Path, *, users: int, days: int, rate: int, seed: int, at: int
+) -> tuple[Path, int]:
+    """The stream bench's generated ECS lines with, before line ``at``, bad JSON, an empty
+    line, a line missing its user and a line a day late, and that late line again at the end:
+    the file, and its number of lines."""
+    from benchmarks.stream_bench import generate_lines, input_path
+
+    source = input_path(folder, users, days, rate, seed)
+    generate_lines(source, users=users, days=days, rate=rate, seed=seed)
+    lines = source.read_text().splitlines()
+    late = lines[10].replace('"2024-03-04T', '"2024-03-03T')  # a day before: late
+    lines[at:at] = ["{not json", "", '{"event.action": "logon"}', late]
+    lines.append(late)
+    mixed = folder / "mixed.jsonl"
+    mixed.write_text("\n".join(lines) + "\n")
+    return mixed, len(lines)
 
 
 def append_lines(path: Path, lines: list[str]) -> None:

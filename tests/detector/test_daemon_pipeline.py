@@ -12,22 +12,22 @@ from typing import Any
 import pytest
 
 import detector.daemon as daemon_module
-from benchmarks.stream_bench import _config, generate_lines, input_path
+from benchmarks.stream_bench import _config
 from detector.daemon import DEAD_LETTER_NAME, Daemon, PollPipeline
 from features.online import WindowVector
+from tests.detector._support import mixed_stream_lines
 
 
 def _mixed_lines(tmp_path: Path) -> Path:
     """Generated ECS lines (40 users, 2 days) with bad JSON, a missing field and late lines."""
-    source = input_path(tmp_path, 40, 2, 4, 11)
-    generate_lines(source, users=40, days=2, rate=4, seed=11)
-    lines = source.read_text().splitlines()
-    late = lines[10].replace('"2024-03-04T', '"2024-03-03T')  # a day before: late
-    lines[300:300] = ["{not json", "", '{"event.action": "logon"}', late]
-    lines.append(late)
-    mixed = tmp_path / "mixed.jsonl"
-    mixed.write_text("\n".join(lines) + "\n")
-    return mixed
+    return mixed_stream_lines(tmp_path, users=40, days=2, rate=4, seed=11, at=300)[0]
+
+
+@pytest.fixture
+def small_polls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Daemon:
+    """A daemon over the mixed lines reading polls of 100 records (~28 for the file)."""
+    monkeypatch.setattr(daemon_module, "_BATCH", 25)
+    return Daemon(_config(tmp_path / "work", _mixed_lines(tmp_path)))
 
 
 def _run(
@@ -80,11 +80,9 @@ def test_the_pipeline_gives_what_polling_one_at_a_time_gives(
 
 
 def test_the_handler_runs_on_its_own_thread_and_reading_goes_on_meanwhile(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    small_polls: Daemon,
 ) -> None:
-    lines = _mixed_lines(tmp_path)
-    monkeypatch.setattr(daemon_module, "_BATCH", 25)
-    daemon = Daemon(_config(tmp_path / "work", lines))
+    daemon = small_polls
     release = threading.Event()
     handled: list[tuple[str, int]] = []
     handle = daemon.handle_poll
@@ -109,11 +107,9 @@ def test_the_handler_runs_on_its_own_thread_and_reading_goes_on_meanwhile(
 
 
 def test_a_failed_handling_is_raised_and_the_polls_behind_it_are_not_handled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    small_polls: Daemon,
 ) -> None:
-    lines = _mixed_lines(tmp_path)
-    monkeypatch.setattr(daemon_module, "_BATCH", 25)
-    daemon = Daemon(_config(tmp_path / "work", lines))
+    daemon = small_polls
     release = threading.Event()
     handle = daemon.handle_poll
     calls = []

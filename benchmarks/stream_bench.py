@@ -436,6 +436,7 @@ def run_stream_throughput_bench(
     ratio = float(best["events_per_s"]) / float(naive["events_per_s"])
     cpu_ratio = float(best["events_per_cpu_s"]) / float(naive["events_per_cpu_s"])
     ratio_all = float(best_all["events_per_s"]) / float(naive["events_per_s"])
+    where = "one core" if cpu is not None else f"{cores} cores, not pinned"
     # Like for like: both daemon paths over the same first lines.
     gain = float(batched_prefix["events_per_s"]) / float(per_record["events_per_s"])
     payload = {
@@ -474,7 +475,7 @@ def run_stream_throughput_bench(
         "throughput": [
             stage_throughput(name, stage)
             for name, stage in (
-                ("daemon, micro-batched", best),
+                (f"daemon, micro-batched, {where}", best),
                 (f"daemon, micro-batched, {cores} cores", best_all),
                 ("daemon, per-line parse (prefix)", per_record),
                 ("naive river HST (prefix)", naive),
@@ -482,7 +483,6 @@ def run_stream_throughput_bench(
         ],
         **environment(),
     }
-    where = "one core" if cpu is not None else f"{cores} cores, not pinned"
     table = [
         f"throughput (stream mode): {users:,} users x {days} days, ~{rate} events per "
         f"user-hour, {n_events:,} JSON lines ({lines.stat().st_size / 1e6:,.0f} MB), window 1h",
@@ -508,12 +508,12 @@ def run_stream_throughput_bench(
         f"(first {naive['events']:,} events, {where})  ratio {ratio:.1f}x (target 10x)",
         f"  per CPU second:          {best['events_per_cpu_s']:>10,.0f} events/s daemon, "
         f"{naive['events_per_cpu_s']:,.0f} naive: ratio {cpu_ratio:.1f}x",
-        "  wall time in each stage (micro-batched, one core): "
+        f"  wall time in each stage (micro-batched, {where}): "
         + ", ".join(
             f"{stage} {secs / best['seconds']:.0%}"
             for stage, secs in best["seconds_by_stage"].items()
         ),
-        "  CPU by stage (micro-batched, one core): "
+        f"  CPU by stage (micro-batched, {where}): "
         + ", ".join(
             f"{stage} {secs:.1f} s" for stage, secs in best.get("cpu_seconds_by_stage", {}).items()
         ),

@@ -412,6 +412,9 @@ class PollPipeline:
         )
         self._pending: collections.deque[Future[None]] = collections.deque()
         self._failed = False
+        # Polls submitted and not yet through _handle (the handler thread counts them down).
+        self._in_flight = 0
+        self._count_lock = threading.Lock()
 
     def advance(self) -> int:
         """Read and parse the next poll and hand it on; the records it read.
@@ -424,8 +427,14 @@ class PollPipeline:
             return poll.records
         while len(self._pending) >= self.depth:
             self._wait()
+        self._count(+1)
         self._pending.append(self._handler.submit(self._handle, poll))
         return poll.records
+
+    def _count(self, change: int) -> None:
+        with self._count_lock:
+            self._in_flight += change
+            self._daemon.gauges.polls_in_flight = self._in_flight
 
     def _wait(self) -> None:
         """Wait for the oldest poll in flight; its failure is raised once, for all behind it."""
@@ -439,13 +448,15 @@ class PollPipeline:
     def _handle(self, poll: _Poll) -> None:
         # The polls queued behind one whose handling failed are not handled: the state may
         # be half-changed (the failure is raised to the loop, which stops).
-        if self._failed:
-            raise RuntimeError("not handled: the handling of an earlier poll failed")
         try:
+            if self._failed:
+                raise RuntimeError("not handled: the handling of an earlier poll failed")
             self._daemon.handle_poll(poll)
         except BaseException:
             self._failed = True
             raise
+        finally:
+            self._count(-1)
 
     def settle(self) -> None:
         """Wait until every poll read has been handled (raising the handler's failure)."""

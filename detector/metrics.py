@@ -158,6 +158,8 @@ class DaemonGauges:
     sinks: dict[str, tuple[str, dict[str, int]]] = field(default_factory=dict)
     state_bytes: dict[str, int] = field(default_factory=dict)
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
+    #: Polls read and parsed, not yet handled (the read-ahead of ``PollPipeline``).
+    polls_in_flight: int = 0
 
 
 #: Source counters exported as ``baseliner_source_<name>_total``.
@@ -224,6 +226,7 @@ class DaemonCollector(Collector):
             scalars = (t.late_events, t.windows_closed, t.suppressed, g.entities, g.evictions)
             expirations = g.expirations
             lag = dict(g.lag_bytes)
+            in_flight = g.polls_in_flight
             age = max(0.0, time.time() - g.last_checkpoint)
             checkpoints = (g.checkpoints, g.checkpoint_failures, g.checkpoint_bytes)
             sources = {name: dict(values) for name, values in g.sources.items()}
@@ -296,6 +299,11 @@ class DaemonCollector(Collector):
         for source, value in sorted(lag.items()):
             lag_family.add_metric([source], value)
         yield lag_family
+        yield GaugeMetricFamily(
+            "baseliner_polls_in_flight",
+            "Polls read and parsed but not yet handled (read ahead while windows close)",
+            value=in_flight,
+        )
         yield from _checkpoint_families(*checkpoints)
         yield from _source_families(sources)
         yield from _sink_families(sinks)

@@ -262,6 +262,9 @@ def test_file_source_follows_rename_rotation_and_copytruncate(tmp_path: Path) ->
         # 7 days seen, the last one still open: 6 closed windows of 3 users.
         run.wait_metric("baseliner_windows_closed_total", "", 18)
         assert run.metric("baseliner_source_lag_bytes", 'source="logon"') == 0
+        # Caught up: nothing read ahead is waiting to be handled (the gauge is there, at 0).
+        in_flight = re.compile(r"^baseliner_polls_in_flight 0\.0$", re.M)
+        assert _wait(lambda: in_flight.search(run.get("/metrics") or "") is not None, 15)
     finally:
         run.stop()
 

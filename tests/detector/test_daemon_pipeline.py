@@ -97,8 +97,11 @@ def test_the_handler_runs_on_its_own_thread_and_reading_goes_on_meanwhile(
         # Three polls are read while the first is held in the handler.
         read = [pipeline.advance() for _ in range(3)]
         assert all(read) and handled == []
+        sample = daemon.registry.get_sample_value
+        assert daemon.gauges.polls_in_flight == 3
         release.set()
         pipeline.settle()
+        assert sample("baseliner_polls_in_flight") == 0
         assert [records for _, records in handled] == read
         assert {name for name, _ in handled} != {threading.current_thread().name}
         assert all(name.startswith("baseliner-handle") for name, _ in handled)

@@ -26,7 +26,7 @@ import inspect
 import ipaddress
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -622,13 +622,8 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
     if "allowlist" in table:
         out["allowlist"] = base / _get(table, "allowlist", str, where)
         # Read here too: a missing or malformed file stops --check-config, not the start.
-        try:
-            allowlist = Allowlist.load(out["allowlist"])
-        except UsageError as exc:
-            raise UsageError(f"daemon.allowlist: {exc}") from None
         # Its features are checked once the sources fix the feature families.
-        _check_allowlist(allowlist, out["allowlist"], features=None)
-        out[_LOADED_ALLOWLIST] = allowlist
+        out[_LOADED_ALLOWLIST] = load_allowlist(out["allowlist"], features=None)
     if "feature_families" in table:
         out["feature_families"] = _feature_families(table["feature_families"])
     if "peers" in table:
@@ -716,7 +711,43 @@ def _feature_families(value: Any) -> tuple[str, ...] | None:
     return check_families(value)
 
 
-def _check_allowlist(allowlist: Allowlist, path: Path, features: list[str] | None) -> None:
+def load_allowlist(path: Path, features: Sequence[str] | None) -> Allowlist:
+    """Read the allow-list at ``path`` (the ``daemon.allowlist`` key) and check it.
+
+    Parameters
+    ----------
+    path
+        The allow-list file.
+    features
+        The feature names in force: an entry naming another is refused (``None``: not
+        checked). An entry naming a detector that is not registered is always refused.
+
+    Raises
+    ------
+    UsageError
+        One line naming the key, the file and, for a bad entry, its number.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "allow.toml"
+    >>> _ = path.write_text('[[allow]]\\nentity = "svc-*"\\nfeature = "logons"\\nreason = "b"\\n')
+    >>> len(load_allowlist(path, features=["logons"]).entries)
+    1
+    >>> load_allowlist(path, features=["auths"])
+    Traceback (most recent call last):
+    ...
+    detector.errors.UsageError: daemon.allowlist: ...: unknown feature 'logons' (one of auths)
+    """
+    try:
+        allowlist = Allowlist.load(path)
+    except UsageError as exc:
+        raise UsageError(f"daemon.allowlist: {exc}") from None
+    _check_allowlist(allowlist, path, features)
+    return allowlist
+
+
+def _check_allowlist(allowlist: Allowlist, path: Path, features: Sequence[str] | None) -> None:
     """Refuse entries naming a feature (when ``features`` is given) or a detector that does
     not exist: a typo would mute nothing, silently."""
     detectors = available()

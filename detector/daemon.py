@@ -25,8 +25,9 @@ One loop in two stages (the metrics server runs on its own thread and only reads
    features evict or expire lose their baseline too; those that had risk or alerts stay
    in ``entities.csv`` as departed (:mod:`detector.departed`, at most ``departed_entities``).
 5. An alert is explained against the entity's typical values (observed against median and
-   usual range, with the share of windows deviating as much), filtered by the allow-list,
-   and written to the sinks (:mod:`detector.sinks`: stdout, a rotating JSON-lines file, a
+   usual range, with the share of windows deviating as much), filtered by the allow-list
+   (reread on SIGHUP and when its file changes, :meth:`Daemon.reload_allowlist`), and
+   written to the sinks (:mod:`detector.sinks`: stdout, a rotating JSON-lines file, a
    webhook).
 
 Where the process may use two cores or more, :meth:`Daemon.run` overlaps the stages
@@ -79,6 +80,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
@@ -90,7 +92,7 @@ from prometheus_client.registry import Collector
 
 from detector import __version__
 from detector.alerts import Alert
-from detector.config import DaemonConfig, SourceConfig, implied_families
+from detector.config import DaemonConfig, SourceConfig, implied_families, load_allowlist
 from detector.departed import DepartedEntities, StrongestAlert, write_entities
 from detector.errors import UsageError
 from detector.metrics import DaemonCollector, DaemonGauges, DaemonTotals, serve_metrics
@@ -292,6 +294,17 @@ class _Poll:
     @property
     def records(self) -> int:
         return sum(piece.read for source in self.sources for piece in source.pieces)
+
+
+def _file_stamp(path: Path | None) -> tuple[int, int, int] | None:
+    """A file's modification time, size and inode (``None``: no path, or no such file)."""
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
 def usable_cores() -> int:
@@ -571,12 +584,17 @@ class Daemon:
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_path = config.state_dir / CHECKPOINT_NAME
         self.allowlist = Allowlist.load(config.allowlist) if config.allowlist else Allowlist()
+        # What the allow-list file was when read: run() rereads it when it changes.
+        self._allowlist_stamp = _file_stamp(config.allowlist)
+        #: Set by SIGHUP: run() rereads the allow-list at its next turn.
+        self.reload_requested = threading.Event()
         self.lock = threading.Lock()
         # The sources are read outside ``lock`` (while the handler thread holds it, see
         # PollPipeline); this one keeps a scrape from reading a source's numbers mid-read.
         self._sources_lock = threading.Lock()
         self.stopping = threading.Event()
         self.gauges = DaemonGauges()
+        self.gauges.allowlist_entries = len(self.allowlist.entries)
         #: Monotonic time the batch being processed was read (alert latency starts there).
         self._batch_arrival = time.monotonic()
         self._state_bytes_at = -math.inf
@@ -939,6 +957,45 @@ class Daemon:
                 "detectors": estimate_bytes(self.scorer),
             }
 
+    def reload_allowlist(self) -> bool:
+        """Reread the allow-list file: its entries mute what is scored from now on.
+
+        Called by :meth:`run` on SIGHUP and when the file changes (its modification time,
+        size or inode). A file that is missing, malformed, or names a feature or detector
+        that does not exist is refused with the same checks as at the start: the allow-list
+        in force stays, and the error is logged and counted
+        (``baseliner_allowlist_reload_failures_total``). True when the new entries are in
+        force.
+        """
+        path = self.config.allowlist
+        if path is None:
+            logger.info("no allow-list configured (daemon.allowlist): nothing to reload")
+            return False
+        self._allowlist_stamp = _file_stamp(path)
+        try:
+            allowlist = load_allowlist(path, features=[spec.name for spec in self.specs])
+        except UsageError as exc:
+            with self.lock:
+                self.gauges.allowlist_reload_failures += 1
+                kept = len(self.allowlist.entries)
+            logger.error("%s; the allow-list in force stays (%d entries)", exc, kept)
+            return False
+        with self.lock:
+            self.allowlist = allowlist
+            self.scorer.set_allowlist(allowlist)
+            self.gauges.allowlist_reloads += 1
+            self.gauges.allowlist_entries = len(allowlist.entries)
+        logger.info("allow-list reloaded from %s: %d entries", path, len(allowlist.entries))
+        return True
+
+    def _allowlist_due(self) -> bool:
+        """Whether the allow-list should be reread: SIGHUP, or its file changed."""
+        if self.reload_requested.is_set():
+            self.reload_requested.clear()
+            return True
+        path = self.config.allowlist
+        return path is not None and _file_stamp(path) != self._allowlist_stamp
+
     def describe(self, metrics_url: str) -> str:
         """The start-up line: what the daemon reads and serves, where alerts and state go.
 
@@ -1229,12 +1286,22 @@ class Daemon:
             logger.info("signal %d: checkpointing and stopping", signum)
             self.stopping.set()
 
+        def reload(signum: int, frame: FrameType | None) -> None:
+            self.reload_requested.set()
+
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        # SIGHUP rereads the allow-list, as collectors reload their configuration (not on
+        # Windows, which has no SIGHUP).
+        hangup = getattr(signal, "SIGHUP", None)
+        if hangup is not None:
+            previous[hangup] = signal.signal(hangup, reload)
         last = time.monotonic()
         pipeline = PollPipeline(self)
         try:
             while not self.stopping.is_set():
                 self._heartbeat = time.monotonic()
+                if self._allowlist_due():
+                    self.reload_allowlist()
                 read = pipeline.advance()
                 if time.monotonic() - last >= self.config.checkpoint_seconds:
                     pipeline.settle()

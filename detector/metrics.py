@@ -160,6 +160,10 @@ class DaemonGauges:
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
     #: Polls read and parsed, not yet handled (the read-ahead of ``PollPipeline``).
     polls_in_flight: int = 0
+    #: Entries of the allow-list in force, and its rereads (SIGHUP, file changed).
+    allowlist_entries: int = 0
+    allowlist_reloads: int = 0
+    allowlist_reload_failures: int = 0
 
 
 #: Source counters exported as ``baseliner_source_<name>_total``.
@@ -227,6 +231,7 @@ class DaemonCollector(Collector):
             expirations = g.expirations
             lag = dict(g.lag_bytes)
             in_flight = g.polls_in_flight
+            allowlist = (g.allowlist_entries, g.allowlist_reloads, g.allowlist_reload_failures)
             age = max(0.0, time.time() - g.last_checkpoint)
             checkpoints = (g.checkpoints, g.checkpoint_failures, g.checkpoint_bytes)
             sources = {name: dict(values) for name, values in g.sources.items()}
@@ -299,6 +304,19 @@ class DaemonCollector(Collector):
         for source, value in sorted(lag.items()):
             lag_family.add_metric([source], value)
         yield lag_family
+        yield GaugeMetricFamily(
+            "baseliner_allowlist_entries", "Entries of the allow-list in force", value=allowlist[0]
+        )
+        yield CounterMetricFamily(
+            "baseliner_allowlist_reloads",
+            "Allow-list rereads put in force (SIGHUP, or the file changed)",
+            value=allowlist[1],
+        )
+        yield CounterMetricFamily(
+            "baseliner_allowlist_reload_failures",
+            "Allow-list rereads refused (the allow-list in force stayed)",
+            value=allowlist[2],
+        )
         yield GaugeMetricFamily(
             "baseliner_polls_in_flight",
             "Polls read and parsed but not yet handled (read ahead while windows close)",

@@ -201,11 +201,13 @@ parser = "cert.logon"
 class _Run:
     """One ``baseliner run`` process: its config, metrics and a bounded stop."""
 
-    def __init__(self, folder: Path, tables: str, *, checkpoint_seconds: float = 60) -> None:
+    def __init__(
+        self, folder: Path, tables: str, *, checkpoint_seconds: float = 60, daemon_keys: str = ""
+    ) -> None:
         self.port = _free_port()
         self.config = folder / "baseliner.toml"
         daemon = _DAEMON.format(checkpoint_seconds=checkpoint_seconds, port=self.port)
-        self.config.write_text(daemon + tables)
+        self.config.write_text(daemon + daemon_keys + tables)
         self.process = _start(self.config)
         if not _wait(lambda: '"status": "ok"' in (self.get("/healthz") or ""), 30):
             self.kill()
@@ -267,6 +269,37 @@ def test_file_source_follows_rename_rotation_and_copytruncate(tmp_path: Path) ->
         assert _wait(lambda: in_flight.search(run.get("/metrics") or "") is not None, 15)
     finally:
         run.stop()
+
+
+@pytest.mark.slow
+def test_the_allowlist_is_reread_when_it_changes_and_on_sighup(tmp_path: Path) -> None:
+    allow = tmp_path / "allow.toml"
+    entry = '[[allow]]\nentity = "{}"\nreason = "reviewed"\n'
+    allow.write_text(entry.format("U3"))
+    append_lines(tmp_path / "logon.csv", _logons(0, 3))
+    run = _Run(tmp_path, _LOGON_SOURCE, daemon_keys='allowlist = "allow.toml"\n')
+    try:
+        run.wait_metric("baseliner_allowlist_entries", "", 1)
+        # Edited: reread without a signal.
+        allow.write_text(entry.format("U3") + entry.format("U1"))
+        run.wait_metric("baseliner_allowlist_reloads_total", "", 1)
+        run.wait_metric("baseliner_allowlist_entries", "", 2)
+        # Broken mid-edit: refused, the two entries stay in force.
+        allow.write_text('[[allow]]\nentity = "U3"\n')
+        run.wait_metric("baseliner_allowlist_reload_failures_total", "", 1)
+        assert run.metric("baseliner_allowlist_entries") == 2
+        allow.write_text(entry.format("U2"))
+        run.wait_metric("baseliner_allowlist_reloads_total", "", 2)
+        # SIGHUP rereads the unchanged file, and the daemon goes on.
+        run.process.send_signal(signal.SIGHUP)
+        run.wait_metric("baseliner_allowlist_reloads_total", "", 3)
+        run.wait_metric("baseliner_allowlist_entries", "", 1)
+        assert run.process.poll() is None
+    finally:
+        run.stop()
+    log = _stderr(run.config)
+    # The refusal is logged at the default level (a reread put in force is info).
+    assert "'reason' is required (a non-empty string); the allow-list in force stays" in log
 
 
 # -- (b, c) syslog over UDP and TCP, HTTP ingest ---------------------------------------------

@@ -73,8 +73,11 @@ _DAEMON_KEYS = frozenset(
         "peers",
         "min_peers",
         "feature_families",
+        "read_ahead",
     }
 )
+#: The most polls ``read_ahead`` may hold in flight (each holds its lines and events).
+MAX_READ_AHEAD = 64
 #: Parser -> the feature family its events feed (what ``feature_families = "auto"`` adds).
 PARSER_FAMILIES: Mapping[str, str] = {
     "drain": "templates",
@@ -236,6 +239,10 @@ class DaemonConfig:
     peer_groups: Mapping[str, str] | None = None
     """The groups read from :attr:`peers` when the config was loaded (entity -> group)."""
     min_peers: int = 5
+    read_ahead: int | None = None
+    """Polls read and parsed ahead while earlier ones are handled (the daemon's pipeline,
+    :class:`~detector.daemon.PollPipeline`); 0: one poll at a time on one thread; ``None``
+    (``"auto"`` in the file): 8 where the process may use two cores or more, else 0."""
     feature_families: tuple[str, ...] | None = None
     """Feature families added to the default catalogue; ``None`` (``"auto"`` in the file):
     those the sources' parsers imply (:data:`PARSER_FAMILIES`). See :attr:`families`."""
@@ -593,6 +600,18 @@ def _daemon(table: Any, base: Path) -> dict[str, Any]:
             out[key] = number
     if "idle_expiry" in table:
         out["idle_expiry"] = _idle_expiry(_get(table, "idle_expiry", str, where), out)
+    if "read_ahead" in table:
+        value = table["read_ahead"]
+        # bool is an int to Python: `read_ahead = true` is refused, not taken as 1.
+        if value == "auto":
+            out["read_ahead"] = None
+        elif type(value) is int and 0 <= value <= MAX_READ_AHEAD:
+            out["read_ahead"] = value
+        else:
+            raise UsageError(
+                f'daemon.read_ahead: {value!r} is not "auto" or a number of polls from 0 to '
+                f"{MAX_READ_AHEAD}"
+            )
     if "learn_flagged" in table:
         out["learn_flagged"] = _get(table, "learn_flagged", bool, where)
     if "risk_half_life_days" in table:

@@ -387,8 +387,9 @@ class PollPipeline:
     daemon
         The daemon whose polls are read and handled.
     depth
-        Polls in flight at most; 0: none (no handler thread). Default:
-        :data:`POLLS_IN_FLIGHT` when the process may use two cores or more, else 0.
+        Polls in flight at most; 0: none (no handler thread). Default (the config's
+        ``read_ahead = "auto"``): :data:`POLLS_IN_FLIGHT` when the process may use two cores
+        or more, else 0.
 
     Examples
     --------
@@ -1296,7 +1297,7 @@ class Daemon:
         if hangup is not None:
             previous[hangup] = signal.signal(hangup, reload)
         last = time.monotonic()
-        pipeline = PollPipeline(self)
+        pipeline = PollPipeline(self, depth=self.config.read_ahead)
         try:
             while not self.stopping.is_set():
                 self._heartbeat = time.monotonic()

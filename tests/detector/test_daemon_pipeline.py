@@ -13,7 +13,9 @@ import pytest
 
 import detector.daemon as daemon_module
 from benchmarks.stream_bench import _config
+from detector.config import MAX_READ_AHEAD, parse_config
 from detector.daemon import DEAD_LETTER_NAME, Daemon, PollPipeline
+from detector.errors import UsageError
 from features.online import WindowVector
 from tests.detector._support import mixed_stream_lines
 
@@ -189,3 +191,57 @@ def test_checkpoints_in_run_hold_no_poll_in_flight(
     for records, offset in seen:
         assert text[:offset].count(b"\n") == records
     assert len(seen) >= 3 and 0 < seen[0][0] < seen[-2][0]
+
+
+@pytest.mark.parametrize(
+    ("value", "depth"), [(None, None), ("auto", None), (0, 0), (3, 3), (MAX_READ_AHEAD, 64)]
+)
+def test_read_ahead_is_a_number_of_polls_or_auto(
+    tmp_path: Path, value: object, depth: int | None
+) -> None:
+    doc = {
+        "daemon": {"state_dir": "state"},
+        "source": [{"type": "stdin", "parser": "jsonl"}],
+        "sink": [{"type": "stdout"}],
+    }
+    if value is not None:
+        doc["daemon"]["read_ahead"] = value  # type: ignore[index]
+    assert parse_config(doc, tmp_path).read_ahead == depth
+
+
+@pytest.mark.parametrize("value", [-1, 65, True, 2.0, "8", "off"])
+def test_read_ahead_refuses_anything_else_with_one_line(tmp_path: Path, value: object) -> None:
+    doc = {
+        "daemon": {"state_dir": "state", "read_ahead": value},
+        "source": [{"type": "stdin", "parser": "jsonl"}],
+        "sink": [{"type": "stdout"}],
+    }
+    with pytest.raises(UsageError) as refused:
+        parse_config(doc, tmp_path)
+    assert str(refused.value) == (
+        f'daemon.read_ahead: {value!r} is not "auto" or a number of polls from 0 to 64'
+    )
+
+
+@pytest.mark.parametrize(("read_ahead", "cores", "depth"), [(None, 2, 8), (None, 1, 0), (0, 2, 0)])
+def test_run_reads_ahead_as_configured(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    read_ahead: int | None,
+    cores: int,
+    depth: int,
+) -> None:
+    monkeypatch.setattr(daemon_module, "usable_cores", lambda: cores)
+    depths: list[int] = []
+
+    class Recorded(PollPipeline):
+        def __init__(self, daemon: Daemon, depth: int | None = None) -> None:
+            super().__init__(daemon, depth)
+            depths.append(self.depth)
+
+    monkeypatch.setattr(daemon_module, "PollPipeline", Recorded)
+    config = replace(_config(tmp_path / "work", _mixed_lines(tmp_path)), read_ahead=read_ahead)
+    daemon = Daemon(config)
+    daemon.stopping.set()  # a stop asked at once: the loop is built, then it ends
+    daemon.run()
+    assert depths == [depth]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -11,29 +12,15 @@ import pytest
 from detector.config import DaemonConfig, parse_config
 from detector.daemon import Daemon
 from tests.detector._support import append_lines, drain
+from tests.detector.test_daemon import _config as logon_config
 from tests.detector.test_daemon import _logons
 
 MUTE_U3 = '[[allow]]\nentity = "U3"\nreason = "load test"\n'
 
 
 def _config(folder: Path) -> DaemonConfig:
-    return parse_config(
-        {
-            "daemon": {
-                "state_dir": "state",
-                "budget": "1/day",
-                "expected_entities": 3,
-                "warmup_windows": 5,
-                "allowed_lateness": "1h",
-                "allowlist": "allow.toml",
-            },
-            "source": [
-                {"name": "logon", "type": "file", "path": "logon.csv", "parser": "cert.logon"}
-            ],
-            "sink": [{"type": "jsonl", "path": "alerts.jsonl"}],
-        },
-        folder,
-    )
+    """test_daemon's config (3 users, budget 1/day) with ``allow.toml`` as its allow-list."""
+    return replace(logon_config(folder), allowlist=folder / "allow.toml")
 
 
 def _alerted(folder: Path, entity: str) -> list[str]:

@@ -91,6 +91,9 @@ _MAX_FAILED_READS: Final = 8
 _TYPE_REFUSAL: Final = re.compile(r"Column\(.*\) changed from")
 #: Arrow's refusal of a value of another kind than its column's: the column, and its kind.
 _WRONG_KIND: Final = re.compile(r"Column\(/(?:.*/)?([^/]*)\) changed from (\w+) to \w+ in row")
+#: Arrow's refusal of a number its integer column cannot hold (a fraction, an exponent, more
+#: than 64 bits): it names the number's text, not its row.
+_NUMBER_REFUSAL: Final = re.compile(r"Failed to convert JSON to u?int\d+, couldn't parse:(\S+)$")
 #: How a JSON value of each kind Arrow names begins (as a regular expression's class; a
 #: hyphen last, where it stands for itself).
 _KIND_STARTS: Final = {
@@ -853,6 +856,7 @@ class JsonLinesParser:
             chunk = memoryview(data)[begin : int(line_ends[hi - 1])]
             syntax = True
             wrong_kind = None
+            number = None
             try:
                 table = pa_json.read_json(
                     pa.BufferReader(chunk),
@@ -892,6 +896,7 @@ class JsonLinesParser:
                 hint = int(found.group(1)) if found else None
                 syntax = _TYPE_REFUSAL.search(message) is None
                 wrong_kind = _WRONG_KIND.search(message)
+                number = _NUMBER_REFUSAL.search(message)
             failures += 1
             if failures > _MAX_FAILED_READS or hi - lo <= 2:
                 row_wise.extend(line_positions[lo:hi].tolist())
@@ -918,6 +923,19 @@ class JsonLinesParser:
                     if not wrong.all():
                         kept = _kept_lines(data, line_ends, first, ~wrong)
                         segments.append((*kept, line_positions[first:hi][~wrong]))
+                        pending.append((len(segments) - 1, 0, len(kept[1])))
+                    continue
+            if number is not None:
+                # A number the integer column cannot hold, named by its text: the lines
+                # holding that text as a value go row-wise (where it is a dead letter, or a
+                # line the search took wrongly is read as any other), the others are read
+                # again at once, instead of halving the batch down to the line.
+                holding = _with_number(data, line_ends, lo, hi, number.group(1))
+                if holding.any():
+                    row_wise.extend(line_positions[lo:hi][holding].tolist())
+                    if not holding.all():
+                        kept = _kept_lines(data, line_ends, lo, ~holding)
+                        segments.append((*kept, line_positions[lo:hi][~holding]))
                         pending.append((len(segments) - 1, 0, len(kept[1])))
                     continue
             if checked == 0 or (checked == 1 and syntax):
@@ -1092,12 +1110,7 @@ def _other_kinds(
     >>> _other_kinds(data, ends, 0, 5, "name", "string").tolist()
     [False, True, True, False, False]
     """
-    starts = _line_starts(ends, first, stop)
-    offsets = np.append(starts, ends[stop - 1]).astype(np.int64)
-    texts = pl.from_arrow(
-        pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
-    )
-    assert isinstance(texts, pl.Series)
+    texts = _line_texts(data, ends, first, stop)
     # The number's class last: its hyphen stands for itself there.
     others = "".join(
         start
@@ -1107,6 +1120,39 @@ def _other_kinds(
     pattern = _literal(orjson.dumps(key).decode()) + f"\\s*:\\s*[{others}]"
     wrong: npt.NDArray[np.bool_] = texts.str.contains(pattern).to_numpy()
     return wrong
+
+
+def _with_number(
+    data: bytes, ends: npt.NDArray[np.int64], first: int, stop: int, number: str
+) -> npt.NDArray[np.bool_]:
+    """Which of lines ``first`` to ``stop`` hold ``number`` (its text as Arrow names it) as
+    a value, after a colon: one search of the lines' text (the text inside a string counts
+    too, which only sends that line down the slower path).
+
+    Examples
+    --------
+    >>> lines = [b'{"b": 1}', b'{"b": 1.5}', b'{"b" :1.5 }', b'{"b": 1.55}', b'{"m": "x:1.5}"}']
+    >>> data = b"\\n".join(lines) + b"\\n"
+    >>> ends = np.cumsum([len(line) + 1 for line in lines])
+    >>> _with_number(data, ends, 0, 5, "1.5").tolist()
+    [False, True, True, False, True]
+    """
+    texts = _line_texts(data, ends, first, stop)
+    pattern = ":\\s*" + _literal(number) + "(?:[\\s,}\\]]|$)"
+    holding: npt.NDArray[np.bool_] = texts.str.contains(pattern).to_numpy()
+    return holding
+
+
+def _line_texts(data: bytes, ends: npt.NDArray[np.int64], first: int, stop: int) -> pl.Series:
+    """Lines ``first`` to ``stop`` of ``data`` (line ``i`` ending at ``ends[i]``) as a
+    string column, without copying them."""
+    starts = _line_starts(ends, first, stop)
+    offsets = np.append(starts, ends[stop - 1]).astype(np.int64)
+    texts = pl.from_arrow(
+        pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
+    )
+    assert isinstance(texts, pl.Series)
+    return texts
 
 
 def _json_objects(

@@ -76,7 +76,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -579,6 +579,8 @@ class Daemon:
             self.feature_families = config.families
             specs = default_specs(config.entity, self.feature_families)
         self.specs = tuple(specs)
+        # The attrs keys the specs read: what a batch parser extracts of each line's attrs.
+        self._attrs_keys = attrs_keys(self.specs)
         self.window_config = WindowConfig(entity=config.entity, window=config.window)
         self.schema_hash = spec_schema_hash(self.specs, self.window_config)
         self.window_length = timedelta(hours=1) if config.window == "1h" else timedelta(days=1)
@@ -1103,7 +1105,6 @@ class Daemon:
         dead letters found are carried in the poll, for :meth:`handle_poll` to write.
         """
         poll = _Poll()
-        keys = attrs_keys(self.specs)
         for name, source in self.sources.items():
             parser = self.parsers[name]
             # Larger for batch parsers: the fixed cost per call (a few polars plans) is
@@ -1115,7 +1116,7 @@ class Daemon:
             read = _SourcePoll(name, time.monotonic(), [], lag_bytes)
             for records in pieces:
                 if records:
-                    read.pieces.append(self._parse_piece(parser, records, keys))
+                    read.pieces.append(self._parse_piece(parser, records))
             poll.sources.append(read)
         with self._sources_lock:
             poll.ended = [
@@ -1123,9 +1124,7 @@ class Daemon:
             ]
         return poll
 
-    def _parse_piece(
-        self, parser: Parser, records: Sequence[RawRecord], keys: Collection[str]
-    ) -> _Piece:
+    def _parse_piece(self, parser: Parser, records: Sequence[RawRecord]) -> _Piece:
         letters: list[DeadLetter] = []
         read = len(records)
         records = _decodable(records, letters)
@@ -1133,7 +1132,7 @@ class Daemon:
             # A block still holding its bytes was found to be UTF-8 by _decodable.
             frame, dead = parser.parse_batch(  # type: ignore[attr-defined]
                 records,
-                attrs_keys=keys,
+                attrs_keys=self._attrs_keys,
                 utf8_checked=isinstance(getattr(records, "data", None), bytes),
             )
             letters.extend(dead)

@@ -849,6 +849,21 @@ class JsonLinesParser:
         failures = 0
         # How far failing lines have been checked: 0 not, 1 the suspect ones, 2 all of them.
         checked = 0
+
+        def set_aside(
+            segment: int, lo: int, first: int, hi: int, aside: npt.NDArray[np.bool_]
+        ) -> None:
+            """Lines ``first`` to ``hi`` of ``segment`` marked in ``aside`` go row-wise; the
+            others are joined and read again at once, and lines ``lo`` to ``first`` too."""
+            data, line_ends, line_positions = segments[segment]
+            row_wise.extend(line_positions[first:hi][aside].tolist())
+            if lo < first:
+                pending.append((segment, lo, first))
+            if not aside.all():
+                kept = _kept_lines(data, line_ends, first, ~aside)
+                segments.append((*kept, line_positions[first:hi][~aside]))
+                pending.append((len(segments) - 1, 0, len(kept[1])))
+
         while pending:
             segment, lo, hi = pending.pop()
             data, line_ends, line_positions = segments[segment]
@@ -917,13 +932,7 @@ class JsonLinesParser:
                 wrong = _other_kinds(data, line_ends, first, hi, *wrong_kind.groups())
                 # The search must find the named line (or the one before it, see above).
                 if wrong[: lo + hint - first + 1].any():
-                    row_wise.extend(line_positions[first:hi][wrong].tolist())
-                    if lo < first:
-                        pending.append((segment, lo, first))
-                    if not wrong.all():
-                        kept = _kept_lines(data, line_ends, first, ~wrong)
-                        segments.append((*kept, line_positions[first:hi][~wrong]))
-                        pending.append((len(segments) - 1, 0, len(kept[1])))
+                    set_aside(segment, lo, first, hi, wrong)
                     continue
             if number is not None:
                 # A number the integer column cannot hold, named by its text: the lines
@@ -932,24 +941,14 @@ class JsonLinesParser:
                 # again at once, instead of halving the batch down to the line.
                 holding = _with_number(data, line_ends, lo, hi, number.group(1))
                 if holding.any():
-                    row_wise.extend(line_positions[lo:hi][holding].tolist())
-                    if not holding.all():
-                        kept = _kept_lines(data, line_ends, lo, ~holding)
-                        segments.append((*kept, line_positions[lo:hi][~holding]))
-                        pending.append((len(segments) - 1, 0, len(kept[1])))
+                    set_aside(segment, lo, lo, hi, holding)
                     continue
             if checked == 0 or (checked == 1 and syntax):
                 checked += 1
                 suspects = _suspects(data, line_ends, first, hi) if checked == 1 else None
                 valid = _json_objects(data, line_ends, first, hi, suspects)
                 if not valid.all():
-                    row_wise.extend(line_positions[first:hi][~valid].tolist())
-                    if lo < first:
-                        pending.append((segment, lo, first))
-                    if valid.any():
-                        kept = _kept_lines(data, line_ends, first, valid)
-                        segments.append((*kept, line_positions[first:hi][valid]))
-                        pending.append((len(segments) - 1, 0, len(kept[1])))
+                    set_aside(segment, lo, first, hi, ~valid)
                     continue
             if hint is not None and named:
                 after = lo + hint + 1
